@@ -1,0 +1,57 @@
+# Commands of CONTRACT.md. `make run` and `make test` do all set-up on a fresh
+# machine (through `make setup`, idempotent).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: setup run test unit e2e lint bench clean
+
+setup: $(VENV)/.installed vendor/.stamp.json system-packages
+
+# Python dependencies, pinned (requirements.txt).
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# PyScript + Pyodide from npm, pydantic's Pyodide wheels from PyPI (tools/vendor.py).
+vendor/.stamp.json: tools/vendor.py $(VENV)/.installed
+	$(PY) tools/vendor.py
+
+# Debian's Chromium (the browser of the end-to-end tests) and nginx (the
+# reverse proxy of the deploy tests), installed if missing.
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: setup
+	$(PY) -m backend_stub --host $(HOST) --port $(PORT)
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+
+unit: setup
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+e2e: setup
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+test: setup lint
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) vendor var .pytest_cache .ruff_cache test-results

@@ -1,0 +1,92 @@
+"""API errors and their JSON answers.
+
+Every error body is `{"error": code, "message": text}`, plus `"field"` (and
+`"errors"`, one `{field, message}` per problem) for 422. Messages never
+quote the request (no entity text, no token, no password in answers or logs).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+BodyT = TypeVar("BodyT", bound=BaseModel)
+
+
+class ApiError(Exception):
+    """An error answer: HTTP `status`, a short `code`, a human `message`."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    def response(self) -> JSONResponse:
+        """The JSON answer of this error."""
+        body = {"error": self.code, "message": self.message, **self.extra}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def bad_request(message: str) -> ApiError:
+    """400, e.g. a missing query parameter."""
+    return ApiError(400, "bad_request", message)
+
+
+def unauthorized(message: str) -> ApiError:
+    """401 with `WWW-Authenticate: Bearer` (RFC 6750 section 3)."""
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(message: str) -> ApiError:
+    """403: authenticated, but not a member of the relationship."""
+    return ApiError(403, "forbidden", message)
+
+
+def not_found(message: str) -> ApiError:
+    """404: no such entity or coaching session."""
+    return ApiError(404, "not_found", message)
+
+
+def invalid_body(error: ValidationError) -> ApiError:
+    """422 naming the offending field(s); the values sent are never echoed."""
+    problems = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        location = ".".join(str(part) for part in item.get("loc", ()))
+        problems.append({"field": location or None, "message": item.get("msg", "invalid")})
+    first = problems[0] if problems else {"field": None, "message": "invalid"}
+    message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return ApiError(
+        422,
+        "invalid_body",
+        message,
+        extra={"field": first["field"], "errors": problems},
+    )
+
+
+async def parse_body(request: Request, model: type[BodyT], *, empty_is_object: bool = False) -> BodyT:
+    """The request's JSON body validated as `model`; raises a 422 `ApiError` if it is not.
+
+    A non-JSON body is a 422 with `field` null; so is an empty one, unless
+    `empty_is_object` (then it reads as `{}`).
+    """
+    raw = await request.body()
+    if not raw.strip() and empty_is_object:
+        raw = b"{}"
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        raise invalid_body(error) from None

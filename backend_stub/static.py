@@ -1,0 +1,113 @@
+"""The static site: the page and its assets, from the repository root.
+
+Only these paths are served: `/` and `/index.html`, `/pyscript.toml`,
+`/frontend/**`, `/vendor/**` (written by `make setup`; may be missing) and
+`/static/**` (if present). Nothing else under the root (`.git`, `.venv`,
+`var/`, `tests/`...) is reachable, and no dot-file or `__pycache__` inside
+the served folders either.
+
+`/vendor/**` is versioned by folder name, so it is cached for a year;
+everything else is `no-cache` (revalidated with ETag / Last-Modified).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import NotModifiedResponse, PathLike, StaticFiles
+from starlette.types import Scope
+
+NO_CACHE = "no-cache"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".py": "text/x-python; charset=utf-8",
+    ".toml": "application/toml; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".wasm": "application/wasm",
+    ".whl": "application/zip",
+    ".zip": "application/zip",
+    ".tar": "application/x-tar",
+    ".txt": "text/plain; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+"""Content types by file suffix; others fall back to `mimetypes`, then octet-stream."""
+
+
+def media_type(path: PathLike) -> str | None:
+    """The content type the stub sends for `path`, or None to let Starlette guess."""
+    return MEDIA_TYPES.get(os.path.splitext(os.fspath(path))[1].lower())
+
+
+class SiteFiles(StaticFiles):
+    """`StaticFiles` with explicit content types, a Cache-Control policy,
+    hidden dot-files and `__pycache__`, and tolerance of a missing folder (404)."""
+
+    def __init__(self, directory: Path, *, cache_control: str) -> None:
+        super().__init__(directory=directory, check_dir=False)
+        self.cache_control = cache_control
+
+    async def check_config(self) -> None:
+        """A missing folder (no `make setup` yet) answers 404 instead of raising."""
+        if os.path.isdir(str(self.directory)):
+            await super().check_config()
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        """404 for any dot-file/dot-folder or `__pycache__`; else as StaticFiles."""
+        if any(part.startswith(".") or part == "__pycache__" for part in Path(path).parts):
+            raise HTTPException(status_code=404)
+        return await super().get_response(path, scope)
+
+    def file_response(
+        self,
+        full_path: PathLike,
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        """The file with our content type and Cache-Control (also on a 304)."""
+        response = FileResponse(
+            full_path,
+            status_code=status_code,
+            stat_result=stat_result,
+            media_type=media_type(full_path),
+            headers={"Cache-Control": self.cache_control},
+        )
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
+        return response
+
+
+def _root_file(files: SiteFiles, name: str, path: str) -> Route:
+    """A GET route at `path` answering the file `name` of the site root (404 when absent)."""
+
+    async def endpoint(request: Request) -> Response:
+        return await files.get_response(name, request.scope)
+
+    return Route(path, endpoint, methods=["GET"], name=f"site:{path}")
+
+
+def site_routes(site_root: Path) -> list[BaseRoute]:
+    """Routes of the static site rooted at `site_root`."""
+    root_files = SiteFiles(site_root, cache_control=NO_CACHE)
+    return [
+        _root_file(root_files, "index.html", "/"),
+        _root_file(root_files, "index.html", "/index.html"),
+        _root_file(root_files, "pyscript.toml", "/pyscript.toml"),
+        Mount("/frontend", SiteFiles(site_root / "frontend", cache_control=NO_CACHE)),
+        Mount("/vendor", SiteFiles(site_root / "vendor", cache_control=IMMUTABLE)),
+        Mount("/static", SiteFiles(site_root / "static", cache_control=NO_CACHE)),
+    ]

@@ -1,0 +1,321 @@
+"""Test controls: the `/_test/*` routes (CONTRACT.md "Test controls").
+
+Mounted only with `--test-controls`; without it `/_test/*` is a plain 404.
+They need no token and no `X-Version`. `StubControls` also keeps the two
+logs the API feeds (every GET /sse attempt, every API request) and the
+pending forced failures of GET /sse; with controls off it records nothing.
+A bad body is a 422 `ApiError`, answered as JSON by the app's handler.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from frontend.events import (
+    ForceLogout,
+    ForceLogoutEvent,
+    Notification,
+    NotificationEvent,
+    utc_now,
+)
+
+from .broker import Broker
+from .errors import ApiError, not_found, parse_body
+from .storage import Storage, User, iso
+
+__test__ = False  # not a pytest module, despite its name
+
+logger = logging.getLogger(__name__)
+
+LOG_LIMIT = 10_000
+"""Most entries each log keeps (oldest dropped first)."""
+
+
+@dataclass
+class ConnectionAttempt:
+    """One GET /sse attempt, as `/_test/connections` lists it.
+
+    `username` is the owner of the presented token when the token is known
+    (even if it is revoked, expired, or the attempt is failed on purpose),
+    else None. `status` is the answer's status; `open` is True while a
+    stream is being served.
+    """
+
+    seq: int
+    username: str | None
+    last_event_id: str | None
+    x_version: str | None
+    opened_at: datetime
+    status: int | None = None
+    closed_at: datetime | None = None
+    open: bool = False
+    close_reason: str | None = None
+    events: int = 0
+
+    def answered(self, status: int, *, streaming: bool) -> None:
+        """The answer's status is known; a non-streaming answer closes the attempt."""
+        self.status = status
+        self.open = streaming
+        if not streaming:
+            self.closed_at = utc_now()
+
+    def stream_closed(self, reason: str, events: int) -> None:
+        """The stream ended (`reason` from `EventStream`) after `events` event frames."""
+        self.open = False
+        self.closed_at = utc_now()
+        self.close_reason = reason
+        self.events = events
+
+    def as_json(self) -> dict[str, Any]:
+        """`{id, username, status, last_event_id, x_version, opened_at, closed_at, open, ...}`."""
+        return {
+            "id": self.seq,
+            "username": self.username,
+            "status": self.status,
+            "last_event_id": self.last_event_id,
+            "x_version": self.x_version,
+            "opened_at": iso(self.opened_at),
+            "closed_at": None if self.closed_at is None else iso(self.closed_at),
+            "open": self.open,
+            "close_reason": self.close_reason,
+            "events": self.events,
+        }
+
+
+@dataclass(frozen=True)
+class ForcedFailure:
+    """What a GET /sse answers while `fail_next` is pending."""
+
+    status: int
+    retry_after: str | None
+
+    def response(self) -> Response:
+        """The forced answer: a JSON error (no body for 204/304), `Retry-After` if set."""
+        headers = {} if self.retry_after is None else {"Retry-After": self.retry_after}
+        if self.status in (204, 304):
+            return Response(status_code=self.status, headers=headers)
+        body = {"error": "forced_failure", "message": "failed on purpose (test control)"}
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+# --- request bodies --------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FailNextBody(_Body):
+    count: int = Field(default=1, ge=0)
+    status: int = Field(default=503, ge=200, le=599)
+    retry_after: int | str | None = None
+    """Seconds (an integer) or an HTTP date, copied to `Retry-After`."""
+
+
+class StreamsBody(_Body):
+    username: str | None = None
+
+
+class StallBody(_Body):
+    seconds: float = Field(ge=0, le=3600)
+    username: str | None = None
+
+
+class SendBody(_Body):
+    """`frame` is written as UTF-8; `frame_base64` carries arbitrary bytes."""
+
+    username: str | None = None
+    frame: str | None = None
+    frame_base64: str | None = None
+
+    @model_validator(mode="after")
+    def _one_frame(self) -> SendBody:
+        if (self.frame is None) == (self.frame_base64 is None):
+            raise ValueError("give exactly one of frame, frame_base64")
+        return self
+
+    def raw(self) -> bytes:
+        """The bytes to write."""
+        if self.frame is not None:
+            return self.frame.encode("utf-8")
+        try:
+            return base64.b64decode(self.frame_base64 or "", validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(422, "invalid_body", "frame_base64: not base64", extra={"field": "frame_base64"}) from None
+
+
+class ForceLogoutBody(_Body):
+    username: str
+    reason: str = "Logged out by the server"
+
+
+class NotifyBody(_Body):
+    username: str | None = None
+    level: Literal["info", "warning", "error"] = "info"
+    message: str
+
+
+# --- the controls ----------------------------------------------------------------
+
+
+class StubControls:
+    """State and routes of the test controls. `enabled=False` records nothing."""
+
+    def __init__(self, storage: Storage, broker: Broker, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._storage = storage
+        self._broker = broker
+        self._connections: deque[ConnectionAttempt] = deque(maxlen=LOG_LIMIT)
+        self._requests: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
+        self._seq = 0
+        self._failures_left = 0
+        self._failure: ForcedFailure | None = None
+
+    # --- fed by the API ------------------------------------------------------
+
+    def record_request(self, request: Request, username: str | None, status: int, at: datetime) -> None:
+        """Log one API request: `{method, path, query, username, at, status}`."""
+        if not self.enabled:
+            return
+        self._requests.append(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": request.url.query,
+                "username": username,
+                "at": iso(at),
+                "status": status,
+            }
+        )
+
+    def open_attempt(
+        self, username: str | None, last_event_id: str | None, x_version: str | None, arrived: datetime
+    ) -> ConnectionAttempt:
+        """Start the record of a GET /sse attempt that `arrived` then (logged only when enabled)."""
+        self._seq += 1
+        attempt = ConnectionAttempt(self._seq, username, last_event_id, x_version, arrived)
+        if self.enabled:
+            self._connections.append(attempt)
+        return attempt
+
+    def take_forced_failure(self) -> ForcedFailure | None:
+        """The failure the current GET /sse must answer, if `fail_next` is pending."""
+        if not self.enabled or self._failures_left <= 0 or self._failure is None:
+            return None
+        self._failures_left -= 1
+        return self._failure
+
+    # --- routes --------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        """`Mount("/_test", ...)` with every control."""
+        return [
+            Mount(
+                "/_test",
+                routes=[
+                    Route("/fail_next", self.fail_next, methods=["POST"]),
+                    Route("/drop_streams", self.drop_streams, methods=["POST"]),
+                    Route("/stall_streams", self.stall_streams, methods=["POST"]),
+                    Route("/send", self.send, methods=["POST"]),
+                    Route("/force_logout", self.force_logout, methods=["POST"]),
+                    Route("/notify", self.notify, methods=["POST"]),
+                    Route("/connections", self.connections, methods=["GET"]),
+                    Route("/requests", self.requests, methods=["GET"]),
+                    Route("/reset_logs", self.reset_logs, methods=["POST"]),
+                ],
+            )
+        ]
+
+    async def fail_next(self, request: Request) -> Response:
+        """POST {count, status, retry_after} -> {"pending": count}."""
+        body = await parse_body(request, FailNextBody, empty_is_object=True)
+        retry_after = None if body.retry_after is None else str(body.retry_after)
+        self._failure = ForcedFailure(body.status, retry_after)
+        self._failures_left = body.count
+        logger.info("test control fail_next count=%d status=%d", body.count, body.status)
+        return JSONResponse({"pending": body.count})
+
+    async def drop_streams(self, request: Request) -> Response:
+        """POST {username|null} -> {"streams": n}: cut the connections mid-stream."""
+        body = await parse_body(request, StreamsBody, empty_is_object=True)
+        count = self._broker.close_streams(body.username, "drop", abrupt=True)
+        logger.info("test control drop_streams username=%s streams=%d", body.username, count)
+        return JSONResponse({"streams": count})
+
+    async def stall_streams(self, request: Request) -> Response:
+        """POST {seconds, username|null} -> {"streams": n}: open streams go silent."""
+        body = await parse_body(request, StallBody)
+        count = self._broker.stall_streams(body.username, body.seconds)
+        logger.info(
+            "test control stall_streams username=%s seconds=%s streams=%d",
+            body.username,
+            body.seconds,
+            count,
+        )
+        return JSONResponse({"streams": count})
+
+    async def send(self, request: Request) -> Response:
+        """POST {username|null, frame | frame_base64} -> {"streams": n}: raw bytes out."""
+        body = await parse_body(request, SendBody)
+        raw = body.raw()
+        count = self._broker.send_raw(body.username, raw)
+        logger.info("test control send username=%s bytes=%d streams=%d", body.username, len(raw), count)
+        return JSONResponse({"streams": count})
+
+    async def force_logout(self, request: Request) -> Response:
+        """POST {username, reason} -> {"id", "streams"}: a logged `force_logout` for that user."""
+        body = await parse_body(request, ForceLogoutBody)
+        user = self._user(body.username)
+        event = ForceLogoutEvent(type="force_logout", data=ForceLogout(reason=body.reason))
+        return self._emit(event, user)
+
+    async def notify(self, request: Request) -> Response:
+        """POST {username|null, level, message} -> {"id", "streams"}: a `notification`."""
+        body = await parse_body(request, NotifyBody)
+        user = None if body.username is None else self._user(body.username)
+        event = NotificationEvent(type="notification", data=Notification(level=body.level, message=body.message))
+        return self._emit(event, user)
+
+    async def connections(self, request: Request) -> Response:
+        """GET -> every GET /sse attempt, oldest first."""
+        return JSONResponse([attempt.as_json() for attempt in self._connections])
+
+    async def requests(self, request: Request) -> Response:
+        """GET -> every API request, oldest first."""
+        return JSONResponse(list(self._requests))
+
+    async def reset_logs(self, request: Request) -> Response:
+        """POST -> 204; both logs emptied (pending failures are kept)."""
+        self._connections.clear()
+        self._requests.clear()
+        return Response(status_code=204)
+
+    # --- helpers -------------------------------------------------------------
+
+    def _user(self, username: str) -> User:
+        user = self._storage.user_by_username(username)
+        if user is None:
+            raise not_found("no such user")
+        return user
+
+    def _emit(self, event: ForceLogoutEvent | NotificationEvent, user: User | None) -> Response:
+        """Log a user event (everybody's when `user` is None) and fan it out."""
+        with self._broker.transaction() as tx:
+            logged = tx.append_event(
+                event.type,
+                event.model_dump_json(),
+                target_user_id=None if user is None else user.id,
+            )
+        streams = len(self._broker.streams(None if user is None else user.username))
+        return JSONResponse({"id": logged.id, "streams": streams})

@@ -1,0 +1,163 @@
+"""REST client of the coaching API (CONTRACT.md "Stub API").
+
+Every call sends `Authorization: Bearer <token>` (read fresh each time) and
+`X-Version: 1`; answers are validated with the shared pydantic models. The
+HTTP transport is injected (`send`), so this runs on the browser's `fetch`
+(`frontend.platform.fetch_send`) and, in tests, on CPython against the
+real stub.
+
+Errors: `ApiError(status, message)` for any non-2xx answer or a network
+failure (status 0); a 401 also calls `on_unauthorized()` first (the app
+logs out and says the session expired).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urlencode
+
+from pydantic import TypeAdapter
+
+from frontend.events import Action, Agreement, OverarchingGoal
+
+__all__ = ["API_VERSION", "ApiClient", "ApiError", "ENDPOINTS"]
+
+API_VERSION = "1"
+
+Send = Callable[[str, str, Mapping[str, str], Optional[str]], Awaitable[Tuple[int, str]]]
+"""async send(method, url, headers, body) -> (status, text); raises OSError on network failure."""
+
+ENDPOINTS = {"actions": Action, "agreements": Agreement, "overarching_goals": OverarchingGoal}
+"""Entity endpoints (`/actions` ...) and the model of their items."""
+
+_LISTS = {name: TypeAdapter(List[model]) for name, model in ENDPOINTS.items()}  # type: ignore[valid-type]
+
+
+class ApiError(Exception):
+    """A failed API call: `status` (0 for a network failure) and a message
+    fit to show a person (never the request body or a token)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class ApiClient:
+    """Calls the API at `base_url` (no trailing slash; "" for same origin)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        send: Send,
+        token: Callable[[], Optional[str]],
+        on_unauthorized: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._send = send
+        self._token = token
+        self.on_unauthorized = on_unauthorized
+
+    def headers(self, token: Optional[str] = None) -> Dict[str, str]:
+        """Headers of every API call, computed now (fresh token unless given)."""
+        headers = {"X-Version": API_VERSION}
+        token = token or self._token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Optional[Mapping[str, str]] = None,
+        token: Optional[str] = None,
+    ) -> Any:
+        """One call; returns the decoded JSON answer (None for 204).
+
+        `token` overrides the current token (logout revokes the old one after
+        the app has already forgotten it). Raises `ApiError`.
+        """
+        url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
+        headers = self.headers(token)
+        payload = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            payload = json.dumps(body)
+        try:
+            status, text = await self._send(method, url, headers, payload)
+        except OSError:
+            raise ApiError(0, "the server cannot be reached") from None
+        if status == 401 and path not in ("/login", "/logout"):
+            self.on_unauthorized()
+        if not 200 <= status < 300:
+            raise ApiError(status, _message(status, text))
+        if status == 204 or not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ApiError(status, "the server sent invalid JSON") from None
+
+    # -- auth ------------------------------------------------------------------
+
+    async def login(self, username: str, password: str) -> Tuple[str, dict]:
+        """POST /login: returns (token, user dict). Raises ApiError (401: wrong credentials)."""
+        answer = await self.request("POST", "/login", {"username": username, "password": password})
+        if not isinstance(answer, dict) or not isinstance(answer.get("token"), str) or not isinstance(answer.get("user"), dict):
+            raise ApiError(200, "unexpected login answer")
+        return answer["token"], answer["user"]
+
+    async def logout(self, token: str) -> None:
+        """POST /logout with `token`: it stops working and its streams end."""
+        await self.request("POST", "/logout", token=token)
+
+    # -- sessions --------------------------------------------------------------
+
+    async def list_coaching_sessions(self) -> List[dict]:
+        """GET /coaching_sessions: the sessions the user belongs to."""
+        return list(await self.request("GET", "/coaching_sessions") or [])
+
+    async def get_coaching_session(self, session_id: str) -> dict:
+        """GET /coaching_sessions/{id}: the session with its relationship id."""
+        return await self.request("GET", f"/coaching_sessions/{session_id}")
+
+    # -- entities --------------------------------------------------------------
+
+    async def list_entities(self, endpoint: str, coaching_session_id: str) -> List[Any]:
+        """GET /{endpoint}?coaching_session_id=S, validated."""
+        answer = await self.request("GET", f"/{endpoint}", query={"coaching_session_id": coaching_session_id})
+        return _LISTS[endpoint].validate_python(answer)
+
+    async def create_entity(self, endpoint: str, fields: Mapping[str, Any]) -> Any:
+        """POST /{endpoint}: the created entity."""
+        return ENDPOINTS[endpoint].model_validate(await self.request("POST", f"/{endpoint}", dict(fields)))
+
+    async def update_entity(self, endpoint: str, entity_id: str, fields: Mapping[str, Any]) -> Any:
+        """PUT /{endpoint}/{id}: the updated entity."""
+        return ENDPOINTS[endpoint].model_validate(await self.request("PUT", f"/{endpoint}/{entity_id}", dict(fields)))
+
+    async def delete_entity(self, endpoint: str, entity_id: str) -> None:
+        """DELETE /{endpoint}/{id}."""
+        await self.request("DELETE", f"/{endpoint}/{entity_id}")
+
+
+def _message(status: int, text: str) -> str:
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict):
+        for field in ("detail", "error", "message"):
+            if isinstance(answer.get(field), str):
+                return answer[field]
+    return {
+        400: "bad request",
+        401: "not signed in",
+        403: "not allowed",
+        404: "not found",
+        409: "conflict",
+        422: "invalid input",
+    }.get(status, "server error" if status >= 500 else f"error {status}")

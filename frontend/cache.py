@@ -1,0 +1,205 @@
+"""Per-entity caches with SWR semantics (original: SWR + `use-sse-cache-invalidation.ts`).
+
+A cache keyed by request (endpoint + params): each entry has `data`,
+`error` and `is_validating`. Requests in flight are de-duplicated, data stays
+visible while it is revalidated (stale-while-revalidate), and `mutate`
+takes a key filter as SWR's does. Entity events change the cached lists in
+place (`upsert_entity`, `remove_entity`), so an event costs no REST request,
+and only subscribers of the affected key hear about it.
+
+Ordering guard: an entity version older than the cached one (by
+`updated_at`) never replaces it, and operations applied while a revalidation
+is in flight are re-applied to its result, so a slow REST answer cannot undo
+a live event.
+
+Pure: the fetcher is an injected `async (key) -> data`; no I/O here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable, Dict, List, NamedTuple, Optional, Tuple
+
+from frontend.store import Store
+
+__all__ = ["Cache", "CacheEntry", "Key", "make_key"]
+
+Key = Tuple[str, Tuple[Tuple[str, str], ...]]
+"""(endpoint, sorted (name, value) params), e.g. ("/actions", (("coaching_session_id", "session-1"),))."""
+
+_MISSING: Any = object()
+
+
+def make_key(endpoint: str, **params: str) -> Key:
+    """The cache key of `GET endpoint?params`."""
+    return (endpoint, tuple(sorted((name, str(value)) for name, value in params.items())))
+
+
+class CacheEntry(NamedTuple):
+    """One cached request: `data` (None until loaded), `error`, `is_validating`."""
+
+    data: Any = None
+    error: Optional[BaseException] = None
+    is_validating: bool = False
+
+
+_EMPTY = CacheEntry()
+
+
+def _matches(key: Key, entity: Any) -> bool:
+    """An entity belongs to a list key if it has every param's value."""
+    return all(str(getattr(entity, name, None)) == value for name, value in key[1])
+
+
+def _upsert(items: Tuple[Any, ...], entity: Any) -> Optional[Tuple[Any, ...]]:
+    """`items` with `entity` inserted or replaced; None if nothing changes."""
+    for index, current in enumerate(items):
+        if current.id == entity.id:
+            if entity.updated_at <= current.updated_at:
+                return None  # same or older version: keep the newer one
+            return items[:index] + (entity,) + items[index + 1 :]
+    return tuple(sorted(items + (entity,), key=lambda item: (item.created_at, item.id)))
+
+
+def _remove(items: Tuple[Any, ...], entity_id: str) -> Optional[Tuple[Any, ...]]:
+    kept = tuple(item for item in items if item.id != entity_id)
+    return kept if len(kept) != len(items) else None
+
+
+class Cache:
+    """The cache: a `Store` of `Key -> CacheEntry` plus fetch bookkeeping.
+
+    `fetcher(key)` is awaited to (re)load a key and must return the list of
+    entities (a tuple or list) or raise.
+    """
+
+    def __init__(self, fetcher: Callable[[Key], Awaitable[Any]]) -> None:
+        self.fetcher = fetcher
+        self.store = Store({})
+        self._inflight: Dict[Key, asyncio.Future] = {}
+        self._replay: Dict[Key, List[Tuple[str, Any]]] = {}
+        self._latest: Dict[Key, int] = {}
+        self._sequence = 0
+        self.fetches = 0  # REST requests made, for tests and benchmarks
+
+    # -- reading ---------------------------------------------------------------
+
+    def get(self, key: Key) -> CacheEntry:
+        """The entry of `key` (an empty entry if never loaded)."""
+        return self.store.get_state().get(key, _EMPTY)
+
+    def keys(self) -> List[Key]:
+        return list(self.store.get_state().keys())
+
+    def subscribe(self, key: Key, listener: Callable[[CacheEntry, CacheEntry], None]) -> Callable[[], None]:
+        """Call `listener(new, old)` when the entry of `key` changes."""
+        return self.store.subscribe(listener, selector=lambda state: state.get(key, _EMPTY))
+
+    # -- loading ---------------------------------------------------------------
+
+    def revalidate(self, key: Key, force: bool = False) -> "asyncio.Future[Any]":
+        """(Re)load `key`; joins the request in flight unless `force`.
+
+        The old data stays readable meanwhile (`is_validating` is True).
+        With `force` a new request starts even if one is in flight, and only
+        the newest request's answer is kept (use it when the data may have
+        changed after the running request read it, e.g. the stream has just
+        opened without replay). Returns a future of the new data (or of the
+        error; the entry then keeps its old data and records the error).
+        """
+        running = self._inflight.get(key)
+        if running is not None and not force:
+            return running
+        self._sequence += 1
+        self._latest[key] = self._sequence
+        if running is None:
+            self._replay[key] = []
+            self._set(key, self.get(key)._replace(is_validating=True))
+        future = asyncio.ensure_future(self._load(key, self._sequence))
+        self._inflight[key] = future
+        return future
+
+    async def _load(self, key: Key, sequence: int) -> Any:
+        self.fetches += 1
+        try:
+            data = tuple(await self.fetcher(key))
+        except Exception as error:
+            if self._latest.get(key) == sequence:
+                self._finish(key)
+                if key in self.store.get_state():
+                    self._set(key, self.get(key)._replace(error=error, is_validating=False))
+            raise
+        if self._latest.get(key) != sequence:
+            return data  # a newer request for this key is running: it decides
+        for operation, value in self._finish(key):
+            changed = _upsert(data, value) if operation == "upsert" else _remove(data, value)
+            if changed is not None:
+                data = changed
+        if key in self.store.get_state():  # not cleared meanwhile
+            self._set(key, CacheEntry(data, None, False))
+        return data
+
+    def _finish(self, key: Key) -> List[Tuple[str, Any]]:
+        self._inflight.pop(key, None)
+        self._latest.pop(key, None)
+        return self._replay.pop(key, [])
+
+    def mutate(self, key_filter: Callable[[Key], bool], data: Any = _MISSING, revalidate: bool = True) -> List[Key]:
+        """SWR's `mutate(filter, data, {revalidate})` for every matching key.
+
+        Sets `data` when given, then revalidates (a new request, even if one
+        is in flight) unless `revalidate` is False. Returns the matched keys.
+        """
+        matched = [key for key in self.keys() if key_filter(key)]
+        for key in matched:
+            if data is not _MISSING:
+                self._set(key, self.get(key)._replace(data=data, error=None))
+            if revalidate:
+                self.revalidate(key, force=True).add_done_callback(_ignore_error)
+        return matched
+
+    def clear(self) -> None:
+        """Forget every entry (logout); fetches in flight land nowhere."""
+        self._inflight.clear()
+        self._replay.clear()
+        self._latest.clear()
+        self.store.set_state({}, replace=True)
+
+    # -- entity events ---------------------------------------------------------
+
+    def upsert_entity(self, endpoint: str, entity: Any) -> List[Key]:
+        """Insert or update `entity` in every loaded list of `endpoint` it belongs to.
+
+        A version not newer than the cached one (`updated_at`) changes
+        nothing. Returns the keys whose data changed.
+        """
+        return self._apply(endpoint, entity, "upsert", entity)
+
+    def remove_entity(self, endpoint: str, entity_id: str, scope: Any) -> List[Key]:
+        """Remove entity `entity_id` from the lists of `endpoint` that `scope`
+        (an object with the key's params as attributes) belongs to."""
+        return self._apply(endpoint, scope, "remove", entity_id)
+
+    def _apply(self, endpoint: str, scope: Any, operation: str, value: Any) -> List[Key]:
+        changed_keys = []
+        for key, entry in self.store.get_state().items():
+            if key[0] != endpoint or not _matches(key, scope):
+                continue
+            replay = self._replay.get(key)
+            if replay is not None:
+                replay.append((operation, value))
+            if entry.data is None:
+                continue
+            changed = _upsert(entry.data, value) if operation == "upsert" else _remove(entry.data, value)
+            if changed is not None:
+                self._set(key, entry._replace(data=changed))
+                changed_keys.append(key)
+        return changed_keys
+
+    def _set(self, key: Key, entry: CacheEntry) -> None:
+        self.store.set_state({key: entry})
+
+
+def _ignore_error(future: "asyncio.Future[Any]") -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: the entry already records it

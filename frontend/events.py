@@ -1,0 +1,301 @@
+"""Typed events of the `/sse` stream and the entities they carry.
+
+Shared by the browser app (Pyodide, Python 3.14) and the stub backend
+(CPython 3.11), so both sides validate alike. Re-creates the original's
+`types/sse-events.ts`: a discriminated union on `type` with the payload under
+`data`, matching the Rust backend's `#[serde(tag="type", content="data")]`.
+
+Wire shape (CONTRACT.md, "Wire format of /sse")::
+
+    {"type": "action_created",
+     "data": {"coaching_session_id": "session-1",
+              "coaching_relationship_id": "rel-1",
+              "action": {...}}}
+
+The review of the original asked for three kinds of event, all here:
+
+- an entity change (`action_*`, `agreement_*`, `overarching_goal_*`),
+- a bare signal (`force_logout`, `resync`),
+- a passive payload (`notification`).
+
+Dates are parsed to timezone-aware `datetime` (UTC on the wire, ISO 8601).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "ENTITY_EVENT_TYPES",
+    "EVENT_TYPES",
+    "Action",
+    "ActionStatus",
+    "Agreement",
+    "Entity",
+    "EventValidationError",
+    "OverarchingGoal",
+    "SSEEvent",
+    "parse_event",
+    "utc_now",
+]
+
+
+def utc_now() -> datetime:
+    """The current time as an aware UTC `datetime` (what entities carry)."""
+    return datetime.now(timezone.utc)
+
+
+class ActionStatus(str, Enum):
+    """Status of an action or an overarching goal (CONTRACT.md)."""
+
+    NotStarted = "NotStarted"
+    InProgress = "InProgress"
+    Completed = "Completed"
+    WontDo = "WontDo"
+
+
+class _Model(BaseModel):
+    # Unknown fields are ignored: a newer backend may add some.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Entity(_Model):
+    """Fields every entity has. `updated_at` orders versions of one entity."""
+
+    id: str
+    coaching_session_id: str
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class Action(Entity):
+    """An action agreed in a coaching session (original: `Action`)."""
+
+    body: str
+    status: ActionStatus = ActionStatus.NotStarted
+    user_id: Optional[str] = None
+
+
+class Agreement(Entity):
+    """An agreement reached in a coaching session (original: `Agreement`)."""
+
+    body: str
+    user_id: Optional[str] = None
+
+
+class OverarchingGoal(Entity):
+    """The session's overarching goal (original: `OverarchingGoal`)."""
+
+    title: str
+    body: str = ""
+    status: ActionStatus = ActionStatus.NotStarted
+    user_id: Optional[str] = None
+
+
+# --- entity events -----------------------------------------------------------
+
+
+class _Scope(_Model):
+    coaching_session_id: str
+    coaching_relationship_id: str
+
+
+class ActionChanged(_Scope):
+    action: Action
+
+
+class ActionDeleted(_Scope):
+    action_id: str
+
+
+class AgreementChanged(_Scope):
+    agreement: Agreement
+
+
+class AgreementDeleted(_Scope):
+    agreement_id: str
+
+
+class OverarchingGoalChanged(_Scope):
+    overarching_goal: OverarchingGoal
+
+
+class OverarchingGoalDeleted(_Scope):
+    overarching_goal_id: str
+
+
+class ActionCreatedEvent(_Model):
+    """An action was created; `data.action` is the whole entity."""
+
+    type: Literal["action_created"]
+    data: ActionChanged
+
+
+class ActionUpdatedEvent(_Model):
+    """An action changed; `data.action` is the whole new version."""
+
+    type: Literal["action_updated"]
+    data: ActionChanged
+
+
+class ActionDeletedEvent(_Model):
+    """An action was deleted; `data.action_id` names it."""
+
+    type: Literal["action_deleted"]
+    data: ActionDeleted
+
+
+class AgreementCreatedEvent(_Model):
+    """An agreement was created; `data.agreement` is the whole entity."""
+
+    type: Literal["agreement_created"]
+    data: AgreementChanged
+
+
+class AgreementUpdatedEvent(_Model):
+    """An agreement changed; `data.agreement` is the whole new version."""
+
+    type: Literal["agreement_updated"]
+    data: AgreementChanged
+
+
+class AgreementDeletedEvent(_Model):
+    """An agreement was deleted; `data.agreement_id` names it."""
+
+    type: Literal["agreement_deleted"]
+    data: AgreementDeleted
+
+
+class OverarchingGoalCreatedEvent(_Model):
+    """A goal was created; `data.overarching_goal` is the whole entity."""
+
+    type: Literal["overarching_goal_created"]
+    data: OverarchingGoalChanged
+
+
+class OverarchingGoalUpdatedEvent(_Model):
+    """A goal changed; `data.overarching_goal` is the whole new version."""
+
+    type: Literal["overarching_goal_updated"]
+    data: OverarchingGoalChanged
+
+
+class OverarchingGoalDeletedEvent(_Model):
+    """A goal was deleted; `data.overarching_goal_id` names it."""
+
+    type: Literal["overarching_goal_deleted"]
+    data: OverarchingGoalDeleted
+
+
+# --- system events -----------------------------------------------------------
+
+
+class ForceLogout(_Model):
+    reason: str
+
+
+class ForceLogoutEvent(_Model):
+    """A bare signal: the server ends this user's session; log out, say why."""
+
+    type: Literal["force_logout"]
+    data: ForceLogout
+
+
+class Resync(_Model):
+    pass
+
+
+class ResyncEvent(_Model):
+    """A bare signal: replay was impossible; revalidate every entity cache."""
+
+    type: Literal["resync"]
+    data: Resync = Field(default_factory=Resync)
+
+
+class Notification(_Model):
+    level: Literal["info", "warning", "error"] = "info"
+    message: str
+
+
+class NotificationEvent(_Model):
+    """A passive payload: a message to show as a toast."""
+
+    type: Literal["notification"]
+    data: Notification
+
+
+SSEEvent = Annotated[
+    Union[
+        ActionCreatedEvent,
+        ActionUpdatedEvent,
+        ActionDeletedEvent,
+        AgreementCreatedEvent,
+        AgreementUpdatedEvent,
+        AgreementDeletedEvent,
+        OverarchingGoalCreatedEvent,
+        OverarchingGoalUpdatedEvent,
+        OverarchingGoalDeletedEvent,
+        ForceLogoutEvent,
+        ResyncEvent,
+        NotificationEvent,
+    ],
+    Field(discriminator="type"),
+]
+"""Any event of the stream, discriminated on `type`."""
+
+_adapter: TypeAdapter = TypeAdapter(SSEEvent)
+
+ENTITY_EVENT_TYPES = frozenset(
+    f"{entity}_{change}" for entity in ("action", "agreement", "overarching_goal") for change in ("created", "updated", "deleted")
+)
+"""Event types that carry an entity change."""
+
+EVENT_TYPES = ENTITY_EVENT_TYPES | {"force_logout", "resync", "notification"}
+"""Every event type this client knows; others are ignored (CLIENT.md)."""
+
+
+class EventValidationError(ValueError):
+    """`data` of an event could not be accepted.
+
+    `event_type` is the SSE event name and `reason` a short description that
+    never quotes the payload (logs carry types, never contents).
+    """
+
+    def __init__(self, event_type: str, reason: str) -> None:
+        super().__init__(f"{event_type}: {reason}")
+        self.event_type = event_type
+        self.reason = reason
+
+
+def parse_event(event_type: str, data: str):
+    """Validate one SSE event's `data` (JSON text) against `SSEEvent`.
+
+    Returns the typed event, or None when `event_type` is unknown (a newer
+    backend may add types; CLIENT.md "Events into the app").
+
+    Raises `EventValidationError` when the JSON is invalid, does not match the
+    model, or its `type` differs from the SSE `event:` name (original:
+    `use-sse-event-handler.ts` checks the same).
+    """
+    if event_type not in EVENT_TYPES:
+        return None
+    try:
+        event = _adapter.validate_json(data)
+    except ValueError as error:  # pydantic.ValidationError is a ValueError
+        raise EventValidationError(event_type, _reason(error)) from None
+    if event.type != event_type:
+        raise EventValidationError(event_type, f"type {event.type!r} does not match")
+    return event
+
+
+def _reason(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if errors is None:
+        return "invalid"
+    first = errors(include_url=False, include_input=False, include_context=False)[0]
+    location = ".".join(str(part) for part in first.get("loc", ())) or "data"
+    return f"{first.get('type', 'invalid')} at {location}"

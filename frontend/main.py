@@ -1,0 +1,5 @@
+"""PyScript entry point of the page (loaded by index.html)."""
+
+from frontend.app import main
+
+main()

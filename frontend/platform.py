@@ -1,0 +1,81 @@
+"""Browser glue for the app (Pyodide only): REST over fetch, storage, config, logs.
+
+Thin on purpose; what it feeds is tested in CPython.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Mapping, MutableMapping, Optional, Tuple
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import jsnull, to_js  # type: ignore[import-not-found]
+
+__all__ = ["SessionStorage", "api_base_url", "fetch_send", "log", "optional"]
+
+
+def optional(value: object) -> object:
+    """A JS value with `null` and `undefined` as None (Pyodide gives `jsnull`)."""
+    return None if value is None or value is jsnull else value
+
+
+async def fetch_send(method: str, url: str, headers: Mapping[str, str], body: Optional[str]) -> Tuple[int, str]:
+    """`frontend.api.Send` on the browser's fetch. Raises OSError on a network failure."""
+    options = {
+        "method": method,
+        "headers": to_js(dict(headers), dict_converter=js.Object.fromEntries),
+        "cache": "no-store",
+        "credentials": "omit",
+    }
+    if body is not None:
+        options["body"] = body
+    try:
+        response = await js.fetch(url, to_js(options, dict_converter=js.Object.fromEntries))
+        text = await response.text()
+    except Exception as error:  # TypeError: Failed to fetch
+        raise OSError("network error") from error
+    return int(response.status), str(text)
+
+
+class SessionStorage(MutableMapping[str, str]):
+    """`window.sessionStorage` as a mapping (per tab, survives a reload)."""
+
+    def __getitem__(self, key: str) -> str:
+        value = optional(js.sessionStorage.getItem(key))
+        if value is None:
+            raise KeyError(key)
+        return str(value)
+
+    def __setitem__(self, key: str, value: str) -> None:
+        js.sessionStorage.setItem(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        js.sessionStorage.removeItem(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([str(js.sessionStorage.key(i)) for i in range(js.sessionStorage.length)])
+
+    def __len__(self) -> int:
+        return int(js.sessionStorage.length)
+
+
+def query_param(name: str) -> Optional[str]:
+    """A parameter of the page's URL, or None."""
+    value = optional(js.URLSearchParams.new(js.location.search).get(name))
+    return None if value is None else str(value)
+
+
+def api_base_url() -> str:
+    """The backend base URL: `?api=URL`, then `<meta name="api-base">`, then this origin."""
+    explicit = query_param("api")
+    if explicit:
+        return explicit.rstrip("/")
+    meta = optional(js.document.querySelector('meta[name="api-base"]'))
+    if meta is not None and meta.content:
+        return str(meta.content).rstrip("/")
+    return str(js.location.origin)
+
+
+def log(message: str) -> None:
+    """Write one line to the console. Callers pass types, ids and counts only:
+    never a token and never entity text."""
+    js.console.info(f"[app] {message}")

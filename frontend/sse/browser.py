@@ -1,0 +1,195 @@
+"""Browser shell of the SSE connection: fetch, timers, online and visibility.
+
+A thin layer that carries out what `frontend.sse.connection.SSEConnection`
+decides (it implements the `ConnectionIO` port) and reports back what the
+browser did. Runs only in Pyodide (imports `js`); everything it decides is
+tested in CPython through the machine, and this layer is proven in Chromium
+by the end-to-end tests.
+
+- Transport: `fetch` with a `ReadableStream` reader and an
+  `AbortController` per attempt; headers computed per attempt by
+  `headers()` (a fresh token each time); chunks go to the machine as bytes.
+- Timers: `setTimeout` with a once-callable proxy, `clearTimeout` plus
+  `destroy()` on cancel, so no proxy outlives its timer.
+- `online` / `offline` and `visibilitychange` listeners feed the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Callable, Dict, Mapping, Optional, Tuple
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import create_once_callable, create_proxy, jsnull, to_js  # type: ignore[import-not-found]
+
+from frontend.sse.connection import SSEConnection
+from frontend.sse.connection_store import SSEConnectionStore
+from frontend.sse.retry import DEFAULT_RETRY_CONFIG, RetryConfig
+
+__all__ = ["BrowserIO", "create_browser_connection"]
+
+
+def _optional(value: object) -> object:
+    return None if value is None or value is jsnull else value
+
+
+def _js_object(value: Mapping) -> object:
+    return to_js(value, dict_converter=js.Object.fromEntries)
+
+
+class BrowserIO:
+    """`ConnectionIO` on the browser's fetch and timers.
+
+    `url()` and `headers()` are called at every attempt. `open_requests` and
+    `live_timers` are exposed for the leak checks of the end-to-end tests.
+    """
+
+    def __init__(self, url: Callable[[], str], headers: Callable[[], Mapping[str, str]]) -> None:
+        self._url = url
+        self._headers = headers
+        self.connection: Optional[SSEConnection] = None
+        self._controllers: Dict[int, object] = {}
+        self._timers: Dict[str, Tuple[object, object]] = {}
+        self._listeners: list = []
+        self.requests_started = 0
+
+    # -- ConnectionIO ------------------------------------------------------------
+
+    def start(self, generation: int, last_event_id: str) -> None:
+        controller = js.AbortController.new()
+        self._controllers[generation] = controller
+        headers = {"Accept": "text/event-stream", **self._headers()}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        self.requests_started += 1
+        asyncio.ensure_future(self._run(generation, controller, headers))
+
+    def abort(self, generation: int) -> None:
+        controller = self._controllers.pop(generation, None)
+        if controller is not None:
+            controller.abort()
+
+    def set_timer(self, name: str, delay: float, token: int) -> None:
+        self.clear_timer(name)
+
+        def fire() -> None:
+            self._timers.pop(name, None)  # the once-callable destroys itself
+            if self.connection is not None:
+                self.connection.on_timer(name, token)
+
+        proxy = create_once_callable(fire)
+        handle = js.setTimeout(proxy, max(0, round(delay * 1000)))
+        self._timers[name] = (handle, proxy)
+
+    def clear_timer(self, name: str) -> None:
+        entry = self._timers.pop(name, None)
+        if entry is not None:
+            js.clearTimeout(entry[0])
+            entry[1].destroy()
+
+    # -- the request -------------------------------------------------------------
+
+    async def _run(self, generation: int, controller: object, headers: Mapping[str, str]) -> None:
+        connection = self.connection
+        assert connection is not None
+        options = _js_object(
+            {
+                "method": "GET",
+                "headers": _js_object(headers),
+                "signal": controller.signal,
+                "cache": "no-store",
+                "credentials": "omit",
+            }
+        )
+        try:
+            response = await js.fetch(self._url(), options)
+        except Exception:  # TypeError "Failed to fetch", AbortError
+            self._controllers.pop(generation, None)
+            connection.on_network_error(generation, "network error")
+            return
+        read = connection.on_response(
+            generation,
+            response.status,
+            _optional(response.headers.get("content-type")),
+            _optional(response.headers.get("retry-after")),
+        )
+        body = _optional(response.body)
+        if not read or body is None:
+            self._controllers.pop(generation, None)
+            if body is not None:
+                try:
+                    await body.cancel()
+                except Exception:
+                    pass
+            return
+        reader = body.getReader()
+        try:
+            while True:
+                result = await reader.read()
+                if result.done:
+                    break
+                connection.on_chunk(generation, result.value.to_bytes())
+                if connection.generation != generation:
+                    return  # closed or replaced while reading: stop here
+            connection.on_stream_end(generation)
+        except Exception:  # reset, aborted, decoding failure of the transfer
+            connection.on_network_error(generation, "connection lost")
+        finally:
+            if self._controllers.get(generation) is controller:
+                del self._controllers[generation]
+            if connection.generation != generation:
+                controller.abort()
+
+    # -- page events ------------------------------------------------------------
+
+    def listen(self, connection: SSEConnection) -> None:
+        """Feed `online`/`offline` and `visibilitychange` to `connection`."""
+        connection.online = bool(js.navigator.onLine)
+        connection.visible = js.document.visibilityState != "hidden"
+        self._add(js.window, "online", lambda event: connection.set_online(True))
+        self._add(js.window, "offline", lambda event: connection.set_online(False))
+        self._add(
+            js.document,
+            "visibilitychange",
+            lambda event: connection.set_visible(js.document.visibilityState != "hidden"),
+        )
+
+    def _add(self, target: object, name: str, handler: Callable) -> None:
+        proxy = create_proxy(handler)
+        target.addEventListener(name, proxy)
+        self._listeners.append((target, name, proxy))
+
+    def dispose(self) -> None:
+        """Remove the page listeners and cancel every timer and request."""
+        for target, name, proxy in self._listeners:
+            target.removeEventListener(name, proxy)
+            proxy.destroy()
+        self._listeners.clear()
+        for name in list(self._timers):
+            self.clear_timer(name)
+        for generation in list(self._controllers):
+            self.abort(generation)
+
+    @property
+    def open_requests(self) -> int:
+        return len(self._controllers)
+
+    @property
+    def live_timers(self) -> int:
+        return len(self._timers)
+
+
+def create_browser_connection(
+    url: Callable[[], str],
+    headers: Callable[[], Mapping[str, str]],
+    store: SSEConnectionStore,
+    config: RetryConfig = DEFAULT_RETRY_CONFIG,
+) -> Tuple[SSEConnection, BrowserIO]:
+    """An `SSEConnection` wired to the browser, listening to page events."""
+    io = BrowserIO(url, headers)
+    connection = SSEConnection(io, store, clock=time.time, random=random.random, config=config)
+    io.connection = connection
+    io.listen(connection)
+    return connection, io

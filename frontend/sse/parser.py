@@ -1,0 +1,266 @@
+"""The event stream parser: bytes in, `ServerSentEvent`s out (sans-I/O).
+
+Implements the WHATWG HTML Standard, section 9.2.6 "Interpreting an event
+stream" (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation),
+quoted next to the code that implements each rule. No I/O, no clock: the
+caller feeds chunks as they arrive and gets the events each chunk completed.
+The output is identical however the same bytes are split into chunks.
+
+Memory is bounded: one event (its data plus the line being read) may hold at
+most `max_event_size` characters; a larger event is discarded with a recorded
+`ParseError("max-event-size-exceeded")` and parsing resumes at the next event.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections import deque
+from typing import Deque, NamedTuple, Optional
+
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventStreamParser", "ParseError", "ServerSentEvent"]
+
+DEFAULT_MAX_EVENT_SIZE = 1024 * 1024
+"""Largest event kept, in characters (bytes for ASCII text): 1 MiB (CLIENT.md)."""
+
+
+class ServerSentEvent(NamedTuple):
+    """One dispatched event.
+
+    `event` is the type ("message" when the stream named none), `data` the
+    data lines joined with LF, `id` the last event ID in effect when it was
+    dispatched ("" if none). Spec: "dispatch the event", steps 4-5.
+    """
+
+    event: str
+    data: str
+    id: str
+
+
+class ParseError(NamedTuple):
+    """A problem the parser recovered from.
+
+    `kind` is one of "max-event-size-exceeded", "invalid-retry"; `detail`
+    never contains stream content.
+    """
+
+    kind: str
+    detail: str
+
+
+class EventStreamParser:
+    """Incremental parser of `text/event-stream` bytes.
+
+    - `feed(chunk: bytes) -> list[ServerSentEvent]`: events completed by this
+      chunk, in order.
+    - `end() -> None`: the stream ended; an unterminated event is discarded
+      ("If the file ends in the middle of an event, before the final empty
+      line, the incomplete event is not dispatched.").
+    - `retry`: the latest valid reconnection time from a `retry:` field, in
+      milliseconds, or None if the stream sent none.
+    - `last_event_id`: the last event ID string (updated when an event is
+      dispatched, kept across events; pass it to the next connection's
+      parser to keep it across connections).
+    - `errors`: the latest 100 recorded `ParseError`s, oldest first;
+      `error_count` counts them all.
+    """
+
+    __slots__ = (
+        "_data",
+        "_decoder",
+        "_discarding",
+        "_event_type",
+        "_fragments",
+        "_fragments_size",
+        "_id_buffer",
+        "_size",
+        "_skip_lf",
+        "_skip_line",
+        "error_count",
+        "errors",
+        "last_event_id",
+        "max_event_size",
+        "retry",
+    )
+
+    def __init__(self, last_event_id: str = "", max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
+        if max_event_size < 1:
+            raise ValueError("max_event_size must be at least 1")
+        # "Streams must be decoded using the UTF-8 decode algorithm": one
+        # leading BOM is stripped ("utf-8-sig"), invalid bytes become U+FFFD,
+        # and a code point split across chunks is held until complete.
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+        self.max_event_size = max_event_size
+        self.last_event_id = last_event_id
+        self._id_buffer = last_event_id
+        self.retry: Optional[int] = None
+        self.errors: Deque[ParseError] = deque(maxlen=100)
+        self.error_count = 0
+        self._reset_event()
+
+    def _reset_event(self) -> None:
+        self._data: list[str] = []  # data lines of the current event
+        self._event_type = ""
+        self._size = 0  # characters of the current event's data lines
+        self._fragments: list[str] = []  # pieces of the line being read
+        self._fragments_size = 0
+        self._skip_line = False  # the line being read is a comment or too long
+        self._skip_lf = False  # the previous chunk ended in CR
+        self._discarding = False  # the current event went over the limit
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Parse one chunk; return the events it completed (maybe none)."""
+        text = self._decoder.decode(chunk)
+        if not text:
+            return []
+        # "Lines must be separated by either a U+000D CARRIAGE RETURN U+000A
+        # LINE FEED (CRLF) character pair, a single U+000A LINE FEED (LF)
+        # character, or a single U+000D CARRIAGE RETURN (CR) character."
+        # CR then LF in two chunks is one line end: drop the LF.
+        if self._skip_lf:
+            self._skip_lf = False
+            if text[0] == "\n":
+                text = text[1:]
+                if not text:
+                    return []
+        if "\r" in text:  # slow path; the common LF-only chunk skips it
+            self._skip_lf = text[-1] == "\r"
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        tail = lines.pop()  # the unterminated rest of the last line
+        events: list[ServerSentEvent] = []
+        if lines:
+            if self._skip_line:
+                del lines[0]
+                self._skip_line = False
+            elif self._fragments:
+                self._fragments.append(lines[0])
+                lines[0] = "".join(self._fragments)
+                self._fragments = []
+                self._fragments_size = 0
+            if lines:
+                events = self._process(lines)
+        if tail:
+            self._hold(tail)
+        return events
+
+    def end(self) -> None:
+        """The stream ended: discard the unterminated line and event.
+
+        "Once the end of the file is reached, any pending data must be
+        discarded." The last event ID and reconnection time are kept.
+        """
+        self._decoder.reset()
+        self._reset_event()
+        self._id_buffer = self.last_event_id
+
+    # -- internals -------------------------------------------------------------
+
+    def _hold(self, piece: str) -> None:
+        """Keep `piece` of an unterminated line, within the size bound.
+
+        A comment line is never held (only its end matters). A line that
+        would take the event over `max_event_size` discards the event and is
+        itself skipped when it ends, exactly as if it had come in one chunk.
+        """
+        if self._skip_line:
+            return
+        if not self._fragments and piece[0] == ":":
+            self._skip_line = True
+            return
+        size = self._fragments_size + len(piece)
+        if self._size + size > self.max_event_size:
+            self._fragments = []
+            self._fragments_size = 0
+            self._skip_line = True
+            if not self._discarding:
+                self._overflow()
+            return
+        self._fragments.append(piece)
+        self._fragments_size = size
+
+    def _overflow(self) -> None:
+        self._discarding = True
+        self._data = []
+        self._size = 0
+        self._record("max-event-size-exceeded", f"event larger than {self.max_event_size} characters discarded")
+
+    def _record(self, kind: str, detail: str) -> None:
+        self.error_count += 1
+        self.errors.append(ParseError(kind, detail))
+
+    def _process(self, lines: list[str]) -> list[ServerSentEvent]:
+        events: list[ServerSentEvent] = []
+        data = self._data
+        limit = self.max_event_size
+        for line in lines:
+            # "If the line is empty (a blank line): Dispatch the event."
+            if not line:
+                # "Set the last event ID string of the event source to the
+                # value of the last event ID buffer."
+                self.last_event_id = self._id_buffer
+                # "If the data buffer is an empty string, set the data buffer
+                # and the event type buffer to the empty string and return."
+                if data:
+                    # Joining with LF equals "append the value then a LF" per
+                    # line and "remove the last character if it is a LF".
+                    events.append(ServerSentEvent(self._event_type or "message", "\n".join(data), self.last_event_id))
+                    data = self._data = []
+                self._event_type = ""
+                self._size = 0
+                self._discarding = False
+                continue
+            # "If the line starts with a U+003A COLON character (:) Ignore the line."
+            colon = line.find(":")
+            if colon == 0:
+                continue
+            # "If the line contains a U+003A COLON character: Collect the
+            # characters on the line before the first colon, and let field be
+            # that string. Collect the characters on the line after the first
+            # colon, and let value be that string. If value starts with a
+            # U+0020 SPACE character, remove it from value."
+            # "Otherwise, the string is not empty but does not contain a
+            # colon: process the field using the whole line as the field name,
+            # and the empty string as the field value."
+            # Bound memory: a line that takes the event over the limit discards
+            # the event (the same check as `_hold`, so splits do not matter).
+            if self._size + len(line) > limit:
+                if not self._discarding:
+                    self._overflow()
+                    data = self._data
+                continue
+            if colon > 0:
+                field = line[:colon]
+                value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
+            else:
+                field = line
+                value = ""
+            if field == "data":
+                # "Append the field value to the data buffer, then append a
+                # single U+000A LINE FEED (LF) character to the data buffer."
+                if not self._discarding:
+                    self._size += len(line)
+                    data.append(value)
+            elif field == "event":
+                # "Set the event type buffer to the field value."
+                self._event_type = value
+            elif field == "id":
+                # "If the field value does not contain U+0000 NULL, then set
+                # the last event ID buffer to the field value. Otherwise,
+                # ignore the field."
+                if "\0" not in value:
+                    self._id_buffer = value
+            elif field == "retry":
+                # "If the field value consists of only ASCII digits, then
+                # interpret the field value as an integer in base ten, and set
+                # the event stream's reconnection time to that integer.
+                # Otherwise, ignore the field."
+                if value.isascii() and value.isdigit():
+                    # int() refuses more than 4300 digits (CPython's guard
+                    # against quadratic conversion): a longer value is beyond
+                    # any real wait, so keep the largest 4300-digit number.
+                    digits = value.lstrip("0") or "0"
+                    self.retry = int(digits) if len(digits) <= 4300 else int("9" * 4300)
+                else:
+                    self._record("invalid-retry", "retry field is not all ASCII digits")
+            # "Otherwise: The field is ignored."
+        return events

@@ -1,0 +1,125 @@
+"""A small reactive store with selectors (Zustand's vanilla `createStore`).
+
+State is an immutable mapping replaced on every change; a subscriber selects
+a slice and is called only when that slice changes under its equality
+function. Pure Python, no I/O: runs in CPython and in the browser alike.
+
+    store = create_store({"count": 0})
+    unsubscribe = store.subscribe(print, selector=lambda s: s["count"])
+    store.set_state({"count": 1})        # prints: 1 0
+    store.set_state(lambda s: {"count": s["count"] + 1})
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Optional, Union
+
+__all__ = ["Store", "create_store"]
+
+State = Mapping[str, Any]
+Selector = Callable[[State], Any]
+Equality = Callable[[Any, Any], bool]
+Listener = Callable[[Any, Any], None]
+
+
+def _identity(state: State) -> State:
+    return state
+
+
+def _same(a: Any, b: Any) -> bool:
+    # Zustand compares with Object.is: identity first, then value equality for
+    # the plain values selectors usually return (numbers, strings, tuples).
+    return a is b or (type(a) is type(b) and not isinstance(a, (dict, list)) and a == b)
+
+
+class Store:
+    """A store of one immutable state mapping.
+
+    - `get_state() -> Mapping`: the current state (read-only view).
+    - `set_state(partial)`: merge a dict (or the dict a function of the state
+      returns) into the state; listeners run synchronously, in subscription
+      order, only if their selected slice changed.
+    - `subscribe(listener, selector=None, equality=None) -> unsubscribe`:
+      `listener(selected, previous_selected)`.
+
+    A listener that raises does not stop the others; the error is handed to
+    `on_listener_error` (default: re-raised after all listeners ran).
+    """
+
+    def __init__(self, initial: State) -> None:
+        self._state: State = MappingProxyType(dict(initial))
+        self._subscriptions: list[list] = []
+        self.on_listener_error: Optional[Callable[[BaseException], None]] = None
+
+    def get_state(self) -> State:
+        """The current state; never mutate it, call `set_state`."""
+        return self._state
+
+    def set_state(self, partial: Union[State, Callable[[State], State]], replace: bool = False) -> None:
+        """Merge `partial` (or `partial(state)`) into the state and notify.
+
+        `replace=True` replaces the whole state instead of merging.
+        Raises TypeError if `partial` does not give a mapping.
+        """
+        update = partial(self._state) if callable(partial) else partial
+        if not isinstance(update, Mapping):
+            raise TypeError("set_state needs a mapping or a function returning one")
+        if not replace and all(key in self._state and _same(self._state[key], value) for key, value in update.items()):
+            return
+        merged = dict(update) if replace else {**self._state, **update}
+        self._state = MappingProxyType(merged)
+        self._notify()
+
+    def subscribe(
+        self,
+        listener: Listener,
+        selector: Optional[Selector] = None,
+        equality: Optional[Equality] = None,
+    ) -> Callable[[], None]:
+        """Call `listener(new, old)` when `selector(state)` changes.
+
+        Returns a function that unsubscribes (safe to call twice).
+        """
+        select = selector or _identity
+        subscription = [listener, select, equality or _same, select(self._state), True]
+        self._subscriptions.append(subscription)
+
+        def unsubscribe() -> None:
+            subscription[4] = False
+            if subscription in self._subscriptions:
+                self._subscriptions.remove(subscription)
+
+        return unsubscribe
+
+    def _notify(self) -> None:
+        errors: list[BaseException] = []
+        for subscription in list(self._subscriptions):
+            listener, select, equal, previous, active = subscription
+            if not active:
+                continue
+            current = select(self._state)
+            if equal(current, previous):
+                continue
+            subscription[3] = current
+            try:
+                listener(current, previous)
+            except Exception as error:  # isolate listeners from each other
+                errors.append(error)
+        for error in errors:
+            if self.on_listener_error is None:
+                raise error
+            self.on_listener_error(error)
+
+
+def create_store(initial: Union[State, Callable[["Store"], State]]) -> Store:
+    """Make a store; `initial` is the state or a function of the store.
+
+    A function receives the store and may return actions (callables) in the
+    state, as Zustand's `create((set, get) => ...)` does.
+    """
+    if callable(initial):
+        store = Store({})
+        store._state = MappingProxyType(dict(initial(store)))
+        return store
+    return Store(initial)

@@ -1,0 +1,1 @@
+"""UI components of the page (browser only: they import `js`)."""

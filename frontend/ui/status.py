@@ -1,0 +1,68 @@
+"""The connection indicator (planned by the original, never built).
+
+`[data-testid=sse-status]` carries `data-state` (one of the five states) and
+says the state to a person through `aria-live`: attempt k of n, seconds to
+the next try, the last error. A "Retry now" button
+(`[data-testid=sse-retry-now]`) shows while waiting or stopped on an error.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Optional
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+
+from frontend.sse.connection_store import ConnectionState, SSEConnectionStore, describe_status
+from frontend.ui.dom import Listeners, h, set_text
+
+__all__ = ["ConnectionIndicator"]
+
+
+class ConnectionIndicator:
+    """Binds the static `#sse-status` element of index.html to the store."""
+
+    def __init__(self, element: Any, store: SSEConnectionStore, retry_now: Callable[[], None]) -> None:
+        self.element = element
+        self.store = store
+        element.setAttribute("aria-live", "polite")
+        element.setAttribute("role", "status")
+        self.text = h("span", {"class": "sse-text"})
+        self.button = h(
+            "button", {"type": "button", "class": "link", "data-testid": "sse-retry-now", "hidden": True}, "Retry now"
+        )
+        element.replaceChildren(h("span", {"class": "dot", "aria-hidden": "true"}), self.text, self.button)
+        self._listeners = Listeners()
+        self._listeners.on(self.button, "click", lambda event: retry_now())
+        self._ticker: Optional[tuple] = None
+        self._unsubscribe = store.subscribe(lambda new, old: self.render())
+        self.render()
+
+    def render(self) -> None:
+        state = self.store.get_state()
+        kind = state["state"]
+        if self.element.dataset.state != kind.value:
+            self.element.dataset.state = kind.value
+        set_text(self.text, describe_status(state, time.time()))
+        show_retry = kind is ConnectionState.Error or (
+            kind is ConnectionState.Reconnecting and state["next_retry_at"] is not None
+        )
+        self.button.hidden = not show_retry
+        self._tick(kind is ConnectionState.Reconnecting and state["next_retry_at"] is not None)
+
+    def _tick(self, wanted: bool) -> None:
+        """A 1 s ticker for the countdown, alive only while it counts down."""
+        if wanted and self._ticker is None:
+            proxy = create_proxy(lambda: self.render())
+            self._ticker = (js.setInterval(proxy, 1000), proxy)
+        elif not wanted and self._ticker is not None:
+            handle, proxy = self._ticker
+            self._ticker = None
+            js.clearInterval(handle)
+            proxy.destroy()
+
+    def dispose(self) -> None:
+        self._unsubscribe()
+        self._tick(False)
+        self._listeners.clear()

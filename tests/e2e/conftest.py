@@ -1,0 +1,226 @@
+"""End-to-end fixtures: one real stub and one real Chromium per test session,
+a new browser context per page.
+
+- `stub`: `python -m backend_stub --test-controls` on a free 127.0.0.1 port
+  with its own SQLite file, plus an HTTP client for the API and /_test.
+- `open_app(user=None, query="")`: a new context + page on the app, with
+  every request that is not to 127.0.0.1 aborted and recorded; the test fails
+  at teardown if any was attempted. Console lines are kept per page.
+- Chromium is Debian's (`/usr/bin/chromium`, or `$CHROMIUM`), headless.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_PREFIXES = ("http://127.0.0.1:", "data:", "blob:", "about:")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-default-apps",
+    "--disable-extensions",
+]
+
+expect.set_options(timeout=20_000)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """Poll `condition()` until it returns a truthy value; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last_error: Optional[BaseException] = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except Exception as error:  # e.g. connection refused while starting
+            last_error = error
+        else:
+            if value:
+                return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+@dataclass
+class Stub:
+    """A running stub backend."""
+
+    url: str
+    db: Path
+    process: subprocess.Popen
+    log_path: Path
+    args: List[str]
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(base_url=self.url, timeout=10.0)
+
+    def control(self, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
+        """POST /_test/<path>."""
+        response = self.client.post(f"/_test/{path}", json=body or {})
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def connections(self) -> List[Dict[str, Any]]:
+        return self.client.get("/_test/connections").json()
+
+    def requests(self) -> List[Dict[str, Any]]:
+        return self.client.get("/_test/requests").json()
+
+    def login(self, username: str) -> Dict[str, str]:
+        """API headers of a fresh login as `username`."""
+        response = self.client.post("/login", json={"username": username, "password": "demo"}, headers={"X-Version": "1"})
+        response.raise_for_status()
+        return {"Authorization": f"Bearer {response.json()['token']}", "X-Version": "1"}
+
+    def api(self, method: str, path: str, headers: Dict[str, str], **kwargs: Any) -> httpx.Response:
+        response = self.client.request(method, path, headers=headers, **kwargs)
+        response.raise_for_status()
+        return response
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_stub(tmp: Path, *extra: str, port: Optional[int] = None, db: Optional[Path] = None) -> Stub:
+    port = port or free_port()
+    db = db or tmp / "stub.sqlite3"
+    log_path = tmp / f"stub-{port}.log"
+    args = [sys.executable, "-m", "backend_stub", "--host", "127.0.0.1", "--port", str(port), "--db", str(db), *extra]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    stub = Stub(f"http://127.0.0.1:{port}", db, process, log_path, args)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"stub exited with {process.returncode}:\n{stub.log_text()}")
+        return httpx.get(stub.url + "/index.html", timeout=1.0).status_code == 200
+
+    wait_until(ready, timeout=30, what="the stub to start")
+    return stub
+
+
+def stop_stub(stub: Stub, kill: bool = False) -> None:
+    if stub.process.poll() is None:
+        if kill:
+            stub.process.kill()
+        else:
+            stub.process.terminate()
+        try:
+            stub.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            stub.process.kill()
+            stub.process.wait(timeout=10)
+    stub.client.close()
+
+
+@pytest.fixture(scope="session")
+def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stub]:
+    running = start_stub(tmp_path_factory.mktemp("stub"), "--test-controls")
+    yield running
+    stop_stub(running)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: Dict[str, Any]) -> Dict[str, Any]:
+    executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    return {**browser_type_launch_args, "executable_path": executable, "headless": True, "args": CHROMIUM_FLAGS}
+
+
+@dataclass
+class AppPage:
+    """A page of the app in its own browser context."""
+
+    page: Page
+    context: BrowserContext
+    console: List[str]
+    blocked: List[str]
+
+    def status(self):
+        return self.page.get_by_test_id("sse-status")
+
+    def login(self, username: str, password: str = "demo") -> None:
+        form = self.page.get_by_test_id("login-form")
+        form.locator("input[name=username]").fill(username)
+        form.locator("input[name=password]").fill(password)
+        form.locator("button[type=submit]").click()
+        expect(self.page.get_by_test_id("logout")).to_be_visible()
+
+    def expect_state(self, state: str, timeout: float = 20_000) -> None:
+        expect(self.status()).to_have_attribute("data-state", state, timeout=timeout)
+
+
+@pytest.fixture
+def open_apps(browser: Browser, stub: Stub) -> Iterator[Callable[..., List[AppPage]]]:
+    """Open the app once per user, each in a new context, booting in parallel.
+
+    `open_apps("alice", "bob")` returns logged-in pages; `None` as a user
+    leaves that page on the login form. `query` is appended to the URL
+    ("?api=..."), `base` replaces the stub's URL.
+    """
+    pages: List[AppPage] = []
+
+    def open_pages(*users: Optional[str], query: str = "", base: Optional[str] = None) -> List[AppPage]:
+        opened = []
+        for _ in users:
+            context = browser.new_context(viewport={"width": 1100, "height": 800})
+            blocked: List[str] = []
+
+            def block(route: Any, blocked: List[str] = blocked) -> None:
+                blocked.append(route.request.url)
+                route.abort("blockedbyclient")
+
+            context.route(lambda url: not url.startswith(LOCAL_PREFIXES), block)
+            page = context.new_page()
+            console: List[str] = []
+            page.on("console", lambda message, console=console: console.append(message.text))
+            app_page = AppPage(page, context, console, blocked)
+            pages.append(app_page)
+            opened.append(app_page)
+            page.goto((base or stub.url) + "/" + query, wait_until="commit")
+        for app_page in opened:
+            expect(app_page.page.locator("body[data-app-ready=true]")).to_be_attached(timeout=60_000)
+        for user, app_page in zip(users, opened, strict=True):
+            if user:
+                app_page.login(user)
+        return opened
+
+    yield open_pages
+    blocked = [url for app_page in pages for url in app_page.blocked]
+    for app_page in pages:
+        app_page.context.close()
+    assert not blocked, f"requests outside 127.0.0.1 were attempted: {blocked}"
+
+
+@pytest.fixture
+def open_app(open_apps: Callable[..., List[AppPage]]) -> Callable[..., AppPage]:
+    """Open the app in a new context; `open_app("alice")` also logs in."""
+
+    def open_page(user: Optional[str] = None, query: str = "", base: Optional[str] = None) -> AppPage:
+        return open_apps(user, query=query, base=base)[0]
+
+    return open_page

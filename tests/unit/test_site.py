@@ -1,0 +1,45 @@
+"""The static site is complete and self-contained."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pyscript_toml_lists_every_frontend_module_and_nothing_else():
+    config = tomllib.loads((ROOT / "pyscript.toml").read_text())
+    listed = set(config["files"])
+    on_disk = {f"./{path.relative_to(ROOT).as_posix()}" for path in (ROOT / "frontend").rglob("*.py")}
+    on_disk.discard("./frontend/main.py")  # the entry script, loaded by index.html itself
+    assert listed == on_disk
+    assert all(source == target for source, target in config["files"].items())
+
+
+def test_the_page_loads_pydantic_from_the_vendored_lock_without_micropip():
+    config = tomllib.loads((ROOT / "pyscript.toml").read_text())
+    assert config["packages"] == ["pydantic"]
+    assert config["packages_cache"] == "passthrough"
+    assert config["interpreter"].startswith("./vendor/pyodide-")
+
+
+def test_served_files_name_no_cdn():
+    served = [ROOT / "index.html", ROOT / "pyscript.toml", *(ROOT / "frontend").rglob("*.*")]
+    pattern = re.compile(r"https?://(?!127\.0\.0\.1)[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
+    offenders = {str(path.relative_to(ROOT)): pattern.findall(path.read_text()) for path in served if path.is_file()}
+    offenders = {path: hits for path, hits in offenders.items() if hits and not path.endswith(".py")}
+    assert offenders == {}
+
+
+def test_vendored_versions_match_the_page():
+    from tools import vendor
+
+    index = (ROOT / "index.html").read_text()
+    config = tomllib.loads((ROOT / "pyscript.toml").read_text())
+    assert f"./vendor/pyscript-{vendor.PYSCRIPT_VERSION}/core.js" in index
+    assert config["interpreter"] == f"./vendor/pyodide-{vendor.PYODIDE_VERSION}/pyodide.mjs"
+    requirements = (ROOT / "requirements.txt").read_text()
+    browser_pydantic = next(pin for pin in vendor.BROWSER_WHEELS if pin.startswith("pydantic=="))
+    assert browser_pydantic in requirements.splitlines()

@@ -1,0 +1,251 @@
+"""The stub as a web server: static site, CORS, logs, shutdown, defaults.
+
+The site root is a temporary folder (never the repository), laid out like
+the repository, with things that must never be served next to the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backend_stub.testing import (
+    API_HEADERS,
+    StreamRecorder,
+    StubProcess,
+    auth_headers,
+    login,
+)
+
+pytestmark = pytest.mark.anyio
+
+ALLOWED = "http://site.example:8080"
+OTHER = "http://evil.example"
+
+SITE_FILES = {
+    "index.html": "<!doctype html><title>page</title>",
+    "pyscript.toml": 'packages = ["pydantic"]\n',
+    "frontend/app.py": "print('app')\n",
+    "frontend/sse/parser.py": "# parser\n",
+    "frontend/.env": "SECRET=1\n",
+    "frontend/__pycache__/app.cpython-314.pyc": "bytecode",
+    "vendor/pyodide-314.0.2/pyodide.mjs": "export {};\n",
+    "vendor/pyodide-314.0.2/pyodide.asm.wasm": "\0asm",
+    "vendor/pyodide-314.0.2/pyodide-lock.json": "{}",
+    "vendor/pyodide-314.0.2/pydantic-2.14.3-py3-none-any.whl": "PK",
+    "vendor/pyodide-314.0.2/python_stdlib.zip": "PK",
+    "vendor/pyscript-0.7.31/core.js": "export {};\n",
+    ".git/config": "[core]\n",
+    ".venv/pyvenv.cfg": "home = /usr\n",
+    "var/stub.sqlite3": "db",
+    "tests/unit/test_x.py": "",
+    "Makefile": "all:\n",
+    "requirements.txt": "pydantic\n",
+}
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = Path(tmp_path_factory.mktemp("site"))
+    for name, text in SITE_FILES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory: pytest.TempPathFactory, site: Path) -> Iterator[StubProcess]:
+    """No test controls; CORS for one origin; debug logging (to prove nothing leaks)."""
+    db = Path(tmp_path_factory.mktemp("stub_site")) / "stub.sqlite3"
+    args = ["--site-root", str(site), "--cors-origins", ALLOWED, "--log-level", "debug"]
+    with StubProcess(db, args) as process:
+        yield process
+
+
+# --- static files ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "cache_control"),
+    [
+        ("/", "text/html; charset=utf-8", "no-cache"),
+        ("/index.html", "text/html; charset=utf-8", "no-cache"),
+        ("/pyscript.toml", "application/toml; charset=utf-8", "no-cache"),
+        ("/frontend/app.py", "text/x-python; charset=utf-8", "no-cache"),
+        ("/frontend/sse/parser.py", "text/x-python; charset=utf-8", "no-cache"),
+        (
+            "/vendor/pyodide-314.0.2/pyodide.mjs",
+            "text/javascript; charset=utf-8",
+            "public, max-age=31536000, immutable",
+        ),
+        ("/vendor/pyodide-314.0.2/pyodide.asm.wasm", "application/wasm", None),
+        ("/vendor/pyodide-314.0.2/pyodide-lock.json", "application/json", None),
+        ("/vendor/pyodide-314.0.2/pydantic-2.14.3-py3-none-any.whl", "application/zip", None),
+        ("/vendor/pyodide-314.0.2/python_stdlib.zip", "application/zip", None),
+        ("/vendor/pyscript-0.7.31/core.js", "text/javascript; charset=utf-8", None),
+    ],
+)
+def test_site_files_are_served_with_their_type_and_cache_policy(
+    stub: StubProcess, site: Path, path: str, content_type: str, cache_control: str | None
+) -> None:
+    response = httpx.get(stub.base_url + path)
+    assert response.status_code == 200
+    name = "index.html" if path == "/" else path.lstrip("/")
+    assert response.content == (site / name).read_bytes()
+    assert response.headers["content-type"] == content_type
+    expected = cache_control or ("public, max-age=31536000, immutable" if path.startswith("/vendor/") else "no-cache")
+    assert response.headers["cache-control"] == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/.git/config",
+        "/.venv/pyvenv.cfg",
+        "/var/stub.sqlite3",
+        "/tests/unit/test_x.py",
+        "/Makefile",
+        "/requirements.txt",
+        "/frontend/.env",
+        "/frontend/__pycache__/app.cpython-314.pyc",
+        "/frontend/../.git/config",
+        "/frontend/%2e%2e/.git/config",
+        "/vendor/../var/stub.sqlite3",
+        "/static/anything.js",  # no static/ folder: tolerated, 404
+        "/vendor/missing.js",
+    ],
+)
+def test_nothing_else_is_served(stub: StubProcess, path: str) -> None:
+    response = httpx.get(stub.base_url + path)
+    assert response.status_code == 404
+    assert b"[core]" not in response.content
+
+
+def test_a_missing_vendor_folder_is_a_404_not_an_error(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("page")
+    with StubProcess(tmp_path / "stub.sqlite3", ["--site-root", str(tmp_path)]) as stub:
+        assert httpx.get(f"{stub.base_url}/vendor/pyodide/pyodide.mjs").status_code == 404
+        assert httpx.get(f"{stub.base_url}/pyscript.toml").status_code == 404
+        assert httpx.get(f"{stub.base_url}/").text == "page"
+
+
+def test_unchanged_files_revalidate_with_304(stub: StubProcess) -> None:
+    first = httpx.get(f"{stub.base_url}/frontend/app.py")
+    again = httpx.get(f"{stub.base_url}/frontend/app.py", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert again.headers["cache-control"] == "no-cache"
+
+
+def test_test_controls_are_absent_by_default(stub: StubProcess) -> None:
+    for path in ("/_test/connections", "/_test/requests"):
+        assert httpx.get(stub.base_url + path).status_code == 404
+    assert httpx.post(f"{stub.base_url}/_test/drop_streams", json={}).status_code == 404
+
+
+# --- CORS ----------------------------------------------------------------------------------
+
+
+def test_a_listed_origin_may_call_the_api(stub: StubProcess) -> None:
+    preflight = httpx.options(
+        f"{stub.base_url}/actions",
+        headers={
+            "Origin": ALLOWED,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "authorization, x-version, content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == ALLOWED
+    assert "PUT" in preflight.headers["access-control-allow-methods"]
+    allowed_headers = preflight.headers["access-control-allow-headers"].lower()
+    for header in ("authorization", "x-version", "content-type", "last-event-id"):
+        assert header in allowed_headers
+    assert "access-control-allow-credentials" not in preflight.headers
+
+    response = httpx.post(
+        f"{stub.base_url}/login",
+        json={"username": "bob", "password": "demo"},
+        headers={**API_HEADERS, "Origin": ALLOWED},
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == ALLOWED
+    assert response.headers["access-control-expose-headers"] == "Retry-After"
+
+
+def test_another_origin_gets_no_cors_headers(stub: StubProcess) -> None:
+    preflight = httpx.options(
+        f"{stub.base_url}/actions",
+        headers={"Origin": OTHER, "Access-Control-Request-Method": "POST"},
+    )
+    response = httpx.post(
+        f"{stub.base_url}/login",
+        json={"username": "bob", "password": "demo"},
+        headers={**API_HEADERS, "Origin": OTHER},
+    )
+    for answer in (preflight, response):
+        assert not [name for name in answer.headers if name.startswith("access-control-")]
+    assert preflight.status_code >= 400
+
+
+def test_without_cors_origins_no_origin_is_allowed(tmp_path: Path) -> None:
+    with StubProcess(tmp_path / "stub.sqlite3") as stub:
+        response = httpx.post(
+            f"{stub.base_url}/login",
+            json={"username": "bob", "password": "demo"},
+            headers={**API_HEADERS, "Origin": ALLOWED},
+        )
+    assert response.status_code == 200
+    assert "access-control-allow-origin" not in response.headers
+
+
+# --- logs and shutdown ---------------------------------------------------------------------
+
+
+async def test_logs_carry_no_token_password_or_entity_text(stub: StubProcess) -> None:
+    body, title, new_body = "Zebra-Quokka-7781", "Heron-Walrus-3302", "Okapi-Narwhal-5519"
+    token = login(stub.base_url, "alice")
+    async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as http:
+        headers = auth_headers(token)
+        async with StreamRecorder(http, auth_headers(login(stub.base_url, "bob"))) as bob:
+            await bob.wait_for_text("retry: 1000")
+            created = await http.post("/actions", json={"coaching_session_id": "session-1", "body": body}, headers=headers)
+            await http.put(f"/actions/{created.json()['id']}", json={"body": new_body}, headers=headers)
+            await http.post(
+                "/overarching_goals",
+                json={"coaching_session_id": "session-1", "title": title},
+                headers=headers,
+            )
+            await http.post("/actions", json={"body": body}, headers=headers)  # a 422
+            await bob.wait_for_text(title)
+        await http.post("/logout", headers=headers)
+    log = stub.log_text()
+
+    for secret in (token, body, title, new_body, "demo", '"password"'):
+        assert secret not in log
+    assert "login username=alice" in log
+    assert "type=action_created" in log
+    assert "POST /actions status=201 username=alice" in log
+
+
+async def test_shutdown_is_prompt_with_streams_open(tmp_path: Path) -> None:
+    stub = StubProcess(tmp_path / "stub.sqlite3").start()
+    token = login(stub.base_url, "bob")
+    async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as http:
+        async with StreamRecorder(http, auth_headers(token)) as stream:
+            await stream.wait_for_text("retry: 1000")
+            took = stub.stop()
+            await stream.wait_ended()
+    assert took < 2.5  # sse-starlette ends streams itself; no wait for the 3 s backstop
+    log = stub.log_text()
+    assert "Traceback" not in log
+    assert "ASGI callable returned without completing response" not in log
+    assert "stream closed username=bob reason=shutdown" in log
