@@ -7,21 +7,25 @@ logout cleanup registry; entity events update the caches in place.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional
 
 import js  # type: ignore[import-not-found]
+from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
 
 from frontend.api import ApiClient, ApiError
 from frontend.auth import AuthStore
 from frontend.cache import Cache, Key, make_key
+from frontend.config import retry_config_from_params
 from frontend.events import ENTITY_EVENT_TYPES, EVENT_TYPES, EventValidationError, parse_event
 from frontend.invalidation import apply_entity_event
 from frontend.logout import LogoutCleanupRegistry
-from frontend.platform import SessionStorage, api_base_url, fetch_send, log, query_param
+from frontend.platform import SessionStorage, api_base_url, fetch_send, log, query_param, query_params
 from frontend.sse.browser import create_browser_connection
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import ConnectionState, create_sse_connection_store
 from frontend.sse.parser import ServerSentEvent
+from frontend.sse.retry import DEFAULT_RETRY_CONFIG, RetryConfig
 from frontend.ui.actions import ActionsPanel
 from frontend.ui.dom import Listeners, h, set_text
 from frontend.ui.login import LoginView
@@ -38,6 +42,7 @@ class App:
 
     def __init__(self) -> None:
         self.base_url = api_base_url()
+        self.retry_config = _retry_config()
         self.auth = AuthStore(SessionStorage())
         self.api = ApiClient(
             self.base_url, fetch_send, token=lambda: self.auth.token, on_unauthorized=lambda: self.logout(EXPIRED, revoke=False)
@@ -52,6 +57,7 @@ class App:
         self.indicator = ConnectionIndicator(js.document.getElementById("sse-status"), self.connection_store, self._retry_now)
         self.view: Any = None
         self.session_key: Optional[Key] = None
+        self.connections_made = 0
 
     def start(self) -> None:
         self.auth.subscribe(lambda new, old: self._render(), selector=lambda state: state["is_logged_in"])
@@ -59,7 +65,28 @@ class App:
             self._on_connection_change, selector=lambda state: (state["state"], state["last_connected_at"])
         )
         self._render()
+        js.window.sseDebug = create_proxy(self.debug_snapshot)
         js.document.body.dataset.appReady = "true"
+
+    def debug_snapshot(self) -> str:
+        """Test hook `window.sseDebug()`: the connection's counters as JSON
+        (no token, no content)."""
+        connection, io = self.connection, self.io
+        state = self.connection_store.get_state()
+        return json.dumps(
+            {
+                "state": state["state"].value,
+                "events_received": state["events_received"],
+                "last_event_id": state["last_event_id"],
+                "connections_made": self.connections_made,
+                "generation": connection.generation if connection else None,
+                "stale_dropped": connection.stale_dropped if connection else 0,
+                "requests_started": io.requests_started if io else 0,
+                "open_requests": io.open_requests if io else 0,
+                "live_timers": io.live_timers if io else 0,
+                "cache_fetches": self.cache.fetches,
+            }
+        )
 
     # -- auth ------------------------------------------------------------------
 
@@ -105,7 +132,9 @@ class App:
             url=lambda: self.base_url + "/sse",
             headers=self.api.headers,
             store=self.connection_store,
+            config=self.retry_config,
         )
+        self.connections_made += 1
         connection.on_unauthorized = lambda: self.logout(EXPIRED, revoke=False)
         connection.on_parse_error = lambda kind: log(f"sse parse error: {kind}")
         connection.on_listener_error = lambda event_type, error: log(
@@ -219,6 +248,14 @@ class SessionView:
             panel.dispose()
         self._listeners.clear()
         self.app.root.replaceChildren()
+
+
+def _retry_config() -> RetryConfig:
+    try:
+        return retry_config_from_params(query_params())
+    except ValueError as error:
+        log(f"ignoring the page's sse_* settings: {error}")
+        return DEFAULT_RETRY_CONFIG
 
 
 def main() -> App:

@@ -64,6 +64,12 @@ def query_param(name: str) -> Optional[str]:
     return None if value is None else str(value)
 
 
+def query_params() -> dict:
+    """Every parameter of the page's URL (the last value of a repeated one)."""
+    params = js.URLSearchParams.new(js.location.search)
+    return {str(entry[0]): str(entry[1]) for entry in params.entries()}
+
+
 def api_base_url() -> str:
     """The backend base URL: `?api=URL`, then `<meta name="api-base">`, then this origin."""
     explicit = query_param("api")

@@ -1,0 +1,56 @@
+"""Client settings from the page's URL (pure).
+
+Every rule of CLIENT.md is configurable; the page reads overrides from its
+query string so a deployment (or a test) can tune them without a rebuild:
+
+| parameter               | RetryConfig field   | unit |
+|-------------------------|---------------------|------|
+| `sse_base_delay`        | `base_delay`        | s    |
+| `sse_max_delay`         | `max_delay`         | s    |
+| `sse_min_delay`         | `min_delay`         | s    |
+| `sse_max_attempts`      | `max_attempts`      | -    |
+| `sse_retry_after_cap`   | `retry_after_cap`   | s    |
+| `sse_recovery_time`     | `recovery_time`     | s    |
+| `sse_idle_timeout`      | `idle_timeout`      | s    |
+| `sse_max_event_size`    | `max_event_size`    | characters |
+| `sse_pause_when_hidden` | `pause_when_hidden` | 1/true/yes or 0/false/no |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Mapping
+
+from frontend.sse.retry import DEFAULT_RETRY_CONFIG, RetryConfig
+
+__all__ = ["PREFIX", "retry_config_from_params"]
+
+PREFIX = "sse_"
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def retry_config_from_params(params: Mapping[str, str], base: RetryConfig = DEFAULT_RETRY_CONFIG) -> RetryConfig:
+    """`base` with the `sse_*` parameters of `params` applied.
+
+    Unknown `sse_*` names and unparsable values raise ValueError naming the
+    parameter; other parameters are ignored.
+    """
+    fields = {field.name: field.type for field in dataclasses.fields(RetryConfig)}
+    changes: Dict[str, Any] = {}
+    for name, raw in params.items():
+        if not name.startswith(PREFIX):
+            continue
+        field = name[len(PREFIX) :]
+        if field not in fields:
+            raise ValueError(f"unknown setting {name}")
+        default = getattr(base, field)
+        try:
+            if isinstance(default, bool):
+                changes[field] = _BOOLEANS[raw.strip().lower()]
+            elif isinstance(default, int):
+                changes[field] = int(raw)
+            else:
+                changes[field] = float(raw)
+        except (KeyError, ValueError):
+            raise ValueError(f"invalid value for {name}") from None
+    return dataclasses.replace(base, **changes)

@@ -1,0 +1,35 @@
+"""Client settings from the page's URL."""
+
+from __future__ import annotations
+
+import pytest
+
+from frontend.config import retry_config_from_params
+from frontend.sse.retry import DEFAULT_RETRY_CONFIG
+
+
+def test_sse_parameters_override_the_defaults_with_their_types():
+    config = retry_config_from_params({"sse_idle_timeout": "2.5", "sse_max_attempts": "3", "sse_pause_when_hidden": "yes"})
+    assert config.idle_timeout == 2.5
+    assert config.max_attempts == 3 and isinstance(config.max_attempts, int)
+    assert config.pause_when_hidden is True
+    assert config.base_delay == DEFAULT_RETRY_CONFIG.base_delay
+
+
+def test_other_parameters_are_ignored():
+    assert retry_config_from_params({"api": "http://127.0.0.1:9", "session": "s"}) == DEFAULT_RETRY_CONFIG
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"sse_nope": "1"}, "unknown setting sse_nope"),
+        ({"sse_idle_timeout": "soon"}, "invalid value for sse_idle_timeout"),
+        ({"sse_pause_when_hidden": "maybe"}, "invalid value for sse_pause_when_hidden"),
+        ({"sse_max_attempts": "2.5"}, "invalid value for sse_max_attempts"),
+        ({"sse_min_delay": "0"}, "min_delay"),
+    ],
+)
+def test_bad_settings_raise_a_clear_error(params, message):
+    with pytest.raises(ValueError, match=message):
+        retry_config_from_params(params)
