@@ -150,7 +150,8 @@ def _message(status: int, text: str) -> str:
     except ValueError:
         answer = None
     if isinstance(answer, dict):
-        for field in ("detail", "error", "message"):
+        # The stub answers {"error": code, "message": text}: the text is for people.
+        for field in ("message", "detail", "error"):
             if isinstance(answer.get(field), str):
                 return answer[field]
     return {

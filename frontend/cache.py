@@ -25,7 +25,10 @@ from frontend.store import Store
 __all__ = ["Cache", "CacheEntry", "Key", "make_key"]
 
 Key = Tuple[str, Tuple[Tuple[str, str], ...]]
-"""(endpoint, sorted (name, value) params), e.g. ("/actions", (("coaching_session_id", "session-1"),))."""
+"""(endpoint, sorted (name, value) params), e.g. ("actions", (("coaching_session_id", "session-1"),)).
+
+The endpoint is the entity endpoint name without a slash (`frontend.api.ENDPOINTS`,
+`ENTITY_ENDPOINTS` of the cache invalidation hook), as entity events name it."""
 
 _MISSING: Any = object()
 
@@ -116,6 +119,9 @@ class Cache:
             self._replay[key] = []
             self._set(key, self.get(key)._replace(is_validating=True))
         future = asyncio.ensure_future(self._load(key, self._sequence))
+        # The entry records the error: a caller need not await the future
+        # (no "exception was never retrieved"); awaiting it still raises.
+        future.add_done_callback(_ignore_error)
         self._inflight[key] = future
         return future
 
@@ -186,11 +192,16 @@ class Cache:
             if key[0] != endpoint or not _matches(key, scope):
                 continue
             replay = self._replay.get(key)
-            if replay is not None:
-                replay.append((operation, value))
             if entry.data is None:
+                if replay is not None:
+                    replay.append((operation, value))
                 continue
             changed = _upsert(entry.data, value) if operation == "upsert" else _remove(entry.data, value)
+            # Re-apply to the answer in flight only what was news: a version older
+            # than the cached one must not resurrect an entity the answer no longer
+            # has (removes are always kept: ids are never reused).
+            if replay is not None and (changed is not None or operation == "remove"):
+                replay.append((operation, value))
             if changed is not None:
                 self._set(key, entry._replace(data=changed))
                 changed_keys.append(key)

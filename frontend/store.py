@@ -15,7 +15,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Optional, Union
 
-__all__ = ["Store", "create_store"]
+__all__ = ["Store", "create_store", "same"]
 
 State = Mapping[str, Any]
 Selector = Callable[[State], Any]
@@ -27,9 +27,10 @@ def _identity(state: State) -> State:
     return state
 
 
-def _same(a: Any, b: Any) -> bool:
-    # Zustand compares with Object.is: identity first, then value equality for
-    # the plain values selectors usually return (numbers, strings, tuples).
+def same(a: Any, b: Any) -> bool:
+    """Zustand's `Object.is`, for Python: identity, or equal values of the
+    same type (numbers, strings, tuples, frozen models); dicts and lists
+    only by identity, as they are mutable."""
     return a is b or (type(a) is type(b) and not isinstance(a, (dict, list)) and a == b)
 
 
@@ -65,7 +66,7 @@ class Store:
         update = partial(self._state) if callable(partial) else partial
         if not isinstance(update, Mapping):
             raise TypeError("set_state needs a mapping or a function returning one")
-        if not replace and all(key in self._state and _same(self._state[key], value) for key, value in update.items()):
+        if not replace and all(key in self._state and same(self._state[key], value) for key, value in update.items()):
             return
         merged = dict(update) if replace else {**self._state, **update}
         self._state = MappingProxyType(merged)
@@ -82,7 +83,7 @@ class Store:
         Returns a function that unsubscribes (safe to call twice).
         """
         select = selector or _identity
-        subscription = [listener, select, equality or _same, select(self._state), True]
+        subscription = [listener, select, equality or same, select(self._state), True]
         self._subscriptions.append(subscription)
 
         def unsubscribe() -> None:

@@ -133,6 +133,7 @@ class SSEConnection:
         self._clock = clock
         self._random = random
         self._listeners: Dict[str, List[Listener]] = {}
+        self._listeners_version = 0  # changes when a listener is added or removed
         self.on_unauthorized: Callable[[], None] = lambda: None
         self.on_parse_error: Callable[[str], None] = lambda kind: None
         self.on_listener_error: Callable[[str, BaseException], None] = lambda event_type, error: None
@@ -161,12 +162,14 @@ class SSEConnection:
     def add_event_listener(self, event_type: str, listener: Listener) -> None:
         """Call `listener(event)` for every event of `event_type`."""
         self._listeners.setdefault(event_type, []).append(listener)
+        self._listeners_version += 1
 
     def remove_event_listener(self, event_type: str, listener: Listener) -> None:
         """Stop calling `listener`; unknown listeners are ignored."""
         listeners = self._listeners.get(event_type)
         if listeners and listener in listeners:
             listeners.remove(listener)
+            self._listeners_version += 1
 
     # -- public inputs -----------------------------------------------------------
 
@@ -304,10 +307,18 @@ class SSEConnection:
         self.store.record_event(now, self.last_event_id, len(events))
         listeners = self._listeners
         for event in events:
-            for listener in listeners.get(event.event, ()):
+            registered = listeners.get(event.event)
+            if not registered:
+                continue
+            # As for DOM events: a listener removed during dispatch is not
+            # called, one added is called from the next event on.
+            version = self._listeners_version
+            for listener in tuple(registered):
                 if generation != self.generation:
                     self.stale_dropped += 1
                     return  # a listener closed or restarted the connection
+                if version != self._listeners_version and listener not in registered:
+                    continue
                 try:
                     listener(event)
                 except Exception as error:
@@ -393,7 +404,8 @@ class SSEConnection:
         self._abort_current()
         self._clear_timers()
         recovered = self._opened_at is not None and (self._delivered or now - self._opened_at >= self.config.recovery_time)
-        self.failures = 0 if recovered else self.failures + 1
+        # The drop of a recovered stream is the first failure of a new outage.
+        self.failures = 1 if recovered else self.failures + 1
         error = LastError(message, status, now, max(self.failures, 1))
         if self.failures >= self.config.max_attempts:
             self._transition("give_up")

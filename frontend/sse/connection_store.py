@@ -17,6 +17,8 @@ State keys:
 - `last_event_id`: the last event ID string ("" if none);
 - `events_received`, `reconnects`: counters since the store was made;
 - `resumed`: the open stream was asked to replay from `Last-Event-ID`;
+- `invalid_events`, `last_invalid_event`: events skipped because their
+  data failed validation, and the latest as `(event_type, reason)`;
 - `gave_up`: True in `Error` after `max_attempts` failures (retry-now helps).
 """
 
@@ -63,6 +65,8 @@ INITIAL_STATE = {
     "reconnects": 0,
     "resumed": False,
     "gave_up": False,
+    "invalid_events": 0,
+    "last_invalid_event": None,
 }
 
 
@@ -110,6 +114,13 @@ class SSEConnectionStore(Store):
             "last_event_at": now,
             "last_event_id": last_event_id,
             "events_received": self._state["events_received"] + count,
+        })
+
+    def record_invalid_event(self, event_type: str, reason: str) -> None:
+        """An event was skipped: its data failed validation (no content kept)."""
+        self.set_state({
+            "invalid_events": self._state["invalid_events"] + 1,
+            "last_invalid_event": (event_type, reason),
         })
 
 

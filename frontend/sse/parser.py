@@ -14,10 +14,18 @@ most `max_event_size` characters; a larger event is discarded with a recorded
 from __future__ import annotations
 
 import codecs
+import re
 from collections import deque
 from typing import Deque, NamedTuple, Optional
 
 __all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventStreamParser", "ParseError", "ServerSentEvent"]
+
+_new_event = tuple.__new__  # builds a ServerSentEvent without NamedTuple's Python-level __new__
+
+# One event of the usual shape, from a line start with empty buffers: an
+# optional `id` line, an optional `event` line, one `data` line, a blank line.
+# ": ?" removes the one space the spec removes; NULL in an id is checked apart.
+_CANONICAL = re.compile("(?:id: ?([^\n]*)\n)?(?:event: ?([^\n]*)\n)?data: ?([^\n]*)\n\n")
 
 DEFAULT_MAX_EVENT_SIZE = 1024 * 1024
 """Largest event kept, in characters (bytes for ASCII text): 1 MiB (CLIENT.md)."""
@@ -125,22 +133,61 @@ class EventStreamParser:
         if "\r" in text:  # slow path; the common LF-only chunk skips it
             self._skip_lf = text[-1] == "\r"
             text = text.replace("\r\n", "\n").replace("\r", "\n")
-        lines = text.split("\n")
-        tail = lines.pop()  # the unterminated rest of the last line
         events: list[ServerSentEvent] = []
-        if lines:
+        position = 0
+        if self._skip_line or self._fragments:  # finish the line held from before
+            newline = text.find("\n")
+            if newline < 0:
+                self._hold(text)
+                return events
             if self._skip_line:
-                del lines[0]
                 self._skip_line = False
-            elif self._fragments:
-                self._fragments.append(lines[0])
-                lines[0] = "".join(self._fragments)
+            else:
+                self._fragments.append(text[:newline])
+                line = "".join(self._fragments)
                 self._fragments = []
                 self._fragments_size = 0
-            if lines:
-                events = self._process(lines)
-        if tail:
-            self._hold(tail)
+                events = self._process([line])
+            position = newline + 1
+        size = len(text)
+        match = _CANONICAL.match
+        limit = self.max_event_size
+        while position < size:
+            # Fast path: at an event boundary, whole events of the usual shape
+            # (optional `id`, optional `event`, one `data` line, blank line)
+            # are taken by one C-speed match each, with the same outcome the
+            # line-by-line rules give them.
+            if not self._data and not self._event_type and not self._discarding:
+                found = match(text, position)
+                if found is not None and found.end() - position <= limit:
+                    id_buffer = self._id_buffer
+                    while found is not None and found.end() - position <= limit:
+                        identifier, event_type, data = found.groups()
+                        if identifier is not None and "\0" not in identifier:
+                            id_buffer = identifier
+                        events.append(_new_event(ServerSentEvent, (event_type or "message", data, id_buffer)))
+                        position = found.end()
+                        found = match(text, position)
+                    self._id_buffer = self.last_event_id = id_buffer
+                    continue
+            # Line by line, up to and including the next blank line.
+            if text.startswith("\n", position):
+                stop = position + 1
+            else:
+                stop = text.find("\n\n", position)
+                stop = -1 if stop < 0 else stop + 2
+            if stop < 0:
+                lines = text[position:].split("\n")
+                tail = lines.pop()  # the unterminated rest of the last line
+                if lines:
+                    events.extend(self._process(lines))
+                if tail:
+                    self._hold(tail)
+                return events
+            lines = text[position:stop].split("\n")
+            lines.pop()  # the empty string after the blank line's LF
+            events.extend(self._process(lines))
+            position = stop
         return events
 
     def end(self) -> None:
@@ -189,66 +236,96 @@ class EventStreamParser:
         self.errors.append(ParseError(kind, detail))
 
     def _process(self, lines: list[str]) -> list[ServerSentEvent]:
+        # The hot loop: state lives in locals while it runs (written back
+        # before anything that reads it: `_overflow`, `_record`, the end).
         events: list[ServerSentEvent] = []
+        dispatch = events.append
         data = self._data
+        size = self._size
+        event_type = self._event_type
+        id_buffer = self._id_buffer
+        discarding = self._discarding
+        last_event_id = self.last_event_id
         limit = self.max_event_size
         for line in lines:
             # "If the line is empty (a blank line): Dispatch the event."
             if not line:
                 # "Set the last event ID string of the event source to the
                 # value of the last event ID buffer."
-                self.last_event_id = self._id_buffer
                 # "If the data buffer is an empty string, set the data buffer
                 # and the event type buffer to the empty string and return."
+                last_event_id = id_buffer
                 if data:
                     # Joining with LF equals "append the value then a LF" per
                     # line and "remove the last character if it is a LF".
-                    events.append(ServerSentEvent(self._event_type or "message", "\n".join(data), self.last_event_id))
-                    data = self._data = []
-                self._event_type = ""
-                self._size = 0
-                self._discarding = False
+                    dispatch(_new_event(ServerSentEvent, (event_type or "message", "\n".join(data), id_buffer)))
+                    data = []
+                event_type = ""
+                size = 0
+                discarding = False
                 continue
             # "If the line starts with a U+003A COLON character (:) Ignore the line."
             colon = line.find(":")
             if colon == 0:
+                continue
+            # Bound memory: a line that takes the event over the limit discards
+            # the event (the same check as `_hold`, so splits do not matter).
+            length = len(line)
+            if size + length > limit:
+                if not discarding:
+                    self._size = size
+                    self._overflow()
+                    data, size, discarding = self._data, 0, True
                 continue
             # "If the line contains a U+003A COLON character: Collect the
             # characters on the line before the first colon, and let field be
             # that string. Collect the characters on the line after the first
             # colon, and let value be that string. If value starts with a
             # U+0020 SPACE character, remove it from value."
-            # "Otherwise, the string is not empty but does not contain a
-            # colon: process the field using the whole line as the field name,
-            # and the empty string as the field value."
-            # Bound memory: a line that takes the event over the limit discards
-            # the event (the same check as `_hold`, so splits do not matter).
-            if self._size + len(line) > limit:
-                if not self._discarding:
-                    self._overflow()
-                    data = self._data
+            # The field is recognised by the colon's position, without
+            # slicing it out; `data` first, as most lines are data.
+            if colon == 4 and line[0] == "d" and line[1:4] == "ata":
+                # "Append the field value to the data buffer, then append a
+                # single U+000A LINE FEED (LF) character to the data buffer."
+                if not discarding:
+                    size += length
+                    data.append(line[6:] if line[5:6] == " " else line[5:])
+                continue
+            if colon == 2 and line.startswith("id"):
+                # "If the field value does not contain U+0000 NULL, then set
+                # the last event ID buffer to the field value. Otherwise,
+                # ignore the field."
+                value = line[4:] if line.startswith(" ", 3) else line[3:]
+                if "\0" not in value:
+                    id_buffer = value
+                continue
+            if colon == 5 and line.startswith("event"):
+                # "Set the event type buffer to the field value."
+                event_type = line[7:] if line.startswith(" ", 6) else line[6:]
                 continue
             if colon > 0:
                 field = line[:colon]
                 value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
             else:
+                # "Otherwise, the string is not empty but does not contain a
+                # colon: process the field using the whole line as the field
+                # name, and the empty string as the field value."
                 field = line
                 value = ""
-            if field == "data":
-                # "Append the field value to the data buffer, then append a
-                # single U+000A LINE FEED (LF) character to the data buffer."
-                if not self._discarding:
-                    self._size += len(line)
-                    data.append(value)
-            elif field == "event":
+                if field == "data":
+                    if not discarding:
+                        size += len(line)
+                        data.append("")
+                    continue
+            if field == "event":
                 # "Set the event type buffer to the field value."
-                self._event_type = value
+                event_type = value
             elif field == "id":
                 # "If the field value does not contain U+0000 NULL, then set
                 # the last event ID buffer to the field value. Otherwise,
                 # ignore the field."
                 if "\0" not in value:
-                    self._id_buffer = value
+                    id_buffer = value
             elif field == "retry":
                 # "If the field value consists of only ASCII digits, then
                 # interpret the field value as an integer in base ten, and set
@@ -263,4 +340,10 @@ class EventStreamParser:
                 else:
                     self._record("invalid-retry", "retry field is not all ASCII digits")
             # "Otherwise: The field is ignored."
+        self.last_event_id = last_event_id
+        self._data = data
+        self._size = size
+        self._event_type = event_type
+        self._id_buffer = id_buffer
+        self._discarding = discarding
         return events

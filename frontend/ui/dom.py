@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
 
-__all__ = ["Listeners", "h", "set_text"]
+__all__ = ["Listeners", "h", "set_attribute", "set_hidden", "set_text"]
 
 Child = Union[str, Any, None]
 
@@ -39,6 +39,18 @@ def h(tag: str, attrs: Optional[Dict[str, Any]] = None, *children: Child) -> Any
             continue
         element.append(js.document.createTextNode(child) if isinstance(child, str) else child)
     return element
+
+
+def set_hidden(element: Any, hidden: bool) -> None:
+    """Show or hide an element, touching the DOM only if it changed."""
+    if bool(element.hidden) != hidden:
+        element.hidden = hidden
+
+
+def set_attribute(element: Any, name: str, value: str) -> None:
+    """Set an attribute, touching the DOM only if it changed."""
+    if element.getAttribute(name) != value:
+        element.setAttribute(name, value)
 
 
 def set_text(element: Any, text: str) -> None:

@@ -48,7 +48,8 @@ class ConnectionIndicator:
         show_retry = kind is ConnectionState.Error or (
             kind is ConnectionState.Reconnecting and state["next_retry_at"] is not None
         )
-        self.button.hidden = not show_retry
+        if bool(self.button.hidden) == show_retry:  # touch the DOM only on a change
+            self.button.hidden = not show_retry
         self._tick(kind is ConnectionState.Reconnecting and state["next_retry_at"] is not None)
 
     def _tick(self, wanted: bool) -> None:

@@ -1,13 +1,39 @@
 """Test doubles for the sans-I/O SSE core: a fake clock, a fake `ConnectionIO`
 that records what the machine asks and fires timers on fake time, and a
 seeded random. Nothing here sleeps or touches a network.
+
+For the app layer (hooks, provider, cache): `ConnectionFactory` (the
+`factory(store) -> (connection, dispose)` of `SSEConnectionFactoryContext`
+on fake IO), wire frames (`sse_frame`, `wire_event`, `open_stream`,
+`deliver`), entities (`make_action`, `action_event`), a counting
+`FakeFetcher` for the cache, and `AppHarness` (every context `SSEProvider`
+needs, on fakes).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
-from typing import Callable, Dict, List, NamedTuple, Optional, Set, Tuple
+from datetime import datetime, timedelta, timezone
+from typing import Any, Awaitable, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
 
+from frontend.auth import AuthStore
+from frontend.cache import Cache
+from frontend.contexts.app_context import (
+    AuthContext,
+    LogoutCleanupContext,
+    LogoutContext,
+    NotificationsContext,
+    SSEConnectionFactoryContext,
+    SWRConfigContext,
+    provide,
+)
+from frontend.events import Action
+from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
+from frontend.notifications import NotificationStore
+from frontend.providers.sse_provider import SSEProvider
+from frontend.reactive import Element, Root, el
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import SSEConnectionStore, create_sse_connection_store
 from frontend.sse.retry import RetryConfig
@@ -127,3 +153,189 @@ def make_connection(seed: int = 1234, **config: object) -> Harness:
     connection = SSEConnection(io, store, clock=clock, random=seeded_random(seed), config=retry_config)
     io.connection = connection
     return Harness(connection, io, clock, store)
+
+
+# -- the app layer: connections made by a factory, wire frames, entities, fetchers ----------
+
+STREAM_TYPE = "text/event-stream"
+
+
+class ConnectionFactory:
+    """`factory(store) -> (connection, dispose)` for `SSEConnectionFactoryContext`.
+
+    Every connection runs on its own `FakeIO` and the shared fake clock;
+    `made` keeps a `Harness` per connection, `disposed` the connections
+    whose `dispose` ran.
+    """
+
+    def __init__(self, clock: Optional[FakeClock] = None, **config: object) -> None:
+        self.clock = clock or FakeClock()
+        self.config = RetryConfig(**config)  # type: ignore[arg-type]
+        self.made: List[Harness] = []
+        self.disposed: List[SSEConnection] = []
+
+    def __call__(self, store: SSEConnectionStore) -> Tuple[SSEConnection, Callable[[], None]]:
+        io = FakeIO(self.clock)
+        connection = SSEConnection(io, store, clock=self.clock, random=seeded_random(len(self.made)), config=self.config)
+        io.connection = connection
+        self.made.append(Harness(connection, io, self.clock, store))
+        return connection, lambda: self.disposed.append(connection)
+
+    @property
+    def latest(self) -> Harness:
+        return self.made[-1]
+
+    @property
+    def live_requests(self) -> int:
+        """Requests started and not aborted, over every connection made."""
+        return sum(len(harness.io.live) for harness in self.made)
+
+    @property
+    def pending_timers(self) -> int:
+        return sum(len(harness.io.timers) for harness in self.made)
+
+
+def sse_frame(event: str, data: str, event_id: Optional[str] = None) -> bytes:
+    """One event as it travels on the wire (`id:` first when given)."""
+    lines = [] if event_id is None else [f"id: {event_id}"]
+    lines.append(f"event: {event}")
+    lines.extend(f"data: {line}" for line in data.split("\n"))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def wire_event(event_type: str, data: Any) -> str:
+    """The JSON `data` of an event: `{"type": event_type, "data": data}`."""
+    return json.dumps({"type": event_type, "data": data})
+
+
+def open_stream(harness: Harness) -> None:
+    """Answer the running attempt with 200 `text/event-stream`."""
+    assert harness.connection.on_response(harness.connection.generation, 200, STREAM_TYPE, None)
+
+
+def deliver(harness: Harness, *frames: bytes) -> None:
+    """Feed frames to the open stream as one chunk."""
+    harness.connection.on_chunk(harness.connection.generation, b"".join(frames))
+
+
+EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> datetime:
+    """An aware UTC datetime `seconds` after a fixed epoch."""
+    return EPOCH + timedelta(seconds=seconds)
+
+
+def make_action(
+    action_id: str,
+    created: float = 0.0,
+    updated: Optional[float] = None,
+    body: str = "do it",
+    session: str = "session-1",
+) -> Action:
+    """An `Action` created at `at(created)` and updated at `at(updated)`."""
+    return Action(
+        id=action_id,
+        coaching_session_id=session,
+        created_at=at(created),
+        updated_at=at(created if updated is None else updated),
+        body=body,
+    )
+
+
+def action_event(change: str, action: Action, relationship: str = "rel-1") -> Tuple[str, str]:
+    """(`action_<change>`, its JSON data) for `action` (deleted carries the id only)."""
+    event_type = f"action_{change}"
+    scope = {"coaching_session_id": action.coaching_session_id, "coaching_relationship_id": relationship}
+    if change == "deleted":
+        payload = {**scope, "action_id": action.id}
+    else:
+        payload = {**scope, "action": json.loads(action.model_dump_json())}
+    return event_type, wire_event(event_type, payload)
+
+
+class FakeFetcher:
+    """The cache's `async fetcher(key)`, counting calls.
+
+    Answers `data[key]` (default `()`; an exception instance is raised) after
+    one loop turn. With `manual` True every call waits until the test
+    resolves it: `pending` holds `(key, future)` in call order.
+    """
+
+    def __init__(self, data: Optional[Dict[Any, Any]] = None, manual: bool = False) -> None:
+        self.data: Dict[Any, Any] = dict(data or {})
+        self.manual = manual
+        self.calls: List[Any] = []
+        self.pending: List[Tuple[Any, "asyncio.Future[Any]"]] = []
+
+    def __call__(self, key: Any) -> Awaitable[Any]:
+        self.calls.append(key)
+        return self._answer(key)
+
+    async def _answer(self, key: Any) -> Any:
+        if self.manual:
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self.pending.append((key, future))
+            return await future
+        await asyncio.sleep(0)
+        answer = self.data.get(key, ())
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+async def settle(turns: int = 5) -> None:
+    """Let pending tasks (fetches started by the cache) run to completion."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+
+USER = {"id": "user-alice", "username": "alice", "display_name": "Alice Coach"}
+
+
+class AppHarness:
+    """Every context the SSE hooks and `SSEProvider` read, on fakes.
+
+    `render(*children)` renders `SSEProvider(*children)` under the contexts
+    (again: a re-render with equal props). `logout(message)` is the app's
+    logout sequence: cleanup registry, then the auth store.
+    """
+
+    def __init__(self, logged_in: bool = True, fetcher: Optional[FakeFetcher] = None, **config: object) -> None:
+        self.storage: Dict[str, str] = {}
+        self.auth = AuthStore(self.storage)
+        if logged_in:
+            self.auth.log_in("token-1", USER)
+        self.fetcher = fetcher or FakeFetcher()
+        self.cache = Cache(self.fetcher)
+        self.registry = LogoutCleanupRegistry()
+        self.notifications = NotificationStore()
+        self.factory = ConnectionFactory(**config)
+        self.logouts: List[str] = []
+        self.root = Root()
+
+    def logout(self, message: str = "") -> None:
+        self.logouts.append(message)
+        self.registry.run()
+        self.auth.log_out(message)
+
+    def tree(self, *children: Any) -> Element:
+        pairs = (
+            (AuthContext, self.auth),
+            (SWRConfigContext, self.cache),
+            (LogoutCleanupContext, self.registry),
+            (LogoutContext, self.logout),
+            (NotificationsContext, self.notifications),
+            (SSEConnectionFactoryContext, self.factory),
+        )
+        element = provide(pairs, el(SSEProvider, *children))
+        assert element is not None
+        return element
+
+    def render(self, *children: Any) -> None:
+        self.root.render(self.tree(*children))
+
+    @property
+    def harness(self) -> Harness:
+        """The latest connection the factory made."""
+        return self.factory.latest

@@ -415,8 +415,26 @@ def test_failures_reset_once_an_event_was_delivered() -> None:
     chunk(h, b"data:hello\n\n")
     assert h.store.get_state()["attempt"] == 0
     end(h)
+    # The drop of the recovered stream is attempt 1 of the new outage.
     assert_in_band(retry_delay(h), 1)
-    assert h.store.get_state()["attempt"] == 1
+    assert h.store.get_state()["attempt"] == 2
+
+
+def test_retries_after_a_healthy_stream_drops_climb_the_bands() -> None:
+    """A recovered stream's drop starts a new outage at band 1; each failed
+    retry moves one band up, so two retries never share a band (the herd)."""
+    h = make_connection()
+    h.connection.connect()
+    respond(h)
+    chunk(h, b"data:hello\n\n")
+    end(h)
+    assert_in_band(retry_delay(h), 1)
+    h.io.fire("retry")
+    respond(h, 503)
+    assert_in_band(retry_delay(h), 2)
+    h.io.fire("retry")
+    respond(h, 503)
+    assert_in_band(retry_delay(h), 3)
 
 
 def test_recovered_connection_lost_to_offline_counts_afresh() -> None:

@@ -626,3 +626,60 @@ def test_reference_implementation_passes_the_wpt_cases(
     # The oracle is only as good as itself: it must agree with the WPT table.
     outcome = reference_parse(stream, initial_id)
     assert (outcome.events, outcome.retry, outcome.last_event_id) == (events, retry, last_event_id)
+
+
+# -- the fast path for events of the usual shape ---------------------------------
+
+VALUE = st.text(alphabet=st.sampled_from(list("ab :\0é\u2028{}")), max_size=6)
+
+
+@st.composite
+def usual_event(draw: st.DrawFn) -> str:
+    """`[id][event]data` + blank line, the shape the fast path takes whole,
+    with the spec's corner cases inside it (no space, two spaces, NULL in an id,
+    empty event name)."""
+    parts = []
+    if draw(st.booleans()):
+        parts.append("id:" + draw(st.sampled_from(["", " ", "  "])) + draw(VALUE))
+    if draw(st.booleans()):
+        parts.append("event:" + draw(st.sampled_from(["", " "])) + draw(VALUE))
+    parts.append("data:" + draw(st.sampled_from(["", " ", "  "])) + draw(VALUE))
+    return "\n".join(parts) + "\n\n"
+
+
+@st.composite
+def mostly_usual_stream(draw: st.DrawFn) -> Tuple[bytes, List[bytes]]:
+    """Usual events mixed with shapes that must leave the fast path: a second
+    data line, `data` without colon, comments, retry, fields in another order,
+    CRLF, a blank line alone, an event cut at the end."""
+    pieces = draw(
+        st.lists(
+            st.one_of(
+                usual_event(),
+                usual_event(),
+                st.sampled_from([
+                    "data: a\ndata: b\n\n", "data\n\n", ": keepalive\n", "retry: 5\n", "event: e\nid: 9\ndata: x\n\n",
+                    "id: 4\r\ndata: y\r\n\r\n", "\n", "data: cut", "id: 7\n\n", "dat: x\n\n", "data: x\nevent: late\n\n",
+                ]),
+            ),
+            max_size=12,
+        )
+    )
+    stream = "".join(pieces).encode()
+    cuts = draw(st.lists(st.integers(0, len(stream)), max_size=8))
+    return stream, split(stream, cuts)
+
+
+@PROPERTY_SETTINGS
+@given(mostly_usual_stream(), st.sampled_from(["", "prev"]))
+def test_fast_path_equals_the_reference_implementation(case: Tuple[bytes, List[bytes]], initial_id: str) -> None:
+    stream, chunks = case
+    assert run(chunks, initial_id) == reference_parse(stream, initial_id)
+    assert run([stream], initial_id) == reference_parse(stream, initial_id)
+
+
+@PROPERTY_SETTINGS
+@given(mostly_usual_stream(), st.integers(1, 40))
+def test_fast_path_keeps_the_size_limit_whatever_the_chunking(case: Tuple[bytes, List[bytes]], limit: int) -> None:
+    stream, chunks = case
+    assert run(chunks, max_event_size=limit) == run(bytewise(stream), max_event_size=limit)

@@ -1,0 +1,67 @@
+"""The app-wide contexts the hooks read (original: `AuthStoreProvider`,
+`SWRConfig`, `SessionCleanupProvider`)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+from frontend.cache import Cache
+from frontend.reactive import Context, Element, use_context
+
+__all__ = [
+    "AuthContext",
+    "LogoutCleanupContext",
+    "LogoutContext",
+    "NotificationsContext",
+    "SSEConnectionFactoryContext",
+    "SWRConfigContext",
+    "ContextMissingError",
+    "provide",
+    "required",
+    "use_swr_config",
+]
+
+AuthContext = Context(None, "AuthContext")
+"""The `frontend.auth.AuthStore`."""
+
+SWRConfigContext = Context(None, "SWRConfigContext")
+"""The `frontend.cache.Cache` (SWR's `useSWRConfig().cache`)."""
+
+LogoutCleanupContext = Context(None, "LogoutCleanupContext")
+"""The `LogoutCleanupRegistry`."""
+
+LogoutContext = Context(None, "LogoutContext")
+"""The app's logout sequence: `logout(message: str = "") -> None`."""
+
+NotificationsContext = Context(None, "NotificationsContext")
+"""The `frontend.notifications.NotificationStore` of toasts."""
+
+SSEConnectionFactoryContext = Context(None, "SSEConnectionFactoryContext")
+"""`factory(store) -> (SSEConnection, dispose)`: makes the one connection
+(the browser passes one on fetch; tests pass one on a fake IO)."""
+
+
+class ContextMissingError(LookupError):
+    """A hook needs a provider that is not above it in the tree."""
+
+
+def required(context: Context) -> Any:
+    """`use_context(context)`, raising ContextMissingError if nothing provides it."""
+    value = use_context(context)
+    if value is None:
+        raise ContextMissingError(f"{context.name} is not provided above this component")
+    return value
+
+
+def use_swr_config() -> Cache:
+    """The cache (SWR's `useSWRConfig`). Raises ContextMissingError."""
+    return required(SWRConfigContext)
+
+
+def provide(pairs: Tuple[Tuple[Context, Any], ...], *children: Any) -> Optional[Element]:
+    """Nest `context.provider(value, ...)` for each pair, outermost first."""
+    element: Any = children
+    for context, value in reversed(pairs):
+        element = context.provider(value, *(element if isinstance(element, tuple) else (element,)))
+    return element
+

@@ -1,0 +1,1 @@
+"""The original's hooks, in Python (`frontend.reactive` gives them React's semantics)."""

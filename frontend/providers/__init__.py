@@ -1,0 +1,1 @@
+"""Providers: components that create shared state once and hand it down."""

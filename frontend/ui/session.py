@@ -1,0 +1,58 @@
+"""The signed-in page's frame: the layout of the session and the user menu."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Optional
+
+from frontend.ui.dom import Listeners, h, set_text
+
+__all__ = ["SessionLayout", "UserMenu"]
+
+
+class SessionLayout:
+    """Detached DOM for the session page: a heading and one slot per section.
+
+    Built during render (children fill their slots in their effects, which
+    run before the parent's), attached by `attach(main)`.
+    """
+
+    def __init__(self) -> None:
+        self.title = h("h1", {"class": "session-title", "data-testid": "session-title"}, "Coaching session")
+        self.subtitle = h("p", {"class": "muted"}, "Loading…")
+        self.goal = h("div", {"class": "slot-goal"})
+        self.actions = h("div", {"class": "slot"})
+        self.agreements = h("div", {"class": "slot"})
+        self.element = h(
+            "div",
+            {"class": "session"},
+            h("div", {"class": "session-head"}, self.title, self.subtitle),
+            self.goal,
+            h("div", {"class": "grid"}, self.actions, self.agreements),
+        )
+
+    def show_session(self, session: Optional[Mapping[str, Any]]) -> None:
+        if session is None:
+            set_text(self.subtitle, "You have no coaching session.")
+            return
+        set_text(self.title, session.get("title") or "Coaching session")
+        set_text(self.subtitle, session.get("date") or "")
+
+    def attach(self, main: Any) -> Callable[[], None]:
+        main.replaceChildren(self.element)
+        return self.element.remove
+
+
+class UserMenu:
+    """Who is signed in, and `[data-testid=logout]`."""
+
+    def __init__(self, parent: Any, user: Mapping[str, Any], logout: Callable[[], None]) -> None:
+        self.parent = parent
+        self._listeners = Listeners()
+        button = h("button", {"type": "button", "class": "ghost", "data-testid": "logout"}, "Sign out")
+        self._listeners.on(button, "click", lambda event: logout())
+        name = user.get("display_name") or user.get("username") or ""
+        parent.replaceChildren(h("span", {"class": "user", "data-testid": "current-user"}, name), button)
+
+    def dispose(self) -> None:
+        self._listeners.clear()
+        self.parent.replaceChildren()

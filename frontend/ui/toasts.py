@@ -1,0 +1,79 @@
+"""Toasts for `notification` events: `[data-testid=notifications] > [data-testid=notification]`.
+
+Each toast shows its message as text, has a close button, and goes away by
+itself after `lifetime` s; its timer is cleared (and its proxy destroyed)
+when it is closed early or the list is disposed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import create_once_callable  # type: ignore[import-not-found]
+
+from frontend.notifications import Notification, NotificationStore
+from frontend.platform import optional
+from frontend.ui.dom import Listeners, h
+from frontend.ui.keyed_list import KeyedList
+
+__all__ = ["Toasts"]
+
+
+class Toasts:
+    """Binds a `NotificationStore` to a fixed list at the corner of the page."""
+
+    def __init__(self, parent: Any, store: NotificationStore, lifetime: float = 8.0) -> None:
+        self.store = store
+        self.lifetime = lifetime
+        self._timers: Dict[int, Tuple[Any, Any]] = {}
+        self._listeners = Listeners()
+        self.element = h(
+            "ol", {"class": "toasts", "data-testid": "notifications", "aria-live": "polite", "aria-label": "Notifications"}
+        )
+        parent.append(self.element)
+        self.rows = KeyedList(self.element, self._row, lambda row, item: None)
+        self._listeners.on(self.element, "click", self._on_click)
+        self._unsubscribe = store.subscribe(lambda items, old: self.render(items), selector=lambda state: state["items"])
+        self.render(store.get_state()["items"])
+
+    def render(self, items: Tuple[Notification, ...]) -> None:
+        self.rows.render(items)
+        live = {item.id for item in items}
+        for notification_id in [i for i in self._timers if i not in live]:
+            self._clear(notification_id)
+        for item in items:
+            if item.id not in self._timers:
+                proxy = create_once_callable(lambda item_id=item.id: self._expire(item_id))
+                self._timers[item.id] = (js.setTimeout(proxy, round(self.lifetime * 1000)), proxy)
+
+    def _row(self, item: Notification) -> Any:
+        role = "alert" if item.level == "error" else "status"
+        return h(
+            "li",
+            {"class": f"toast {item.level}", "data-testid": "notification", "data-level": item.level, "role": role},
+            h("span", {"class": "message"}, item.message),
+            h("button", {"type": "button", "class": "icon", "aria-label": "Dismiss", "data-id": str(item.id)}, "✕"),
+        )
+
+    def _expire(self, notification_id: int) -> None:
+        self._timers.pop(notification_id, None)  # the once-callable destroyed itself
+        self.store.dismiss(notification_id)
+
+    def _clear(self, notification_id: int) -> None:
+        entry = self._timers.pop(notification_id, None)
+        if entry is not None:
+            js.clearTimeout(entry[0])
+            entry[1].destroy()
+
+    def _on_click(self, event: Any) -> None:
+        button = optional(event.target.closest("button[data-id]"))
+        if button is not None:
+            self.store.dismiss(int(button.dataset.id))
+
+    def dispose(self) -> None:
+        self._unsubscribe()
+        for notification_id in list(self._timers):
+            self._clear(notification_id)
+        self._listeners.clear()
+        self.element.remove()

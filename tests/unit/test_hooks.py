@@ -1,0 +1,492 @@
+"""The original's hooks in Python (`frontend.hooks`): listeners registered
+once per (connection, type), events validated with pydantic, entity events
+into the caches without REST requests, system events, and `use_swr`.
+
+Connections are real `SSEConnection`s on the fake IO of `tests.unit.fakes`;
+events reach them as wire bytes through `on_chunk`."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gc
+from datetime import datetime
+from typing import Any, Callable, List, Optional, Tuple
+
+import pytest
+
+from frontend.cache import Cache, CacheEntry, make_key
+from frontend.contexts.app_context import SWRConfigContext
+from frontend.contexts.sse_connection_context import SSEConnectionStoreContext
+from frontend.hooks.use_sse_cache_invalidation import apply_entity_event, use_sse_cache_invalidation
+from frontend.hooks.use_sse_event_handler import use_sse_event_handler
+from frontend.hooks.use_swr import use_swr
+from frontend.reactive import Root, el, use_state
+from frontend.sse.connection import SSEConnection
+from frontend.sse.connection_store import SSEConnectionStore
+from tests.unit.fakes import (
+    AppHarness,
+    FakeFetcher,
+    Harness,
+    action_event,
+    deliver,
+    make_action,
+    make_connection,
+    open_stream,
+    settle,
+    sse_frame,
+    wire_event,
+)
+
+ACTIONS = make_key("actions", coaching_session_id="session-1")
+OTHER_ACTIONS = make_key("actions", coaching_session_id="session-2")
+AGREEMENTS = make_key("agreements", coaching_session_id="session-1")
+GOALS = make_key("overarching_goals", coaching_session_id="session-1")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def Listener(source: Optional[SSEConnection], event_type: str, handler: Callable[[Any], None]) -> None:
+    use_sse_event_handler(source, event_type, handler)
+
+
+def listening(store: SSEConnectionStore, *children: Any) -> Any:
+    return SSEConnectionStoreContext.provider(store, *children)
+
+
+def count_listener_calls(connection: SSEConnection) -> List[Tuple[str, str]]:
+    """Wrap add/remove_event_listener of `connection`; returns the log of calls."""
+    calls: List[Tuple[str, str]] = []
+    add, remove = connection.add_event_listener, connection.remove_event_listener
+
+    def counted_add(event_type: str, listener: Any) -> None:
+        calls.append(("add", event_type))
+        add(event_type, listener)
+
+    def counted_remove(event_type: str, listener: Any) -> None:
+        calls.append(("remove", event_type))
+        remove(event_type, listener)
+
+    connection.add_event_listener = counted_add  # type: ignore[method-assign]
+    connection.remove_event_listener = counted_remove  # type: ignore[method-assign]
+    return calls
+
+
+def connected() -> Harness:
+    h = make_connection()
+    h.connection.connect()
+    open_stream(h)
+    return h
+
+
+def notification(message: str = "hello", level: str = "info") -> bytes:
+    return sse_frame("notification", wire_event("notification", {"level": level, "message": message}))
+
+
+# -- use_sse_event_handler: registration -----------------------------------------------
+
+
+def test_event_handler_registers_one_listener_per_connection_and_type() -> None:
+    h = connected()
+    root = Root()
+    for n in range(3):
+        root.render(
+            listening(
+                h.store,
+                el(Listener, source=h.connection, event_type="notification", handler=lambda e, n=n: None),
+                el(Listener, source=h.connection, event_type="resync", handler=lambda e, n=n: None),
+            )
+        )
+    assert len(h.connection._listeners["notification"]) == 1
+    assert len(h.connection._listeners["resync"]) == 1
+
+
+def test_event_handler_calls_the_latest_handler_without_re_registering() -> None:
+    h = connected()
+    calls = count_listener_calls(h.connection)
+    received: List[str] = []
+    root = Root()
+    for name in ("first", "second"):
+        handler = functools.partial(lambda label, event: received.append(label), name)
+        root.render(listening(h.store, el(Listener, source=h.connection, event_type="notification", handler=handler)))
+    deliver(h, notification())
+    assert received == ["second"]
+    assert calls == [("add", "notification")]
+
+
+def test_event_handler_removes_its_listener_on_unmount() -> None:
+    h = connected()
+    received: List[Any] = []
+    root = Root()
+    root.render(listening(h.store, el(Listener, source=h.connection, event_type="notification", handler=received.append)))
+    root.unmount()
+    assert h.connection._listeners["notification"] == []
+    deliver(h, notification())
+    assert received == []
+
+
+def test_event_handler_moves_to_the_new_connection_when_it_changes() -> None:
+    first, second = connected(), connected()
+    received: List[Any] = []
+    root = Root()
+    for source in (first.connection, second.connection):
+        root.render(listening(first.store, el(Listener, source=source, event_type="notification", handler=received.append)))
+    assert first.connection._listeners["notification"] == []
+    assert len(second.connection._listeners["notification"]) == 1
+    deliver(first, notification("old"))
+    deliver(second, notification("new"))
+    assert [event.data.message for event in received] == ["new"]
+
+
+def test_event_handler_with_no_connection_registers_nothing() -> None:
+    h = connected()
+    root = Root()
+    root.render(listening(h.store, el(Listener, source=None, event_type="notification", handler=lambda e: None)))
+    assert h.connection._listeners == {}
+
+
+# -- use_sse_event_handler: validation ---------------------------------------------------
+
+
+def test_valid_event_reaches_the_handler_typed_with_aware_dates() -> None:
+    h = connected()
+    received: List[Any] = []
+    Root().render(listening(h.store, el(Listener, source=h.connection, event_type="action_created", handler=received.append)))
+    deliver(h, sse_frame(*action_event("created", make_action("a1", created=5))))
+    [event] = received
+    assert event.type == "action_created"
+    assert event.data.action.id == "a1"
+    assert isinstance(event.data.action.created_at, datetime)
+    assert event.data.action.created_at.tzinfo is not None
+    assert event.data.action.updated_at.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize(
+    "data, reason_part",
+    [
+        ('{"type": "notification", "data": {"message": "secret text"', "json"),
+        ('{"type": "notification", "data": {"level": "loud", "message": "secret text"}}', "notification.data.level"),
+        ('{"type": "resync", "data": {}, "note": "secret text"}', "does not match"),
+    ],
+    ids=["invalid-json", "wrong-shape", "type-mismatch"],
+)
+def test_invalid_event_is_recorded_once_without_content_and_skipped(data: str, reason_part: str) -> None:
+    h = connected()
+    received: List[Any] = []
+    # Two components listen to the same type: the event is still recorded once.
+    Root().render(
+        listening(
+            h.store,
+            el(Listener, source=h.connection, event_type="notification", handler=received.append),
+            el(Listener, source=h.connection, event_type="notification", handler=received.append),
+        )
+    )
+    deliver(h, sse_frame("notification", data))
+    state = h.store.get_state()
+    assert received == []
+    assert state["invalid_events"] == 1
+    event_type, reason = state["last_invalid_event"]
+    assert event_type == "notification"
+    assert reason_part in reason.lower()
+    assert "secret" not in reason
+    deliver(h, notification("next"))
+    assert [event.data.message for event in received] == ["next", "next"]
+    assert h.store.get_state()["invalid_events"] == 1
+
+
+def test_unknown_event_types_are_ignored() -> None:
+    h = connected()
+    received: List[Any] = []
+    Root().render(
+        listening(
+            h.store,
+            el(Listener, source=h.connection, event_type="coffee_brewed", handler=received.append),
+            el(Listener, source=h.connection, event_type="notification", handler=received.append),
+        )
+    )
+    deliver(h, sse_frame("coffee_brewed", wire_event("coffee_brewed", {"cups": 2})), notification("after"))
+    assert [event.type for event in received] == ["notification"]
+    assert h.store.get_state()["invalid_events"] == 0
+
+
+# -- use_sse_cache_invalidation ------------------------------------------------------------
+
+
+def Invalidation(source: Optional[SSEConnection]) -> None:
+    use_sse_cache_invalidation(source)
+
+
+def watch(cache: Cache, key: Any) -> List[CacheEntry]:
+    seen: List[CacheEntry] = []
+    cache.subscribe(key, lambda new, old: seen.append(new))
+    return seen
+
+
+async def invalidation_on_an_open_stream(fetcher: FakeFetcher) -> Tuple[Harness, Cache, Root]:
+    """A cache with ACTIONS and OTHER_ACTIONS loaded, the hook listening on an open stream."""
+    cache = Cache(fetcher)
+    await cache.revalidate(ACTIONS)
+    await cache.revalidate(OTHER_ACTIONS)
+    h = make_connection()
+    root = Root()
+    root.render(SWRConfigContext.provider(cache, listening(h.store, el(Invalidation, source=h.connection))))
+    h.connection.connect()
+    open_stream(h)
+    await settle()
+    fetcher.calls.clear()
+    return h, cache, root
+
+
+@pytest.mark.anyio
+async def test_created_and_updated_events_upsert_in_place() -> None:
+    h, cache, _ = await invalidation_on_an_open_stream(FakeFetcher({ACTIONS: (make_action("a1", created=1),)}))
+    deliver(h, sse_frame(*action_event("created", make_action("a2", created=2))))
+    deliver(h, sse_frame(*action_event("updated", make_action("a1", created=1, updated=3, body="changed"))))
+    data = cache.get(ACTIONS).data
+    assert [(item.id, item.body) for item in data] == [("a1", "changed"), ("a2", "do it")]
+
+
+@pytest.mark.anyio
+async def test_deleted_event_removes_the_entity() -> None:
+    h, cache, _ = await invalidation_on_an_open_stream(FakeFetcher({ACTIONS: (make_action("a1", 1), make_action("a2", 2))}))
+    deliver(h, sse_frame(*action_event("deleted", make_action("a1", 1))))
+    assert [item.id for item in cache.get(ACTIONS).data] == ["a2"]
+
+
+@pytest.mark.anyio
+async def test_an_older_updated_at_never_overwrites() -> None:
+    h, cache, _ = await invalidation_on_an_open_stream(FakeFetcher({ACTIONS: (make_action("a1", 1, updated=10, body="new"),)}))
+    deliver(h, sse_frame(*action_event("updated", make_action("a1", 1, updated=5, body="old"))))
+    assert [item.body for item in cache.get(ACTIONS).data] == ["new"]
+
+
+@pytest.mark.anyio
+async def test_entity_events_make_no_fetcher_calls() -> None:
+    fetcher = FakeFetcher({ACTIONS: (make_action("a1", 1),)})
+    h, cache, _ = await invalidation_on_an_open_stream(fetcher)
+    for n in range(5):
+        deliver(h, sse_frame(*action_event("created", make_action(f"n{n}", 10 + n))))
+    deliver(h, sse_frame(*action_event("deleted", make_action("a1", 1))))
+    await settle()
+    assert fetcher.calls == []
+    assert len(cache.get(ACTIONS).data) == 5
+
+
+@pytest.mark.anyio
+async def test_entity_event_notifies_only_the_affected_keys_subscribers() -> None:
+    h, cache, _ = await invalidation_on_an_open_stream(FakeFetcher())
+    affected, other = watch(cache, ACTIONS), watch(cache, OTHER_ACTIONS)
+    deliver(h, sse_frame(*action_event("created", make_action("a1", 1))))
+    assert len(affected) == 1
+    assert other == []
+
+
+@pytest.mark.anyio
+async def test_resync_revalidates_every_key() -> None:
+    fetcher = FakeFetcher()
+    h, cache, _ = await invalidation_on_an_open_stream(fetcher)
+    deliver(h, sse_frame("resync", wire_event("resync", {})))
+    await settle()
+    assert sorted(fetcher.calls) == sorted([ACTIONS, OTHER_ACTIONS])
+
+
+@pytest.mark.anyio
+async def test_stream_opened_without_replay_revalidates() -> None:
+    fetcher = FakeFetcher()
+    cache = Cache(fetcher)
+    await cache.revalidate(ACTIONS)
+    fetcher.calls.clear()
+    h = make_connection()
+    Root().render(SWRConfigContext.provider(cache, listening(h.store, el(Invalidation, source=h.connection))))
+    h.connection.connect()
+    open_stream(h)
+    assert h.store.get_state()["resumed"] is False
+    await settle()
+    assert fetcher.calls == [ACTIONS]
+
+
+@pytest.mark.anyio
+async def test_stream_reopened_with_replay_does_not_revalidate() -> None:
+    fetcher = FakeFetcher()
+    h, cache, _ = await invalidation_on_an_open_stream(fetcher)
+    deliver(h, sse_frame("notification", wire_event("notification", {"message": "with an id"}), event_id="7"))
+    h.connection.on_stream_end(h.connection.generation)
+    h.io.fire("retry")
+    assert h.io.starts[-1] == ("start", h.connection.generation, "7")  # Last-Event-ID sent
+    open_stream(h)
+    assert h.store.get_state()["resumed"] is True
+    await settle()
+    assert fetcher.calls == []
+
+
+@pytest.mark.anyio
+async def test_stream_reopened_without_an_id_revalidates() -> None:
+    fetcher = FakeFetcher()
+    h, cache, _ = await invalidation_on_an_open_stream(fetcher)
+    h.connection.on_stream_end(h.connection.generation)
+    h.io.fire("retry")
+    open_stream(h)
+    await settle()
+    assert sorted(fetcher.calls) == sorted([ACTIONS, OTHER_ACTIONS])
+
+
+def test_apply_entity_event_maps_each_entity_to_its_endpoint() -> None:
+    from frontend.events import parse_event
+
+    cache = Cache(FakeFetcher())
+    cache.store.set_state({key: CacheEntry(data=()) for key in (ACTIONS, AGREEMENTS, GOALS)})
+    stamp = "2024-01-01T00:00:00Z"
+    entity = {"id": "x", "coaching_session_id": "session-1", "created_at": stamp, "updated_at": stamp, "body": "b"}
+    scope = {"coaching_session_id": "session-1", "coaching_relationship_id": "rel-1"}
+    for name, key, extra in (("agreement", AGREEMENTS, {}), ("overarching_goal", GOALS, {"title": "t"})):
+        event = parse_event(f"{name}_created", wire_event(f"{name}_created", {**scope, name: {**entity, **extra}}))
+        assert apply_entity_event(cache, event) == [key]
+        event = parse_event(f"{name}_deleted", wire_event(f"{name}_deleted", {**scope, f"{name}_id": "x"}))
+        assert apply_entity_event(cache, event) == [key]
+    assert cache.get(ACTIONS).data == ()
+
+
+# -- use_sse_system_events (through the provider, as the app composes it) ------------------
+
+
+def test_force_logout_calls_logout_with_the_reason() -> None:
+    app = AppHarness()
+    app.render()
+    open_stream(app.harness)
+    deliver(app.harness, sse_frame("force_logout", wire_event("force_logout", {"reason": "password changed"})))
+    assert len(app.logouts) == 1
+    assert "password changed" in app.logouts[0]
+    assert app.auth.get_state()["is_logged_in"] is False
+    assert app.auth.get_state()["message"] == app.logouts[0]
+
+
+def test_notification_pushes_a_toast() -> None:
+    app = AppHarness()
+    app.render()
+    open_stream(app.harness)
+    deliver(app.harness, notification("Deploy at noon", level="warning"))
+    [toast] = app.notifications.get_state()["items"]
+    assert (toast.level, toast.message) == ("warning", "Deploy at noon")
+
+
+# -- use_swr ------------------------------------------------------------------------------------
+
+
+def SWRView(swr_key: Any, seen: List[CacheEntry]) -> None:
+    seen.append(use_swr(swr_key))
+
+
+@pytest.mark.anyio
+async def test_use_swr_loads_on_mount_when_empty() -> None:
+    fetcher = FakeFetcher({ACTIONS: (make_action("a1", 1),)})
+    cache = Cache(fetcher)
+    seen: List[CacheEntry] = []
+    Root().render(SWRConfigContext.provider(cache, el(SWRView, swr_key=ACTIONS, seen=seen)))
+    assert seen[-1].is_validating is True
+    await settle()
+    assert fetcher.calls == [ACTIONS]
+    assert [item.id for item in seen[-1].data] == ["a1"]
+    assert seen[-1].is_validating is False
+
+
+@pytest.mark.anyio
+async def test_use_swr_does_not_load_a_key_that_has_data() -> None:
+    fetcher = FakeFetcher()
+    cache = Cache(fetcher)
+    await cache.revalidate(ACTIONS)
+    fetcher.calls.clear()
+    Root().render(SWRConfigContext.provider(cache, el(SWRView, swr_key=ACTIONS, seen=[])))
+    await settle()
+    assert fetcher.calls == []
+
+
+@pytest.mark.anyio
+async def test_use_swr_re_renders_only_on_its_keys_changes() -> None:
+    cache = Cache(FakeFetcher())
+    await cache.revalidate(ACTIONS)
+    await cache.revalidate(OTHER_ACTIONS)
+    seen: List[CacheEntry] = []
+    Root().render(SWRConfigContext.provider(cache, el(SWRView, swr_key=ACTIONS, seen=seen)))
+    assert len(seen) == 1
+    cache.upsert_entity("actions", make_action("other", 1, session="session-2"))
+    assert len(seen) == 1
+    cache.upsert_entity("actions", make_action("mine", 1))
+    assert len(seen) == 2
+    assert [item.id for item in seen[-1].data] == ["mine"]
+
+
+@pytest.mark.anyio
+async def test_use_swr_keeps_stale_data_while_revalidating() -> None:
+    fetcher = FakeFetcher({ACTIONS: (make_action("old", 1),)})
+    cache = Cache(fetcher)
+    await cache.revalidate(ACTIONS)
+    seen: List[CacheEntry] = []
+    Root().render(SWRConfigContext.provider(cache, el(SWRView, swr_key=ACTIONS, seen=seen)))
+    fetcher.data[ACTIONS] = (make_action("new", 2),)
+    fetcher.manual = True
+    cache.revalidate(ACTIONS)
+    assert seen[-1].is_validating is True
+    assert [item.id for item in seen[-1].data] == ["old"]
+    await settle()
+    [(_, future)] = fetcher.pending
+    future.set_result((make_action("new", 2),))
+    await settle()
+    assert seen[-1].is_validating is False
+    assert [item.id for item in seen[-1].data] == ["new"]
+
+
+def test_hooks_run_in_plain_asyncio_too() -> None:
+    async def scenario() -> List[Any]:
+        fetcher = FakeFetcher({ACTIONS: (make_action("a1", 1),)})
+        cache = Cache(fetcher)
+        seen: List[CacheEntry] = []
+        Root().render(SWRConfigContext.provider(cache, el(SWRView, swr_key=ACTIONS, seen=seen)))
+        await settle()
+        return [item.id for item in seen[-1].data]
+
+    assert asyncio.run(scenario()) == ["a1"]
+
+
+@pytest.mark.anyio
+async def test_use_swr_load_failure_is_recorded_in_the_entry_and_not_reported_as_unretrieved() -> None:
+    reports: List[str] = []
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda loop, context: reports.append(context["message"]))
+    failure = RuntimeError("503")
+    cache = Cache(FakeFetcher({ACTIONS: failure}))
+    seen: List[CacheEntry] = []
+    try:
+        Root().render(SWRConfigContext.provider(cache, el(SWRView, swr_key=ACTIONS, seen=seen)))
+        await settle()
+        gc.collect()
+        await settle()
+    finally:
+        loop.set_exception_handler(previous)
+    assert seen[-1].error is failure
+    assert seen[-1].data is None
+    assert reports == []
+
+
+def test_a_component_unmounted_by_an_event_does_not_make_the_next_listener_miss_it() -> None:
+    h = connected()
+    received: List[Any] = []
+    hide: List[Callable[[], None]] = []
+
+    def Dismissable() -> None:
+        use_sse_event_handler(h.connection, "notification", lambda event: hide[0]())
+
+    def Page() -> Any:
+        show, set_show = use_state(True)
+        hide[:] = [lambda: set_show(False)]
+        return [
+            el(Dismissable) if show else None,
+            el(Listener, source=h.connection, event_type="notification", handler=received.append),
+        ]
+
+    Root().render(listening(h.store, el(Page)))
+    deliver(h, notification("both should hear this"))
+    assert len(received) == 1
