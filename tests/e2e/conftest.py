@@ -174,6 +174,23 @@ class AppPage:
         expect(self.status()).to_have_attribute("data-state", state, timeout=timeout)
 
 
+def wait_for_app(app_page: AppPage, timeout: float = 90.0) -> None:
+    """Wait until the Python app has mounted; fail at once, with the page's
+    console, if Python raised while starting."""
+    page = app_page.page
+
+    def ready() -> bool:
+        for line in app_page.console:
+            if "Traceback" in line or "PythonError" in line:
+                raise AssertionError("the app failed to start:\n" + "\n".join(app_page.console[-20:]))
+        return page.evaluate("document.body.dataset.appReady === 'true'")
+
+    try:
+        wait_until(ready, timeout=timeout, interval=0.1, what="the app to mount")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\nconsole:\n" + "\n".join(app_page.console[-20:])) from None
+
+
 @pytest.fixture
 def open_apps(browser: Browser, stub: Stub) -> Iterator[Callable[..., List[AppPage]]]:
     """Open the app once per user, each in a new context, booting in parallel.
@@ -203,7 +220,7 @@ def open_apps(browser: Browser, stub: Stub) -> Iterator[Callable[..., List[AppPa
             opened.append(app_page)
             page.goto((base or stub.url) + "/" + query, wait_until="commit")
         for app_page in opened:
-            expect(app_page.page.locator("body[data-app-ready=true]")).to_be_attached(timeout=60_000)
+            wait_for_app(app_page)
         for user, app_page in zip(users, opened, strict=True):
             if user:
                 app_page.login(user)

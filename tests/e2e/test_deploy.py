@@ -1,0 +1,187 @@
+"""Deploy realism: the backend is killed hard and restarted (directly, and
+behind nginx configured for SSE), and the site is served statically from
+another origin. Each test runs its own stub (and nginx, and static server)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from string import Template
+from typing import Dict, Iterator, List
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import ROOT, Stub, free_port, start_stub, stop_stub, wait_until
+
+NGINX = "/usr/sbin/nginx"
+
+
+def unique(text: str) -> str:
+    return f"{text} {uuid.uuid4().hex[:8]}"
+
+
+def create_action(stub_url: str, headers: Dict[str, str], body: str) -> str:
+    response = httpx.post(
+        stub_url + "/actions", json={"coaching_session_id": "session-1", "body": body}, headers=headers, timeout=10
+    )
+    response.raise_for_status()
+    return response.json()["id"]
+
+
+def action_items(app, text: str):
+    return app.page.get_by_test_id("actions-list").get_by_test_id("action-item").filter(has_text=text)
+
+
+@pytest.fixture
+def stubs(tmp_path: Path) -> Iterator[List[Stub]]:
+    """Stubs a test starts; all stopped at the end."""
+    running: List[Stub] = []
+    yield running
+    for stub in running:
+        stop_stub(stub, kill=True)
+
+
+def kill_and_restart(stubs: List[Stub], stub: Stub, tmp_path: Path, downtime_ms: int, page) -> Stub:
+    """`kill -9` the stub, wait `downtime_ms` (the deploy), start it again on
+    the same port and database."""
+    stub.process.kill()
+    stub.process.wait(timeout=10)
+    page.wait_for_timeout(downtime_ms)  # the backend is down this long: a deploy, not a condition
+    port = int(stub.url.rsplit(":", 1)[1])
+    restarted = start_stub(tmp_path, *stub.args[stub.args.index("--db") + 2 :], port=port, db=stub.db)
+    stubs.append(restarted)
+    return restarted
+
+
+def test_hard_kill_and_restart_loses_nothing_and_logs_nobody_out(open_app, stubs, tmp_path):
+    stub = start_stub(tmp_path, "--test-controls")
+    stubs.append(stub)
+    alice = open_app("alice", base=stub.url)
+    alice.expect_state("Connected")
+    bob = stub.login("bob")
+    before = unique("Made before the deploy")
+    create_action(stub.url, bob, before)
+    expect(action_items(alice, before)).to_have_count(1)
+
+    restarted = kill_and_restart(stubs, stub, tmp_path, 3000, alice.page)
+    expect(alice.status()).to_have_attribute("data-state", "Reconnecting")
+    during = unique("Made right after the restart")
+    create_action(restarted.url, bob, during)  # bob's token survived the restart
+    alice.expect_state("Connected", timeout=30_000)
+    after = unique("Made after the reconnect")
+    create_action(restarted.url, bob, after)
+
+    for text in (before, during, after):
+        expect(action_items(alice, text)).to_have_count(1)
+    expect(alice.page.get_by_test_id("logout")).to_be_visible()
+    resumed = [c for c in restarted.connections() if c["username"] == "alice" and c["status"] == 200]
+    assert resumed and resumed[0]["last_event_id"], "the reconnect did not ask for replay"
+    assert all(int(action_items(alice, text).count()) == 1 for text in (before, during, after))
+
+
+def render_nginx(prefix: Path, listen_port: int, upstream_port: int) -> Path:
+    prefix.mkdir(parents=True, exist_ok=True)
+    config = Template((ROOT / "deploy" / "nginx.conf").read_text()).substitute(
+        prefix=prefix, listen_port=listen_port, upstream_port=upstream_port
+    )
+    path = prefix / "nginx.conf"
+    path.write_text(config)
+    return path
+
+
+@pytest.fixture
+def nginx(tmp_path: Path):
+    processes: List[subprocess.Popen] = []
+
+    def start(upstream_port: int) -> str:
+        port = free_port()
+        config = render_nginx(tmp_path / "nginx", port, upstream_port)
+        process = subprocess.Popen([NGINX, "-p", str(tmp_path / "nginx"), "-c", str(config)], stderr=subprocess.STDOUT)
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: httpx.get(url + "/index.html", timeout=1).status_code == 200, what="nginx to serve")
+        return url
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_behind_nginx_the_client_backs_off_on_502_and_recovers(open_app, stubs, nginx, tmp_path):
+    stub = start_stub(tmp_path, "--test-controls")
+    stubs.append(stub)
+    proxy = nginx(int(stub.url.rsplit(":", 1)[1]))
+    alice = open_app("alice", base=proxy)
+    alice.expect_state("Connected")
+    bob = stub.login("bob")
+    before = unique("Through the proxy")
+    create_action(proxy, bob, before)
+    expect(action_items(alice, before)).to_have_count(1)  # not held in a proxy buffer
+
+    stub.process.kill()
+    stub.process.wait(timeout=10)
+    expect(alice.status()).to_contain_text("502", timeout=20_000)  # nginx answers while the stub is down
+    expect(alice.status()).to_have_attribute("data-state", "Reconnecting")
+    port = int(stub.url.rsplit(":", 1)[1])
+    restarted = start_stub(tmp_path, "--test-controls", port=port, db=stub.db)
+    stubs.append(restarted)
+    alice.expect_state("Connected", timeout=30_000)
+    after = unique("After the deploy, through the proxy")
+    create_action(proxy, bob, after)
+    for text in (before, after):
+        expect(action_items(alice, text)).to_have_count(1)
+    log = (tmp_path / "nginx" / "access.log").read_text()
+    assert '"GET /sse HTTP/1.1" 502' in log
+
+
+def test_static_hosting_on_another_origin_is_a_complete_app(open_apps, stubs, tmp_path):
+    site_port = free_port()
+    site = f"http://127.0.0.1:{site_port}"
+    stub = start_stub(tmp_path, "--test-controls", "--cors-origins", site)
+    stubs.append(stub)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(site_port), "--bind", "127.0.0.1", "--directory", str(ROOT)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: httpx.get(site + "/index.html", timeout=1).status_code == 200, what="the static server")
+        alice, bob = open_apps("alice", "bob", query=f"?api={stub.url}", base=site)
+        alice.expect_state("Connected")
+        bob.expect_state("Connected")
+        text = unique("Hosted statically")
+        bob.page.get_by_test_id("action-input").fill(text)
+        bob.page.get_by_test_id("action-form").locator("button[type=submit]").click()
+        expect(action_items(alice, text)).to_have_count(1)
+        # The stub saw cross-origin API calls and a cross-origin stream.
+        assert any(c["username"] == "alice" and c["open"] for c in stub.connections())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_an_origin_not_allowed_by_cors_cannot_use_the_api(open_app, stub, tmp_path):
+    site_port = free_port()
+    site = f"http://127.0.0.1:{site_port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(site_port), "--bind", "127.0.0.1", "--directory", str(ROOT)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: httpx.get(site + "/index.html", timeout=1).status_code == 200, what="the static server")
+        page = open_app(None, query=f"?api={stub.url}", base=site)  # the shared stub allows no other origin
+        form = page.page.get_by_test_id("login-form")
+        form.locator("input[name=username]").fill("alice")
+        form.locator("input[name=password]").fill("demo")
+        form.locator("button[type=submit]").click()
+        expect(form.get_by_role("alert").filter(has_text="cannot be reached")).to_be_visible()
+        expect(page.page.get_by_test_id("logout")).to_have_count(0)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
