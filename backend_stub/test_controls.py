@@ -38,6 +38,10 @@ __test__ = False  # not a pytest module, despite its name
 
 logger = logging.getLogger(__name__)
 
+SEND_MAX_BODY_SIZE = 16 * 1024 * 1024
+"""Largest body `/_test/send` accepts (the API's limit is 1 MiB): big enough
+for an over-size event of a few MiB, which is what the control is for."""
+
 LOG_LIMIT = 10_000
 """Most entries each log keeps (oldest dropped first)."""
 
@@ -227,12 +231,13 @@ class StubControls:
                     Route("/fail_next", self.fail_next, methods=["POST"]),
                     Route("/drop_streams", self.drop_streams, methods=["POST"]),
                     Route("/stall_streams", self.stall_streams, methods=["POST"]),
-                    Route("/send", self.send, methods=["POST"]),
+                    Route("/send", self.send, methods=["POST"], max_body_size=SEND_MAX_BODY_SIZE),
                     Route("/force_logout", self.force_logout, methods=["POST"]),
                     Route("/notify", self.notify, methods=["POST"]),
                     Route("/connections", self.connections, methods=["GET"]),
                     Route("/requests", self.requests, methods=["GET"]),
                     Route("/reset_logs", self.reset_logs, methods=["POST"]),
+                    Route("/burst", self.burst, methods=["GET"]),
                 ],
             )
         ]
@@ -295,6 +300,19 @@ class StubControls:
         """GET -> every API request, oldest first."""
         return JSONResponse(list(self._requests))
 
+    async def burst(self, request: Request) -> Response:
+        """GET ?count=N&size=BYTES -> a finite `text/event-stream` of N valid
+        events of about BYTES each: `notification`s up to 200 bytes, else
+        `action_updated` (for the benchmarks: the same bytes for the native
+        EventSource and for the page's client)."""
+        try:
+            count = min(max(int(request.query_params.get("count", "1000")), 1), 200_000)
+            size = min(max(int(request.query_params.get("size", "100")), 50), 65_536)
+        except ValueError:
+            raise ApiError(422, "invalid", "count and size must be integers") from None
+        stream = notification_burst(count, size) if size <= 200 else burst_stream(count, size)
+        return Response(stream, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
     async def reset_logs(self, request: Request) -> Response:
         """POST -> 204; both logs emptied (pending failures are kept)."""
         self._connections.clear()
@@ -319,3 +337,50 @@ class StubControls:
             )
         streams = len(self._broker.streams(None if user is None else user.username))
         return JSONResponse({"id": logged.id, "streams": streams})
+
+
+def burst_stream(count: int, size: int) -> bytes:
+    """`retry: 1000`, then `count` `action_updated` frames of about `size` bytes."""
+    from frontend.events import ActionChanged, ActionUpdatedEvent
+
+    now = utc_now()
+    frames = [b"retry: 1000\n\n"]
+    for number in range(1, count + 1):
+        action = {
+            "id": f"act-burst{number % 50:04d}",
+            "coaching_session_id": "session-burst",
+            "body": "",
+            "status": "InProgress",
+            "created_at": now,
+            "updated_at": now,
+        }
+        event = ActionUpdatedEvent(
+            type="action_updated",
+            data=ActionChanged.model_validate(
+                {"coaching_session_id": "session-burst", "coaching_relationship_id": "rel-burst", "action": action}
+            ),
+        )
+        data = event.model_dump_json()
+        padding = max(0, size - len(data) - 40)
+        if padding:
+            action["body"] = "x" * padding
+            data = ActionUpdatedEvent(
+                type="action_updated",
+                data=ActionChanged.model_validate(
+                    {"coaching_session_id": "session-burst", "coaching_relationship_id": "rel-burst", "action": action}
+                ),
+            ).model_dump_json()
+        frames.append(f"id: {number}\nevent: action_updated\ndata: {data}\n\n".encode())
+    return b"".join(frames)
+
+
+def notification_burst(count: int, size: int) -> bytes:
+    """`retry: 1000`, then `count` `notification` frames of about `size` bytes."""
+    frames = [b"retry: 1000\n\n"]
+    for number in range(1, count + 1):
+        head = f"id: {number}\nevent: notification\ndata: "
+        data = NotificationEvent(type="notification", data=Notification(level="info", message="")).model_dump_json()
+        message = "m" * max(1, size - len(head) - len(data) - 2)
+        data = NotificationEvent(type="notification", data=Notification(level="info", message=message)).model_dump_json()
+        frames.append(f"{head}{data}\n\n".encode())
+    return b"".join(frames)

@@ -30,6 +30,7 @@ from pyodide.ffi import create_once_callable, create_proxy  # type: ignore[impor
 
 from frontend.api import ApiClient, ApiError
 from frontend.auth import AuthStore
+from frontend.bench_hooks import bench_stream
 from frontend.cache import Cache, Key, make_key
 from frontend.config import retry_config_from_params
 from frontend.contexts.app_context import (
@@ -96,6 +97,7 @@ class App:
     def start(self) -> None:
         self.root.render(el(AppRoot, app=self))
         js.window.sseDebug = create_proxy(self.debug_snapshot)
+        js.window.sseBench = create_proxy(bench_stream)
         js.document.body.dataset.appReady = "true"
 
     # -- services ------------------------------------------------------------------
@@ -192,6 +194,9 @@ class App:
                 "live_timers": io.live_timers if io else 0,
                 "cache_fetches": self.cache.fetches,
                 "renders": self.root.renders,
+                "next_retry_at": store.get("next_retry_at"),
+                "last_connected_at": store.get("last_connected_at"),
+                "wasm_heap_bytes": _wasm_heap_bytes(),
             }
         )
 
@@ -293,6 +298,16 @@ async def _pick_session(app: App) -> Optional[dict]:
         if wanted is None or session.get("id") == wanted:
             return session
     return sessions[0] if sessions else None
+
+
+def _wasm_heap_bytes() -> int:
+    """Size of the Pyodide (WebAssembly) heap, in bytes; 0 if unknown."""
+    try:
+        import pyodide_js  # type: ignore[import-not-found]
+
+        return int(pyodide_js._module.HEAP8.length)
+    except Exception:
+        return 0
 
 
 def _retry_config() -> RetryConfig:

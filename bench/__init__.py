@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): figures, each with its reference, measured side by side."""

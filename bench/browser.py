@@ -1,0 +1,304 @@
+"""Benchmarks of the page in Debian's Chromium against the real stub.
+
+Every figure is measured in the browser the user would run, side by side
+with its reference where it has one (the native EventSource in the same
+page), repeated, and summarised as median with min and max.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import httpx
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from bench.stats import summary
+from tests.e2e.conftest import CHROMIUM_FLAGS, Stub, start_stub, stop_stub
+
+FIRST_LIVE_SCRIPT = """
+window.__firstLive = null;
+new MutationObserver((records, observer) => {
+  if (document.querySelector('[data-testid=notification]')) {
+    window.__firstLive = performance.now();
+    observer.disconnect();
+  }
+}).observe(document, {subtree: true, childList: true});
+"""
+
+NATIVE_SCRIPT = """([url, count]) => new Promise((resolve, reject) => {
+  const start = performance.now();
+  let received = 0;
+  const source = new EventSource(url);
+  const onEvent = (event) => {
+    JSON.parse(event.data);
+    if (++received === count) { source.close(); resolve(performance.now() - start); }
+  };
+  source.addEventListener('notification', onEvent);
+  source.addEventListener('action_updated', onEvent);
+  source.onerror = () => { if (received < count) { source.close(); reject(new Error('stream failed')); } };
+})"""
+
+
+def _wait(page: Page, expression: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        time.sleep(0.01)
+    raise TimeoutError(expression)
+
+
+def _debug(page: Page) -> Dict[str, Any]:
+    return json.loads(page.evaluate("window.sseDebug()"))
+
+
+class Emitter:
+    """Calls `send()` every `interval` s in a thread until stopped."""
+
+    def __init__(self, send: Callable[[], None], interval: float) -> None:
+        self._send, self._interval = send, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._send()
+            except httpx.HTTPError:
+                pass
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> "Emitter":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class Bench:
+    def __init__(self, browser: Browser, stub: Stub) -> None:
+        self.browser = browser
+        self.stub = stub
+        answer = stub.client.post("/login", json={"username": "alice", "password": "demo"}, headers={"X-Version": "1"}).json()
+        self.auth = json.dumps({"token": answer["token"], "user": answer["user"]})
+        self.headers = {"Authorization": f"Bearer {answer['token']}", "X-Version": "1"}
+
+    def context(self, logged_in: bool = True):
+        context = self.browser.new_context()
+        if logged_in:
+            context.add_init_script(f"sessionStorage.setItem('coaching.auth', {json.dumps(self.auth)});")
+        context.add_init_script(FIRST_LIVE_SCRIPT)
+        context.route(lambda url: not url.startswith(("http://127.0.0.1:", "data:", "blob:")), lambda route: route.abort())
+        return context
+
+    def notify(self) -> None:
+        self.stub.client.post("/_test/notify", json={"username": "alice", "level": "info", "message": "tick"})
+
+    def live_page(self, query: str = "") -> Page:
+        page = self.context().new_page()
+        page.goto(self.stub.url + "/" + query)
+        _wait(page, "document.querySelector('[data-testid=sse-status][data-state=Connected]') !== null")
+        return page
+
+    # -- time to live -----------------------------------------------------------
+
+    def time_to_live(self, repetitions: int) -> Dict[str, Any]:
+        cold, warm, paint = [], [], []
+        with Emitter(self.notify, 0.05):
+            for _ in range(repetitions):
+                context = self.context()
+                page = context.new_page()
+                page.goto(self.stub.url + "/", wait_until="commit")
+                cold.append(_wait(page, "window.__firstLive") / 1000)
+                paint.append(page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime"))
+                page.reload(wait_until="commit")
+                warm.append(_wait(page, "window.__firstLive") / 1000)
+                context.close()
+        return {
+            "time_to_live_cold_s": summary(cold),
+            "time_to_live_warm_s": summary(warm),
+            "shell_painted_ms": summary(paint),
+        }
+
+    # -- throughput -------------------------------------------------------------
+
+    def throughput(self, repetitions: int) -> Dict[str, Any]:
+        context = self.context(logged_in=False)
+        page = context.new_page()
+        page.goto(self.stub.url + "/")
+        _wait(page, "document.body.dataset.appReady === 'true'")
+        results: Dict[str, Any] = {}
+        for label, count, size in (("100b", 20_000, 100), ("4kib", 2_000, 4096)):
+            url = f"{self.stub.url}/_test/burst?count={count}&size={size}"
+            ours, native = [], []
+            for index in range(repetitions):
+                order = [("ours", "([u, c]) => window.sseBench(u, c)"), ("native", NATIVE_SCRIPT)]
+                for name, script in order if index % 2 == 0 else reversed(order):
+                    elapsed_ms = page.evaluate(script, [url, count])
+                    (ours if name == "ours" else native).append(count / (elapsed_ms / 1000))
+            results[f"throughput_events_per_s_{label}"] = summary(ours)
+            results[f"native_events_per_s_{label}"] = summary(native)
+            if label == "100b":
+                results["throughput_vs_native_ratio"] = summary([a / b for a, b in zip(ours, native, strict=True)])
+        context.close()
+        return results
+
+    # -- latency ----------------------------------------------------------------
+
+    def latency(self, rate: float = 50.0, seconds: float = 30.0) -> Dict[str, Any]:
+        action = self.stub.client.post(
+            "/actions", json={"coaching_session_id": "session-1", "body": "latency probe"}, headers=self.headers
+        ).json()
+        page = self.live_page()
+        row = f"[data-testid=action-item][data-id='{action['id']}'] [data-testid=action-body]"
+        _wait(page, f"document.querySelector(\"{row}\") !== null")
+        page.evaluate(
+            """(selector) => {
+                window.__seen = [];
+                new MutationObserver(() => {
+                    const text = document.querySelector(selector).textContent;
+                    window.__seen.push([Date.now(), text]);
+                }).observe(document.querySelector(selector), {subtree: true, childList: true, characterData: true});
+            }""",
+            row,
+        )
+        interval = 1 / rate
+        start = time.monotonic()
+        sent = 0
+        while time.monotonic() - start < seconds:
+            now = datetime.now(timezone.utc)
+            body = f"t={time.time() * 1000:.3f}"
+            event = {
+                "type": "action_updated",
+                "data": {
+                    "coaching_session_id": "session-1",
+                    "coaching_relationship_id": "rel-1",
+                    "action": {**action, "body": body, "updated_at": now.isoformat()},
+                },
+            }
+            frame = f"event: action_updated\ndata: {json.dumps(event)}\n\n"
+            self.stub.client.post("/_test/send", json={"username": "alice", "frame": frame})
+            sent += 1
+            next_at = start + sent * interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        time.sleep(0.5)
+        seen = page.evaluate("window.__seen")
+        latencies = [at - float(text[2:]) for at, text in seen if text.startswith("t=")]
+        page.context.close()
+        latencies.sort()
+        return {
+            "latency_p50_ms": statistics.median(latencies),
+            "latency_p99_ms": latencies[int(0.99 * (len(latencies) - 1))],
+            "latency_events": {"sent": sent, "rendered": len(latencies)},
+        }
+
+    # -- reconnect overhead -------------------------------------------------------
+
+    def reconnect_overhead(self, repetitions: int) -> Dict[str, Any]:
+        page = self.live_page()
+        overheads, live_overheads = [], []
+        for index in range(repetitions):
+            marker = f"made during the outage {index} {time.time()}"
+            page.evaluate(
+                """(marker) => {
+                    window.__rendered = null;
+                    new MutationObserver((records, observer) => {
+                        for (const item of document.querySelectorAll('[data-testid=action-body]')) {
+                            if (item.textContent === marker) { window.__rendered = Date.now() / 1000; observer.disconnect(); }
+                        }
+                    }).observe(document.body, {subtree: true, childList: true, characterData: true});
+                }""",
+                marker,
+            )
+            self.stub.control("fail_next", {"count": 1, "status": 503})
+            self.stub.control("drop_streams", {"username": "alice"})
+            self.stub.client.post("/actions", json={"coaching_session_id": "session-1", "body": marker}, headers=self.headers)
+            # The drop schedules a first retry, which meets the 503 and schedules
+            # a second: the stub is back for that one, whose time is the baseline.
+            read = "(() => { const d = JSON.parse(window.sseDebug()); return d.next_retry_at; })()"
+            first = _wait(page, read)
+            scheduled = _wait(page, f"(() => {{ const at = {read}; return at && at !== {first} ? at : null; }})()")
+            _wait(page, "window.__rendered")
+            debug = _debug(page)
+            overheads.append((debug["last_connected_at"] - scheduled) * 1000)
+            live_overheads.append((page.evaluate("window.__rendered") - scheduled) * 1000)
+        page.context.close()
+        return {
+            "reconnect_overhead_ms": summary(live_overheads),
+            "reconnect_open_after_schedule_ms": summary(overheads),
+        }
+
+    # -- memory -----------------------------------------------------------------
+
+    def memory_growth(self, reconnects: int = 500) -> Dict[str, Any]:
+        page = self.live_page("?sse_min_delay=0.01&sse_base_delay=0.01&sse_max_delay=0.05&sse_max_attempts=100000")
+        cdp = page.context.new_cdp_session(page)
+
+        def heap() -> tuple:
+            cdp.send("HeapProfiler.collectGarbage")
+            used = cdp.send("Runtime.getHeapUsage")["usedSize"]
+            return used, _debug(page)["wasm_heap_bytes"]
+
+        for _ in range(20):  # warm-up: first allocations of every path
+            self._reconnect(page)
+        js_before, wasm_before = heap()
+        for count in range(reconnects):
+            self._reconnect(page)
+            if count % 100 == 99:
+                self.stub.control("reset_logs")
+        js_after, wasm_after = heap()
+        debug = _debug(page)
+        page.context.close()
+        return {
+            "memory_growth_mb_500_reconnects": ((js_after - js_before) + (wasm_after - wasm_before)) / 1e6,
+            "memory_js_heap_growth_mb": (js_after - js_before) / 1e6,
+            "memory_wasm_heap_growth_mb": (wasm_after - wasm_before) / 1e6,
+            "memory_reconnects": reconnects,
+            "memory_live_timers_after": debug["live_timers"],
+            "memory_open_requests_after": debug["open_requests"],
+        }
+
+    def _reconnect(self, page: Page) -> None:
+        generation = _debug(page)["generation"]
+        self.stub.control("drop_streams", {"username": "alice"})
+        check = f"d.generation > {generation} && d.state === 'Connected'"
+        _wait(page, f"(() => {{ const d = JSON.parse(window.sseDebug()); return {check}; }})()")
+
+
+def run(quick: bool = False) -> Dict[str, Any]:
+    repetitions = 2 if quick else 5
+    with tempfile.TemporaryDirectory() as tmp:
+        stub = start_stub(Path(tmp), "--test-controls")
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+                bench = Bench(browser, stub)
+                results: Dict[str, Any] = {}
+                for name, step in (
+                    ("time to live", lambda: bench.time_to_live(repetitions)),
+                    ("throughput", lambda: bench.throughput(repetitions)),
+                    ("latency", lambda: bench.latency(seconds=10 if quick else 30)),
+                    ("reconnect overhead", lambda: bench.reconnect_overhead(repetitions)),
+                    ("memory", lambda: bench.memory_growth(100 if quick else 500)),
+                ):
+                    started = time.monotonic()
+                    results.update(step())
+                    print(f"bench: {name} done in {time.monotonic() - started:.0f} s", flush=True)
+                browser.close()
+        finally:
+            stop_stub(stub)
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick=True), indent=1))

@@ -1,0 +1,32 @@
+"""Repetition and summary helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable, Dict, List, Sequence
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Wall time of one call, in s (perf_counter)."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def summary(values: Sequence[float]) -> Dict[str, float]:
+    """median, min, max and the number of repetitions."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def alternate(a: Callable[[], object], b: Callable[[], object], repetitions: int) -> List[tuple]:
+    """Time `a` and `b` alternately (a, b, b, a, ...), so drift hits both alike.
+    Returns [(seconds_a, seconds_b), ...]."""
+    pairs = []
+    for index in range(repetitions):
+        if index % 2:
+            tb, ta = timed(b), timed(a)
+        else:
+            ta, tb = timed(a), timed(b)
+        pairs.append((ta, tb))
+    return pairs

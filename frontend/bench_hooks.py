@@ -1,0 +1,65 @@
+"""Benchmark hooks of the page (browser only): `window.sseBench(url, count)`.
+
+Reads a finite stream with the page's own client (fetch + ReadableStream,
+`EventStreamParser`, pydantic validation, the connection store and an entity
+cache) until `count` events are in the store, and resolves to the elapsed
+milliseconds. `make bench` runs the browser's native `EventSource` +
+`JSON.parse` on the same bytes in the same page for the reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+
+from frontend.cache import Cache, make_key
+from frontend.hooks.use_sse_cache_invalidation import apply_entity_event
+from frontend.hooks.use_sse_event_handler import validated
+from frontend.notifications import NotificationStore
+from frontend.sse.browser import create_browser_connection
+from frontend.sse.connection_store import create_sse_connection_store
+from frontend.sse.retry import RetryConfig
+
+__all__ = ["bench_stream"]
+
+
+async def _no_fetch(key: Any) -> Any:
+    return ()
+
+
+async def bench_stream(url: str, count: int) -> float:
+    """Milliseconds to take `count` events of `url` from bytes into the stores."""
+    store = create_sse_connection_store()
+    cache = Cache(_no_fetch)
+    cache.mutate(lambda key: False)
+    cache.store.set_state(
+        {make_key("actions", coaching_session_id="session-burst"): cache.get(("actions", ()))._replace(data=())}
+    )
+    notifications = NotificationStore(limit=5)
+    done: asyncio.Future = asyncio.get_event_loop().create_future()
+    received = [0]
+
+    def on_event(message: Any) -> None:
+        event = validated(message)
+        if event.type == "notification":
+            notifications.push(event.data.level, event.data.message)
+        else:
+            apply_entity_event(cache, event)
+        received[0] += 1
+        if received[0] == count and not done.done():
+            done.set_result(None)
+
+    connection, io = create_browser_connection(
+        url=lambda: url, headers=lambda: {}, store=store, config=RetryConfig(max_attempts=1)
+    )
+    for event_type in ("notification", "action_updated"):
+        connection.add_event_listener(event_type, on_event)
+    start = js.performance.now()
+    connection.connect()
+    await done
+    elapsed = js.performance.now() - start
+    connection.close()
+    io.dispose()
+    return float(elapsed)
