@@ -43,3 +43,11 @@ def test_vendored_versions_match_the_page():
     requirements = (ROOT / "requirements.txt").read_text()
     browser_pydantic = next(pin for pin in vendor.BROWSER_WHEELS if pin.startswith("pydantic=="))
     assert browser_pydantic in requirements.splitlines()
+
+
+def test_every_preloaded_asset_is_vendored_by_setup():
+    index = (ROOT / "index.html").read_text()
+    preloaded = re.findall(r'<link rel="(?:module)?preload" href="\./([^"]+)"', index)
+    assert preloaded, "index.html preloads the Pyodide assets"
+    missing = [path for path in preloaded if not (ROOT / path).is_file()]
+    assert missing == [], f"preloaded but not vendored (a 404 at every start): {missing}"
