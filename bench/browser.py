@@ -20,7 +20,7 @@ import httpx
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from bench.stats import summary
-from tests.e2e.conftest import CHROMIUM_FLAGS, Stub, start_stub, stop_stub
+from tests.e2e.conftest import CHROMIUM_FLAGS, OUTSIDE, Stub, start_stub, stop_stub
 
 FIRST_LIVE_SCRIPT = """
 window.__firstLive = null;
@@ -98,7 +98,7 @@ class Bench:
         if logged_in:
             context.add_init_script(f"sessionStorage.setItem('coaching.auth', {json.dumps(self.auth)});")
         context.add_init_script(FIRST_LIVE_SCRIPT)
-        context.route(lambda url: not url.startswith(("http://127.0.0.1:", "data:", "blob:")), lambda route: route.abort())
+        context.route(OUTSIDE, lambda route: route.abort())
         return context
 
     def notify(self) -> None:

@@ -141,7 +141,7 @@ class SSEConnection:
         self.generation = 0
         self.last_event_id = ""
         self.server_retry_ms: Optional[int] = None
-        self.failures = 0
+        self.failures = self.backoff_band = 0
         self.online = True
         self.visible = True
         self.paused = False  # closed because hidden with pause_when_hidden
@@ -179,7 +179,7 @@ class SSEConnection:
         if self.state in (S.Connecting, S.Connected):
             return
         if self.state is S.Error:
-            self.failures = 0  # a new start, as `retry_now()`: not attempt 9 of 8
+            self.failures = self.backoff_band = 0  # a new start, as `retry_now()`: not attempt 9 of 8
         if self.state is S.Reconnecting and self._timer_tokens.get("retry") is not None:
             return  # a retry is already scheduled
         self._attempt_or_wait()
@@ -191,7 +191,7 @@ class SSEConnection:
         """
         self.wanted = False
         self.paused = False
-        self.failures = 0  # the next connect() starts afresh (the store says attempt 0)
+        self.failures = self.backoff_band = 0  # the next connect() starts afresh (the store says attempt 0)
         self._stop()
 
     def retry_now(self) -> None:
@@ -199,7 +199,7 @@ class SSEConnection:
         if not self.wanted or self.state not in (S.Reconnecting, S.Error):
             return
         if self.state is S.Error:
-            self.failures = 0
+            self.failures = self.backoff_band = 0
         self._attempt_or_wait()  # "no attempts while offline"
 
     def set_online(self, online: bool) -> None:
@@ -216,7 +216,7 @@ class SSEConnection:
             return
         if self.state is S.Reconnecting or (self.state is S.Error and self.store.get_state()["gave_up"]):
             if self.state is S.Error:
-                self.failures = 0
+                self.failures = self.backoff_band = 0
             self._attempt_or_wait()  # not while hidden with pause_when_hidden
 
     def set_visible(self, visible: bool) -> None:
@@ -242,7 +242,7 @@ class SSEConnection:
         elif self.state is S.Reconnecting and self.online:
             self._attempt()
         elif self.state is S.Error and self.store.get_state()["gave_up"]:
-            self.failures = 0
+            self.failures = self.backoff_band = 0
             self._attempt_or_wait()
 
     # -- reports from the shell --------------------------------------------------
@@ -302,7 +302,7 @@ class SSEConnection:
             return
         if not self._delivered:
             self._delivered = True
-            self.failures = 0  # opened and delivered an event: recovered
+            self.failures = self.backoff_band = 0  # opened and delivered an event: recovered
             self.store.set_state({"attempt": 0})
         self.store.record_event(now, self.last_event_id, len(events))
         listeners = self._listeners
@@ -404,8 +404,16 @@ class SSEConnection:
         self._abort_current()
         self._clear_timers()
         recovered = self._opened_at is not None and (self._delivered or now - self._opened_at >= self.config.recovery_time)
-        # The drop of a recovered stream is the first failure of a new outage.
-        self.failures = 1 if recovered else self.failures + 1
+        if recovered:
+            # The drop of a recovered stream is no failed attempt (the count
+            # of attempts starts afresh), but it opens an outage whose first
+            # wait is band 1; each failed attempt then moves one band up, so
+            # two retries never share a band (no herd at band 1).
+            self.failures = 0
+            self.backoff_band = 1
+        else:
+            self.failures += 1
+            self.backoff_band += 1
         error = LastError(message, status, now, max(self.failures, 1))
         if self.failures >= self.config.max_attempts:
             self._transition("give_up")
@@ -415,7 +423,7 @@ class SSEConnection:
             self._transition("retry")
             self.store.set_reconnecting(self.failures + 1, None, error)
             return
-        delay = backoff_delay(self.failures, self.config, self._random, self.server_retry_ms, retry_after)
+        delay = backoff_delay(self.backoff_band, self.config, self._random, self.server_retry_ms, retry_after)
         self._transition("retry")
         self._set_timer("retry", delay)
         self.store.set_reconnecting(self.failures + 1, now + delay, error)

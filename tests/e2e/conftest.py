@@ -12,6 +12,7 @@ a new browser context per page.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -27,6 +28,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_PREFIXES = ("http://127.0.0.1:", "data:", "blob:", "about:")
+# Requests to anywhere else, as a regex: Playwright matches it in its driver.
+# (A Python predicate would hold every request of the page until the test's
+# Python code answers it, freezing the page's network while a test sleeps.)
+OUTSIDE = re.compile(r"^(?!http://127\.0\.0\.1:|data:|blob:|about:)")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -197,21 +202,27 @@ def open_apps(browser: Browser, stub: Stub) -> Iterator[Callable[..., List[AppPa
 
     `open_apps("alice", "bob")` returns logged-in pages; `None` as a user
     leaves that page on the login form. `query` is appended to the URL
-    ("?api=..."), `base` replaces the stub's URL.
+    ("?api=..."), `base` replaces the stub's URL, `init_script` runs in
+    every document of the new contexts before the page's own scripts (e.g.
+    `WASM_MEMORY_PROBE`).
     """
     pages: List[AppPage] = []
 
-    def open_pages(*users: Optional[str], query: str = "", base: Optional[str] = None) -> List[AppPage]:
+    def open_pages(
+        *users: Optional[str], query: str = "", base: Optional[str] = None, init_script: Optional[str] = None
+    ) -> List[AppPage]:
         opened = []
         for _ in users:
             context = browser.new_context(viewport={"width": 1100, "height": 800})
+            if init_script:
+                context.add_init_script(init_script)
             blocked: List[str] = []
 
             def block(route: Any, blocked: List[str] = blocked) -> None:
                 blocked.append(route.request.url)
                 route.abort("blockedbyclient")
 
-            context.route(lambda url: not url.startswith(LOCAL_PREFIXES), block)
+            context.route(OUTSIDE, block)
             page = context.new_page()
             console: List[str] = []
             page.on("console", lambda message, console=console: console.append(message.text))
@@ -237,7 +248,64 @@ def open_apps(browser: Browser, stub: Stub) -> Iterator[Callable[..., List[AppPa
 def open_app(open_apps: Callable[..., List[AppPage]]) -> Callable[..., AppPage]:
     """Open the app in a new context; `open_app("alice")` also logs in."""
 
-    def open_page(user: Optional[str] = None, query: str = "", base: Optional[str] = None) -> AppPage:
-        return open_apps(user, query=query, base=base)[0]
+    def open_page(
+        user: Optional[str] = None, query: str = "", base: Optional[str] = None, init_script: Optional[str] = None
+    ) -> AppPage:
+        return open_apps(user, query=query, base=base, init_script=init_script)[0]
 
     return open_page
+
+
+# -- memory of a page -------------------------------------------------------------
+
+WASM_MEMORY_PROBE = """
+(() => {
+  // Keep every WebAssembly.Memory the page instantiates (Pyodide's linear
+  // memory) in window.__wasmMemories, so a test can read its size.
+  const memories = [];
+  Object.defineProperty(window, "__wasmMemories", {value: memories});
+  const keep = (result) => {
+    try {
+      const instance = result.instance || result;
+      for (const value of Object.values(instance.exports || {})) {
+        if (value instanceof WebAssembly.Memory && !memories.includes(value)) memories.push(value);
+      }
+    } catch (error) {}
+    return result;
+  };
+  const instantiate = WebAssembly.instantiate;
+  WebAssembly.instantiate = function (...args) { return instantiate.apply(this, args).then(keep); };
+  const streaming = WebAssembly.instantiateStreaming;
+  if (streaming) WebAssembly.instantiateStreaming = function (...args) { return streaming.apply(this, args).then(keep); };
+})();
+"""
+"""Init script (`open_apps(..., init_script=WASM_MEMORY_PROBE)`) that records
+the page's WebAssembly memories, read by `memory_figures`."""
+
+
+def memory_figures(app_page: AppPage) -> Dict[str, int]:
+    """The page's memory after a full garbage collection, in bytes.
+
+    - `js_heap`: V8's used JS heap (CDP `Runtime.getHeapUsage().usedSize`,
+      after `HeapProfiler.collectGarbage`).
+    - `backing_store`: bytes of ArrayBuffer backing stores (CDP
+      `backingStorageSize`: the wasm memory, fetch chunks, typed arrays).
+    - `wasm`: size of the page's WebAssembly linear memories (Pyodide's heap;
+      it only grows, so it is the high-water mark of everything Python ever
+      held at once). 0 unless the page was opened with `WASM_MEMORY_PROBE`.
+    """
+    session = app_page.context.new_cdp_session(app_page.page)
+    try:
+        session.send("HeapProfiler.enable")
+        session.send("HeapProfiler.collectGarbage")
+        session.send("HeapProfiler.collectGarbage")
+        usage = session.send("Runtime.getHeapUsage")
+        session.send("HeapProfiler.disable")
+    finally:
+        session.detach()
+    wasm = app_page.page.evaluate("(window.__wasmMemories || []).reduce((total, memory) => total + memory.buffer.byteLength, 0)")
+    return {
+        "js_heap": int(usage["usedSize"]),
+        "backing_store": int(usage.get("backingStorageSize", 0)),
+        "wasm": int(wasm),
+    }

@@ -415,9 +415,9 @@ def test_failures_reset_once_an_event_was_delivered() -> None:
     chunk(h, b"data:hello\n\n")
     assert h.store.get_state()["attempt"] == 0
     end(h)
-    # The drop of the recovered stream is attempt 1 of the new outage.
+    # The drop of a recovered stream is no failed attempt: the next is attempt 1.
     assert_in_band(retry_delay(h), 1)
-    assert h.store.get_state()["attempt"] == 2
+    assert h.store.get_state()["attempt"] == 1
 
 
 def test_retries_after_a_healthy_stream_drops_climb_the_bands() -> None:
