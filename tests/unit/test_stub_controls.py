@@ -189,6 +189,25 @@ async def test_send_writes_the_raw_frame_verbatim(http: httpx.AsyncClient, token
     assert frame.encode() in carol.raw
 
 
+async def test_send_accepts_a_frame_larger_than_the_api_body_limit(
+    http: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    # An over-size event (2 MiB, above the client's 1 MiB limit) in one send;
+    # the API's own 1 MiB body limit still holds everywhere else.
+    frame = "event: action_created\ndata: " + "x" * (2 * 1024 * 1024) + "\n\n"
+    async with StreamRecorder(http, auth_headers(tokens["carol"])) as carol:
+        await _open(carol)
+        sent = await http.post("/_test/send", json={"username": "carol", "frame": frame})
+        assert sent.json() == {"streams": 1}
+        await wait_until(lambda: carol.raw.endswith(b"x\n\n"))
+    too_big = await http.post(
+        "/actions",
+        headers=auth_headers(tokens["alice"]),
+        json={"coaching_session_id": "session-1", "body": "x" * (2 * 1024 * 1024)},
+    )
+    assert too_big.status_code == 413
+
+
 async def test_send_requires_a_frame(http: httpx.AsyncClient) -> None:
     response = await http.post("/_test/send", json={"username": None})
     assert response.status_code == 422
