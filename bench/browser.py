@@ -161,7 +161,7 @@ class Bench:
         ).json()
         page = self.live_page()
         row = f"[data-testid=action-item][data-id='{action['id']}'] [data-testid=action-body]"
-        _wait(page, f"document.querySelector(\"{row}\") !== null")
+        _wait(page, f'document.querySelector("{row}") !== null')
         page.evaluate(
             """(selector) => {
                 window.__seen = [];
@@ -223,11 +223,14 @@ class Bench:
             self.stub.control("fail_next", {"count": 1, "status": 503})
             self.stub.control("drop_streams", {"username": "alice"})
             self.stub.client.post("/actions", json={"coaching_session_id": "session-1", "body": marker}, headers=self.headers)
-            # The drop schedules a first retry, which meets the 503 and schedules
-            # a second: the stub is back for that one, whose time is the baseline.
-            read = "(() => { const d = JSON.parse(window.sseDebug()); return d.next_retry_at; })()"
-            first = _wait(page, read)
-            scheduled = _wait(page, f"(() => {{ const at = {read}; return at && at !== {first} ? at : null; }})()")
+            # The drop schedules a retry (attempt a), which meets the 503 and
+            # schedules attempt a + 1: the stub is back for that one, whose
+            # scheduled time is the baseline. Every wait is >= 250 ms, so `a`
+            # is read before the first retry leaves.
+            state = "JSON.parse(window.sseDebug())"
+            first = _wait(page, f"(() => {{ const d = {state}; return d.state === 'Reconnecting' ? d.attempt : null; }})()")
+            waiting = f"d.state === 'Reconnecting' && d.attempt === {first + 1}"
+            scheduled = _wait(page, f"(() => {{ const d = {state}; return {waiting} ? d.next_retry_at : null; }})()")
             _wait(page, "window.__rendered")
             debug = _debug(page)
             overheads.append((debug["last_connected_at"] - scheduled) * 1000)

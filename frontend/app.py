@@ -194,7 +194,8 @@ class App:
                 "live_timers": io.live_timers if io else 0,
                 "cache_fetches": self.cache.fetches,
                 "renders": self.root.renders,
-                "next_retry_at": store.get("next_retry_at"),
+                "attempt": store.get("attempt", 0),
+            "next_retry_at": store.get("next_retry_at"),
                 "last_connected_at": store.get("last_connected_at"),
                 "wasm_heap_bytes": _wasm_heap_bytes(),
             }
