@@ -205,9 +205,11 @@ class Bench:
     # -- reconnect overhead -------------------------------------------------------
 
     def reconnect_overhead(self, repetitions: int) -> Dict[str, Any]:
-        page = self.live_page()
         overheads, live_overheads = [], []
         for index in range(repetitions):
+            page = self.live_page()  # a fresh, healthy page: it has delivered an event
+            self.notify()
+            _wait(page, "JSON.parse(window.sseDebug()).events_received > 0")
             marker = f"made during the outage {index} {time.time()}"
             page.evaluate(
                 """(marker) => {
@@ -235,7 +237,7 @@ class Bench:
             debug = _debug(page)
             overheads.append((debug["last_connected_at"] - scheduled) * 1000)
             live_overheads.append((page.evaluate("window.__rendered") - scheduled) * 1000)
-        page.context.close()
+            page.context.close()
         return {
             "reconnect_overhead_ms": summary(live_overheads),
             "reconnect_open_after_schedule_ms": summary(overheads),
@@ -295,7 +297,10 @@ def run(quick: bool = False) -> Dict[str, Any]:
                     ("memory", lambda: bench.memory_growth(100 if quick else 500)),
                 ):
                     started = time.monotonic()
-                    results.update(step())
+                    try:
+                        results.update(step())
+                    except Exception as error:  # keep the other figures; say which failed
+                        results[f"error_{name.replace(' ', '_')}"] = f"{type(error).__name__}: {error}"[:300]
                     print(f"bench: {name} done in {time.monotonic() - started:.0f} s", flush=True)
                 browser.close()
         finally:
