@@ -7,7 +7,7 @@ never executes (CLIENT.md "Events into the app").
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
@@ -80,7 +80,3 @@ class Listeners:
             proxy.destroy()
         self._entries.clear()
 
-
-def replace_children(parent: Any, children: Iterable[Any]) -> None:
-    """Replace every child of `parent` with `children`."""
-    parent.replaceChildren(*children)

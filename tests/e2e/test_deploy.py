@@ -139,49 +139,43 @@ def test_behind_nginx_the_client_backs_off_on_502_and_recovers(open_app, stubs, 
     assert '"GET /sse HTTP/1.1" 502' in log
 
 
-def test_static_hosting_on_another_origin_is_a_complete_app(open_apps, stubs, tmp_path):
-    site_port = free_port()
-    site = f"http://127.0.0.1:{site_port}"
-    stub = start_stub(tmp_path, "--test-controls", "--cors-origins", site)
+@pytest.fixture
+def static_site() -> Iterator[str]:
+    """The repository root served by `python -m http.server` on its own port."""
+    port = free_port()
+    site = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(ROOT)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: httpx.get(site + "/index.html", timeout=1).status_code == 200, what="the static server")
+        yield site
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_static_hosting_on_another_origin_is_a_complete_app(open_apps, stubs, static_site, tmp_path):
+    stub = start_stub(tmp_path, "--test-controls", "--cors-origins", static_site)
     stubs.append(stub)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(site_port), "--bind", "127.0.0.1", "--directory", str(ROOT)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: httpx.get(site + "/index.html", timeout=1).status_code == 200, what="the static server")
-        alice, bob = open_apps("alice", "bob", query=f"?api={stub.url}", base=site)
-        alice.expect_state("Connected")
-        bob.expect_state("Connected")
-        text = unique("Hosted statically")
-        bob.page.get_by_test_id("action-input").fill(text)
-        bob.page.get_by_test_id("action-form").locator("button[type=submit]").click()
-        expect(action_items(alice, text)).to_have_count(1)
-        # The stub saw cross-origin API calls and a cross-origin stream.
-        assert any(c["username"] == "alice" and c["open"] for c in stub.connections())
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    alice, bob = open_apps("alice", "bob", query=f"?api={stub.url}", base=static_site)
+    alice.expect_state("Connected")
+    bob.expect_state("Connected")
+    text = unique("Hosted statically")
+    bob.page.get_by_test_id("action-input").fill(text)
+    bob.page.get_by_test_id("action-form").locator("button[type=submit]").click()
+    expect(action_items(alice, text)).to_have_count(1)
+    # The stub saw cross-origin API calls and a cross-origin stream.
+    assert any(c["username"] == "alice" and c["open"] for c in stub.connections())
 
 
-def test_an_origin_not_allowed_by_cors_cannot_use_the_api(open_app, stub, tmp_path):
-    site_port = free_port()
-    site = f"http://127.0.0.1:{site_port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(site_port), "--bind", "127.0.0.1", "--directory", str(ROOT)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: httpx.get(site + "/index.html", timeout=1).status_code == 200, what="the static server")
-        page = open_app(None, query=f"?api={stub.url}", base=site)  # the shared stub allows no other origin
-        form = page.page.get_by_test_id("login-form")
-        form.locator("input[name=username]").fill("alice")
-        form.locator("input[name=password]").fill("demo")
-        form.locator("button[type=submit]").click()
-        expect(form.get_by_role("alert").filter(has_text="cannot be reached")).to_be_visible()
-        expect(page.page.get_by_test_id("logout")).to_have_count(0)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+def test_an_origin_not_allowed_by_cors_cannot_use_the_api(open_app, stub, static_site):
+    page = open_app(None, query=f"?api={stub.url}", base=static_site)  # the shared stub allows no other origin
+    form = page.page.get_by_test_id("login-form")
+    form.locator("input[name=username]").fill("alice")
+    form.locator("input[name=password]").fill("demo")
+    form.locator("button[type=submit]").click()
+    expect(form.get_by_role("alert").filter(has_text="cannot be reached")).to_be_visible()
+    expect(page.page.get_by_test_id("logout")).to_have_count(0)
