@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup run test unit e2e lint bench clean
 
-setup: $(VENV)/.installed vendor/.stamp.json system-packages
+setup: $(VENV)/.installed vendor/.stamp.json system-packages vendor/.pyodide-build
 
 # Python dependencies, pinned (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -21,6 +21,12 @@ $(VENV)/.installed: requirements.txt
 # PyScript + Pyodide from npm, pydantic's Pyodide wheels from PyPI (tools/vendor.py).
 vendor/.stamp.json: tools/vendor.py $(VENV)/.installed
 	$(PY) tools/vendor.py
+
+# Byte-code for the browser wheels and the Pyodide memory snapshot the page
+# boots from, made in Chromium's Pyodide (tools/pyodide_build.py).
+vendor/.pyodide-build: tools/pyodide_build.py vendor/.stamp.json | system-packages
+	$(PY) tools/pyodide_build.py
+	touch $@
 
 # Debian's Chromium (the browser of the end-to-end tests) and nginx (the
 # reverse proxy of the deploy tests), installed if missing.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -66,10 +67,23 @@ class SiteFiles(StaticFiles):
             await super().check_config()
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        """404 for any dot-file/dot-folder or `__pycache__`; else as StaticFiles."""
+        """404 for any dot-file/dot-folder or `__pycache__`; else as StaticFiles.
+
+        A file with a precompressed sibling `<name>.gz` (the Pyodide snapshot,
+        written by tools/pyodide_build.py) is answered with the sibling and
+        `Content-Encoding: gzip` when the client accepts gzip.
+        """
         if any(part.startswith(".") or part == "__pycache__" for part in Path(path).parts):
             raise HTTPException(status_code=404)
-        return await super().get_response(path, scope)
+        response = await super().get_response(path, scope)
+        if isinstance(response, FileResponse) and "gzip" in Headers(scope=scope).get("accept-encoding", ""):
+            compressed = f"{response.path}.gz"
+            if os.path.isfile(compressed):
+                response = self.file_response(compressed, os.stat(compressed), scope, media=media_type(response.path))
+                response.headers["Content-Encoding"] = "gzip"
+        if not path.endswith(".gz"):
+            response.headers["Vary"] = "Accept-Encoding"
+        return response
 
     def file_response(
         self,
@@ -77,13 +91,14 @@ class SiteFiles(StaticFiles):
         stat_result: os.stat_result,
         scope: Scope,
         status_code: int = 200,
+        media: Optional[str] = None,
     ) -> Response:
-        """The file with our content type and Cache-Control (also on a 304)."""
+        """The file with our content type (or `media`) and Cache-Control (also on a 304)."""
         response = FileResponse(
             full_path,
             status_code=status_code,
             stat_result=stat_result,
-            media_type=media_type(full_path),
+            media_type=media or media_type(full_path),
             headers={"Cache-Control": self.cache_control},
         )
         if self.is_not_modified(response.headers, Headers(scope=scope)):

@@ -32,6 +32,14 @@ new MutationObserver((records, observer) => {
 }).observe(document, {subtree: true, childList: true});
 """
 
+# Where the time to live goes: navigation -> each mark (frontend/boot.mjs,
+# frontend/main.py) and the first live event.
+PHASES_SCRIPT = """[
+  ...['boot:load', 'boot:ready', 'app:python', 'app:imported', 'app:started'].map(
+    (name) => [name.replace(':', '_'), performance.getEntriesByName(name)[0]?.startTime ?? -1000]),
+  ['first_live', window.__firstLive],
+]"""
+
 NATIVE_SCRIPT = """([url, count]) => new Promise((resolve, reject) => {
   const start = performance.now();
   let received = 0;
@@ -114,20 +122,30 @@ class Bench:
 
     def time_to_live(self, repetitions: int) -> Dict[str, Any]:
         cold, warm, paint = [], [], []
+        phases: Dict[str, list] = {}
+        boots = set()
         with Emitter(self.notify, 0.05):
             for _ in range(repetitions):
                 context = self.context()
                 page = context.new_page()
-                page.goto(self.stub.url + "/", wait_until="commit")
-                cold.append(_wait(page, "window.__firstLive") / 1000)
-                paint.append(page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime"))
-                page.reload(wait_until="commit")
-                warm.append(_wait(page, "window.__firstLive") / 1000)
+                for kind, times in (("cold", cold), ("warm", warm)):
+                    if kind == "cold":
+                        page.goto(self.stub.url + "/", wait_until="commit")
+                    else:
+                        page.reload(wait_until="commit")
+                    times.append(_wait(page, "window.__firstLive") / 1000)
+                    if kind == "cold":
+                        paint.append(page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime"))
+                    boots.add(page.evaluate("window.pyodideBoot"))
+                    for name, at in page.evaluate(PHASES_SCRIPT):
+                        phases.setdefault(f"time_to_live_{kind}_phase_{name}_s", []).append(at / 1000)
                 context.close()
         return {
             "time_to_live_cold_s": summary(cold),
             "time_to_live_warm_s": summary(warm),
             "shell_painted_ms": summary(paint),
+            "time_to_live_pyodide_boot": ",".join(sorted(str(boot) for boot in boots)),
+            **{key: summary(values) for key, values in sorted(phases.items())},
         }
 
     # -- throughput -------------------------------------------------------------

@@ -22,7 +22,7 @@ def test_the_page_loads_pydantic_from_the_vendored_lock_without_micropip():
     config = tomllib.loads((ROOT / "pyscript.toml").read_text())
     assert config["packages"] == ["pydantic"]
     assert config["packages_cache"] == "passthrough"
-    assert config["interpreter"].startswith("./vendor/pyodide-")
+    assert config["interpreter"] == "./frontend/boot.mjs"
 
 
 def test_served_files_name_no_cdn():
@@ -39,7 +39,9 @@ def test_vendored_versions_match_the_page():
     index = (ROOT / "index.html").read_text()
     config = tomllib.loads((ROOT / "pyscript.toml").read_text())
     assert f"./vendor/pyscript-{vendor.PYSCRIPT_VERSION}/core.js" in index
-    assert config["interpreter"] == f"./vendor/pyodide-{vendor.PYODIDE_VERSION}/pyodide.mjs"
+    boot = (ROOT / "frontend" / "boot.mjs").read_text()
+    assert f"'../vendor/pyodide-{vendor.PYODIDE_VERSION}/pyodide.mjs'" in boot
+    assert f"'../vendor/pyodide-{vendor.PYODIDE_VERSION}/'" in boot
     requirements = (ROOT / "requirements.txt").read_text()
     browser_pydantic = next(pin for pin in vendor.BROWSER_WHEELS if pin.startswith("pydantic=="))
     assert browser_pydantic in requirements.splitlines()
@@ -51,3 +53,18 @@ def test_every_preloaded_asset_is_vendored_by_setup():
     assert preloaded, "index.html preloads the Pyodide assets"
     missing = [path for path in preloaded if not (ROOT / path).is_file()]
     assert missing == [], f"preloaded but not vendored (a 404 at every start): {missing}"
+
+
+def test_preloaded_pyscript_chunks_are_the_ones_core_js_imports():
+    """The modulepreloads of PyScript's chunks name files of the pinned build, which core imports."""
+    from tools import vendor
+
+    index = (ROOT / "index.html").read_text()
+    folder = f"vendor/pyscript-{vendor.PYSCRIPT_VERSION}/"
+    chunks = re.findall(rf'<link rel="modulepreload" href="\./{re.escape(folder)}([^"]+)"', index)
+    assert "core-C9KDLldu.js" in chunks
+    core = (ROOT / folder / "core.js").read_text()
+    imported = set(re.findall(r'"\./([^"]+\.js)"', core))
+    for name in sorted(imported):
+        imported |= set(re.findall(r'"\./([^"]+\.js)"', (ROOT / folder / name).read_text()))
+    assert set(chunks) <= imported

@@ -1,0 +1,57 @@
+"""The page boots Pyodide from the memory snapshot `make setup` makes, safely.
+
+`frontend/boot.mjs` restores `vendor/pyodide-*/snapshot.bin` (tools/pyodide_build.py)
+instead of starting the interpreter from scratch (issue 6, time to live). A
+snapshot also freezes the state of `random`; the loader re-seeds it, or every
+page would draw the same retry jitter (CLIENT.md: jitter spreads the herd).
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.conftest import OUTSIDE, wait_until
+
+RESTORE_AND_DRAW = """async () => {
+  const { loadPyodide } = await import('./frontend/boot.mjs');
+  const draws = [];
+  for (let i = 0; i < 2; i++) {
+    const pyodide = await loadPyodide({});
+    draws.push(JSON.parse(pyodide.runPython(
+      "import json, sys\\n"
+      + "restored = 'random' in sys.modules\\n"
+      + "import random\\n"
+      + "json.dumps([restored, [random.random() for _ in range(3)]])")));
+  }
+  return [window.pyodideBoot, draws];
+}"""
+
+
+def test_the_page_boots_from_the_snapshot_and_each_restore_draws_its_own_randomness(open_app):
+    alice = open_app("alice")
+    alice.expect_state("Connected")
+    assert alice.page.evaluate("window.pyodideBoot") == "snapshot"
+    boot, draws = alice.page.evaluate(RESTORE_AND_DRAW)
+    assert boot == "snapshot"
+    (restored_1, draws_1), (restored_2, draws_2) = draws
+    # `random` was in the snapshot: without the re-seed both would draw the same numbers.
+    assert restored_1 and restored_2
+    assert draws_1 != draws_2
+    assert len(set(draws_1) | set(draws_2)) == 6
+
+
+def test_without_a_snapshot_the_page_starts_pyodide_from_scratch(browser, stub):
+    """A missing (or rejected) snapshot costs time, never the app."""
+    context = browser.new_context()
+    try:
+        context.route(OUTSIDE, lambda route: route.abort())
+        context.route("**/snapshot.bin", lambda route: route.fulfill(status=404, body="missing"))
+        page = context.new_page()
+        page.goto(stub.url + "/")
+        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
+        assert page.evaluate("window.pyodideBoot") == "scratch"
+        state = json.loads(page.evaluate("window.sseDebug()"))["state"]
+        assert state == "Disconnected"  # logged out: the login form, no stream
+        assert page.get_by_test_id("login-form").is_visible()
+    finally:
+        context.close()

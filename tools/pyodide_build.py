@@ -1,0 +1,275 @@
+"""Build steps that need the browser's own Python 3.14 (run by `make setup`).
+
+Both cut the page's time to live (issue 6; BENCHMARKS.md) and both run in
+Debian's Chromium, the browser that will use what they make, with files
+served from the working tree by Playwright routes (no server, no network).
+
+**Byte-code for the wheels.** pydantic and its dependencies come from PyPI
+as source-only wheels, so every page load compiled ~1.4 MB of Python before
+it could import pydantic (~0.4 s of the ~0.8 s import, measured in the page).
+CPython 3.11 here cannot write 3.14 byte-code, so Pyodide compiles each `.py`
+of the vendored wheels to an unchecked-hash `.pyc` (PEP 552: used without
+looking at the source, which stays in the wheel for tracebacks), the `.pyc`
+files are added under `__pycache__/` with their RECORD lines, and the wheel's
+lock entry is rewritten. A wheel that already has them is skipped; a
+rebuilt wheel carries the build tag `1pyc` (new bytes, new name).
+
+**A memory snapshot.** Starting Pyodide spends most of its time initialising the interpreter and
+importing the standard library, the same work on every page load
+(BENCHMARKS.md: ~2 s warm, ~3.5 s cold on the 2-core machine). Pyodide can
+instead restore a snapshot of its wasm memory taken right after that work
+(`loadPyodide({_makeSnapshot: true})`, `pyodide.makeMemorySnapshot()`,
+`loadPyodide({_loadSnapshot})`), which takes ~0.3 s.
+
+The snapshot is taken in three pages:
+
+1. discovery: a normal Pyodide loads pydantic and imports `frontend.app`
+   (the app's whole import graph, nothing run); the standard-library modules
+   that ends up with are the pre-import list;
+2. snapshot: a fresh Pyodide with `_makeSnapshot` imports that list and its
+   memory is written to `vendor/pyodide-<v>/snapshot.bin` (+ `.gz`);
+3. check: a third page restores it and runs Python.
+
+Only the standard library goes in: pydantic-core is a dynamic library,
+which Pyodide's snapshots do not carry, and the app's own modules would go
+stale as soon as a file is edited. The page's loader (`frontend/boot.mjs`)
+re-seeds `random` after a restore and falls back to a normal start when the
+file is missing or rejected, so the snapshot is only ever a speed-up.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import mimetypes
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+from playwright.sync_api import Route, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools.vendor import BROWSER_WHEELS, PYODIDE_VERSION, rewrite_lock  # noqa: E402
+
+PYODIDE_DIR = ROOT / "vendor" / f"pyodide-{PYODIDE_VERSION}"
+SNAPSHOT = PYODIDE_DIR / "snapshot.bin"
+ORIGIN = "http://127.0.0.1:9"  # never contacted: every request is answered by a route
+INDEX_URL = f"{ORIGIN}/vendor/pyodide-{PYODIDE_VERSION}/"
+# pydantic's 1.x compatibility layer: never imported, so its byte-code would only add download.
+SKIP_COMPILE = ("pydantic/v1/",)
+# Wheel build tag (PEP 427) of a wheel rebuilt with byte-code.
+BUILD_TAG = "1pyc"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
+
+COMPILE = """async ([indexURL, sources]) => {
+  const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
+  const py = await loadPyodide({ indexURL });
+  py.globals.set('sources', py.toPy(sources));
+  return py.runPython(`
+import base64, importlib.util, json, sys
+from importlib._bootstrap_external import _code_to_hash_pyc
+site = f"/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages/"
+compiled = {}
+for name, text in sources.items():
+    source = text.encode()
+    code = compile(source, site + name, "exec", dont_inherit=True)
+    cache = importlib.util.cache_from_source(site + name)[len(site):]
+    data = _code_to_hash_pyc(code, importlib.util.source_hash(source), checked=False)
+    compiled[cache] = base64.b64encode(data).decode()
+json.dumps(compiled)
+`);
+}"""
+
+DISCOVER = """async ([indexURL, files]) => {
+  const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
+  const py = await loadPyodide({ indexURL, packages: ['pydantic'] });
+  for (const [path, text] of Object.entries(files)) {
+    py.FS.mkdirTree(path.slice(0, path.lastIndexOf('/')));
+    py.FS.writeFile(path, text);
+  }
+  return py.runPython(`
+import sys, json
+sys.path.insert(0, '/home/pyodide')
+before = set(sys.modules)
+import frontend.app
+stdlib = sorted(
+    name for name, module in list(sys.modules.items())
+    if name not in before
+    and (getattr(module, '__file__', None) or '').startswith('/lib/python')
+    and 'site-packages' not in module.__file__
+)
+json.dumps(stdlib)
+`);
+}"""
+
+SNAP = """async ([indexURL, modules]) => {
+  const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
+  const py = await loadPyodide({ indexURL, _makeSnapshot: true });
+  py.globals.set('modules', py.toPy(modules));
+  const failed = py.runPython(`
+import importlib
+failed = []
+for name in modules:
+    try:
+        importlib.import_module(name)
+    except Exception as error:
+        failed.append(f"{name}: {error!r}")
+failed
+`).toJs();
+  const snapshot = py.makeMemorySnapshot();
+  await fetch('/__snapshot__', { method: 'POST', body: snapshot });
+  return failed;
+}"""
+
+CHECK = """async ([indexURL]) => {
+  const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
+  const snapshot = new Uint8Array(await (await fetch(indexURL + 'snapshot.bin')).arrayBuffer());
+  const start = performance.now();
+  const py = await loadPyodide({ indexURL, _loadSnapshot: snapshot });
+  const answer = py.runPython('import sys, json; json.dumps([sys.version_info[:2], 6 * 7])');
+  return [answer, performance.now() - start];
+}"""
+
+
+def frontend_sources() -> dict[str, str]:
+    return {
+        f"/home/pyodide/{path.relative_to(ROOT).as_posix()}": path.read_text(encoding="utf-8")
+        for path in sorted((ROOT / "frontend").rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
+
+
+def wheels_to_compile() -> list[Path]:
+    """The vendored wheels (BROWSER_WHEELS) with `.py` files and no byte-code yet."""
+    wheels = []
+    for pin in BROWSER_WHEELS:
+        name = pin.split("==")[0]
+        for wheel in PYODIDE_DIR.glob(f"{name}-*.whl"):
+            with zipfile.ZipFile(wheel) as archive:
+                names = archive.namelist()
+            if any(n.endswith(".py") for n in names) and not any(n.endswith(".pyc") for n in names):
+                wheels.append(wheel)
+    return wheels
+
+
+def wheel_sources(wheel: Path) -> dict[str, str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return {
+            name: archive.read(name).decode("utf-8")
+            for name in archive.namelist()
+            if name.endswith(".py")
+            and not name.split("/")[0].endswith((".dist-info", ".data"))
+            and not name.startswith(SKIP_COMPILE)
+        }
+
+
+def add_bytecode(wheel: Path, compiled: dict[str, bytes]) -> Path:
+    """`wheel` with `compiled` ({archive path: .pyc bytes}) added and listed in RECORD.
+
+    The new wheel gets the build tag `BUILD_TAG` (`pydantic-2.14.3-1pyc-py3-none-any.whl`)
+    and replaces the original: other bytes need another name, since `vendor/` is served
+    as immutable and a browser holding the old file would fail the lock's sha256.
+    """
+    name, version, rest = wheel.name.split("-", 2)
+    target_path = wheel.with_name(f"{name}-{version}-{BUILD_TAG}-{rest}")
+    tmp = wheel.with_suffix(".tmp")
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as target:
+        record_name = next(n for n in source.namelist() if n.endswith(".dist-info/RECORD"))
+        for info in source.infolist():
+            if info.filename != record_name:
+                target.writestr(info, source.read(info.filename))
+        lines = source.read(record_name).decode().rstrip("\n").split("\n")
+        record_line = next(line for line in lines if line.startswith(record_name + ","))
+        lines.remove(record_line)
+        for name, data in sorted(compiled.items()):
+            target.writestr(name, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            lines.append(f"{name},sha256={digest},{len(data)}")
+        lines.append(record_line)
+        target.writestr(record_name, "\n".join(lines) + "\n")
+    tmp.replace(target_path)
+    wheel.unlink()
+    return target_path
+
+
+def main() -> int:
+    received: dict[str, bytes] = {}
+
+    def serve(route: Route) -> None:
+        request = route.request
+        path = request.url[len(ORIGIN) :].split("?")[0]
+        if path == "/__snapshot__":
+            received["snapshot"] = request.post_data_buffer or b""
+            route.fulfill(status=204)
+            return
+        if path == "/":
+            route.fulfill(status=200, body="<!doctype html><title>snapshot</title>", content_type="text/html")
+            return
+        file = (ROOT / path.lstrip("/")).resolve()
+        if ROOT not in file.parents or not file.is_file():
+            route.fulfill(status=404)
+            return
+        kind = "text/javascript" if file.suffix == ".mjs" else mimetypes.guess_type(file.name)[0]
+        route.fulfill(status=200, path=str(file), content_type=kind or "application/octet-stream")
+
+    started = time.monotonic()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_FLAGS)
+        try:
+
+            def page():
+                context = browser.new_context()
+                context.route("**/*", lambda route: serve(route) if route.request.url.startswith(ORIGIN) else route.abort())
+                tab = context.new_page()
+                tab.goto(ORIGIN + "/")
+                return tab
+
+            wheels = wheels_to_compile()
+            for wheel in wheels:
+                compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, wheel_sources(wheel)]))
+                built = add_bytecode(wheel, {name: base64.b64decode(data) for name, data in compiled.items()})
+                rewrite_lock(PYODIDE_DIR / "pyodide-lock.json", [built])
+                print(f"pyodide-build: {built.name}: {len(compiled)} modules compiled to byte-code")
+
+            modules = json.loads(page().evaluate(DISCOVER, [INDEX_URL, frontend_sources()]))
+            print("pyodide-build: pre-importing " + " ".join(modules))
+            failed = page().evaluate(SNAP, [INDEX_URL, modules])
+            if failed:
+                print("pyodide-build: could not pre-import " + "; ".join(failed), file=sys.stderr)
+            data = received.get("snapshot", b"")
+            if len(data) < 1_000_000:
+                raise SystemExit(f"pyodide-build: got {len(data)} bytes, expected a wasm memory image")
+            tmp = SNAPSHOT.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(SNAPSHOT)
+            answer, restore_ms = page().evaluate(CHECK, [INDEX_URL])
+            if json.loads(answer) != [[3, 14], 42]:
+                SNAPSHOT.unlink()
+                raise SystemExit(f"pyodide-build: restored interpreter answered {answer!r}")
+        finally:
+            browser.close()
+    with gzip.open(SNAPSHOT.with_suffix(".bin.gz.tmp"), "wb", compresslevel=6) as out:
+        out.write(data)
+    SNAPSHOT.with_suffix(".bin.gz.tmp").replace(SNAPSHOT.with_suffix(".bin.gz"))
+    print(
+        f"pyodide-build: {SNAPSHOT.relative_to(ROOT)} {len(data) / 1e6:.1f} MB "
+        f"({SNAPSHOT.with_suffix('.bin.gz').stat().st_size / 1e6:.1f} MB gzip), {len(modules)} stdlib modules "
+        f"pre-imported, restore {restore_ms:.0f} ms, made in {time.monotonic() - started:.0f} s"
+    )
+    return 0
+
+
+def _chromium() -> str:
+    import os
+    import shutil
+
+    return os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
