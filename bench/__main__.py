@@ -87,12 +87,15 @@ def write_report(results: Dict[str, Any], path: Path) -> None:
         "| figure | value |",
         "|---|---|",
     ]
-    shown = {key for key, *_ in FIGURES} | {"meta"}
+    profiles = {key: value for key, value in results.items() if key.endswith("_profile") and isinstance(value, str)}
+    shown = {key for key, *_ in FIGURES} | {"meta"} | set(profiles)
     for key, value in results.items():
         if key not in shown:
             shown_value = _fmt(value) if not isinstance(value, dict) or "median" in value else json.dumps(value)
             lines.append(f"| `{key}` | {shown_value} |")
     lines += ["", (ROOT / "bench" / "NOTES.md").read_text() if (ROOT / "bench" / "NOTES.md").exists() else ""]
+    for key, text in profiles.items():
+        lines += ["", f"### `{key}`", "", "```", text.rstrip(), "```"]
     path.write_text("\n".join(lines).rstrip() + "\n")
 
 

@@ -1,4 +1,5 @@
-"""Benchmark hooks of the page (browser only): `window.sseBench(url, count)`.
+"""Benchmark hooks of the page (browser only): `window.sseBench(url, count)`
+and `window.sseBenchProfile(url, count)`.
 
 Reads a finite stream with the page's own client (fetch + ReadableStream,
 `EventStreamParser`, pydantic validation, the connection store and an entity
@@ -22,7 +23,7 @@ from frontend.sse.browser import create_browser_connection
 from frontend.sse.connection_store import create_sse_connection_store
 from frontend.sse.retry import RetryConfig
 
-__all__ = ["bench_stream"]
+__all__ = ["bench_stream", "profile_stream"]
 
 
 async def _no_fetch(key: Any) -> Any:
@@ -63,3 +64,22 @@ async def bench_stream(url: str, count: int) -> float:
     connection.close()
     io.dispose()
     return float(elapsed)
+
+
+async def profile_stream(url: str, count: int, top: int = 25) -> str:
+    """`bench_stream` under cProfile, in the page: the `top` functions by
+    internal time (pstats text), to say where WebAssembly time goes."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        elapsed = await bench_stream(url, count)
+    finally:
+        profiler.disable()
+    out = io.StringIO()
+    out.write(f"{count} events in {elapsed:.0f} ms under the profiler\n")
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()

@@ -12,6 +12,7 @@ function. Pure Python, no I/O: runs in CPython and in the browser alike.
 
 from __future__ import annotations
 
+from collections.abc import Mapping as AbcMapping
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Optional, Union
 
@@ -64,11 +65,18 @@ class Store:
         Raises TypeError if `partial` does not give a mapping.
         """
         update = partial(self._state) if callable(partial) else partial
-        if not isinstance(update, Mapping):
+        # `type() is dict` first: the ABC check costs more than the rest of a
+        # small update in Pyodide (in-page profile, BENCHMARKS.md).
+        if type(update) is not dict and not isinstance(update, AbcMapping):
             raise TypeError("set_state needs a mapping or a function returning one")
-        if not replace and all(key in self._state and same(self._state[key], value) for key, value in update.items()):
-            return
-        merged = dict(update) if replace else {**self._state, **update}
+        state = self._state
+        if not replace:
+            for key, value in update.items():
+                if key not in state or not same(state[key], value):
+                    break
+            else:
+                return  # nothing changed
+        merged = dict(update) if replace else {**state, **update}
         self._state = MappingProxyType(merged)
         self._notify()
 

@@ -37,7 +37,6 @@ def test_vendored_versions_match_the_page():
     from tools import vendor
 
     index = (ROOT / "index.html").read_text()
-    config = tomllib.loads((ROOT / "pyscript.toml").read_text())
     assert f"./vendor/pyscript-{vendor.PYSCRIPT_VERSION}/core.js" in index
     boot = (ROOT / "frontend" / "boot.mjs").read_text()
     assert f"'../vendor/pyodide-{vendor.PYODIDE_VERSION}/pyodide.mjs'" in boot
