@@ -106,6 +106,31 @@ def test_site_files_are_served_with_their_type_and_cache_policy(
     assert response.headers["cache-control"] == expected
 
 
+def test_a_precompressed_sibling_is_sent_gzip_encoded_to_clients_that_accept_it(stub: StubProcess, site: Path) -> None:
+    """The 31 MB Pyodide snapshot travels as its 6 MB `.gz` (tools/pyodide_build.py)."""
+    import gzip
+
+    raw = bytes(range(256)) * 4096
+    (site / "vendor/pyodide-314.0.2/snapshot.bin").write_bytes(raw)
+    (site / "vendor/pyodide-314.0.2/snapshot.bin.gz").write_bytes(gzip.compress(raw))
+    url = stub.base_url + "/vendor/pyodide-314.0.2/snapshot.bin"
+
+    compressed = httpx.get(url, headers={"Accept-Encoding": "gzip"})
+    assert compressed.headers["content-encoding"] == "gzip"
+    assert int(compressed.headers["content-length"]) < len(raw) // 10
+    assert compressed.content == raw  # httpx decodes it
+    assert compressed.headers["content-type"] == "application/octet-stream"
+    assert "Accept-Encoding" in compressed.headers["vary"]
+    assert compressed.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+    plain = httpx.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.content == raw
+    # A file without a sibling is sent as it is, whatever the client accepts.
+    wasm = httpx.get(stub.base_url + "/vendor/pyodide-314.0.2/pyodide.asm.wasm", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in wasm.headers
+
+
 @pytest.mark.parametrize(
     "path",
     [
