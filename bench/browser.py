@@ -121,32 +121,44 @@ class Bench:
     # -- time to live -----------------------------------------------------------
 
     def time_to_live(self, repetitions: int) -> Dict[str, Any]:
-        cold, warm, paint = [], [], []
-        phases: Dict[str, list] = {}
-        boots = set()
+        """Cold and warm time to live, and the same page started without the
+        Pyodide snapshot (`snapshot.bin` answered 404, so `frontend/boot.mjs`
+        starts Python from scratch) as the reference, alternated per repetition."""
+        times: Dict[str, list] = {}
+        paint = []
+        boots: Dict[str, set] = {"snapshot": set(), "scratch": set()}
         with Emitter(self.notify, 0.05):
-            for _ in range(repetitions):
-                context = self.context()
-                page = context.new_page()
-                for kind, times in (("cold", cold), ("warm", warm)):
-                    if kind == "cold":
-                        page.goto(self.stub.url + "/", wait_until="commit")
-                    else:
-                        page.reload(wait_until="commit")
-                    times.append(_wait(page, "window.__firstLive") / 1000)
-                    if kind == "cold":
-                        paint.append(page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime"))
-                    boots.add(page.evaluate("window.pyodideBoot"))
-                    for name, at in page.evaluate(PHASES_SCRIPT):
-                        phases.setdefault(f"time_to_live_{kind}_phase_{name}_s", []).append(at / 1000)
-                context.close()
-        return {
-            "time_to_live_cold_s": summary(cold),
-            "time_to_live_warm_s": summary(warm),
-            "shell_painted_ms": summary(paint),
-            "time_to_live_pyodide_boot": ",".join(sorted(str(boot) for boot in boots)),
-            **{key: summary(values) for key, values in sorted(phases.items())},
-        }
+            for index in range(repetitions):
+                variants = ["snapshot", "scratch"] if index % 2 == 0 else ["scratch", "snapshot"]
+                for variant in variants:
+                    context = self.context()
+                    if variant == "scratch":
+                        context.route("**/snapshot.bin", lambda route: route.fulfill(status=404, body="reference run"))
+                    page = context.new_page()
+                    for kind in ("cold", "warm"):
+                        if kind == "cold":
+                            page.goto(self.stub.url + "/", wait_until="commit")
+                        else:
+                            page.reload(wait_until="commit")
+                        suffix = "" if variant == "snapshot" else "_scratch"
+                        times.setdefault(f"time_to_live_{kind}{suffix}_s", []).append(_wait(page, "window.__firstLive") / 1000)
+                        boots[variant].add(page.evaluate("window.pyodideBoot"))
+                        if variant == "snapshot":
+                            if kind == "cold":
+                                paint.append(page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime"))
+                            for name, at in page.evaluate(PHASES_SCRIPT):
+                                times.setdefault(f"time_to_live_{kind}_phase_{name}_s", []).append(at / 1000)
+                    context.close()
+        if boots != {"snapshot": {"snapshot"}, "scratch": {"scratch"}}:
+            raise AssertionError(f"pages did not boot as intended: {boots}")
+        results: Dict[str, Any] = {"shell_painted_ms": summary(paint)}
+        for kind in ("cold", "warm"):
+            ours, reference = times[f"time_to_live_{kind}_s"], times[f"time_to_live_{kind}_scratch_s"]
+            results[f"time_to_live_{kind}_scratch_over_snapshot_ratio"] = summary(
+                [b / a for a, b in zip(ours, reference, strict=True)]
+            )
+        results.update({key: summary(values) for key, values in sorted(times.items())})
+        return results
 
     # -- throughput -------------------------------------------------------------
 
