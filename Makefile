@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup run test unit e2e lint bench clean
 
-setup: $(VENV)/.installed vendor/.stamp.json system-packages vendor/.pyodide-build
+setup: $(VENV)/.installed vendor/.stamp.json system-packages vendor/.pyodide-build frontend.zip
 
 # Python dependencies, pinned (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -27,6 +27,11 @@ vendor/.stamp.json: tools/vendor.py $(VENV)/.installed
 vendor/.pyodide-build: tools/pyodide_build.py vendor/.stamp.json | system-packages
 	$(PY) tools/pyodide_build.py
 	touch $@
+
+# The app's package in one archive, for static hosting (the stub builds its own
+# on request; tools/bundle.py).
+frontend.zip: $(shell find frontend -name '*.py' -not -path '*/__pycache__/*') tools/bundle.py backend_stub/static.py | $(VENV)/.installed
+	$(PY) tools/bundle.py
 
 # Debian's Chromium (the browser of the end-to-end tests) and nginx (the
 # reverse proxy of the deploy tests), installed if missing.
@@ -60,4 +65,4 @@ bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) vendor var .pytest_cache .ruff_cache test-results
+	rm -rf $(VENV) vendor var .pytest_cache .ruff_cache test-results frontend.zip

@@ -9,13 +9,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_pyscript_toml_lists_every_frontend_module_and_nothing_else():
+def test_pyscript_toml_unpacks_the_bundle_and_the_bundle_holds_every_frontend_module():
+    import io
+    import zipfile
+
+    from backend_stub.static import frontend_bundle
+
     config = tomllib.loads((ROOT / "pyscript.toml").read_text())
-    listed = set(config["files"])
-    on_disk = {f"./{path.relative_to(ROOT).as_posix()}" for path in (ROOT / "frontend").rglob("*.py")}
-    on_disk.discard("./frontend/main.py")  # the entry script, loaded by index.html itself
-    assert listed == on_disk
-    assert all(source == target for source, target in config["files"].items())
+    assert config["files"] == {"./frontend.zip": "./*"}
+    on_disk = {path.relative_to(ROOT).as_posix() for path in (ROOT / "frontend").rglob("*.py") if "__pycache__" not in path.parts}
+    on_disk.discard("frontend/main.py")  # the entry script, loaded by index.html itself
+    bundle = frontend_bundle(ROOT)
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        assert set(archive.namelist()) == on_disk
+        assert archive.read("frontend/events.py") == (ROOT / "frontend" / "events.py").read_bytes()
+    assert frontend_bundle(ROOT) == bundle  # deterministic: same sources, same bytes (and ETag)
 
 
 def test_the_page_loads_pydantic_from_the_vendored_lock_without_micropip():

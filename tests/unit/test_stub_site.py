@@ -106,6 +106,32 @@ def test_site_files_are_served_with_their_type_and_cache_policy(
     assert response.headers["cache-control"] == expected
 
 
+def test_the_frontend_bundle_is_built_from_the_current_sources_with_an_etag(stub: StubProcess, site: Path) -> None:
+    import io
+    import time
+    import zipfile
+
+    url = stub.base_url + "/frontend.zip"
+    first = httpx.get(url)
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "application/zip"
+    assert first.headers["cache-control"] == "no-cache"
+    with zipfile.ZipFile(io.BytesIO(first.content)) as archive:
+        # Only modules: no dot-file, no byte-code cache (and main.py is loaded by the page itself).
+        assert sorted(archive.namelist()) == ["frontend/app.py", "frontend/sse/parser.py"]
+        assert archive.read("frontend/app.py") == (site / "frontend/app.py").read_bytes()
+    assert httpx.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+
+    # An edit shows at once: new bytes, new ETag, the old one no longer matches.
+    time.sleep(0.01)
+    (site / "frontend/sse/parser.py").write_text("# parser, edited\n")
+    edited = httpx.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert edited.status_code == 200
+    assert edited.headers["etag"] != first.headers["etag"]
+    with zipfile.ZipFile(io.BytesIO(edited.content)) as archive:
+        assert archive.read("frontend/sse/parser.py") == b"# parser, edited\n"
+
+
 def test_a_precompressed_sibling_is_sent_gzip_encoded_to_clients_that_accept_it(stub: StubProcess, site: Path) -> None:
     """The 31 MB Pyodide snapshot travels as its 6 MB `.gz` (tools/pyodide_build.py)."""
     import gzip
