@@ -16,20 +16,27 @@ export { version };
 
 const indexURL = new URL('../vendor/pyodide-314.0.2/', import.meta.url).href;
 
+const fetchSnapshot = () =>
+  fetch(indexURL + 'snapshot.bin')
+    .then((response) => (response.ok ? response.arrayBuffer() : null))
+    .catch(() => null);
+
 // Requested at import (index.html preloads it), while PyScript reads its config.
-const snapshot = fetch(indexURL + 'snapshot.bin')
-  .then((response) => (response.ok ? response.arrayBuffer() : null))
-  .catch(() => null);
+// Taken once: nothing keeps the 31 MB after the restore copied them into wasm memory.
+let snapshot = fetchSnapshot();
 
 const RESEED = "import sys\nif 'random' in sys.modules:\n    sys.modules['random'].seed()";
 
 export async function loadPyodide(options = {}) {
   performance.mark('boot:load');
-  const image = await snapshot;
+  const pending = snapshot ?? fetchSnapshot();
+  snapshot = null;
+  const image = await pending;
   let pyodide = null;
   if (image) {
     try {
       pyodide = await startPyodide({ ...options, indexURL, _loadSnapshot: image });
+      delete pyodide._api.config._loadSnapshot; // Pyodide keeps its options for the page's life
       pyodide.runPython(RESEED);
       globalThis.pyodideBoot = 'snapshot';
     } catch (error) {

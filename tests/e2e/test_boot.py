@@ -17,6 +17,7 @@ RESTORE_AND_DRAW = """async () => {
   const draws = [];
   for (let i = 0; i < 2; i++) {
     const pyodide = await loadPyodide({});
+    if ('_loadSnapshot' in pyodide._api.config) throw new Error('the snapshot bytes are kept');
     draws.push(JSON.parse(pyodide.runPython(
       "import json, sys\\n"
       + "restored = 'random' in sys.modules\\n"
