@@ -244,6 +244,7 @@ def main() -> int:
             data = received.get("snapshot", b"")
             if len(data) < 1_000_000:
                 raise SystemExit(f"pyodide-build: got {len(data)} bytes, expected a wasm memory image")
+            SNAPSHOT.with_suffix(".bin.gz").unlink(missing_ok=True)  # never a stale sibling of a new snapshot
             tmp = SNAPSHOT.with_suffix(".tmp")
             tmp.write_bytes(data)
             tmp.replace(SNAPSHOT)
