@@ -75,3 +75,37 @@ def test_preloaded_pyscript_chunks_are_the_ones_core_js_imports():
     for name in sorted(imported):
         imported |= set(re.findall(r'"\./([^"]+\.js)"', (ROOT / folder / name).read_text()))
     assert set(chunks) <= imported
+
+
+def test_the_vendored_browser_wheels_carry_byte_code_and_match_the_lock():
+    """tools/pyodide_build.py: every module of each browser wheel has its Python 3.14
+    byte-code (pydantic.v1 aside), the rebuilt wheel has a new name (build tag) and
+    the lock's sha256 is the file's, or Pyodide refuses it."""
+    import base64
+    import hashlib
+    import json
+    import zipfile
+
+    from tools import pyodide_build, vendor
+
+    folder = ROOT / "vendor" / f"pyodide-{vendor.PYODIDE_VERSION}"
+    lock = json.loads((folder / "pyodide-lock.json").read_text())["packages"]
+    for pin in vendor.BROWSER_WHEELS:
+        name = pin.split("==")[0].replace("_", "-")
+        entry = lock[name]
+        assert f"-{pyodide_build.BUILD_TAG}-" in entry["file_name"], entry["file_name"]
+        wheel = folder / entry["file_name"]
+        assert hashlib.sha256(wheel.read_bytes()).hexdigest() == entry["sha256"]
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+            record = archive.read(next(n for n in names if n.endswith(".dist-info/RECORD"))).decode()
+            modules = [
+                n for n in names if n.endswith(".py") and ".dist-info/" not in n and not n.startswith(pyodide_build.SKIP_COMPILE)
+            ]
+            assert modules
+            for module in modules:
+                folder_name, _, file_name = module.rpartition("/")
+                cached = f"{folder_name + '/' if folder_name else ''}__pycache__/{file_name[:-3]}.cpython-314.pyc"
+                assert cached in names, cached
+                digest = base64.urlsafe_b64encode(hashlib.sha256(archive.read(cached)).digest()).rstrip(b"=").decode()
+                assert f"{cached},sha256={digest}," in record
