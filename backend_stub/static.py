@@ -157,7 +157,7 @@ class _Bundle:
         sources = bundle_sources(self.site_root)
         if not sources:
             raise HTTPException(status_code=404)
-        key = tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in sources)
+        key = tuple((str(path), stat.st_mtime_ns, stat.st_size) for path in sources for stat in (path.stat(),))
         if key != self._key:
             self._body = frontend_bundle(self.site_root)
             self._etag = '"' + hashlib.sha256(self._body).hexdigest()[:32] + '"'

@@ -75,6 +75,18 @@ def test_set_state_needs_a_mapping() -> None:
     assert store.get_state()["count"] == 1
 
 
+def test_set_state_takes_any_mapping_not_only_a_dict() -> None:
+    from types import MappingProxyType
+
+    store = create_store({"count": 1})
+    seen = []
+    store.subscribe(lambda new, old: seen.append((new, old)), selector=lambda state: state["count"])
+    store.set_state(MappingProxyType({"count": 2}))  # e.g. another store's state
+    store.set_state(lambda state: MappingProxyType({"count": state["count"] + 1}))
+    store.set_state(MappingProxyType({"count": 3}))  # unchanged: no notification
+    assert seen == [(2, 1), (3, 2)]
+
+
 def test_create_store_with_a_function_gets_actions() -> None:
     def initial(store: Store) -> dict:
         return {
