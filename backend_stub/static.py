@@ -74,15 +74,17 @@ class SiteFiles(StaticFiles):
         """404 for any dot-file/dot-folder or `__pycache__`; else as StaticFiles.
 
         A file with a precompressed sibling `<name>.gz` (the Pyodide snapshot,
-        written by tools/pyodide_build.py) is answered with the sibling and
-        `Content-Encoding: gzip` when the client accepts gzip.
+        runtime and lock, written by tools/pyodide_build.py) is answered with the
+        sibling and `Content-Encoding: gzip` when the client accepts gzip and the
+        sibling is not older than the file (an edited file is never hidden by a
+        stale sibling).
         """
         if any(part.startswith(".") or part == "__pycache__" for part in Path(path).parts):
             raise HTTPException(status_code=404)
         response = await super().get_response(path, scope)
         if isinstance(response, FileResponse) and "gzip" in Headers(scope=scope).get("accept-encoding", ""):
             compressed = f"{response.path}.gz"
-            if os.path.isfile(compressed):
+            if os.path.isfile(compressed) and os.stat(compressed).st_mtime >= os.stat(response.path).st_mtime:
                 response = self.file_response(compressed, os.stat(compressed), scope, media=media_type(response.path))
                 response.headers["Content-Encoding"] = "gzip"
         if not path.endswith(".gz"):

@@ -197,6 +197,22 @@ def add_bytecode(wheel: Path, compiled: dict[str, bytes]) -> Path:
     return target_path
 
 
+# Besides the snapshot, the runtime files that compress well; a gzip-encoded
+# response is also what fits the browser's in-memory HTTP cache (the 9.6 MB wasm
+# did not, so every reload downloaded it again).
+GZIP_SIBLINGS = ("pyodide.asm.wasm", "pyodide.asm.mjs", "pyodide-lock.json")
+
+
+def write_gzip_sibling(path: Path) -> Path:
+    """`<path>.gz`, which the stub sends with `Content-Encoding: gzip` (backend_stub/static.py)."""
+    sibling = path.with_name(path.name + ".gz")
+    tmp = path.with_name(path.name + ".gz.tmp")
+    with gzip.open(tmp, "wb", compresslevel=6) as out:
+        out.write(path.read_bytes())
+    tmp.replace(sibling)
+    return sibling
+
+
 def main() -> int:
     received: dict[str, bytes] = {}
 
@@ -254,9 +270,8 @@ def main() -> int:
                 raise SystemExit(f"pyodide-build: restored interpreter answered {answer!r}")
         finally:
             browser.close()
-    with gzip.open(SNAPSHOT.with_suffix(".bin.gz.tmp"), "wb", compresslevel=6) as out:
-        out.write(data)
-    SNAPSHOT.with_suffix(".bin.gz.tmp").replace(SNAPSHOT.with_suffix(".bin.gz"))
+    for path in (SNAPSHOT, *(PYODIDE_DIR / name for name in GZIP_SIBLINGS)):
+        write_gzip_sibling(path)
     print(
         f"pyodide-build: {SNAPSHOT.relative_to(ROOT)} {len(data) / 1e6:.1f} MB "
         f"({SNAPSHOT.with_suffix('.bin.gz').stat().st_size / 1e6:.1f} MB gzip), {len(modules)} stdlib modules "

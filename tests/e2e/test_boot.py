@@ -13,10 +13,10 @@ import json
 from tests.e2e.conftest import OUTSIDE, wait_until
 
 RESTORE_AND_DRAW = """async () => {
-  const { loadPyodide } = await import('./frontend/boot.mjs');
+  const { start } = await import('./frontend/boot.mjs');
   const draws = [];
   for (let i = 0; i < 2; i++) {
-    const pyodide = await loadPyodide({});
+    const pyodide = await start();
     if ('_loadSnapshot' in pyodide._api.config) throw new Error('the snapshot bytes are kept');
     draws.push(JSON.parse(pyodide.runPython(
       "import json, sys\\n"
@@ -32,6 +32,14 @@ def test_the_page_boots_from_the_snapshot_and_each_restore_draws_its_own_randomn
     alice = open_app("alice")
     alice.expect_state("Connected")
     assert alice.page.evaluate("window.pyodideBoot") == "snapshot"
+    # One interpreter, started by index.html's import of boot.mjs before PyScript asked
+    # for it: PyScript's own import of the same URL was handed that start.
+    marks = alice.page.evaluate(
+        "['boot:start', 'boot:load', 'boot:ready'].map((n) => performance.getEntriesByName(n).map((e) => e.startTime))"
+    )
+    assert [len(times) for times in marks] == [1, 1, 1]
+    (started,), (asked,), (ready,) = marks
+    assert started < asked < ready
     boot, draws = alice.page.evaluate(RESTORE_AND_DRAW)
     assert boot == "snapshot"
     (restored_1, draws_1), (restored_2, draws_2) = draws

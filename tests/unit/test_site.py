@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -31,6 +32,15 @@ def test_the_page_loads_pydantic_from_the_vendored_lock_without_micropip():
     assert config["packages"] == ["pydantic"]
     assert config["packages_cache"] == "passthrough"
     assert config["interpreter"] == "./frontend/boot.mjs"
+    # boot.mjs starts Python (packages included) before PyScript has read this file.
+    boot = (ROOT / "frontend" / "boot.mjs").read_text()
+    assert f"const PACKAGES = {json.dumps(config['packages']).replace(chr(34), chr(39))};" in boot
+
+
+def test_index_runs_the_loader_before_pyscript():
+    index = (ROOT / "index.html").read_text()
+    loader = index.index('<script type="module" src="./frontend/boot.mjs"></script>')
+    assert loader < index.index('<script type="module" src="./vendor/pyscript-')
 
 
 def test_served_files_name_no_cdn():

@@ -6,6 +6,7 @@ the repository, with things that must never be served next to the page.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,6 +156,15 @@ def test_a_precompressed_sibling_is_sent_gzip_encoded_to_clients_that_accept_it(
     # A file without a sibling is sent as it is, whatever the client accepts.
     wasm = httpx.get(stub.base_url + "/vendor/pyodide-314.0.2/pyodide.asm.wasm", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in wasm.headers
+
+    # A file edited after its sibling was written: the sibling is stale, the file is sent.
+    edited = bytes(reversed(raw))
+    (site / "vendor/pyodide-314.0.2/snapshot.bin").write_bytes(edited)
+    sibling_time = (site / "vendor/pyodide-314.0.2/snapshot.bin").stat().st_mtime - 60
+    os.utime(site / "vendor/pyodide-314.0.2/snapshot.bin.gz", (sibling_time, sibling_time))
+    fresh = httpx.get(url, headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in fresh.headers
+    assert fresh.content == edited
 
 
 @pytest.mark.parametrize(
