@@ -10,7 +10,9 @@ PYTEST_ARGS ?=
 
 .PHONY: setup run test unit e2e lint bench clean
 
-setup: $(VENV)/.installed vendor/.stamp.json system-packages vendor/.pyodide-build frontend.zip
+FRONTEND_PY := $(shell find frontend -name '*.py' -not -path '*/__pycache__/*')
+
+setup: $(VENV)/.installed vendor/.stamp.json system-packages vendor/.pyodide-build vendor/.frontend-bytecode frontend.zip
 
 # Python dependencies, pinned (requirements.txt).
 $(VENV)/.installed: requirements.txt
@@ -28,9 +30,15 @@ vendor/.pyodide-build: tools/pyodide_build.py vendor/.stamp.json | system-packag
 	$(PY) tools/pyodide_build.py
 	touch $@
 
+# The app's modules as browser byte-code (checked against their sources, so a
+# stale one is only slower), carried by frontend.zip; rerun when a module changes.
+vendor/.frontend-bytecode: $(FRONTEND_PY) tools/pyodide_build.py vendor/.pyodide-build
+	$(PY) tools/pyodide_build.py --frontend
+	touch $@
+
 # The app's package in one archive, for static hosting (the stub builds its own
 # on request; tools/bundle.py).
-frontend.zip: $(shell find frontend -name '*.py' -not -path '*/__pycache__/*') tools/bundle.py backend_stub/static.py | $(VENV)/.installed
+frontend.zip: $(FRONTEND_PY) vendor/.frontend-bytecode tools/bundle.py backend_stub/static.py | $(VENV)/.installed
 	$(PY) tools/bundle.py
 
 # Debian's Chromium (the browser of the end-to-end tests) and nginx (the
@@ -66,3 +74,4 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) vendor var .pytest_cache .ruff_cache test-results frontend.zip
+	find frontend -name "*.cpython-314.pyc" -delete

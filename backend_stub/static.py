@@ -115,6 +115,10 @@ class SiteFiles(StaticFiles):
 BUNDLE_NAME = "frontend.zip"
 
 
+BROWSER_PYC_TAG = "cpython-314"
+"""`sys.implementation.cache_tag` of the browser's Python (Pyodide 314)."""
+
+
 def bundle_sources(site_root: Path) -> list[Path]:
     """The modules that go in the bundle: `frontend/**/*.py` but the entry
     script `main.py` (index.html loads it itself), no dot-files, no `__pycache__`."""
@@ -127,6 +131,19 @@ def bundle_sources(site_root: Path) -> list[Path]:
     )
 
 
+def bundle_files(site_root: Path) -> list[Path]:
+    """`bundle_sources` and, next to each, its browser byte-code when `make setup`
+    made it (`__pycache__/<module>.cpython-314.pyc`, checked-hash: the page's
+    Python recompiles a module whose source changed since; tools/pyodide_build.py)."""
+    files = []
+    for source in bundle_sources(site_root):
+        files.append(source)
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{BROWSER_PYC_TAG}.pyc"
+        if compiled.is_file():
+            files.append(compiled)
+    return files
+
+
 def frontend_bundle(site_root: Path) -> bytes:
     """The app's Python package as one zip (`frontend/...` paths), which PyScript
     unpacks into the interpreter's file system (pyscript.toml `[files]`).
@@ -137,7 +154,7 @@ def frontend_bundle(site_root: Path) -> bytes:
     """
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in bundle_sources(site_root):
+        for path in bundle_files(site_root):
             info = zipfile.ZipInfo(path.relative_to(site_root).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
@@ -156,7 +173,7 @@ class _Bundle:
         self._etag = ""
 
     async def serve(self, request: Request) -> Response:
-        sources = bundle_sources(self.site_root)
+        sources = bundle_files(self.site_root)
         if not sources:
             raise HTTPException(status_code=404)
         key = tuple((str(path), stat.st_mtime_ns, stat.st_size) for path in sources for stat in (path.stat(),))

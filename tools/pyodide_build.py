@@ -30,7 +30,13 @@ The snapshot is taken in three pages:
    memory is written to `vendor/pyodide-<v>/snapshot.bin` (+ `.gz`);
 3. check: a third page restores it and runs Python.
 
-Only the standard library goes in: pydantic-core is a dynamic library,
+**Byte-code for the app.** `--frontend` compiles the modules of `frontend/` the
+same way, but to *checked*-hash `.pyc` files (PEP 552) in `frontend/**/__pycache__/`,
+which `frontend.zip` carries: the page's Python compares each with its source's
+hash and compiles any module edited since, so a stale file costs time, never
+correctness. `make setup` reruns it when a module changes.
+
+Only the standard library goes in the snapshot: pydantic-core is a dynamic library,
 which Pyodide's snapshots do not carry, and the app's own modules would go
 stale as soon as a file is edited. The page's loader (`frontend/boot.mjs`)
 re-seeds `random` after a restore and falls back to a normal start when the
@@ -54,6 +60,7 @@ from playwright.sync_api import Route, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from backend_stub.static import BROWSER_PYC_TAG as PYC_TAG  # noqa: E402
 from tools.vendor import BROWSER_WHEELS, PYODIDE_VERSION, rewrite_lock  # noqa: E402
 
 PYODIDE_DIR = ROOT / "vendor" / f"pyodide-{PYODIDE_VERSION}"
@@ -62,24 +69,27 @@ ORIGIN = "http://127.0.0.1:9"  # never contacted: every request is answered by a
 INDEX_URL = f"{ORIGIN}/vendor/pyodide-{PYODIDE_VERSION}/"
 # pydantic's 1.x compatibility layer: never imported, so its byte-code would only add download.
 SKIP_COMPILE = ("pydantic/v1/",)
+SITE_PACKAGES = "/lib/python3.14/site-packages/"  # where Pyodide installs the wheels
+APP_ROOT = "/home/pyodide/"  # where PyScript unpacks frontend.zip (the interpreter's cwd)
 # Wheel build tag (PEP 427) of a wheel rebuilt with byte-code.
 BUILD_TAG = "1pyc"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 
-COMPILE = """async ([indexURL, sources]) => {
+COMPILE = """async ([indexURL, sources, root, checked]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
   const py = await loadPyodide({ indexURL });
   py.globals.set('sources', py.toPy(sources));
+  py.globals.set('root', root);
+  py.globals.set('checked', checked);
   return py.runPython(`
-import base64, importlib.util, json, sys
+import base64, importlib.util, json
 from importlib._bootstrap_external import _code_to_hash_pyc
-site = f"/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages/"
 compiled = {}
 for name, text in sources.items():
     source = text.encode()
-    code = compile(source, site + name, "exec", dont_inherit=True)
-    cache = importlib.util.cache_from_source(site + name)[len(site):]
-    data = _code_to_hash_pyc(code, importlib.util.source_hash(source), checked=False)
+    code = compile(source, root + name, "exec", dont_inherit=True)
+    cache = importlib.util.cache_from_source(root + name)[len(root):]
+    data = _code_to_hash_pyc(code, importlib.util.source_hash(source), checked=checked)
     compiled[cache] = base64.b64encode(data).decode()
 json.dumps(compiled)
 `);
@@ -213,7 +223,32 @@ def write_gzip_sibling(path: Path) -> Path:
     return sibling
 
 
-def main() -> int:
+def frontend_modules() -> dict[str, str]:
+    """{"frontend/app.py": source, ...}: the modules `frontend.zip` carries."""
+    from backend_stub.static import bundle_sources
+
+    return {path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8") for path in bundle_sources(ROOT)}
+
+
+def write_frontend_bytecode(compiled: dict[str, bytes]) -> int:
+    """Write `compiled` ({"frontend/__pycache__/app.cpython-314.pyc": bytes}) into the
+    tree and remove any other `*.{PYC_TAG}.pyc` under `frontend/` (a deleted module's)."""
+    for name, data in compiled.items():
+        if not name.endswith(f".{PYC_TAG}.pyc"):
+            raise SystemExit(f"pyodide-build: {name}: not the browser's cache tag {PYC_TAG}")
+        path = ROOT / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.is_file() or path.read_bytes() != data:
+            path.write_bytes(data)
+    for path in (ROOT / "frontend").rglob(f"*.{PYC_TAG}.pyc"):
+        if path.relative_to(ROOT).as_posix() not in compiled:
+            path.unlink()
+    return len(compiled)
+
+
+def main(argv: list[str]) -> int:
+    """`tools/pyodide_build.py`: wheels' byte-code and the snapshot (+ gzip siblings);
+    `tools/pyodide_build.py --frontend`: the app's byte-code only."""
     received: dict[str, bytes] = {}
 
     def serve(route: Route) -> None:
@@ -245,9 +280,15 @@ def main() -> int:
                 tab.goto(ORIGIN + "/")
                 return tab
 
+            if argv[1:] == ["--frontend"]:
+                compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, frontend_modules(), APP_ROOT, True]))
+                count = write_frontend_bytecode({name: base64.b64decode(data) for name, data in compiled.items()})
+                print(f"pyodide-build: frontend/: {count} modules compiled to checked byte-code")
+                return 0
+
             wheels = wheels_to_compile()
             for wheel in wheels:
-                compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, wheel_sources(wheel)]))
+                compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, wheel_sources(wheel), SITE_PACKAGES, False]))
                 built = add_bytecode(wheel, {name: base64.b64decode(data) for name, data in compiled.items()})
                 rewrite_lock(PYODIDE_DIR / "pyodide-lock.json", [built])
                 print(f"pyodide-build: {built.name}: {len(compiled)} modules compiled to byte-code")
@@ -288,4 +329,4 @@ def _chromium() -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv))

@@ -64,3 +64,30 @@ def test_without_a_snapshot_the_page_starts_pyodide_from_scratch(browser, stub):
         assert page.get_by_test_id("login-form").is_visible()
     finally:
         context.close()
+
+
+APP_BYTECODE = """async () => {
+  const { loadPyodide } = await import('./frontend/boot.mjs');
+  const pyodide = await loadPyodide({}); // the page's own interpreter, already started
+  return JSON.parse(pyodide.runPython(`
+import importlib.util, json, sys
+found = {}
+for name, module in sorted(sys.modules.items()):
+    if name == "frontend" or name.startswith("frontend."):
+        with open(module.__file__, "rb") as source, open(module.__cached__, "rb") as cached:
+            source_hash, header = importlib.util.source_hash(source.read()), cached.read(16)
+        found[name] = [int.from_bytes(header[4:8], "little"), header[8:16] == source_hash]
+json.dumps(found)
+`));
+}"""
+
+
+def test_the_app_modules_come_as_checked_byte_code_of_their_sources(open_app):
+    """frontend.zip carries each module's `.pyc` (tools/pyodide_build.py --frontend):
+    checked-hash (flags 0b11, PEP 552) and of the source beside it, so the page
+    imports it instead of compiling the module."""
+    alice = open_app("alice")
+    alice.expect_state("Connected")
+    modules = alice.page.evaluate(APP_BYTECODE)
+    assert len(modules) > 20, modules
+    assert {name: value for name, value in modules.items() if value != [0b11, True]} == {}

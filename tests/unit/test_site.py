@@ -20,11 +20,31 @@ def test_pyscript_toml_unpacks_the_bundle_and_the_bundle_holds_every_frontend_mo
     assert config["files"] == {"./frontend.zip": "./*"}
     on_disk = {path.relative_to(ROOT).as_posix() for path in (ROOT / "frontend").rglob("*.py") if "__pycache__" not in path.parts}
     on_disk.discard("frontend/main.py")  # the entry script, loaded by index.html itself
+    # and each module's browser byte-code, made by `make setup` (tools/pyodide_build.py --frontend)
+    compiled = {re.sub(r"([^/]+)\.py$", r"__pycache__/\1.cpython-314.pyc", name) for name in on_disk}
     bundle = frontend_bundle(ROOT)
     with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
-        assert set(archive.namelist()) == on_disk
+        assert set(archive.namelist()) == on_disk | compiled
         assert archive.read("frontend/events.py") == (ROOT / "frontend" / "events.py").read_bytes()
+        header = archive.read("frontend/__pycache__/events.cpython-314.pyc")[:16]
+        assert int.from_bytes(header[4:8], "little") == 0b11  # checked-hash: never used for another source
     assert frontend_bundle(ROOT) == bundle  # deterministic: same sources, same bytes (and ETag)
+
+
+def test_the_bundle_takes_browser_byte_code_only_beside_its_source(tmp_path):
+    from backend_stub.static import bundle_files
+
+    cache = tmp_path / "frontend" / "__pycache__"
+    cache.mkdir(parents=True)
+    for name in ("frontend/__init__.py", "frontend/app.py", "frontend/main.py"):
+        (tmp_path / name).write_text("x = 1\n")
+    for name in ("app.cpython-314.pyc", "app.cpython-311.pyc", "gone.cpython-314.pyc", "main.cpython-314.pyc"):
+        (cache / name).write_bytes(b"pyc")
+    assert [path.relative_to(tmp_path).as_posix() for path in bundle_files(tmp_path)] == [
+        "frontend/__init__.py",
+        "frontend/app.py",
+        "frontend/__pycache__/app.cpython-314.pyc",
+    ]
 
 
 def test_the_page_loads_pydantic_from_the_vendored_lock_without_micropip():
@@ -45,6 +65,7 @@ def test_index_runs_the_loader_before_pyscript():
 
 def test_served_files_name_no_cdn():
     served = [ROOT / "index.html", ROOT / "pyscript.toml", *(ROOT / "frontend").rglob("*.*")]
+    served = [path for path in served if "__pycache__" not in path.parts]  # byte-code of the .py files
     pattern = re.compile(r"https?://(?!127\.0\.0\.1)[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
     offenders = {str(path.relative_to(ROOT)): pattern.findall(path.read_text()) for path in served if path.is_file()}
     offenders = {path: hits for path, hits in offenders.items() if hits and not path.endswith(".py")}

@@ -33,6 +33,7 @@ SITE_FILES = {
     "frontend/sse/parser.py": "# parser\n",
     "frontend/.env": "SECRET=1\n",
     "frontend/__pycache__/app.cpython-314.pyc": "bytecode",
+    "frontend/__pycache__/app.cpython-311.pyc": "this machine's bytecode",
     "vendor/pyodide-314.0.2/pyodide.mjs": "export {};\n",
     "vendor/pyodide-314.0.2/pyodide.asm.wasm": "\0asm",
     "vendor/pyodide-314.0.2/pyodide-lock.json": "{}",
@@ -118,8 +119,13 @@ def test_the_frontend_bundle_is_built_from_the_current_sources_with_an_etag(stub
     assert first.headers["content-type"] == "application/zip"
     assert first.headers["cache-control"] == "no-cache"
     with zipfile.ZipFile(io.BytesIO(first.content)) as archive:
-        # Only modules: no dot-file, no byte-code cache (and main.py is loaded by the page itself).
-        assert sorted(archive.namelist()) == ["frontend/app.py", "frontend/sse/parser.py"]
+        # Only modules and the browser's byte-code of them: no dot-file, no other
+        # byte-code (and main.py is loaded by the page itself).
+        assert sorted(archive.namelist()) == [
+            "frontend/__pycache__/app.cpython-314.pyc",
+            "frontend/app.py",
+            "frontend/sse/parser.py",
+        ]
         assert archive.read("frontend/app.py") == (site / "frontend/app.py").read_bytes()
     assert httpx.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
 
