@@ -35,7 +35,7 @@ new MutationObserver((records, observer) => {
 # Where the time to live goes: navigation -> each mark (frontend/boot.mjs,
 # frontend/main.py) and the first live event.
 PHASES_SCRIPT = """[
-  ...['boot:start', 'boot:load', 'boot:ready', 'app:python', 'app:imported', 'app:started'].map(
+  ...['boot:start', 'boot:restored', 'boot:load', 'boot:ready', 'app:python', 'app:imported', 'app:started'].map(
     (name) => [name.replace(':', '_'), performance.getEntriesByName(name)[0]?.startTime ?? -1000]),
   ['first_live', window.__firstLive],
 ]"""

@@ -14,8 +14,8 @@
 // config and sets itself up (~0.4 s warm, ~0.7 s cold, BENCHMARKS.md), and
 // PyScript's later import of the same URL gets this same instance.
 // `window.pyodideBoot` says which start ran ('snapshot' or 'scratch'); the
-// marks `boot:start`, `boot:load` (PyScript asks) and `boot:ready` time it
-// for `make bench`.
+// marks `boot:start`, `boot:restored` (Python runs; `PACKAGES` next),
+// `boot:load` (PyScript asks) and `boot:ready` time it for `make bench`.
 import { loadPyodide as startPyodide, version } from '../vendor/pyodide-314.0.2/pyodide.mjs';
 
 export { version };
@@ -39,19 +39,23 @@ export async function start() {
   const image = await fetch(indexURL + 'snapshot.bin')
     .then((response) => (response.ok ? response.arrayBuffer() : null))
     .catch(() => null);
+  let pyodide = null;
   if (image) {
     try {
-      const pyodide = await startPyodide({ indexURL, packages: PACKAGES, _loadSnapshot: image });
+      pyodide = await startPyodide({ indexURL, _loadSnapshot: image });
       delete pyodide._api.config._loadSnapshot; // Pyodide keeps its options for the page's life
       pyodide.runPython(RESEED);
       globalThis.pyodideBoot = 'snapshot';
-      return pyodide;
     } catch (error) {
       console.warn('Pyodide snapshot not usable, starting from scratch:', error);
     }
   }
-  const pyodide = await startPyodide({ indexURL, packages: PACKAGES });
-  globalThis.pyodideBoot = 'scratch';
+  if (!pyodide) {
+    pyodide = await startPyodide({ indexURL });
+    globalThis.pyodideBoot = 'scratch';
+  }
+  performance.mark('boot:restored');
+  await pyodide.loadPackage(PACKAGES, { messageCallback: () => {} });
   return pyodide;
 }
 

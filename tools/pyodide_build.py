@@ -4,15 +4,19 @@ Both cut the page's time to live (issue 6; BENCHMARKS.md) and both run in
 Debian's Chromium, the browser that will use what they make, with files
 served from the working tree by Playwright routes (no server, no network).
 
-**Byte-code for the wheels.** pydantic and its dependencies come from PyPI
-as source-only wheels, so every page load compiled ~1.4 MB of Python before
-it could import pydantic (~0.4 s of the ~0.8 s import, measured in the page).
-CPython 3.11 here cannot write 3.14 byte-code, so Pyodide compiles each `.py`
-of the vendored wheels to an unchecked-hash `.pyc` (PEP 552: used without
-looking at the source, which stays in the wheel for tracebacks), the `.pyc`
-files are added under `__pycache__/` with their RECORD lines, and the wheel's
-lock entry is rewritten. A wheel that already has them is skipped; a
-rebuilt wheel carries the build tag `1pyc` (new bytes, new name).
+**Byte-code wheels.** pydantic and its dependencies come from PyPI as
+source-only wheels, so every page load compiled ~1.4 MB of Python before it
+could import pydantic (~0.4 s of the ~0.8 s import, measured in the page), and
+Pyodide's installer (Python, in WebAssembly) then unpacked 232 files, the
+largest step of a cold start (~1 s, CDP profile; BENCHMARKS.md). CPython 3.11
+here cannot write 3.14 byte-code, so Pyodide compiles each module of the
+vendored wheels, and the wheel is rebuilt *sourceless*, as Pyodide ships its
+own standard library: each `module.py` is replaced by `module.pyc` (unchecked
+hash, PEP 552; the legacy location PEP 3147 keeps for sourceless imports),
+type stubs (`.pyi`) and pydantic's 1.x layer `pydantic/v1/` (never imported)
+are left out, RECORD is rewritten to match and so is the wheel's lock entry.
+232 files become 114 (pydantic: 192 -> 85). A wheel that already has byte-code
+is skipped; a rebuilt wheel carries the build tag `2pyc` (new bytes, new name).
 
 **A memory snapshot.** Starting Pyodide spends most of its time initialising the interpreter and
 importing the standard library, the same work on every page load
@@ -67,12 +71,13 @@ PYODIDE_DIR = ROOT / "vendor" / f"pyodide-{PYODIDE_VERSION}"
 SNAPSHOT = PYODIDE_DIR / "snapshot.bin"
 ORIGIN = "http://127.0.0.1:9"  # never contacted: every request is answered by a route
 INDEX_URL = f"{ORIGIN}/vendor/pyodide-{PYODIDE_VERSION}/"
-# pydantic's 1.x compatibility layer: never imported, so its byte-code would only add download.
-SKIP_COMPILE = ("pydantic/v1/",)
+# pydantic's 1.x compatibility layer: never imported, left out of the browser wheel.
+LEFT_OUT = ("pydantic/v1/",)
 SITE_PACKAGES = "/lib/python3.14/site-packages/"  # where Pyodide installs the wheels
 APP_ROOT = "/home/pyodide/"  # where PyScript unpacks frontend.zip (the interpreter's cwd)
-# Wheel build tag (PEP 427) of a wheel rebuilt with byte-code.
-BUILD_TAG = "1pyc"
+# Wheel build tag (PEP 427) of a wheel rebuilt as byte-code ("1pyc" was byte-code
+# beside the sources: other bytes need another name, vendor/ is served immutable).
+BUILD_TAG = "2pyc"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 
 COMPILE = """async ([indexURL, sources, root, checked]) => {
@@ -88,9 +93,8 @@ compiled = {}
 for name, text in sources.items():
     source = text.encode()
     code = compile(source, root + name, "exec", dont_inherit=True)
-    cache = importlib.util.cache_from_source(root + name)[len(root):]
     data = _code_to_hash_pyc(code, importlib.util.source_hash(source), checked=checked)
-    compiled[cache] = base64.b64encode(data).decode()
+    compiled[name] = base64.b64encode(data).decode()
 json.dumps(compiled)
 `);
 }"""
@@ -168,20 +172,23 @@ def wheels_to_compile() -> list[Path]:
 
 
 def wheel_sources(wheel: Path) -> dict[str, str]:
+    """{"pydantic/main.py": source, ...}: the wheel's modules to compile (not LEFT_OUT)."""
     with zipfile.ZipFile(wheel) as archive:
         return {
             name: archive.read(name).decode("utf-8")
             for name in archive.namelist()
             if name.endswith(".py")
             and not name.split("/")[0].endswith((".dist-info", ".data"))
-            and not name.startswith(SKIP_COMPILE)
+            and not name.startswith(LEFT_OUT)
         }
 
 
-def add_bytecode(wheel: Path, compiled: dict[str, bytes]) -> Path:
-    """`wheel` with `compiled` ({archive path: .pyc bytes}) added and listed in RECORD.
+def make_sourceless(wheel: Path, compiled: dict[str, bytes]) -> Path:
+    """`wheel` rebuilt with `compiled` ({"pydantic/main.py": its .pyc bytes}): each
+    module's `.pyc` in place of its `.py`, without `.pyi` stubs or LEFT_OUT folders,
+    RECORD listing exactly what is left.
 
-    The new wheel gets the build tag `BUILD_TAG` (`pydantic-2.14.3-1pyc-py3-none-any.whl`)
+    The new wheel gets the build tag `BUILD_TAG` (`pydantic-2.14.3-2pyc-py3-none-any.whl`)
     and replaces the original: other bytes need another name, since `vendor/` is served
     as immutable and a browser holding the old file would fail the lock's sha256.
     """
@@ -190,17 +197,18 @@ def add_bytecode(wheel: Path, compiled: dict[str, bytes]) -> Path:
     tmp = wheel.with_suffix(".tmp")
     with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as target:
         record_name = next(n for n in source.namelist() if n.endswith(".dist-info/RECORD"))
+        dropped = {record_name, *compiled}
+        dropped.update(n for n in source.namelist() if n.endswith(".pyi") or n.startswith(LEFT_OUT))
+        lines = [line for line in source.read(record_name).decode().splitlines() if line.split(",")[0] not in dropped]
         for info in source.infolist():
-            if info.filename != record_name:
+            if info.filename not in dropped:
                 target.writestr(info, source.read(info.filename))
-        lines = source.read(record_name).decode().rstrip("\n").split("\n")
-        record_line = next(line for line in lines if line.startswith(record_name + ","))
-        lines.remove(record_line)
-        for name, data in sorted(compiled.items()):
-            target.writestr(name, data)
+        for module, data in sorted(compiled.items()):
+            pyc = module + "c"  # pydantic/main.py -> pydantic/main.pyc
+            target.writestr(zipfile.ZipInfo(pyc, date_time=(1980, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
             digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            lines.append(f"{name},sha256={digest},{len(data)}")
-        lines.append(record_line)
+            lines.append(f"{pyc},sha256={digest},{len(data)}")
+        lines.append(f"{record_name},,")
         target.writestr(record_name, "\n".join(lines) + "\n")
     tmp.replace(target_path)
     wheel.unlink()
@@ -228,6 +236,12 @@ def frontend_modules() -> dict[str, str]:
     from backend_stub.static import bundle_sources
 
     return {path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8") for path in bundle_sources(ROOT)}
+
+
+def cache_path(module: str) -> str:
+    """"frontend/app.py" -> "frontend/__pycache__/app.cpython-314.pyc" (PEP 3147)."""
+    folder, _, file_name = module.rpartition("/")
+    return f"{folder}/__pycache__/{file_name[:-3]}.{PYC_TAG}.pyc"
 
 
 def write_frontend_bytecode(compiled: dict[str, bytes]) -> int:
@@ -282,14 +296,16 @@ def main(argv: list[str]) -> int:
 
             if argv[1:] == ["--frontend"]:
                 compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, frontend_modules(), APP_ROOT, True]))
-                count = write_frontend_bytecode({name: base64.b64decode(data) for name, data in compiled.items()})
+                count = write_frontend_bytecode(
+                    {cache_path(module): base64.b64decode(data) for module, data in compiled.items()}
+                )
                 print(f"pyodide-build: frontend/: {count} modules compiled to checked byte-code")
                 return 0
 
             wheels = wheels_to_compile()
             for wheel in wheels:
                 compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, wheel_sources(wheel), SITE_PACKAGES, False]))
-                built = add_bytecode(wheel, {name: base64.b64decode(data) for name, data in compiled.items()})
+                built = make_sourceless(wheel, {name: base64.b64decode(data) for name, data in compiled.items()})
                 rewrite_lock(PYODIDE_DIR / "pyodide-lock.json", [built])
                 print(f"pyodide-build: {built.name}: {len(compiled)} modules compiled to byte-code")
 

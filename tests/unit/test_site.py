@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+MAGIC_314 = (3627).to_bytes(2, "little") + b"\r\n"  # importlib.util.MAGIC_NUMBER of Python 3.14
 
 
 def test_pyscript_toml_unpacks_the_bundle_and_the_bundle_holds_every_frontend_module():
@@ -108,13 +109,13 @@ def test_preloaded_pyscript_chunks_are_the_ones_core_js_imports():
     assert set(chunks) <= imported
 
 
-def test_the_vendored_browser_wheels_carry_byte_code_and_match_the_lock():
-    """tools/pyodide_build.py: every module of each browser wheel has its Python 3.14
-    byte-code (pydantic.v1 aside), the rebuilt wheel has a new name (build tag) and
-    the lock's sha256 is the file's, or Pyodide refuses it."""
+def test_the_vendored_browser_wheels_are_byte_code_and_match_the_lock():
+    """tools/pyodide_build.py: each browser wheel is rebuilt sourceless, every module a
+    Python 3.14 `.pyc` in its source's place (no `.py`, no `.pyi`, no pydantic.v1),
+    RECORD lists exactly its files, the wheel has a new name (build tag) and the lock's
+    sha256 is the file's, or Pyodide refuses it."""
     import base64
     import hashlib
-    import json
     import zipfile
 
     from tools import pyodide_build, vendor
@@ -129,14 +130,14 @@ def test_the_vendored_browser_wheels_carry_byte_code_and_match_the_lock():
         assert hashlib.sha256(wheel.read_bytes()).hexdigest() == entry["sha256"]
         with zipfile.ZipFile(wheel) as archive:
             names = set(archive.namelist())
-            record = archive.read(next(n for n in names if n.endswith(".dist-info/RECORD"))).decode()
-            modules = [
-                n for n in names if n.endswith(".py") and ".dist-info/" not in n and not n.startswith(pyodide_build.SKIP_COMPILE)
-            ]
-            assert modules
-            for module in modules:
-                folder_name, _, file_name = module.rpartition("/")
-                cached = f"{folder_name + '/' if folder_name else ''}__pycache__/{file_name[:-3]}.cpython-314.pyc"
-                assert cached in names, cached
-                digest = base64.urlsafe_b64encode(hashlib.sha256(archive.read(cached)).digest()).rstrip(b"=").decode()
-                assert f"{cached},sha256={digest}," in record
+            record_name = next(n for n in names if n.endswith(".dist-info/RECORD"))
+            record = {line.split(",")[0]: line for line in archive.read(record_name).decode().splitlines()}
+            assert set(record) == names
+            compiled = [n for n in names if n.endswith(".pyc")]
+            assert compiled
+            assert [n for n in names if n.endswith((".py", ".pyi")) or n.startswith(pyodide_build.LEFT_OUT)] == []
+            for module in compiled:
+                data = archive.read(module)
+                assert data[:4] == MAGIC_314 and int.from_bytes(data[4:8], "little") == 0b01  # unchecked hash
+                digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+                assert record[module] == f"{module},sha256={digest},{len(data)}"
