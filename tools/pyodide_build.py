@@ -28,8 +28,11 @@ instead restore a snapshot of its wasm memory taken right after that work
 The snapshot is taken in three pages:
 
 1. discovery: a normal Pyodide loads pydantic and imports `frontend.app`
-   (the app's whole import graph, nothing run); the standard-library modules
-   that ends up with are the pre-import list;
+   (the app's whole import graph, nothing run, and the stream decoder); every
+   standard-library module it then holds is on the pre-import list, those
+   Pyodide's package installer imports too (`tarfile`, `importlib.metadata`,
+   ...: ~0.14 s of compiling their sources on every load before, in-page
+   cProfile of `loadPackage`);
 2. snapshot: a fresh Pyodide with `_makeSnapshot` imports that list and its
    memory is written to `vendor/pyodide-<v>/snapshot.bin` (+ `.gz`);
 3. check: a third page restores it and runs Python.
@@ -109,12 +112,13 @@ DISCOVER = """async ([indexURL, files]) => {
   return py.runPython(`
 import sys, json
 sys.path.insert(0, '/home/pyodide')
-before = set(sys.modules)
 import frontend.app
+from frontend.sse.parser import EventStreamParser
+EventStreamParser().feed(b"data: x" + bytes([10, 10]))  # its UTF-8 decoder, made at the first connection
+import html  # PyScript's own package (pyscript.display)
 stdlib = sorted(
     name for name, module in list(sys.modules.items())
-    if name not in before
-    and (getattr(module, '__file__', None) or '').startswith('/lib/python')
+    if (getattr(module, '__file__', None) or '').startswith('/lib/python')
     and 'site-packages' not in module.__file__
 )
 json.dumps(stdlib)

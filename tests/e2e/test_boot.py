@@ -91,3 +91,27 @@ def test_the_app_modules_come_as_checked_byte_code_of_their_sources(open_app):
     modules = alice.page.evaluate(APP_BYTECODE)
     assert len(modules) > 20, modules
     assert {name: value for name, value in modules.items() if value != [0b11, True]} == {}
+
+
+STDLIB_MODULES = """async () => {
+  const code = "import sys, json; json.dumps(sorted(n for n, m in sys.modules.items()"
+    + " if (getattr(m, '__file__', None) or '').startswith('/lib/python') and 'site-packages' not in m.__file__))";
+  const boot = await import('./frontend/boot.mjs');
+  const page = await boot.loadPyodide({}); // the page's own interpreter
+  const indexURL = new URL('./vendor/pyodide-314.0.2/', location.href).href;
+  const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
+  const image = await (await fetch(indexURL + 'snapshot.bin')).arrayBuffer();
+  const restored = await loadPyodide({ indexURL, _loadSnapshot: image }); // the snapshot alone
+  return [JSON.parse(page.runPython(code)), JSON.parse(restored.runPython(code))];
+}"""
+
+
+def test_the_snapshot_holds_every_standard_library_module_the_live_page_uses(open_app):
+    """Pyodide's stdlib zip compiles some modules from source on import (~0.14 s of
+    `loadPackage` alone, in-page cProfile): each one the page imports (the package
+    installer's, PyScript's, the app's, the stream's) must come from the snapshot."""
+    alice = open_app("alice")
+    alice.expect_state("Connected")
+    used, restored = alice.page.evaluate(STDLIB_MODULES)
+    assert "tarfile" in used and "encodings.utf_8_sig" in used  # the installer's and the stream decoder's
+    assert sorted(set(used) - set(restored)) == []
