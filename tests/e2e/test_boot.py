@@ -102,16 +102,19 @@ STDLIB_MODULES = """async () => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
   const image = await (await fetch(indexURL + 'snapshot.bin')).arrayBuffer();
   const restored = await loadPyodide({ indexURL, _loadSnapshot: image }); // the snapshot alone
-  return [JSON.parse(page.runPython(code)), JSON.parse(restored.runPython(code))];
+  const plugins = page.runPython("import pydantic.plugin._loader as loader; repr(loader._plugins)");
+  return [JSON.parse(page.runPython(code)), JSON.parse(restored.runPython(code)), plugins];
 }"""
 
 
-def test_the_snapshot_holds_every_standard_library_module_the_live_page_uses(open_app):
+def test_the_page_imports_no_stdlib_source_and_no_pydantic_plugins(open_app):
     """Pyodide's stdlib zip compiles some modules from source on import (~0.14 s of
     `loadPackage` alone, in-page cProfile): each one the page imports (the package
     installer's, PyScript's, the app's, the stream's) must come from the snapshot."""
     alice = open_app("alice")
     alice.expect_state("Connected")
-    used, restored = alice.page.evaluate(STDLIB_MODULES)
+    used, restored, plugins = alice.page.evaluate(STDLIB_MODULES)
     assert "tarfile" in used and "encodings.utf_8_sig" in used  # the installer's and the stream decoder's
     assert sorted(set(used) - set(restored)) == []
+    # main.py turns pydantic's plugin lookup off (every distribution's entry points, ~60 ms).
+    assert plugins == "None"  # never looked up
