@@ -90,7 +90,8 @@ def test_the_app_modules_come_as_checked_byte_code_of_their_sources(open_app):
     alice.expect_state("Connected")
     modules = alice.page.evaluate(APP_BYTECODE)
     assert len(modules) > 20, modules
-    assert {name: value for name, value in modules.items() if value != [0b11, True]} == {}
+    stale = {name: value for name, value in modules.items() if value != [0b11, True]}
+    assert stale == {}, "byte-code missing or older than its module: `make setup` rebuilds it"
 
 
 STDLIB_MODULES = """async () => {
