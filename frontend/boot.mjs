@@ -26,6 +26,8 @@ const indexURL = new URL('../vendor/pyodide-314.0.2/', import.meta.url).href;
 // asks for are loaded when it asks (tests/unit/test_site.py keeps the two equal).
 const PACKAGES = ['pydantic'];
 
+const NO_SNAPSHOT = new Error('no snapshot.bin');
+
 const RESEED = "import sys\nif 'random' in sys.modules:\n    sys.modules['random'].seed()";
 
 /**
@@ -35,20 +37,23 @@ const RESEED = "import sys\nif 'random' in sys.modules:\n    sys.modules['random
  */
 export async function start() {
   performance.mark('boot:start');
-  // Taken once: nothing keeps the 31 MB after the restore copied them into wasm memory.
-  const image = await fetch(indexURL + 'snapshot.bin')
-    .then((response) => (response.ok ? response.arrayBuffer() : null))
-    .catch(() => null);
+  // Handed to Pyodide as a promise: it loads its JS and lockfile meanwhile and
+  // awaits the image only to size the memory. Taken once: nothing keeps the
+  // 31 MB after the restore copied them into wasm memory.
+  const image = fetch(indexURL + 'snapshot.bin').then((response) => {
+    if (!response.ok) throw NO_SNAPSHOT;
+    return response.arrayBuffer();
+  });
+  image.catch(() => {}); // handled below, once Pyodide awaits it
   let pyodide = null;
-  if (image) {
-    try {
-      pyodide = await startPyodide({ indexURL, _loadSnapshot: image });
-      delete pyodide._api.config._loadSnapshot; // Pyodide keeps its options for the page's life
-      pyodide.runPython(RESEED);
-      globalThis.pyodideBoot = 'snapshot';
-    } catch (error) {
-      console.warn('Pyodide snapshot not usable, starting from scratch:', error);
-    }
+  try {
+    pyodide = await startPyodide({ indexURL, _loadSnapshot: image });
+    delete pyodide._api.config._loadSnapshot; // Pyodide keeps its options for the page's life
+    pyodide.runPython(RESEED);
+    globalThis.pyodideBoot = 'snapshot';
+  } catch (error) {
+    pyodide = null;
+    if (error !== NO_SNAPSHOT) console.warn('Pyodide snapshot not usable, starting from scratch:', error);
   }
   if (!pyodide) {
     pyodide = await startPyodide({ indexURL });
