@@ -226,6 +226,14 @@ def open_apps(browser: Browser, stub: Stub) -> Iterator[Callable[..., List[AppPa
             page = context.new_page()
             console: List[str] = []
             page.on("console", lambda message, console=console: console.append(message.text))
+            # A dead renderer ("Target crashed") says little by itself: keep the page's
+            # last console lines with the URL, printed to the failing test's output.
+            page.on(
+                "crash",
+                lambda crashed, console=console: print(
+                    f"renderer crashed at {crashed.url}; console tail:\n" + "\n".join(console[-20:]), file=sys.stderr
+                ),
+            )
             app_page = AppPage(page, context, console, blocked)
             pages.append(app_page)
             opened.append(app_page)
