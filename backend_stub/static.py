@@ -131,16 +131,29 @@ def bundle_sources(site_root: Path) -> list[Path]:
     )
 
 
-def bundle_files(site_root: Path) -> list[Path]:
-    """`bundle_sources` and, next to each, its browser byte-code when `make setup`
-    made it (`__pycache__/<module>.cpython-314.pyc`, checked-hash: the page's
-    Python recompiles a module whose source changed since; tools/pyodide_build.py)."""
+PYSCRIPT_BYTECODE = "vendor/pyscript-bytecode"
+"""Where `make setup` puts the byte-code of PyScript's own `pyscript` package."""
+
+
+def bundle_files(site_root: Path) -> list[tuple[Path, str]]:
+    """(file, path in the archive) of each file of the bundle: `bundle_sources`
+    and, next to each, its browser byte-code when `make setup` made it
+    (`__pycache__/<module>.cpython-314.pyc`), then the byte-code of PyScript's
+    `pyscript` package (`pyscript/__pycache__/...`: PyScript writes that
+    package's sources into the same folder before it runs main.py).
+
+    All byte-code is checked-hash (PEP 552): the page's Python compiles any
+    module whose source differs from the one compiled (tools/pyodide_build.py).
+    """
     files = []
     for source in bundle_sources(site_root):
-        files.append(source)
+        files.append((source, source.relative_to(site_root).as_posix()))
         compiled = source.parent / "__pycache__" / f"{source.stem}.{BROWSER_PYC_TAG}.pyc"
         if compiled.is_file():
-            files.append(compiled)
+            files.append((compiled, compiled.relative_to(site_root).as_posix()))
+    pyscript = site_root / PYSCRIPT_BYTECODE
+    for compiled in sorted(pyscript.glob(f"pyscript/**/__pycache__/*.{BROWSER_PYC_TAG}.pyc")):
+        files.append((compiled, compiled.relative_to(pyscript).as_posix()))
     return files
 
 
@@ -154,8 +167,8 @@ def frontend_bundle(site_root: Path) -> bytes:
     """
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in bundle_files(site_root):
-            info = zipfile.ZipInfo(path.relative_to(site_root).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+        for path, name in bundle_files(site_root):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             archive.writestr(info, path.read_bytes())
@@ -176,7 +189,7 @@ class _Bundle:
         sources = bundle_files(self.site_root)
         if not sources:
             raise HTTPException(status_code=404)
-        key = tuple((str(path), stat.st_mtime_ns, stat.st_size) for path in sources for stat in (path.stat(),))
+        key = tuple((str(path), stat.st_mtime_ns, stat.st_size) for path, _ in sources for stat in (path.stat(),))
         if key != self._key:
             self._body = frontend_bundle(self.site_root)
             self._etag = '"' + hashlib.sha256(self._body).hexdigest()[:32] + '"'

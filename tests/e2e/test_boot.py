@@ -73,7 +73,7 @@ APP_BYTECODE = """async () => {
 import importlib.util, json, sys
 found = {}
 for name, module in sorted(sys.modules.items()):
-    if name == "frontend" or name.startswith("frontend."):
+    if name.split(".")[0] in ("frontend", "pyscript") and (getattr(module, "__file__", None) or "").endswith(".py"):
         with open(module.__file__, "rb") as source, open(module.__cached__, "rb") as cached:
             source_hash, header = importlib.util.source_hash(source.read()), cached.read(16)
         found[name] = [int.from_bytes(header[4:8], "little"), header[8:16] == source_hash]
@@ -83,13 +83,15 @@ json.dumps(found)
 
 
 def test_the_app_modules_come_as_checked_byte_code_of_their_sources(open_app):
-    """frontend.zip carries each module's `.pyc` (tools/pyodide_build.py --frontend):
-    checked-hash (flags 0b11, PEP 552) and of the source beside it, so the page
-    imports it instead of compiling the module."""
+    """frontend.zip carries each module's `.pyc` (tools/pyodide_build.py --frontend),
+    the app's and those of PyScript's `pyscript` package (whose sources PyScript
+    writes beside them): checked-hash (flags 0b11, PEP 552) and of the source
+    beside it, so the page imports it instead of compiling the module."""
     alice = open_app("alice")
     alice.expect_state("Connected")
     modules = alice.page.evaluate(APP_BYTECODE)
-    assert len(modules) > 20, modules
+    assert len([name for name in modules if name.startswith("frontend")]) > 20, modules
+    assert len([name for name in modules if name.startswith("pyscript")]) >= 10, modules
     stale = {name: value for name, value in modules.items() if value != [0b11, True]}
     assert stale == {}, "byte-code missing or older than its module: `make setup` rebuilds it"
 

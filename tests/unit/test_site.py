@@ -23,9 +23,13 @@ def test_pyscript_toml_unpacks_the_bundle_and_the_bundle_holds_every_frontend_mo
     on_disk.discard("frontend/main.py")  # the entry script, loaded by index.html itself
     # and each module's browser byte-code, made by `make setup` (tools/pyodide_build.py --frontend)
     compiled = {re.sub(r"([^/]+)\.py$", r"__pycache__/\1.cpython-314.pyc", name) for name in on_disk}
+    # and PyScript's `pyscript` package's byte-code (PyScript writes its sources there)
+    pyscript = {f"pyscript/__pycache__/{name}.cpython-314.pyc" for name in ("__init__", "context", "display", "ffi")}
     bundle = frontend_bundle(ROOT)
     with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
-        assert set(archive.namelist()) == on_disk | compiled
+        names = set(archive.namelist())
+        assert pyscript <= names
+        assert {name for name in names if not name.startswith("pyscript/")} == on_disk | compiled
         assert archive.read("frontend/events.py") == (ROOT / "frontend" / "events.py").read_bytes()
         header = archive.read("frontend/__pycache__/events.cpython-314.pyc")[:16]
         assert int.from_bytes(header[4:8], "little") == 0b11  # checked-hash: never used for another source
@@ -41,10 +45,14 @@ def test_the_bundle_takes_browser_byte_code_only_beside_its_source(tmp_path):
         (tmp_path / name).write_text("x = 1\n")
     for name in ("app.cpython-314.pyc", "app.cpython-311.pyc", "gone.cpython-314.pyc", "main.cpython-314.pyc"):
         (cache / name).write_bytes(b"pyc")
-    assert [path.relative_to(tmp_path).as_posix() for path in bundle_files(tmp_path)] == [
+    pyscript = tmp_path / "vendor" / "pyscript-bytecode" / "pyscript" / "__pycache__"
+    pyscript.mkdir(parents=True)
+    (pyscript / "__init__.cpython-314.pyc").write_bytes(b"pyc")
+    assert [name for _, name in bundle_files(tmp_path)] == [
         "frontend/__init__.py",
         "frontend/app.py",
         "frontend/__pycache__/app.cpython-314.pyc",
+        "pyscript/__pycache__/__init__.cpython-314.pyc",
     ]
 
 
