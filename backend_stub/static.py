@@ -84,8 +84,12 @@ class SiteFiles(StaticFiles):
         response = await super().get_response(path, scope)
         if isinstance(response, FileResponse) and "gzip" in Headers(scope=scope).get("accept-encoding", ""):
             compressed = f"{response.path}.gz"
-            if os.path.isfile(compressed) and os.stat(compressed).st_mtime >= os.stat(response.path).st_mtime:
-                response = self.file_response(compressed, os.stat(compressed), scope, media=media_type(response.path))
+            try:
+                sibling = os.stat(compressed)
+            except OSError:
+                sibling = None
+            if sibling is not None and sibling.st_mtime >= os.stat(response.path).st_mtime:
+                response = self.file_response(compressed, sibling, scope, media=media_type(response.path))
                 response.headers["Content-Encoding"] = "gzip"
         if not path.endswith(".gz"):
             response.headers["Vary"] = "Accept-Encoding"
@@ -157,9 +161,10 @@ def bundle_files(site_root: Path) -> list[tuple[Path, str]]:
     return files
 
 
-def frontend_bundle(site_root: Path) -> bytes:
-    """The app's Python package as one zip (`frontend/...` paths), which PyScript
-    unpacks into the interpreter's file system (pyscript.toml `[files]`).
+def frontend_bundle(site_root: Path, files: Optional[list[tuple[Path, str]]] = None) -> bytes:
+    """The app's Python package and byte-code as one zip (`bundle_files`, or
+    `files` already listed), which PyScript unpacks into the interpreter's file
+    system (pyscript.toml `[files]`).
 
     One request instead of one per module: ~40 files took 0.3-0.37 s of every
     page load (BENCHMARKS.md). Deterministic: sorted entries, fixed timestamps,
@@ -167,7 +172,7 @@ def frontend_bundle(site_root: Path) -> bytes:
     """
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, name in bundle_files(site_root):
+        for path, name in bundle_files(site_root) if files is None else files:
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
@@ -191,7 +196,7 @@ class _Bundle:
             raise HTTPException(status_code=404)
         key = tuple((str(path), stat.st_mtime_ns, stat.st_size) for path, _ in sources for stat in (path.stat(),))
         if key != self._key:
-            self._body = frontend_bundle(self.site_root)
+            self._body = frontend_bundle(self.site_root, sources)
             self._etag = '"' + hashlib.sha256(self._body).hexdigest()[:32] + '"'
             self._key = key
         headers = {"Cache-Control": NO_CACHE, "ETag": self._etag}

@@ -360,7 +360,7 @@ def run(quick: bool = False) -> Dict[str, Any]:
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=BENCH_FLAGS)
-                bench = Bench(browser, stub, "/usr/bin/chromium")
+                bench = Bench(browser, stub)
                 results: Dict[str, Any] = {}
                 for name, step in (
                     ("time to live", lambda: bench.time_to_live(repetitions)),

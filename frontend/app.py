@@ -196,7 +196,7 @@ class App:
                 "cache_fetches": self.cache.fetches,
                 "renders": self.root.renders,
                 "attempt": store.get("attempt", 0),
-            "next_retry_at": store.get("next_retry_at"),
+                "next_retry_at": store.get("next_retry_at"),
                 "last_connected_at": store.get("last_connected_at"),
                 "wasm_heap_bytes": _wasm_heap_bytes(),
             }

@@ -144,7 +144,6 @@ def create_store(initial: Union[State, Callable[["Store"], State]]) -> Store:
     """
     if callable(initial):
         store = Store({})
-        store._data = dict(initial(store))
-        store._state = MappingProxyType(store._data)
+        store._commit(dict(initial(store)))
         return store
     return Store(initial)

@@ -160,13 +160,6 @@ CHECK = """async ([indexURL]) => {
 }"""
 
 
-def frontend_sources() -> dict[str, str]:
-    return {
-        f"/home/pyodide/{path.relative_to(ROOT).as_posix()}": path.read_text(encoding="utf-8")
-        for path in sorted((ROOT / "frontend").rglob("*.py"))
-        if "__pycache__" not in path.parts
-    }
-
 
 def wheels_to_compile() -> list[Path]:
     """The vendored wheels (BROWSER_WHEELS) with `.py` files and no byte-code yet."""
@@ -382,7 +375,8 @@ def main(argv: list[str]) -> int:
                 rewrite_lock(PYODIDE_DIR / "pyodide-lock.json", [built])
                 print(f"pyodide-build: {built.name}: {len(compiled)} modules compiled to byte-code")
 
-            modules = json.loads(page().evaluate(DISCOVER, [INDEX_URL, frontend_sources()]))
+            app_files = {APP_ROOT + name: text for name, text in frontend_modules().items()}
+            modules = json.loads(page().evaluate(DISCOVER, [INDEX_URL, app_files]))
             print("pyodide-build: pre-importing " + " ".join(modules))
             failed = page().evaluate(SNAP, [INDEX_URL, modules])
             if failed:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_PREFIXES = ("http://127.0.0.1:", "data:", "blob:", "about:")
@@ -168,11 +168,16 @@ class AppPage:
     def status(self):
         return self.page.get_by_test_id("sse-status")
 
-    def login(self, username: str, password: str = "demo") -> None:
+    def submit_login(self, username: str, password: str = "demo") -> Locator:
+        """Fill in and submit the login form; returns the form (for its alert)."""
         form = self.page.get_by_test_id("login-form")
         form.locator("input[name=username]").fill(username)
         form.locator("input[name=password]").fill(password)
         form.locator("button[type=submit]").click()
+        return form
+
+    def login(self, username: str, password: str = "demo") -> None:
+        self.submit_login(username, password)
         expect(self.page.get_by_test_id("logout")).to_be_visible()
 
     def expect_state(self, state: str, timeout: float = 20_000) -> None:

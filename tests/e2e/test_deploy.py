@@ -173,9 +173,6 @@ def test_static_hosting_on_another_origin_is_a_complete_app(open_apps, stubs, st
 
 def test_an_origin_not_allowed_by_cors_cannot_use_the_api(open_app, stub, static_site):
     page = open_app(None, query=f"?api={stub.url}", base=static_site)  # the shared stub allows no other origin
-    form = page.page.get_by_test_id("login-form")
-    form.locator("input[name=username]").fill("alice")
-    form.locator("input[name=password]").fill("demo")
-    form.locator("button[type=submit]").click()
+    form = page.submit_login("alice")
     expect(form.get_by_role("alert").filter(has_text="cannot be reached")).to_be_visible()
     expect(page.page.get_by_test_id("logout")).to_have_count(0)

@@ -333,10 +333,7 @@ def test_no_token_password_or_entity_text_in_the_console_or_the_stub_log(open_ap
         wrong_password = f"{marker}-wrong-password"
         alice, bob = open_apps(None, "bob", base=stub.url)
 
-        form = alice.page.get_by_test_id("login-form")
-        form.locator("input[name=username]").fill("alice")
-        form.locator("input[name=password]").fill(wrong_password)
-        form.locator("button[type=submit]").click()
+        form = alice.submit_login("alice", wrong_password)
         expect(form.get_by_role("alert")).to_be_visible()
         alice.login("alice")
         alice.expect_state("Connected")

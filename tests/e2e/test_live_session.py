@@ -36,10 +36,7 @@ def test_page_boots_offline_and_shows_login(open_app):
 
 def test_wrong_password_is_refused_with_a_message(open_app):
     app = open_app()
-    form = app.page.get_by_test_id("login-form")
-    form.locator("input[name=username]").fill("alice")
-    form.locator("input[name=password]").fill("not-the-password")
-    form.locator("button[type=submit]").click()
+    form = app.submit_login("alice", "not-the-password")
     expect(form.get_by_role("alert").filter(has_text="Wrong username or password")).to_be_visible()
     expect(app.page.get_by_test_id("logout")).to_have_count(0)
 
