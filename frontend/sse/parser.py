@@ -16,7 +16,8 @@ from __future__ import annotations
 import codecs
 import re
 from collections import deque
-from typing import Deque, NamedTuple, Optional
+from itertools import repeat
+from typing import Any, Deque, NamedTuple, Optional
 
 __all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventStreamParser", "ParseError", "ServerSentEvent"]
 
@@ -26,6 +27,10 @@ _new_event = tuple.__new__  # builds a ServerSentEvent without NamedTuple's Pyth
 # optional `id` line, an optional `event` line, one `data` line, a blank line.
 # ": ?" removes the one space the spec removes; NULL in an id is checked apart.
 _CANONICAL = re.compile("(?:id: ?([^\n]*)\n)?(?:event: ?([^\n]*)\n)?data: ?([^\n]*)\n\n")
+
+# The field prefixes a run of events of one shape may use, one line each
+# (`_take_run`): the field name, a colon, one space.
+_RUN_FIELDS = ("data: ", "id: ", "event: ")
 
 DEFAULT_MAX_EVENT_SIZE = 1024 * 1024
 """Largest event kept, in characters (bytes for ASCII text): 1 MiB (CLIENT.md)."""
@@ -152,7 +157,19 @@ class EventStreamParser:
         size = len(text)
         match = _CANONICAL.match
         limit = self.max_event_size
+        runs_tried = 0
         while position < size:
+            # Fastest path: at an event boundary, a run of whole events that
+            # all have the same one-line fields (`_take_run`). Tried twice per
+            # chunk at most: a stream's first chunk often opens with a
+            # `retry:` or a comment, taken line by line below.
+            if runs_tried < 2 and not self._data and not self._event_type and not self._discarding:
+                runs_tried += 1
+                run = self._take_run(text, position)
+                if run is not None:
+                    events += run[0]
+                    position = run[1]
+                    continue
             # Fast path: at an event boundary, whole events of the usual shape
             # (optional `id`, optional `event`, one `data` line, blank line)
             # are taken by one C-speed match each, with the same outcome the
@@ -224,6 +241,70 @@ class EventStreamParser:
             return
         self._fragments.append(piece)
         self._fragments_size = size
+
+    def _take_run(self, text: str, position: int) -> Optional[tuple[list[ServerSentEvent], int]]:
+        """Every whole event of `text` from `position` (an event boundary,
+        empty buffers) if all have the same lines: at most one each of
+        `id: `, `event: ` and `data: ` (a data line required), in the same
+        order, then a blank line. Returns (events, position after them), or
+        None to leave them to the line-by-line rules.
+
+        The work is done by C-speed string methods over whole columns, not a
+        Python loop per event: the lines of the run are split once, the
+        blank lines checked with one `any`, each field's column checked with
+        one `count` of its prefix after a LF and cut with one `split`. The
+        outcome is the line-by-line rules' for these lines: one data line is
+        the data, the `id` sets the last event ID (a NULL leaves the run to
+        the rules, which ignore that id), an empty `event` leaves it too
+        (its type is "message"), and so does an event whose lines may add
+        up to more than `max_event_size` (the rules may discard it).
+        """
+        end = text.rfind("\n\n", position)
+        if end <= position:
+            return None
+        lines = text[position:end].split("\n")
+        try:
+            width = lines.index("")  # lines per event
+        except ValueError:
+            width = len(lines)  # a single event
+        count, rest = divmod(len(lines) + 1, width + 1)
+        if not 0 < width <= 3 or rest or any(lines[width :: width + 1]):
+            return None
+        columns = {}
+        longest = 0  # characters of the longest line of each field, summed
+        for index in range(width):
+            column = lines[index :: width + 1]
+            first = column[0]
+            for prefix in _RUN_FIELDS:
+                if first.startswith(prefix):
+                    break
+            else:
+                return None
+            joined = "\n".join(column)
+            if prefix in columns or joined.count("\n" + prefix) != count - 1:
+                return None
+            columns[prefix] = joined
+            longest += max(map(len, column))
+        if longest > self.max_event_size:
+            return None
+        data = columns.get("data: ")
+        if data is None:
+            return None
+        values = data[6:].split("\ndata: ")
+        types: Any = repeat("message")
+        if "event: " in columns:
+            types = columns["event: "][7:].split("\nevent: ")
+            if "" in types:
+                return None
+        ids: Any = repeat(self._id_buffer)
+        if "id: " in columns:
+            if "\0" in columns["id: "]:
+                return None
+            ids = columns["id: "][4:].split("\nid: ")
+            self._id_buffer = self.last_event_id = ids[-1]
+        else:
+            self.last_event_id = self._id_buffer
+        return list(map(_new_event, repeat(ServerSentEvent, count), zip(types, values, ids))), end + 2
 
     def _overflow(self) -> None:
         self._discarding = True

@@ -683,3 +683,68 @@ def test_fast_path_equals_the_reference_implementation(case: Tuple[bytes, List[b
 def test_fast_path_keeps_the_size_limit_whatever_the_chunking(case: Tuple[bytes, List[bytes]], limit: int) -> None:
     stream, chunks = case
     assert run(chunks, max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
+
+
+# -- the run path: many events of one shape, taken column by column ---------------
+
+RUN_VALUE = st.lists(st.sampled_from([*"ab :\0é\u2028{}", "data: ", "id: ", "event: "]), max_size=5).map("".join)
+
+
+@st.composite
+def uniform_run_stream(draw: st.DrawFn) -> Tuple[bytes, List[bytes]]:
+    """Runs of events that share one shape (some fields, in one order), with
+    values that try to fool a column check (a prefix inside a value, NULL, an
+    empty value, a second space), and now and then a piece that breaks the
+    run: another shape, a comment, `retry`, a blank line alone, CR, a cut."""
+    fields = draw(st.permutations(["id", "event", "data"]))
+    shape = [field for field in fields if field == "data" or draw(st.booleans())]
+    breakers = draw(st.booleans())  # half the streams are one clean run
+    spacings = draw(st.sampled_from([[" "], [" ", " ", " ", "  ", ""]]))
+    values = draw(st.sampled_from([RUN_VALUE, st.text(alphabet="ab{}é", min_size=1, max_size=5)]))
+    pieces = []
+    for _ in range(draw(st.integers(1, 40))):
+        if breakers and draw(st.integers(0, 9)) == 0:
+            pieces.append(draw(st.sampled_from([
+                ": keepalive\n", "retry: 7\n\n", "\n", "data: a\ndata: b\n\n", "id: 3\r\ndata: c\r\n\r\n",
+                "data:tight\n\n", "event: \ndata: x\n\n", "id: n\0ul\ndata: x\n\n", "data: cut",
+            ])))
+            continue
+        lines = []
+        for field in shape:
+            value = draw(values)
+            spaces = draw(st.sampled_from(spacings))
+            lines.append(f"{field}:{spaces}{value}")
+        pieces.append("\n".join(lines) + "\n\n")
+    stream = "".join(pieces).encode()
+    cuts = draw(st.lists(st.integers(0, len(stream)), max_size=4))
+    return stream, split(stream, cuts)
+
+
+@PROPERTY_SETTINGS
+@given(uniform_run_stream(), st.sampled_from(["", "prev"]))
+def test_run_path_equals_the_reference_implementation(case: Tuple[bytes, List[bytes]], initial_id: str) -> None:
+    stream, chunks = case
+    assert run([stream], initial_id) == reference_parse(stream, initial_id)
+    assert run(chunks, initial_id) == reference_parse(stream, initial_id)
+
+
+@PROPERTY_SETTINGS
+@given(uniform_run_stream(), st.integers(1, 20))
+def test_run_path_keeps_the_size_limit_whatever_the_chunking(case: Tuple[bytes, List[bytes]], limit: int) -> None:
+    stream, chunks = case
+    assert run([stream], max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
+    assert run(chunks, max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
+
+
+def test_a_long_run_after_a_retry_line_gives_every_event() -> None:
+    # The shape of the benchmark's burst: `retry:` first, then 5,000 events.
+    stream = b"retry: 1000\n\n" + b"".join(f"id: {n}\nevent: notification\ndata: {{\"n\": {n}}}\n\n".encode() for n in range(1, 5001))
+    parser = EventStreamParser()
+    events = parser.feed(stream)
+    assert parser.retry == 1000
+    assert len(events) == 5000
+    assert events[0] == ServerSentEvent("notification", '{"n": 1}', "1")
+    assert events[-1] == ServerSentEvent("notification", '{"n": 5000}', "5000")
+    assert all(type(event) is ServerSentEvent for event in events)
+    assert parser.last_event_id == "5000"
+    assert (tuple(events), parser.last_event_id) == (tuple(ServerSentEvent(*e) for e in reference_parse(stream).events), "5000")
