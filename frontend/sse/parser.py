@@ -304,7 +304,7 @@ class EventStreamParser:
             self._id_buffer = self.last_event_id = ids[-1]
         else:
             self.last_event_id = self._id_buffer
-        return list(map(_new_event, repeat(ServerSentEvent, count), zip(types, values, ids))), end + 2
+        return list(map(_new_event, repeat(ServerSentEvent, count), zip(types, values, ids, strict=False))), end + 2
 
     def _overflow(self) -> None:
         self._discarding = True

@@ -738,7 +738,8 @@ def test_run_path_keeps_the_size_limit_whatever_the_chunking(case: Tuple[bytes, 
 
 def test_a_long_run_after_a_retry_line_gives_every_event() -> None:
     # The shape of the benchmark's burst: `retry:` first, then 5,000 events.
-    stream = b"retry: 1000\n\n" + b"".join(f"id: {n}\nevent: notification\ndata: {{\"n\": {n}}}\n\n".encode() for n in range(1, 5001))
+    frames = (f'id: {n}\nevent: notification\ndata: {{"n": {n}}}\n\n'.encode() for n in range(1, 5001))
+    stream = b"retry: 1000\n\n" + b"".join(frames)
     parser = EventStreamParser()
     events = parser.feed(stream)
     assert parser.retry == 1000
