@@ -302,8 +302,9 @@ class StubControls:
         return JSONResponse(list(self._requests))
 
     async def burst(self, request: Request) -> Response:
-        """GET ?count=N&size=BYTES -> a finite `text/event-stream` of N valid
-        events of about BYTES each: `notification`s up to 200 bytes, else
+        """GET ?count=N&size=BYTES[&same=1] -> a finite `text/event-stream` of
+        N valid events of about BYTES each: `notification`s up to 200 bytes
+        (each message different; `same=1`: all the same message), else
         `action_updated` (for the benchmarks: the same bytes for the native
         EventSource and for the page's client; made once per shape)."""
         try:
@@ -311,7 +312,8 @@ class StubControls:
             size = min(max(int(request.query_params.get("size", "100")), 50), 65_536)
         except ValueError:
             raise ApiError(422, "invalid", "count and size must be integers") from None
-        stream = _burst(count, size) if count * size <= BURST_CACHE_BYTES else _make_burst(count, size)
+        same = request.query_params.get("same") == "1"
+        stream = _burst(count, size, same) if count * size <= BURST_CACHE_BYTES else _make_burst(count, size, same)
         return Response(stream, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     async def reset_logs(self, request: Request) -> Response:
@@ -344,16 +346,16 @@ BURST_CACHE_BYTES = 32 * 1024 * 1024
 """Bursts up to this size are made once and kept (the two last shapes asked for)."""
 
 
-def _make_burst(count: int, size: int) -> bytes:
-    return notification_burst(count, size) if size <= 200 else burst_stream(count, size)
+def _make_burst(count: int, size: int, same: bool = False) -> bytes:
+    return notification_burst(count, size, same) if size <= 200 else burst_stream(count, size)
 
 
-@functools.lru_cache(maxsize=2)
-def _burst(count: int, size: int) -> bytes:
+@functools.lru_cache(maxsize=3)
+def _burst(count: int, size: int, same: bool = False) -> bytes:
     """`_make_burst`, kept: building 20,000 events takes the stub ~0.2 s, which
     would otherwise sit inside every timed read of the stream (the page's and
     the native reference's alike, pulling their ratio towards 1)."""
-    return _make_burst(count, size)
+    return _make_burst(count, size, same)
 
 
 def burst_stream(count: int, size: int) -> bytes:
@@ -391,13 +393,16 @@ def burst_stream(count: int, size: int) -> bytes:
     return b"".join(frames)
 
 
-def notification_burst(count: int, size: int) -> bytes:
-    """`retry: 1000`, then `count` `notification` frames of about `size` bytes."""
+def notification_burst(count: int, size: int, same: bool = False) -> bytes:
+    """`retry: 1000`, then `count` `notification` frames of about `size` bytes,
+    each message different (`#<number> mmm...`) as real events are, or with
+    `same` all one message (`mmm...`)."""
     frames = [b"retry: 1000\n\n"]
+    empty = NotificationEvent(type="notification", data=Notification(level="info", message="")).model_dump_json()
     for number in range(1, count + 1):
         head = f"id: {number}\nevent: notification\ndata: "
-        data = NotificationEvent(type="notification", data=Notification(level="info", message="")).model_dump_json()
-        message = "m" * max(1, size - len(head) - len(data) - 2)
+        label = "" if same else f"#{number} "
+        message = label + "m" * max(1, size - len(head) - len(empty) - len(label) - 2)
         data = NotificationEvent(type="notification", data=Notification(level="info", message=message)).model_dump_json()
         frames.append(f"{head}{data}\n\n".encode())
     return b"".join(frames)

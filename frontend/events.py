@@ -247,7 +247,11 @@ SSEEvent = Annotated[
 ]
 """Any event of the stream, discriminated on `type`."""
 
-_adapter: TypeAdapter = TypeAdapter(SSEEvent)
+# `cache_strings=False`: pydantic-core's cache of short strings pays a lookup
+# and an insert per string; events rarely repeat their short strings, and
+# validation without it took 2.2 against 2.4 us per ~100-byte event in the
+# page (BENCHMARKS.md).
+_adapter: TypeAdapter = TypeAdapter(SSEEvent, config=ConfigDict(cache_strings=False))
 # The adapter's pydantic-core validator, called directly on the hot path
 # (one call per event; the TypeAdapter wrapper adds nothing we use).
 _validate_json = _adapter.validator.validate_json

@@ -36,7 +36,7 @@ class NotificationStore(Store):
         per-event costs of a notification burst (BENCHMARKS.md)."""
         self._next_id = next_id = self._next_id + 1
         data = self._data
-        items = (*data["items"], _new(Notification, (next_id, level, message, now)))
+        items = data["items"] + (_new(Notification, (next_id, level, message, now)),)
         if len(items) > self.limit:
             items = items[-self.limit :]
         merged = data.copy()
