@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from frontend.sse import parser as parser_module
 from frontend.sse.parser import DEFAULT_MAX_EVENT_SIZE, EventStreamParser, ParseError, ServerSentEvent
 
 BOM = b"\xef\xbb\xbf"
@@ -749,3 +750,33 @@ def test_a_long_run_after_a_retry_line_gives_every_event() -> None:
     assert all(type(event) is ServerSentEvent for event in events)
     assert parser.last_event_id == "5000"
     assert (tuple(events), parser.last_event_id) == (tuple(ServerSentEvent(*e) for e in reference_parse(stream).events), "5000")
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.lists(st.sampled_from(["x", "x", "x", "xx", "y", "xevent: x", "event: x", ""]), min_size=1, max_size=12),
+    st.booleans(),
+)
+def test_run_path_tells_a_burst_of_one_type_from_lookalikes(types: List[str], with_ids: bool) -> None:
+    # The run path takes "every line is the first" from lengths and a count:
+    # lines that repeat or contain the first one must not pass for it.
+    stream = "".join(
+        (f"id: {number}\n" if with_ids else "") + f"event: {event_type}\ndata: {number}\n\n"
+        for number, event_type in enumerate(types)
+    ).encode()
+    assert run([stream]) == reference_parse(stream)
+
+
+@PROPERTY_SETTINGS
+@given(uniform_run_stream(), st.integers(1, 60))
+def test_run_path_gives_the_same_whatever_its_window(case: Tuple[bytes, List[bytes]], window: int) -> None:
+    # A run takes at most `_RUN_WINDOW` characters; a window that ends inside
+    # an event, a line end or a blank line changes nothing.
+    stream, chunks = case
+    saved = parser_module._RUN_WINDOW
+    parser_module._RUN_WINDOW = window
+    try:
+        assert run([stream]) == reference_parse(stream)
+        assert run(chunks) == reference_parse(stream)
+    finally:
+        parser_module._RUN_WINDOW = saved
