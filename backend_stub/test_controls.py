@@ -402,7 +402,9 @@ def notification_burst(count: int, size: int, same: bool = False) -> bytes:
     for number in range(1, count + 1):
         head = f"id: {number}\nevent: notification\ndata: "
         label = "" if same else f"#{number} "
-        message = label + "m" * max(1, size - len(head) - len(empty) - len(label) - 2)
+        # Sized on the longest id, so `same` gives one message throughout.
+        longest_head = len(f"id: {count}\nevent: notification\ndata: ")
+        message = label + "m" * max(1, size - longest_head - len(empty) - len(label) - 2)
         data = NotificationEvent(type="notification", data=Notification(level="info", message=message)).model_dump_json()
         frames.append(f"{head}{data}\n\n".encode())
     return b"".join(frames)

@@ -317,3 +317,22 @@ async def test_reset_logs_clears_both_logs(http: httpx.AsyncClient, tokens: dict
     assert reset.status_code == 204
     assert (await http.get("/_test/connections")).json() == []
     assert (await http.get("/_test/requests")).json() == []
+
+
+@pytest.mark.parametrize(("query", "distinct"), [("", True), ("&same=1", False)])
+async def test_burst_is_a_finite_stream_of_valid_events_of_about_the_size(
+    http: httpx.AsyncClient, query: str, distinct: bool
+) -> None:
+    from frontend.sse.parser import EventStreamParser
+
+    response = await http.get(f"/_test/burst?count=50&size=100{query}")
+    assert response.headers["content-type"].startswith("text/event-stream")
+    parser = EventStreamParser()
+    events = parser.feed(response.content)
+    assert parser.retry == 1000
+    assert [event.id for event in events] == [str(number) for number in range(1, 51)]
+    frames = response.content.split(b"\n\n")[1:-1]
+    assert all(95 <= len(frame) + 2 <= 105 for frame in frames)
+    messages = [parse_event(event.event, event.data).data.message for event in events]
+    # Real events differ: by default each message is its own (`same=1`: one message).
+    assert len(set(messages)) == (50 if distinct else 1)
