@@ -39,6 +39,7 @@ __all__ = [
     "EventValidationError",
     "OverarchingGoal",
     "SSEEvent",
+    "event_outcome",
     "parse_event",
     "utc_now",
 ]
@@ -288,14 +289,24 @@ def parse_event(event_type: str, data: str):
     model, or its `type` differs from the SSE `event:` name (original:
     `use-sse-event-handler.ts` checks the same).
     """
+    outcome = event_outcome(event_type, data)
+    if type(outcome) is EventValidationError:
+        raise outcome
+    return outcome
+
+
+def event_outcome(event_type: str, data: str):
+    """`parse_event` that returns the `EventValidationError` instead of
+    raising it: the typed event, None (unknown type) or the error. The
+    stream's hot path (one call per event, no exception raised and caught)."""
     if event_type not in EVENT_TYPES:
         return None
     try:
         event = _validate_json(data)
     except ValueError as error:  # pydantic.ValidationError is a ValueError
-        raise EventValidationError(event_type, _reason(error)) from None
+        return EventValidationError(event_type, _reason(error))
     if event.type != event_type:
-        raise EventValidationError(event_type, f"type {event.type!r} does not match")
+        return EventValidationError(event_type, f"type {event.type!r} does not match")
     return event
 
 

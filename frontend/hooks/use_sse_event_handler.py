@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from frontend.contexts.sse_connection_context import use_sse_connection_store_api
-from frontend.events import EventValidationError, parse_event
+from frontend.events import EventValidationError, event_outcome
 from frontend.reactive import use_effect, use_ref
 from frontend.sse.connection import SSEConnection
 from frontend.sse.parser import ServerSentEvent
@@ -30,10 +30,7 @@ def validated(message: ServerSentEvent) -> Any:
     for the message most recently seen)."""
     if _last[0] is message:
         return _last[1]
-    try:
-        outcome: Any = parse_event(message.event, message.data)
-    except EventValidationError as error:
-        outcome = error
+    outcome = event_outcome(message.event, message.data)
     _last[0], _last[1] = message, outcome
     return outcome
 
