@@ -26,7 +26,10 @@ _new_event = tuple.__new__  # builds a ServerSentEvent without NamedTuple's Pyth
 # One event of the usual shape, from a line start with empty buffers: an
 # optional `id` line, an optional `event` line, one `data` line, a blank line.
 # ": ?" removes the one space the spec removes; NULL in an id is checked apart.
-_CANONICAL = re.compile("(?:id: ?([^\n]*)\n)?(?:event: ?([^\n]*)\n)?data: ?([^\n]*)\n\n")
+# Possessive `*+` (Python 3.11+): a line's rest never gives characters back,
+# which cannot change a match (they are not LF) but makes a miss cost one scan
+# instead of a backtrack per character (a cut 4 KB event: 380 -> 36 us).
+_CANONICAL = re.compile("(?:id: ?([^\n]*+)\n)?(?:event: ?([^\n]*+)\n)?data: ?([^\n]*+)\n\n")
 
 # The field prefixes a run of events of one shape may use, one line each
 # (`_take_run`): the field name, a colon, one space.
@@ -35,6 +38,12 @@ _RUN_FIELDS = ("data: ", "id: ", "event: ")
 # Characters a run takes at most: a 1 MB chunk cut in 64 KiB windows parsed
 # in 1.1 against 1.3 us per event in the page (smaller lists to allocate).
 _RUN_WINDOW = 64 * 1024
+# Characters from which a run is tried: below, the one-match-per-event path
+# is faster (one ~300-byte event: 2.3 against 6.6 us in CPython).
+_RUN_MIN = 2048
+# A run is tried only if its first event is shorter: per-event costs are what
+# the run path saves, and a 4 KiB event parsed in 12 against 6 us alone.
+_RUN_EVENT = 1024
 
 DEFAULT_MAX_EVENT_SIZE = 1024 * 1024
 """Largest event kept, in characters (bytes for ASCII text): 1 MiB (CLIENT.md)."""
@@ -160,6 +169,9 @@ class EventStreamParser:
             position = newline + 1
         size = len(text)
         match = _CANONICAL.match
+        # Matches stop after the last blank line: the event cut at the end of
+        # the chunk is left to the line rules without a match tried on it.
+        complete = text.rfind("\n\n") + 2
         limit = self.max_event_size
         runs_failed = 0
         while position < size:
@@ -167,8 +179,16 @@ class EventStreamParser:
             # all have the same one-line fields (`_take_run`), up to
             # `_RUN_WINDOW` characters at a time. Given up after two misses
             # per chunk: a stream's first chunk often opens with a `retry:`
-            # or a comment, taken line by line below.
-            if runs_failed < 2 and not self._data and not self._event_type and not self._discarding:
+            # or a comment, taken line by line below. A live stream's usual
+            # chunk, one event, is shorter than `_RUN_MIN` and goes straight
+            # to the one-match path below.
+            if (
+                runs_failed < 2
+                and size - position >= _RUN_MIN
+                and not self._data
+                and not self._event_type
+                and not self._discarding
+            ):
                 run = self._take_run(text, position)
                 if run is not None:
                     events += run[0]
@@ -180,7 +200,7 @@ class EventStreamParser:
             # are taken by one C-speed match each, with the same outcome the
             # line-by-line rules give them.
             if not self._data and not self._event_type and not self._discarding:
-                found = match(text, position)
+                found = match(text, position, complete)
                 if found is not None and found.end() - position <= limit:
                     id_buffer = self._id_buffer
                     while found is not None and found.end() - position <= limit:
@@ -189,7 +209,7 @@ class EventStreamParser:
                             id_buffer = identifier
                         events.append(_new_event(ServerSentEvent, (event_type or "message", data, id_buffer)))
                         position = found.end()
-                        found = match(text, position)
+                        found = match(text, position, complete)
                     self._id_buffer = self.last_event_id = id_buffer
                     continue
             # Line by line, up to and including the next blank line.
@@ -264,6 +284,8 @@ class EventStreamParser:
         (its type is "message"), and so does an event whose lines may add
         up to more than `max_event_size` (the rules may discard it).
         """
+        if text.find("\n\n", position, position + _RUN_EVENT) < 0:
+            return None  # large events: the one-match path costs as little per character
         end = text.rfind("\n\n", position, position + _RUN_WINDOW)
         if end <= position:
             end = text.find("\n\n", position)  # one event longer than the window

@@ -15,8 +15,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import tracemalloc
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -688,6 +689,20 @@ def test_fast_path_keeps_the_size_limit_whatever_the_chunking(case: Tuple[bytes,
 
 # -- the run path: many events of one shape, taken column by column ---------------
 
+@contextlib.contextmanager
+def run_path(window: Optional[int] = None) -> Iterator[None]:
+    """The run path tried on any text (not only from `_RUN_MIN` characters,
+    as in production), with a `window` of that many characters if given."""
+    saved = parser_module._RUN_MIN, parser_module._RUN_WINDOW
+    parser_module._RUN_MIN = 0
+    if window is not None:
+        parser_module._RUN_WINDOW = window
+    try:
+        yield
+    finally:
+        parser_module._RUN_MIN, parser_module._RUN_WINDOW = saved
+
+
 RUN_VALUE = st.lists(st.sampled_from([*"ab :\0é\u2028{}", "data: ", "id: ", "event: "]), max_size=5).map("".join)
 
 
@@ -725,24 +740,38 @@ def uniform_run_stream(draw: st.DrawFn) -> Tuple[bytes, List[bytes]]:
 @given(uniform_run_stream(), st.sampled_from(["", "prev"]))
 def test_run_path_equals_the_reference_implementation(case: Tuple[bytes, List[bytes]], initial_id: str) -> None:
     stream, chunks = case
-    assert run([stream], initial_id) == reference_parse(stream, initial_id)
-    assert run(chunks, initial_id) == reference_parse(stream, initial_id)
+    with run_path():
+        assert run([stream], initial_id) == reference_parse(stream, initial_id)
+        assert run(chunks, initial_id) == reference_parse(stream, initial_id)
 
 
 @PROPERTY_SETTINGS
 @given(uniform_run_stream(), st.integers(1, 20))
 def test_run_path_keeps_the_size_limit_whatever_the_chunking(case: Tuple[bytes, List[bytes]], limit: int) -> None:
     stream, chunks = case
-    assert run([stream], max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
-    assert run(chunks, max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
+    with run_path():
+        assert run([stream], max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
+        assert run(chunks, max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
 
 
 def test_a_long_run_after_a_retry_line_gives_every_event() -> None:
     # The shape of the benchmark's burst: `retry:` first, then 5,000 events.
     frames = (f'id: {n}\nevent: notification\ndata: {{"n": {n}}}\n\n'.encode() for n in range(1, 5001))
     stream = b"retry: 1000\n\n" + b"".join(frames)
-    parser = EventStreamParser()
+    taken: List[int] = []
+
+    class Counting(EventStreamParser):
+        __slots__ = ()
+
+        def _take_run(self, text: str, position: int) -> Any:
+            run = super()._take_run(text, position)
+            taken.append(0 if run is None else len(run[0]))
+            return run
+
+    parser = Counting()
     events = parser.feed(stream)
+    assert taken[0] == 0  # the `retry` line leaves the first try to the line-by-line rules
+    assert sum(taken) == 5000  # then every event comes in runs
     assert parser.retry == 1000
     assert len(events) == 5000
     assert events[0] == ServerSentEvent("notification", '{"n": 1}', "1")
@@ -764,7 +793,8 @@ def test_run_path_tells_a_burst_of_one_type_from_lookalikes(types: List[str], wi
         (f"id: {number}\n" if with_ids else "") + f"event: {event_type}\ndata: {number}\n\n"
         for number, event_type in enumerate(types)
     ).encode()
-    assert run([stream]) == reference_parse(stream)
+    with run_path():
+        assert run([stream]) == reference_parse(stream)
 
 
 @PROPERTY_SETTINGS
@@ -773,10 +803,6 @@ def test_run_path_gives_the_same_whatever_its_window(case: Tuple[bytes, List[byt
     # A run takes at most `_RUN_WINDOW` characters; a window that ends inside
     # an event, a line end or a blank line changes nothing.
     stream, chunks = case
-    saved = parser_module._RUN_WINDOW
-    parser_module._RUN_WINDOW = window
-    try:
+    with run_path(window):
         assert run([stream]) == reference_parse(stream)
         assert run(chunks) == reference_parse(stream)
-    finally:
-        parser_module._RUN_WINDOW = saved
