@@ -522,11 +522,15 @@ def sse_stream(draw: st.DrawFn) -> bytes:
     return data
 
 
+def with_cuts(draw: st.DrawFn, stream: bytes, max_cuts: int) -> Tuple[bytes, List[bytes]]:
+    """`stream` and the same bytes cut in up to `max_cuts` places."""
+    cuts = draw(st.lists(st.integers(0, len(stream)), max_size=max_cuts))
+    return stream, split(stream, cuts)
+
+
 @st.composite
 def stream_and_chunks(draw: st.DrawFn) -> Tuple[bytes, List[bytes]]:
-    stream = draw(sse_stream())
-    cuts = draw(st.lists(st.integers(0, len(stream)), max_size=12))
-    return stream, split(stream, cuts)
+    return with_cuts(draw, draw(sse_stream()), max_cuts=12)
 
 
 @PROPERTY_SETTINGS
@@ -667,9 +671,7 @@ def mostly_usual_stream(draw: st.DrawFn) -> Tuple[bytes, List[bytes]]:
             max_size=12,
         )
     )
-    stream = "".join(pieces).encode()
-    cuts = draw(st.lists(st.integers(0, len(stream)), max_size=8))
-    return stream, split(stream, cuts)
+    return with_cuts(draw, "".join(pieces).encode(), max_cuts=8)
 
 
 @PROPERTY_SETTINGS
@@ -731,9 +733,7 @@ def uniform_run_stream(draw: st.DrawFn) -> Tuple[bytes, List[bytes]]:
             spaces = draw(st.sampled_from(spacings))
             lines.append(f"{field}:{spaces}{value}")
         pieces.append("\n".join(lines) + "\n\n")
-    stream = "".join(pieces).encode()
-    cuts = draw(st.lists(st.integers(0, len(stream)), max_size=4))
-    return stream, split(stream, cuts)
+    return with_cuts(draw, "".join(pieces).encode(), max_cuts=4)
 
 
 @PROPERTY_SETTINGS
