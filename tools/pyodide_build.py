@@ -355,16 +355,18 @@ def main(argv: list[str]) -> int:
                 return tab
 
             if argv[1:] == ["--frontend"]:
-                compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, frontend_modules(), APP_ROOT, True]))
-                count = write_frontend_bytecode(
-                    {cache_path(module): base64.b64decode(data) for module, data in compiled.items()}
-                )
+                # The app's modules and PyScript's package, compiled by one Pyodide.
+                tab = page()
+                pyscript = tab.evaluate(PYSCRIPT_SOURCES, pyscript_package_literal())
+                compiled = {
+                    cache_path(module): base64.b64decode(data)
+                    for module, data in json.loads(
+                        tab.evaluate(COMPILE, [INDEX_URL, {**frontend_modules(), **pyscript}, APP_ROOT, True])
+                    ).items()
+                }
+                count = write_frontend_bytecode({k: v for k, v in compiled.items() if k.startswith("frontend/")})
                 print(f"pyodide-build: frontend/: {count} modules compiled to checked byte-code")
-                sources = page().evaluate(PYSCRIPT_SOURCES, pyscript_package_literal())
-                compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, sources, APP_ROOT, True]))
-                count = write_pyscript_bytecode(
-                    {cache_path(module): base64.b64decode(data) for module, data in compiled.items()}
-                )
+                count = write_pyscript_bytecode({k: v for k, v in compiled.items() if k.startswith("pyscript/")})
                 print(f"pyodide-build: PyScript's pyscript package: {count} modules compiled to checked byte-code")
                 return 0
 

@@ -331,9 +331,9 @@ class EventStreamParser:
                 # Every line is the first (a burst of one type): with the
                 # lengths adding up, `count` disjoint copies leave no room
                 # for any other line.
-                types = repeat(first[7:])
                 if first == "event: ":
                     return None
+                types = repeat(first[7:])
             else:
                 types = joined[7:].split("\nevent: ")
                 if "" in types:
