@@ -2,9 +2,11 @@
 and `window.sseBenchProfile(url, count)`.
 
 Reads a finite stream with the page's own client (fetch + ReadableStream,
-`EventStreamParser`, pydantic validation, the connection store and an entity
-cache) until `count` events are in the store, and resolves to the elapsed
-milliseconds. `make bench` runs the browser's native `EventSource` +
+`EventStreamParser`, pydantic validation, the connection store, the toast
+store and an entity cache) until `count` events are in the stores, and
+resolves to the elapsed milliseconds. Events take the app's own path: the
+batch listeners of `use_sse_event_batch_handler` with the handlers of
+`use_sse_system_events` and `use_sse_cache_invalidation`. `make bench` runs the browser's native `EventSource` +
 `JSON.parse` on the same bytes in the same page for the reference.
 """
 
@@ -16,8 +18,9 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 
 from frontend.cache import Cache, make_key
-from frontend.hooks.use_sse_cache_invalidation import apply_entity_event
-from frontend.hooks.use_sse_event_handler import validated
+from frontend.hooks.use_sse_cache_invalidation import apply_entity_events
+from frontend.hooks.use_sse_event_handler import batch_listener
+from frontend.hooks.use_sse_system_events import show_notifications
 from frontend.notifications import NotificationStore
 from frontend.sse.browser import create_browser_connection
 from frontend.sse.connection_store import create_sse_connection_store
@@ -42,21 +45,32 @@ async def bench_stream(url: str, count: int) -> float:
     done: asyncio.Future = asyncio.get_event_loop().create_future()
     received = [0]
 
-    def on_event(message: Any) -> None:
-        event = validated(message)
-        if event.type == "notification":
-            notifications.push(event.data.level, event.data.message)
-        else:
-            apply_entity_event(cache, event)
-        received[0] += 1
-        if received[0] == count and not done.done():
+    def taken(number: int) -> None:
+        received[0] += number
+        if received[0] >= count and not done.done():
             done.set_result(None)
+
+    def counted(handle: Any) -> Any:
+        def handler(events: Any) -> None:
+            handle(events)
+            taken(len(events))
+
+        return handler
+
+    def invalid(error: Any) -> None:
+        store.record_invalid_event(error.event_type, error.reason)
+        taken(1)
 
     connection, io = create_browser_connection(
         url=lambda: url, headers=lambda: {}, store=store, config=RetryConfig(max_attempts=1)
     )
-    for event_type in ("notification", "action_updated"):
-        connection.add_event_listener(event_type, on_event)
+    now = js.Date.now() / 1000
+    handlers = {
+        "notification": lambda events: show_notifications(notifications, events, now),
+        "action_updated": lambda events: apply_entity_events(cache, events),
+    }
+    for event_type, handle in handlers.items():
+        connection.add_batch_listener(event_type, batch_listener(event_type, counted(handle), invalid))
     start = js.performance.now()
     connection.connect()
     await done

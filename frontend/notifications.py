@@ -6,7 +6,7 @@ oldest first, at most `limit` (the oldest goes first when full).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence, Tuple
 
 from frontend.store import Store
 
@@ -23,7 +23,8 @@ class Notification(NamedTuple):
 
 
 class NotificationStore(Store):
-    """`push(level, message, now) -> id`, `dismiss(id)`, `clear()`."""
+    """`push(level, message, now) -> id`, `push_many(pairs, now) -> id`,
+    `dismiss(id)`, `clear()`."""
 
     def __init__(self, limit: int = 5) -> None:
         super().__init__({"items": ()})
@@ -38,11 +39,34 @@ class NotificationStore(Store):
         data = self._data
         items = data["items"] + (_new(Notification, (next_id, level, message, now)),)
         if len(items) > self.limit:
-            items = items[-self.limit :]
+            items = items[-self.limit :] if self.limit else ()
         merged = data.copy()
         merged["items"] = items
         self._commit(merged)
         return next_id
+
+    def push_many(self, notifications: Sequence[Tuple[str, str]], now: float = 0.0, pushed_out: int = 0) -> int:
+        """`push` each (level, message) in order, in one state change (`now`
+        in s since the epoch); returns the last id. `pushed_out` more came
+        before them and were pushed out at once, never on screen: they only
+        take their ids. Only the last `limit` can be on screen, so only they
+        are made; the others take their ids alike."""
+        count = pushed_out + len(notifications)
+        if not count:
+            return self._next_id
+        self._next_id = last_id = self._next_id + count
+        kept = notifications[-self.limit :] if self.limit else ()
+        first = last_id - len(kept) + 1
+        data = self._data
+        items = data["items"] + tuple(
+            _new(Notification, (first + offset, level, message, now)) for offset, (level, message) in enumerate(kept)
+        )
+        if len(items) > self.limit:
+            items = items[-self.limit :] if self.limit else ()
+        merged = data.copy()
+        merged["items"] = items
+        self._commit(merged)
+        return last_id
 
     def dismiss(self, notification_id: int) -> None:
         self.set_state({"items": tuple(item for item in self._state["items"] if item.id != notification_id)})

@@ -13,8 +13,9 @@ function. Pure Python, no I/O: runs in CPython and in the browser alike.
 from __future__ import annotations
 
 from collections.abc import Mapping as AbcMapping
+from contextlib import contextmanager
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Iterator, Mapping, Optional, Union
 
 __all__ = ["Store", "create_store", "same"]
 
@@ -44,6 +45,9 @@ class Store:
       order, only if their selected slice changed.
     - `subscribe(listener, selector=None, equality=None) -> unsubscribe`:
       `listener(selected, previous_selected)`.
+    - `with batch():` listeners hear of the changes made inside once, at
+      the end, with the final state (React batches the updates of one
+      event handler alike).
 
     A listener that raises does not stop the others; the error is handed to
     `on_listener_error` (default: re-raised after all listeners ran).
@@ -57,6 +61,8 @@ class Store:
         self._data: dict = dict(initial)
         self._state: State = MappingProxyType(self._data)
         self._subscriptions: list[list] = []
+        self._batch_depth = 0
+        self._batch_changed = False
         self.on_listener_error: Optional[Callable[[BaseException], None]] = None
 
     def get_state(self) -> State:
@@ -93,7 +99,24 @@ class Store:
         self._data = data
         self._state = MappingProxyType(data)
         if self._subscriptions:
-            self._notify()
+            if self._batch_depth:
+                self._batch_changed = True
+            else:
+                self._notify()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Defer notifying listeners to the end of the outermost batch; then
+        each listener whose slice differs from what it last heard is called
+        once. The state itself changes at once (`get_state` sees it)."""
+        self._batch_depth += 1
+        try:
+            yield
+        finally:
+            self._batch_depth -= 1
+            if not self._batch_depth and self._batch_changed:
+                self._batch_changed = False
+                self._notify()
 
     def subscribe(
         self,

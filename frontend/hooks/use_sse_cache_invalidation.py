@@ -15,12 +15,12 @@ from frontend.cache import Cache, Key
 from frontend.contexts.app_context import use_swr_config
 from frontend.contexts.sse_connection_context import use_sse_connection_store
 from frontend.events import ENTITY_EVENT_TYPES
-from frontend.hooks.use_sse_event_handler import use_sse_event_handler
+from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler, use_sse_event_handler
 from frontend.reactive import use_effect
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import ConnectionState
 
-__all__ = ["ENTITY_ENDPOINTS", "apply_entity_event", "use_sse_cache_invalidation"]
+__all__ = ["ENTITY_ENDPOINTS", "apply_entity_event", "apply_entity_events", "use_sse_cache_invalidation"]
 
 ENTITY_ENDPOINTS = {"action": "actions", "agreement": "agreements", "overarching_goal": "overarching_goals"}
 """Entity name in event types and payloads -> its REST endpoint (the cache key's endpoint)."""
@@ -41,6 +41,17 @@ def apply_entity_event(cache: Cache, event: Any) -> List[Key]:
     return cache.upsert_entity(endpoint, getattr(event.data, name))
 
 
+def apply_entity_events(cache: Cache, events: List[Any]) -> List[Key]:
+    """`apply_entity_event` for each of `events` in order, as one update of
+    the cache's store: its subscribers hear once, of the final state.
+    Returns the changed keys, each once. Pure."""
+    changed: List[Key] = []
+    with cache.store.batch():
+        for event in events:
+            changed += apply_entity_event(cache, event)
+    return list(dict.fromkeys(changed))
+
+
 def revalidate_all(cache: Cache) -> None:
     cache.mutate(lambda key: True)
 
@@ -49,7 +60,7 @@ def use_sse_cache_invalidation(source: Optional[SSEConnection]) -> None:
     """Keep every entity cache in step with `source`'s events."""
     cache = use_swr_config()
     for event_type in _ENTITY_EVENT_ORDER:
-        use_sse_event_handler(source, event_type, lambda event: apply_entity_event(cache, event))
+        use_sse_event_batch_handler(source, event_type, lambda events: apply_entity_events(cache, events))
     use_sse_event_handler(source, "resync", lambda event: revalidate_all(cache))
     opened = use_sse_connection_store(
         lambda state: (state["last_connected_at"], state["resumed"]) if state["state"] is ConnectionState.Connected else None

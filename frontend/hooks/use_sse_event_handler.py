@@ -6,19 +6,32 @@ new handler does not re-register. Each event's `data` is validated with the
 shared pydantic models and its `type` checked against the SSE event name;
 invalid events are recorded in the connection store (type and reason only)
 and skipped; the stream goes on.
+
+`use_sse_event_batch_handler` is the same for a consumer that takes many
+events at once: each run of one type in a chunk is validated and handed
+over in slices, so a replay of thousands of events updates a store once per
+slice instead of once per event.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from operator import itemgetter
+from typing import Any, Callable, List, Optional, Tuple
 
 from frontend.contexts.sse_connection_context import use_sse_connection_store_api
-from frontend.events import EventValidationError, event_outcome
+from frontend.events import EventValidationError, event_outcome, event_outcomes
 from frontend.reactive import use_effect, use_ref
 from frontend.sse.connection import SSEConnection
 from frontend.sse.parser import ServerSentEvent
 
-__all__ = ["use_sse_event_handler", "validated"]
+__all__ = ["BATCH_SLICE", "batch_listener", "use_sse_event_batch_handler", "use_sse_event_handler", "validated"]
+
+BATCH_SLICE = 128
+"""Events per call of a batch handler, at most. Slices rather than whole
+runs: holding a 10,000-event run's typed events alive at once doubled the
+cost per event in the page (BENCHMARKS.md)."""
+
+_data = itemgetter(1)  # ServerSentEvent.data
 
 # The last message validated and its outcome: several listeners of one type
 # get the same message object, which is then parsed only once.
@@ -61,5 +74,65 @@ def use_sse_event_handler(source: Optional[SSEConnection], event_type: str, hand
 
         source.add_event_listener(event_type, listener)
         return lambda: source.remove_event_listener(event_type, listener)
+
+    use_effect(register, (source, event_type))
+
+
+# The last run whose invalid events were recorded: two batch listeners of one
+# type get the same run object, and its errors are recorded once.
+_recorded_run: list = [None]
+
+
+def batch_listener(
+    event_type: str,
+    handler: Callable[[List[Any]], None],
+    on_invalid: Callable[[EventValidationError], None],
+) -> Callable[[Tuple[Any, ...]], None]:
+    """A listener for `SSEConnection.add_batch_listener(event_type, ...)`:
+    validates each run (`events.event_outcomes`) in slices of at most
+    `BATCH_SLICE` events and calls `handler(events)` with each slice's valid
+    typed events, in stream order (never with an empty list). Each invalid
+    event goes to `on_invalid(error)` once per run, whichever listener of
+    the run validates it first."""
+
+    def listener(run: Tuple[Any, ...]) -> None:
+        record = _recorded_run[0] is not run
+        _recorded_run[0] = run
+        for start in range(0, len(run), BATCH_SLICE):
+            events, errors = event_outcomes(event_type, map(_data, run[start : start + BATCH_SLICE]))
+            if record:
+                for error in errors:
+                    on_invalid(error)
+            if events:
+                handler(events)
+
+    return listener
+
+
+def use_sse_event_batch_handler(
+    source: Optional[SSEConnection], event_type: str, handler: Callable[[List[Any]], None]
+) -> None:
+    """Call `handler(events)` with the valid `event_type` events of `source`,
+    many at a time (a list, in stream order, at most `BATCH_SLICE`).
+
+    For consumers whose work per event is a store update: they update once
+    per call. `source` None registers nothing; the newest `handler` is
+    always the one called. Invalid events are recorded as
+    `use_sse_event_handler` records them.
+    """
+    handler_ref = use_ref(handler)
+    handler_ref.current = handler
+    store = use_sse_connection_store_api()
+
+    def register() -> Optional[Callable[[], None]]:
+        if source is None:
+            return None
+
+        def record(error: EventValidationError) -> None:
+            store.record_invalid_event(error.event_type, error.reason)
+
+        listener = batch_listener(event_type, lambda events: handler_ref.current(events), record)
+        source.add_batch_listener(event_type, listener)
+        return lambda: source.remove_batch_listener(event_type, listener)
 
     use_effect(register, (source, event_type))

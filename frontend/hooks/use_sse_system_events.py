@@ -1,19 +1,32 @@
 """`use_sse_system_events` (original: `hooks/use-sse-system-events.ts`).
 
 `force_logout` (a bare signal) runs the normal logout sequence and says why;
-`notification` (a passive payload) shows a toast.
+`notification` (a passive payload) shows a toast; a burst of them, the
+last few (`show_notifications`).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Any, List, Optional
 
 from frontend.contexts.app_context import LogoutContext, NotificationsContext, required
-from frontend.hooks.use_sse_event_handler import use_sse_event_handler
+from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler, use_sse_event_handler
+from frontend.notifications import NotificationStore
 from frontend.sse.connection import SSEConnection
 
-__all__ = ["use_sse_system_events"]
+__all__ = ["show_notifications", "use_sse_system_events"]
+
+
+def show_notifications(notifications: NotificationStore, events: List[Any], now: float) -> int:
+    """Toasts for `notification` events (in stream order), in one update of
+    `notifications`; `now` in s since the epoch. Returns the last id. Only
+    the last `notifications.limit` can be on screen: the others are only
+    counted (`NotificationStore.push_many`)."""
+    shown = events[-notifications.limit :] if notifications.limit else []
+    return notifications.push_many(
+        [(event.data.level, event.data.message) for event in shown], now, pushed_out=len(events) - len(shown)
+    )
 
 
 def use_sse_system_events(source: Optional[SSEConnection]) -> None:
@@ -21,6 +34,4 @@ def use_sse_system_events(source: Optional[SSEConnection]) -> None:
     logout = required(LogoutContext)
     notifications = required(NotificationsContext)
     use_sse_event_handler(source, "force_logout", lambda event: logout(f"You were signed out: {event.data.reason}"))
-    use_sse_event_handler(
-        source, "notification", lambda event: notifications.push(event.data.level, event.data.message, time.time())
-    )
+    use_sse_event_batch_handler(source, "notification", lambda events: show_notifications(notifications, events, time.time()))

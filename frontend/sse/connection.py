@@ -28,7 +28,9 @@ for the remainder when bytes came meanwhile.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Protocol
+from itertools import groupby
+from operator import itemgetter
+from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from frontend.sse.connection_store import ConnectionState, LastError, SSEConnectionStore
 from frontend.sse.parser import EventStreamParser, ServerSentEvent
@@ -103,6 +105,9 @@ class ConnectionIO(Protocol):
 
 
 Listener = Callable[[ServerSentEvent], None]
+BatchListener = Callable[[Tuple[ServerSentEvent, ...]], None]
+
+_event_name = itemgetter(0)  # ServerSentEvent.event, at C speed
 
 
 class SSEConnection:
@@ -114,7 +119,8 @@ class SSEConnection:
 
     Events go to listeners added with `add_event_listener(type, listener)`
     (as on an `EventSource`), in order, each isolated from the others'
-    errors. `on_unauthorized()` runs on a 401 (the app logs out);
+    errors. A listener added with `add_batch_listener(type, listener)` gets
+    each run of consecutive events of its type in one chunk in one call. `on_unauthorized()` runs on a 401 (the app logs out);
     `on_parse_error(kind)` and `on_listener_error(type, error)` report
     problems by kind only (no stream content).
     """
@@ -133,6 +139,7 @@ class SSEConnection:
         self._clock = clock
         self._random = random
         self._listeners: Dict[str, List[Listener]] = {}
+        self._batch_listeners: Dict[str, List[BatchListener]] = {}
         self._listeners_version = 0  # changes when a listener is added or removed
         self.on_unauthorized: Callable[[], None] = lambda: None
         self.on_parse_error: Callable[[str], None] = lambda kind: None
@@ -167,6 +174,30 @@ class SSEConnection:
     def remove_event_listener(self, event_type: str, listener: Listener) -> None:
         """Stop calling `listener`; unknown listeners are ignored."""
         listeners = self._listeners.get(event_type)
+        if listeners and listener in listeners:
+            listeners.remove(listener)
+            self._listeners_version += 1
+
+    def add_batch_listener(self, event_type: str, listener: BatchListener) -> None:
+        """Call `listener(events)` with each run of consecutive `event_type`
+        events of a chunk, a tuple of `ServerSentEvent` in stream order
+        (never empty).
+
+        A replay after a reconnect, or a busy server, hands over thousands
+        of events in one chunk: taken as runs, a consumer validates them in
+        one call and updates its store once (as React batches the updates
+        of one event handler). Runs keep the stream's order: events of
+        another type between two runs are dispatched between them. Within a
+        run, the per-event listeners of its type get each event first, then
+        the batch listeners get the run. A batch listener removed during
+        dispatch is not called; one added is called from the next run on.
+        """
+        self._batch_listeners.setdefault(event_type, []).append(listener)
+        self._listeners_version += 1
+
+    def remove_batch_listener(self, event_type: str, listener: BatchListener) -> None:
+        """Stop calling `listener`; unknown listeners are ignored."""
+        listeners = self._batch_listeners.get(event_type)
         if listeners and listener in listeners:
             listeners.remove(listener)
             self._listeners_version += 1
@@ -306,23 +337,40 @@ class SSEConnection:
             self.store.set_state({"attempt": 0})
         self.store.record_event(now, self.last_event_id, len(events))
         listeners = self._listeners
-        for event in events:
-            registered = listeners.get(event.event)
-            if not registered:
+        batch_listeners = self._batch_listeners
+        for event_type, group in groupby(events, _event_name):
+            registered = listeners.get(event_type)
+            batch = batch_listeners.get(event_type)
+            if not registered and not batch:
                 continue
-            # As for DOM events: a listener removed during dispatch is not
-            # called, one added is called from the next event on.
-            version = self._listeners_version
-            for listener in tuple(registered):
-                if generation != self.generation:
-                    self.stale_dropped += 1
-                    return  # a listener closed or restarted the connection
-                if version != self._listeners_version and listener not in registered:
-                    continue
-                try:
-                    listener(event)
-                except Exception as error:
-                    self.on_listener_error(event.event, error)
+            run = tuple(group)
+            if registered:
+                for event in run:
+                    # As for DOM events: a listener removed during dispatch is
+                    # not called, one added is called from the next event on.
+                    version = self._listeners_version
+                    for listener in tuple(registered):
+                        if generation != self.generation:
+                            self.stale_dropped += 1
+                            return  # a listener closed or restarted the connection
+                        if version != self._listeners_version and listener not in registered:
+                            continue
+                        try:
+                            listener(event)
+                        except Exception as error:
+                            self.on_listener_error(event_type, error)
+            if batch:
+                version = self._listeners_version
+                for batch_listener in tuple(batch):
+                    if generation != self.generation:
+                        self.stale_dropped += 1
+                        return
+                    if version != self._listeners_version and batch_listener not in batch:
+                        continue
+                    try:
+                        batch_listener(run)
+                    except Exception as error:
+                        self.on_listener_error(event_type, error)
 
     def on_stream_end(self, generation: int) -> None:
         """The body ended (the server closed the stream)."""

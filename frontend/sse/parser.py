@@ -210,6 +210,12 @@ class EventStreamParser:
                             id_buffer = identifier
                         events.append(_new_event(ServerSentEvent, (event_type or "message", data, id_buffer)))
                         position = found.end()
+                        if runs_failed < 2 and size - position >= _RUN_MIN:
+                            # One event, then back to the run path: a run
+                            # is often missed only for its first event (a
+                            # chunk that starts inside an event, or one
+                            # event of another type).
+                            break
                         found = match(text, position, complete)
                     self._id_buffer = self.last_event_id = id_buffer
                     continue

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -153,6 +153,30 @@ def test_push_adds_a_toast_and_returns_its_id() -> None:
         (first, "info", "Saved", 10.0),
         (second, "error", "Failed", 11.0),
     ]
+
+
+@pytest.mark.parametrize("limit", [0, 1, 3, 5])
+@pytest.mark.parametrize("before", [0, 2, 7])
+@pytest.mark.parametrize("count", [0, 1, 4, 9])
+def test_push_many_ends_as_pushing_one_by_one_in_one_change(limit: int, before: int, count: int) -> None:
+    one_by_one, many = NotificationStore(limit=limit), NotificationStore(limit=limit)
+    for n in range(before):
+        one_by_one.push("info", f"old {n}", now=1.0)
+        many.push("info", f"old {n}", now=1.0)
+    changes: List[Any] = []
+    many.subscribe(lambda new, old: changes.append(new))
+    pairs = [("warning" if n % 2 else "info", f"new {n}") for n in range(count)]
+    last = [one_by_one.push(level, message, now=2.0) for level, message in pairs]
+    assert many.push_many(pairs, now=2.0) == (last[-1] if last else before)
+    assert many.get_state()["items"] == one_by_one.get_state()["items"]
+    assert len(changes) == (1 if count and limit else 0)
+    assert many.push("info", "next") == one_by_one.push("info", "next")  # ids stay in step
+
+
+def test_push_many_pushed_out_ones_take_ids_only() -> None:
+    toasts = NotificationStore(limit=2)
+    assert toasts.push_many([("info", "a"), ("info", "b")], now=1.0, pushed_out=10) == 12
+    assert [(item.id, item.message) for item in toasts.get_state()["items"]] == [(11, "a"), (12, "b")]
 
 
 def test_dismiss_removes_only_that_toast() -> None:

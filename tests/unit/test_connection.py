@@ -730,6 +730,87 @@ def test_a_listener_that_closes_stops_the_rest_of_the_chunk() -> None:
     assert h.connection.state is S.Disconnected
 
 
+def test_batch_listeners_get_runs_of_one_type_in_stream_order() -> None:
+    h = connected()
+    seen: List[Tuple[str, object]] = []
+    h.connection.add_batch_listener("a", lambda run: seen.append(("batch a", [e.data for e in run])))
+    h.connection.add_batch_listener("b", lambda run: seen.append(("batch b", [e.data for e in run])))
+    h.connection.add_event_listener("c", lambda e: seen.append(("c", e.data)))
+    chunk(h, b"event:a\ndata:1\n\nevent:a\ndata:2\n\nevent:b\ndata:3\n\nevent:c\ndata:4\n\nevent:a\ndata:5\n\nevent:a\nda")
+    chunk(h, b"ta:6\n\n")
+    assert seen == [
+        ("batch a", ["1", "2"]),
+        ("batch b", ["3"]),
+        ("c", "4"),
+        ("batch a", ["5"]),  # a run ends with its chunk
+        ("batch a", ["6"]),
+    ]
+
+
+def test_batch_listeners_get_the_run_after_its_per_event_listeners_and_the_same_objects() -> None:
+    h = connected()
+    seen: List[object] = []
+    h.connection.add_batch_listener("message", lambda run: seen.append(run))
+    h.connection.add_event_listener("message", lambda e: seen.append(e))
+    chunk(h, b"id:1\ndata:x\n\nid:2\ndata:y\n\n")
+    first, second, run = seen
+    assert run == (ServerSentEvent("message", "x", "1"), ServerSentEvent("message", "y", "2"))
+    assert run[0] is first and run[1] is second
+
+
+def test_batch_listener_errors_are_isolated_and_reported() -> None:
+    h = connected()
+    reported: List[Tuple[str, str]] = []
+    seen: List[int] = []
+    h.connection.on_listener_error = lambda kind, error: reported.append((kind, str(error)))
+
+    def broken(run: object) -> None:
+        raise RuntimeError("boom")
+
+    h.connection.add_batch_listener("message", broken)
+    h.connection.add_batch_listener("message", lambda run: seen.append(len(run)))
+    chunk(h, b"data:1\n\ndata:2\n\n")
+    assert reported == [("message", "boom")]
+    assert seen == [2]
+
+
+def test_batch_listener_removed_or_added_during_dispatch() -> None:
+    h = connected()
+    seen: List[Tuple[str, List[str]]] = []
+
+    def late(run: object) -> None:
+        seen.append(("late", [e.data for e in run]))  # type: ignore[attr-defined]
+
+    def removed(run: object) -> None:
+        seen.append(("removed", [e.data for e in run]))  # type: ignore[attr-defined]
+
+    def first(run: object) -> None:
+        seen.append(("first", [e.data for e in run]))  # type: ignore[attr-defined]
+        h.connection.remove_batch_listener("a", removed)
+        h.connection.remove_batch_listener("a", removed)  # unknown now: ignored
+        h.connection.add_batch_listener("a", late)
+
+    h.connection.add_batch_listener("a", first)
+    h.connection.add_batch_listener("a", removed)
+    chunk(h, b"event:a\ndata:1\n\nevent:b\ndata:-\n\nevent:a\ndata:2\n\n")
+    assert seen == [("first", ["1"]), ("first", ["2"]), ("late", ["2"])]
+
+
+def test_a_batch_listener_that_closes_stops_the_rest_of_the_chunk() -> None:
+    h = connected()
+    seen: List[List[str]] = []
+
+    def listener(run: object) -> None:
+        seen.append([e.data for e in run])  # type: ignore[attr-defined]
+        h.connection.close()
+
+    h.connection.add_batch_listener("a", listener)
+    h.connection.add_batch_listener("a", lambda run: seen.append(["second"]))
+    chunk(h, b"event:a\ndata:1\n\nevent:b\ndata:-\n\nevent:a\ndata:2\n\n")
+    assert seen == [["1"]]
+    assert h.connection.stale_dropped == 1
+
+
 @pytest.mark.parametrize("where", ["connecting", "connected", "waiting to retry", "offline", "error", "gave up"])
 def test_close_aborts_clears_every_timer_and_nothing_starts_afterwards(where: str) -> None:
     h = make_connection(max_attempts=2)

@@ -14,12 +14,15 @@ from datetime import datetime
 from typing import Any, Callable, List, Optional, Tuple
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from frontend.cache import Cache, CacheEntry, make_key
 from frontend.contexts.app_context import SWRConfigContext
 from frontend.contexts.sse_connection_context import SSEConnectionStoreContext
-from frontend.hooks.use_sse_cache_invalidation import apply_entity_event, use_sse_cache_invalidation
-from frontend.hooks.use_sse_event_handler import use_sse_event_handler
+from frontend.events import EVENT_TYPES, EventValidationError, event_outcome, event_outcomes
+from frontend.hooks.use_sse_cache_invalidation import apply_entity_event, apply_entity_events, use_sse_cache_invalidation
+from frontend.hooks.use_sse_event_handler import BATCH_SLICE, use_sse_event_batch_handler, use_sse_event_handler
 from frontend.hooks.use_swr import use_swr
 from frontend.reactive import Root, el, use_state
 from frontend.sse.connection import SSEConnection
@@ -212,6 +215,99 @@ def test_unknown_event_types_are_ignored() -> None:
     assert h.store.get_state()["invalid_events"] == 0
 
 
+# -- batches: event_outcomes and use_sse_event_batch_handler ------------------------------
+
+STAMP = "2024-01-01T00:00:00Z"
+SCOPE = {"coaching_session_id": "session-1", "coaching_relationship_id": "rel-1"}
+ACTION = {"id": "a", "coaching_session_id": "s", "created_at": STAMP, "updated_at": STAMP, "body": "b"}
+DATAS = st.sampled_from(
+    [
+        wire_event("notification", {"message": "m"}),
+        wire_event("notification", {"level": "loud", "message": "m"}),
+        wire_event("resync", {}),
+        wire_event("force_logout", {"reason": "r"}),
+        wire_event("action_deleted", {**SCOPE, "action_id": "a1"}),
+        wire_event("action_created", {**SCOPE, "action": ACTION}),
+        wire_event("action_created", {**SCOPE, "action": {**ACTION, "created_at": "2024-01-01T00:00:00"}}),  # naive
+        '{"data": {"message": "no type"}}',
+        '{"type": "notification", "data": {"message": "cut"',
+        "[1, 2]",
+        "",
+    ]
+)
+
+
+@given(st.sampled_from(sorted(EVENT_TYPES) + ["coffee_brewed"]), st.lists(DATAS, max_size=6))
+def test_event_outcomes_is_event_outcome_for_each(event_type: str, datas: List[str]) -> None:
+    outcomes = [event_outcome(event_type, data) for data in datas]
+    events, errors = event_outcomes(event_type, datas)
+    assert events == [o for o in outcomes if o is not None and not isinstance(o, EventValidationError)]
+    assert [(e.event_type, e.reason) for e in errors] == [
+        (o.event_type, o.reason) for o in outcomes if isinstance(o, EventValidationError)
+    ]
+
+
+def BatchListener(source: Optional[SSEConnection], event_type: str, handler: Callable[[Any], None]) -> None:
+    use_sse_event_batch_handler(source, event_type, handler)
+
+
+def test_batch_handler_gets_the_valid_events_in_slices_and_invalid_ones_are_recorded_once() -> None:
+    h = connected()
+    first: List[List[str]] = []
+    second: List[List[str]] = []
+    Root().render(
+        listening(
+            h.store,
+            el(BatchListener, source=h.connection, event_type="notification",
+               handler=lambda events: first.append([e.data.message for e in events])),
+            el(BatchListener, source=h.connection, event_type="notification",
+               handler=lambda events: second.append([e.data.message for e in events])),
+        )
+    )
+    count = 2 * BATCH_SLICE + 44
+    bad = {5, BATCH_SLICE + 1}
+    frames = [
+        sse_frame("notification", '{"type": "notification"' if n in bad else wire_event("notification", {"message": str(n)}))
+        for n in range(count)
+    ]
+    deliver(h, *frames)
+    assert first == second
+    assert [len(events) for events in first] == [BATCH_SLICE - 1, BATCH_SLICE - 1, 44]
+    assert sum(first, []) == [str(n) for n in range(count) if n not in bad]
+    assert h.store.get_state()["invalid_events"] == 2  # once each, though two listeners validated them
+
+
+def test_batch_handler_is_not_called_for_a_slice_without_valid_events() -> None:
+    h = connected()
+    received: List[Any] = []
+    Root().render(listening(h.store, el(BatchListener, source=h.connection, event_type="notification", handler=received.append)))
+    deliver(h, sse_frame("notification", "{"), sse_frame("coffee_brewed", "{}"))
+    assert received == []
+    assert h.store.get_state()["invalid_events"] == 1
+
+
+def test_batch_handler_registers_once_calls_the_latest_handler_and_unregisters() -> None:
+    h = connected()
+    received: List[str] = []
+    root = Root()
+    for name in ("first", "second"):
+        handler = functools.partial(lambda label, events: received.append(label), name)
+        root.render(listening(h.store, el(BatchListener, source=h.connection, event_type="notification", handler=handler)))
+    assert len(h.connection._batch_listeners["notification"]) == 1
+    deliver(h, notification(), notification())
+    assert received == ["second"]
+    root.unmount()
+    assert h.connection._batch_listeners["notification"] == []
+    deliver(h, notification())
+    assert received == ["second"]
+
+
+def test_batch_handler_with_no_connection_registers_nothing() -> None:
+    h = connected()
+    Root().render(listening(h.store, el(BatchListener, source=None, event_type="notification", handler=print)))
+    assert h.connection._batch_listeners == {}
+
+
 # -- use_sse_cache_invalidation ------------------------------------------------------------
 
 
@@ -333,6 +429,34 @@ async def test_stream_reopened_without_an_id_revalidates() -> None:
     assert sorted(fetcher.calls) == sorted([ACTIONS, OTHER_ACTIONS])
 
 
+@pytest.mark.anyio
+async def test_a_burst_of_entity_events_changes_the_cache_once_per_run_of_one_type() -> None:
+    h, cache, _ = await invalidation_on_an_open_stream(FakeFetcher({ACTIONS: (make_action("a1", created=1),)}))
+    affected = watch(cache, ACTIONS)
+    deliver(
+        h,
+        *[sse_frame(*action_event("created", make_action(f"n{n}", created=10 + n))) for n in range(6)],
+        sse_frame(*action_event("deleted", make_action("a1", 1))),
+        sse_frame(*action_event("updated", make_action("n0", created=10, updated=30, body="changed"))),
+    )
+    assert len(affected) == 3  # 8 events, one update per run of one type: created, deleted, updated
+    assert [(item.id, item.body) for item in cache.get(ACTIONS).data] == [("n0", "changed")] + [
+        (f"n{n}", "do it") for n in range(1, 6)
+    ]
+
+
+def test_apply_entity_events_returns_each_changed_key_once() -> None:
+    from frontend.events import parse_event
+
+    cache = Cache(FakeFetcher())
+    cache.store.set_state({key: CacheEntry(data=()) for key in (ACTIONS, AGREEMENTS)})
+    events = [parse_event(*action_event("created", make_action(f"a{n}", created=n))) for n in range(3)]
+    seen = watch(cache, ACTIONS)
+    assert apply_entity_events(cache, events) == [ACTIONS]
+    assert len(seen) == 1
+    assert [item.id for item in cache.get(ACTIONS).data] == ["a0", "a1", "a2"]
+
+
 def test_apply_entity_event_maps_each_entity_to_its_endpoint() -> None:
     from frontend.events import parse_event
 
@@ -370,6 +494,16 @@ def test_notification_pushes_a_toast() -> None:
     deliver(app.harness, notification("Deploy at noon", level="warning"))
     [toast] = app.notifications.get_state()["items"]
     assert (toast.level, toast.message) == ("warning", "Deploy at noon")
+
+
+def test_a_burst_of_notifications_shows_the_last_toasts_with_their_one_by_one_ids() -> None:
+    app = AppHarness()
+    app.render()
+    open_stream(app.harness)
+    limit = app.notifications.limit
+    deliver(app.harness, *[notification(f"n{n}") for n in range(limit + 7)])
+    items = app.notifications.get_state()["items"]
+    assert [(toast.id, toast.message) for toast in items] == [(n + 1, f"n{n}") for n in range(7, limit + 7)]
 
 
 # -- use_swr ------------------------------------------------------------------------------------

@@ -781,6 +781,30 @@ def test_a_long_run_after_a_retry_line_gives_every_event() -> None:
     assert (tuple(events), parser.last_event_id) == (tuple(ServerSentEvent(*e) for e in reference_parse(stream).events), "5000")
 
 
+@pytest.mark.parametrize("cut", [3, 10, 30, 0], ids=["in-the-id", "in-the-event-line", "in-the-data", "odd-event-first"])
+def test_a_chunk_that_opens_off_a_run_goes_back_to_runs_after_one_event(cut: int) -> None:
+    # A network chunk often starts inside an event, or with one event of
+    # another shape: only that event may be taken otherwise, not the rest
+    # of the chunk.
+    stream = "".join(f'id: {n}\nevent: notification\ndata: {{"n": {n}}}\n\n' for n in range(1, 2001))
+    first, second = (stream[:cut], stream[cut:]) if cut else ("", "data: odd\n\n" + stream)
+    taken: List[int] = []
+
+    class Counting(EventStreamParser):
+        __slots__ = ()
+
+        def _take_run(self, text: str, position: int) -> Any:
+            run = super()._take_run(text, position)
+            taken.append(0 if run is None else len(run[0]))
+            return run
+
+    parser = Counting()
+    events = parser.feed(first.encode()) + parser.feed(second.encode())
+    assert sum(taken) >= 1999  # all but the first event come in runs
+    assert [event.data for event in events][-2000:] == [f'{{"n": {n}}}' for n in range(1, 2001)]
+    assert parser.last_event_id == "2000"
+
+
 @PROPERTY_SETTINGS
 @given(
     st.lists(st.sampled_from(["x", "x", "x", "xx", "y", "xevent: x", "event: x", ""]), min_size=1, max_size=12),

@@ -369,3 +369,43 @@ def test_connection_store_subscribers_hear_only_their_slice() -> None:
 
 def test_connection_state_values_are_the_originals_names() -> None:
     assert [state.value for state in ConnectionState] == ["Disconnected", "Connecting", "Connected", "Reconnecting", "Error"]
+
+
+# -- batch ------------------------------------------------------------------------
+
+
+def test_batch_notifies_once_at_the_end_with_the_final_state() -> None:
+    store = create_store({"count": 0, "other": "x"})
+    calls, listener = recorder()
+    store.subscribe(listener, selector=lambda state: state["count"])
+    with store.batch():
+        for n in range(1, 4):
+            store.set_state({"count": n})
+            assert store.get_state()["count"] == n  # the state changes at once
+        with store.batch():  # nested: only the outermost notifies
+            store.set_state({"count": 10})
+        assert calls == []
+    assert calls == [(10, 0)]
+
+
+def test_batch_that_ends_where_it_started_notifies_nobody() -> None:
+    store = create_store({"count": 0})
+    calls, listener = recorder()
+    store.subscribe(listener, selector=lambda state: state["count"])
+    with store.batch():
+        store.set_state({"count": 1})
+        store.set_state({"count": 0})
+    assert calls == []
+    store.set_state({"count": 2})
+    assert calls == [(2, 0)]  # not batching any more
+
+
+def test_batch_notifies_even_when_its_body_raises() -> None:
+    store = create_store({"count": 0})
+    calls, listener = recorder()
+    store.subscribe(listener, selector=lambda state: state["count"])
+    with pytest.raises(RuntimeError):
+        with store.batch():
+            store.set_state({"count": 1})
+            raise RuntimeError("boom")
+    assert calls == [(1, 0)]
