@@ -78,8 +78,10 @@ def use_sse_event_handler(source: Optional[SSEConnection], event_type: str, hand
     use_effect(register, (source, event_type))
 
 
-# The last run whose invalid events were recorded: two batch listeners of one
-# type get the same run object, and its errors are recorded once.
+# The first event of the last run whose invalid events were recorded: two
+# batch listeners of one type get the same run, and its errors are recorded
+# once. Its first event, not the run: a replay's run of thousands of events
+# is not kept alive until the next event.
 _recorded_run: list = [None]
 
 
@@ -96,10 +98,10 @@ def batch_listener(
     the run validates it first."""
 
     def listener(run: Tuple[Any, ...]) -> None:
-        record = _recorded_run[0] is not run
-        _recorded_run[0] = run
+        record = _recorded_run[0] is not run[0]
+        _recorded_run[0] = run[0]
         for start in range(0, len(run), BATCH_SLICE):
-            events, errors = event_outcomes(event_type, map(_data, run[start : start + BATCH_SLICE]))
+            events, errors = event_outcomes(event_type, list(map(_data, run[start : start + BATCH_SLICE])))
             if record:
                 for error in errors:
                     on_invalid(error)
