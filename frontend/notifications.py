@@ -32,22 +32,13 @@ class NotificationStore(Store):
         self._next_id = 0
 
     def push(self, level: str, message: str, now: float = 0.0) -> int:
-        """Add a toast (`now` in s since the epoch); returns its id. Always a
-        change (a new id), so it skips `set_state`'s comparison: one of the
-        per-event costs of a notification burst (BENCHMARKS.md)."""
-        self._next_id = next_id = self._next_id + 1
-        data = self._data
-        items = data["items"] + (_new(Notification, (next_id, level, message, now)),)
-        if len(items) > self.limit:
-            items = items[-self.limit :] if self.limit else ()
-        merged = data.copy()
-        merged["items"] = items
-        self._commit(merged)
-        return next_id
+        """Add a toast (`now` in s since the epoch); returns its id."""
+        return self.push_many(((level, message),), now)
 
     def push_many(self, notifications: Sequence[Tuple[str, str]], now: float = 0.0, pushed_out: int = 0) -> int:
         """`push` each (level, message) in order, in one state change (`now`
-        in s since the epoch); returns the last id. `pushed_out` more came
+        in s since the epoch); returns the last id. Always a change (new
+        ids), so it skips `set_state`'s comparison. `pushed_out` more came
         before them and were pushed out at once, never on screen: they only
         take their ids. Only the last `limit` can be on screen, so only they
         are made; the others take their ids alike."""

@@ -54,6 +54,13 @@ def use_sse_event_handler(source: Optional[SSEConnection], event_type: str, hand
     `source` None (logged out) registers nothing. The newest `handler` is
     always the one called.
     """
+    _use_listener(source, event_type, handler, batch=False)
+
+
+def _use_listener(source: Optional[SSEConnection], event_type: str, handler: Callable[[Any], None], batch: bool) -> None:
+    """Register one listener per (source, type), per event or per run
+    (`batch`), that calls the newest `handler` and records invalid events
+    in the connection store."""
     handler_ref = use_ref(handler)
     handler_ref.current = handler
     store = use_sse_connection_store_api()
@@ -62,18 +69,27 @@ def use_sse_event_handler(source: Optional[SSEConnection], event_type: str, hand
         if source is None:
             return None
 
-        def listener(message: ServerSentEvent) -> None:
-            outcome = validated(message)
-            if isinstance(outcome, EventValidationError):
-                if not getattr(outcome, "recorded", False):  # once per message
-                    outcome.recorded = True  # type: ignore[attr-defined]
-                    store.record_invalid_event(outcome.event_type, outcome.reason)
-                return
-            if outcome is not None:
-                handler_ref.current(outcome)
+        def record(error: EventValidationError) -> None:
+            store.record_invalid_event(error.event_type, error.reason)
 
-        source.add_event_listener(event_type, listener)
-        return lambda: source.remove_event_listener(event_type, listener)
+        if batch:
+            listener: Callable[[Any], None] = batch_listener(event_type, lambda events: handler_ref.current(events), record)
+            add, remove = source.add_batch_listener, source.remove_batch_listener
+        else:
+
+            def listener(message: ServerSentEvent) -> None:
+                outcome = validated(message)
+                if isinstance(outcome, EventValidationError):
+                    if not getattr(outcome, "recorded", False):  # once per message
+                        outcome.recorded = True  # type: ignore[attr-defined]
+                        record(outcome)
+                    return
+                if outcome is not None:
+                    handler_ref.current(outcome)
+
+            add, remove = source.add_event_listener, source.remove_event_listener
+        add(event_type, listener)
+        return lambda: remove(event_type, listener)
 
     use_effect(register, (source, event_type))
 
@@ -122,19 +138,4 @@ def use_sse_event_batch_handler(
     always the one called. Invalid events are recorded as
     `use_sse_event_handler` records them.
     """
-    handler_ref = use_ref(handler)
-    handler_ref.current = handler
-    store = use_sse_connection_store_api()
-
-    def register() -> Optional[Callable[[], None]]:
-        if source is None:
-            return None
-
-        def record(error: EventValidationError) -> None:
-            store.record_invalid_event(error.event_type, error.reason)
-
-        listener = batch_listener(event_type, lambda events: handler_ref.current(events), record)
-        source.add_batch_listener(event_type, listener)
-        return lambda: source.remove_batch_listener(event_type, listener)
-
-    use_effect(register, (source, event_type))
+    _use_listener(source, event_type, handler, batch=True)

@@ -168,15 +168,11 @@ class SSEConnection:
 
     def add_event_listener(self, event_type: str, listener: Listener) -> None:
         """Call `listener(event)` for every event of `event_type`."""
-        self._listeners.setdefault(event_type, []).append(listener)
-        self._listeners_version += 1
+        self._add(self._listeners, event_type, listener)
 
     def remove_event_listener(self, event_type: str, listener: Listener) -> None:
         """Stop calling `listener`; unknown listeners are ignored."""
-        listeners = self._listeners.get(event_type)
-        if listeners and listener in listeners:
-            listeners.remove(listener)
-            self._listeners_version += 1
+        self._remove(self._listeners, event_type, listener)
 
     def add_batch_listener(self, event_type: str, listener: BatchListener) -> None:
         """Call `listener(events)` with each run of consecutive `event_type`
@@ -192,12 +188,18 @@ class SSEConnection:
         the batch listeners get the run. A batch listener removed during
         dispatch is not called; one added is called from the next run on.
         """
-        self._batch_listeners.setdefault(event_type, []).append(listener)
-        self._listeners_version += 1
+        self._add(self._batch_listeners, event_type, listener)
 
     def remove_batch_listener(self, event_type: str, listener: BatchListener) -> None:
         """Stop calling `listener`; unknown listeners are ignored."""
-        listeners = self._batch_listeners.get(event_type)
+        self._remove(self._batch_listeners, event_type, listener)
+
+    def _add(self, registry: Dict[str, list], event_type: str, listener: Callable) -> None:
+        registry.setdefault(event_type, []).append(listener)
+        self._listeners_version += 1
+
+    def _remove(self, registry: Dict[str, list], event_type: str, listener: Callable) -> None:
+        listeners = registry.get(event_type)
         if listeners and listener in listeners:
             listeners.remove(listener)
             self._listeners_version += 1
