@@ -754,10 +754,8 @@ def test_run_path_keeps_the_size_limit_whatever_the_chunking(case: Tuple[bytes, 
         assert run(chunks, max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
 
 
-def test_a_long_run_after_a_retry_line_gives_every_event() -> None:
-    # The shape of the benchmark's burst: `retry:` first, then 5,000 events.
-    frames = (f'id: {n}\nevent: notification\ndata: {{"n": {n}}}\n\n'.encode() for n in range(1, 5001))
-    stream = b"retry: 1000\n\n" + b"".join(frames)
+def counting_runs() -> Tuple[EventStreamParser, List[int]]:
+    """A parser, and the number of events each try of its run path took (0: missed)."""
     taken: List[int] = []
 
     class Counting(EventStreamParser):
@@ -768,7 +766,14 @@ def test_a_long_run_after_a_retry_line_gives_every_event() -> None:
             taken.append(0 if run is None else len(run[0]))
             return run
 
-    parser = Counting()
+    return Counting(), taken
+
+
+def test_a_long_run_after_a_retry_line_gives_every_event() -> None:
+    # The shape of the benchmark's burst: `retry:` first, then 5,000 events.
+    frames = (f'id: {n}\nevent: notification\ndata: {{"n": {n}}}\n\n'.encode() for n in range(1, 5001))
+    stream = b"retry: 1000\n\n" + b"".join(frames)
+    parser, taken = counting_runs()
     events = parser.feed(stream)
     assert taken[0] == 0  # the `retry` line leaves the first try to the line-by-line rules
     assert sum(taken) == 5000  # then every event comes in runs
@@ -788,17 +793,7 @@ def test_a_chunk_that_opens_off_a_run_goes_back_to_runs_after_one_event(cut: int
     # of the chunk.
     stream = "".join(f'id: {n}\nevent: notification\ndata: {{"n": {n}}}\n\n' for n in range(1, 2001))
     first, second = (stream[:cut], stream[cut:]) if cut else ("", "data: odd\n\n" + stream)
-    taken: List[int] = []
-
-    class Counting(EventStreamParser):
-        __slots__ = ()
-
-        def _take_run(self, text: str, position: int) -> Any:
-            run = super()._take_run(text, position)
-            taken.append(0 if run is None else len(run[0]))
-            return run
-
-    parser = Counting()
+    parser, taken = counting_runs()
     events = parser.feed(first.encode()) + parser.feed(second.encode())
     assert sum(taken) >= 1999  # all but the first event come in runs
     assert [event.data for event in events][-2000:] == [f'{{"n": {n}}}' for n in range(1, 2001)]
