@@ -111,18 +111,26 @@ def batch_listener(
     `BATCH_SLICE` events and calls `handler(events)` with each slice's valid
     typed events, in stream order (never with an empty list). Each invalid
     event goes to `on_invalid(error)` once per run, whichever listener of
-    the run validates it first."""
+    the run validates it first. A handler that raises on one slice still
+    gets the next ones; the first error is raised after the run, for the
+    connection to report (`on_listener_error`)."""
 
     def listener(run: Tuple[Any, ...]) -> None:
         record = _recorded_run[0] is not run[0]
         _recorded_run[0] = run[0]
+        failure: Optional[Exception] = None
         for start in range(0, len(run), BATCH_SLICE):
             events, errors = event_outcomes(event_type, list(map(_data, run[start : start + BATCH_SLICE])))
             if record:
                 for error in errors:
                     on_invalid(error)
             if events:
-                handler(events)
+                try:
+                    handler(events)
+                except Exception as error:  # as per-event listeners are isolated
+                    failure = failure or error
+        if failure is not None:
+            raise failure
 
     return listener
 

@@ -277,6 +277,23 @@ def test_batch_handler_gets_the_valid_events_in_slices_and_invalid_ones_are_reco
     assert h.store.get_state()["invalid_events"] == 2  # once each, though two listeners validated them
 
 
+def test_batch_handler_that_raises_on_a_slice_still_gets_the_next_and_the_error_is_reported() -> None:
+    h = connected()
+    reported: List[Tuple[str, str]] = []
+    h.connection.on_listener_error = lambda event_type, error: reported.append((event_type, str(error)))
+    received: List[int] = []
+
+    def handler(events: List[Any]) -> None:
+        received.append(len(events))
+        if len(received) == 1:
+            raise RuntimeError("boom")
+
+    Root().render(listening(h.store, el(BatchListener, source=h.connection, event_type="notification", handler=handler)))
+    deliver(h, *[notification(str(n)) for n in range(BATCH_SLICE + 3)])
+    assert received == [BATCH_SLICE, 3]
+    assert reported == [("notification", "boom")]
+
+
 def test_batch_handler_is_not_called_for_a_slice_without_valid_events() -> None:
     h = connected()
     received: List[Any] = []
