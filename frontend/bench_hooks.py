@@ -6,8 +6,9 @@ Reads a finite stream with the page's own client (fetch + ReadableStream,
 store and an entity cache) until `count` events are in the stores, and
 resolves to the elapsed milliseconds. Events take the app's own path: the
 batch listeners of `use_sse_event_batch_handler` with the handlers of
-`use_sse_system_events` and `use_sse_cache_invalidation`. `make bench` runs the browser's native `EventSource` +
-`JSON.parse` on the same bytes in the same page for the reference.
+`use_sse_system_events` and `use_sse_cache_invalidation`. `make bench` runs
+the browser's native `EventSource` + `JSON.parse` on the same bytes in the
+same page for the reference.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from frontend.reactive import use_effect, use_ref
 from frontend.sse.connection import SSEConnection
 from frontend.sse.parser import ServerSentEvent
 
-__all__ = ["BATCH_SLICE", "batch_listener", "use_sse_event_batch_handler", "use_sse_event_handler", "validated"]
+__all__ = ["BATCH_SLICE", "batch_listener", "event_listener", "use_sse_event_batch_handler", "use_sse_event_handler", "validated"]
 
 BATCH_SLICE = 128
 """Events per call of a batch handler, at most. Slices rather than whole
@@ -73,25 +73,36 @@ def _use_listener(source: Optional[SSEConnection], event_type: str, handler: Cal
             store.record_invalid_event(error.event_type, error.reason)
 
         if batch:
-            listener: Callable[[Any], None] = batch_listener(event_type, lambda events: handler_ref.current(events), record)
+            listener = batch_listener(event_type, lambda events: handler_ref.current(events), record)
             add, remove = source.add_batch_listener, source.remove_batch_listener
         else:
-
-            def listener(message: ServerSentEvent) -> None:
-                outcome = validated(message)
-                if isinstance(outcome, EventValidationError):
-                    if not getattr(outcome, "recorded", False):  # once per message
-                        outcome.recorded = True  # type: ignore[attr-defined]
-                        record(outcome)
-                    return
-                if outcome is not None:
-                    handler_ref.current(outcome)
-
+            listener = event_listener(lambda event: handler_ref.current(event), record)
             add, remove = source.add_event_listener, source.remove_event_listener
         add(event_type, listener)
         return lambda: remove(event_type, listener)
 
     use_effect(register, (source, event_type))
+
+
+def event_listener(
+    handler: Callable[[Any], None], on_invalid: Callable[[EventValidationError], None]
+) -> Callable[[ServerSentEvent], None]:
+    """A listener for `SSEConnection.add_event_listener`: validates each
+    message (`validated`) and calls `handler(event)` with the typed event.
+    An invalid message goes to `on_invalid(error)` once, whichever listener
+    of the message validates it first; an unknown type is ignored."""
+
+    def listener(message: ServerSentEvent) -> None:
+        outcome = validated(message)
+        if isinstance(outcome, EventValidationError):
+            if not getattr(outcome, "recorded", False):  # once per message
+                outcome.recorded = True  # type: ignore[attr-defined]
+                on_invalid(outcome)
+            return
+        if outcome is not None:
+            handler(outcome)
+
+    return listener
 
 
 # The first event of the last run whose invalid events were recorded: two

@@ -120,9 +120,10 @@ class SSEConnection:
     Events go to listeners added with `add_event_listener(type, listener)`
     (as on an `EventSource`), in order, each isolated from the others'
     errors. A listener added with `add_batch_listener(type, listener)` gets
-    each run of consecutive events of its type in one chunk in one call. `on_unauthorized()` runs on a 401 (the app logs out);
-    `on_parse_error(kind)` and `on_listener_error(type, error)` report
-    problems by kind only (no stream content).
+    each run of consecutive events of its type in one chunk in one call.
+    `on_unauthorized()` runs on a 401 (the app logs out); `on_parse_error(kind)`
+    and `on_listener_error(type, error)` report problems by kind only (no
+    stream content).
     """
 
     def __init__(
@@ -348,31 +349,29 @@ class SSEConnection:
             run = tuple(group)
             if registered:
                 for event in run:
-                    # As for DOM events: a listener removed during dispatch is
-                    # not called, one added is called from the next event on.
-                    version = self._listeners_version
-                    for listener in tuple(registered):
-                        if generation != self.generation:
-                            self.stale_dropped += 1
-                            return  # a listener closed or restarted the connection
-                        if version != self._listeners_version and listener not in registered:
-                            continue
-                        try:
-                            listener(event)
-                        except Exception as error:
-                            self.on_listener_error(event_type, error)
-            if batch:
-                version = self._listeners_version
-                for batch_listener in tuple(batch):
-                    if generation != self.generation:
-                        self.stale_dropped += 1
+                    if not self._call_each(registered, event, event_type, generation):
                         return
-                    if version != self._listeners_version and batch_listener not in batch:
-                        continue
-                    try:
-                        batch_listener(run)
-                    except Exception as error:
-                        self.on_listener_error(event_type, error)
+            if batch and not self._call_each(batch, run, event_type, generation):
+                return
+
+    def _call_each(self, registered: list, argument: object, event_type: str, generation: int) -> bool:
+        """Call each of `registered` with `argument`, each isolated from the
+        others' errors. As for DOM events: a listener removed meanwhile is
+        not called, one added is called from the next call on. False when a
+        listener closed or restarted the connection: the rest of the chunk
+        is dropped."""
+        version = self._listeners_version
+        for listener in tuple(registered):
+            if generation != self.generation:
+                self.stale_dropped += 1
+                return False
+            if version != self._listeners_version and listener not in registered:
+                continue
+            try:
+                listener(argument)
+            except Exception as error:
+                self.on_listener_error(event_type, error)
+        return True
 
     def on_stream_end(self, generation: int) -> None:
         """The body ended (the server closed the stream)."""
