@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from frontend.events import Entity, utc_now
+from frontend.events import Entity, dump_event, utc_now
 
 from .auth import bearer_token, new_token, token_digest
 from .broker import Broker
@@ -283,8 +283,8 @@ class StubApi:
             tx.insert_entity(kind, entity)
             event = kind.changed_event("created", entity, session.coaching_relationship_id)
             tx.append_event(
-                event.type,  # type: ignore[attr-defined]
-                event.model_dump_json(),
+                event["type"],
+                dump_event(event),
                 coaching_relationship_id=session.coaching_relationship_id,
             )
         return _json_entity(entity, status_code=201)
@@ -305,8 +305,8 @@ class StubApi:
             tx.update_entity(kind, entity)
             event = kind.changed_event("updated", entity, session.coaching_relationship_id)
             tx.append_event(
-                event.type,  # type: ignore[attr-defined]
-                event.model_dump_json(),
+                event["type"],
+                dump_event(event),
                 coaching_relationship_id=session.coaching_relationship_id,
             )
         return _json_entity(entity)
@@ -318,8 +318,8 @@ class StubApi:
             tx.delete_entity(kind, current.id)
             event = kind.deleted_event(current, session.coaching_relationship_id)
             tx.append_event(
-                event.type,  # type: ignore[attr-defined]
-                event.model_dump_json(),
+                event["type"],
+                dump_event(event),
                 coaching_relationship_id=session.coaching_relationship_id,
             )
         return Response(status_code=204)

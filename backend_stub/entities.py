@@ -111,9 +111,9 @@ class EntityKind:
     update_body: type[_Body]
     columns: tuple[str, ...]
     """Table columns, equal to the model's field names."""
-    changed_payload: type[BaseModel]
-    deleted_payload: type[BaseModel]
-    events: dict[str, type[BaseModel]]
+    changed_payload: Any  # a TypedDict class (frontend.events)
+    deleted_payload: Any
+    events: dict[str, Any]  # change -> its TypedDict event class
     """`created`/`updated`/`deleted` -> the shared event class."""
 
     def new_id(self) -> str:
@@ -124,7 +124,7 @@ class EntityKind:
         """`action` + `created` -> `action_created`."""
         return f"{self.name}_{change}"
 
-    def changed_event(self, change: str, entity: Entity, coaching_relationship_id: str) -> BaseModel:
+    def changed_event(self, change: str, entity: Entity, coaching_relationship_id: str) -> dict[str, Any]:
         """The `<name>_created|updated` event carrying the whole entity."""
         payload = self.changed_payload(
             coaching_session_id=entity.coaching_session_id,
@@ -133,7 +133,7 @@ class EntityKind:
         )
         return self.events[change](type=self.event_type(change), data=payload)
 
-    def deleted_event(self, entity: Entity, coaching_relationship_id: str) -> BaseModel:
+    def deleted_event(self, entity: Entity, coaching_relationship_id: str) -> dict[str, Any]:
         """The `<name>_deleted` event carrying `<name>_id`."""
         payload = self.deleted_payload(
             coaching_session_id=entity.coaching_session_id,

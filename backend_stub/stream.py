@@ -30,7 +30,7 @@ import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
-from frontend.events import Resync, ResyncEvent
+from frontend.events import Resync, ResyncEvent, dump_event
 
 from .broker import Broker, StreamClosed, Subscription
 from .storage import LoggedEvent, TokenInfo
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 SEPARATOR = "\n"
 """Line ending of every frame the stub writes."""
 
-RESYNC_PAYLOAD = ResyncEvent(type="resync", data=Resync()).model_dump_json()
+RESYNC_PAYLOAD = dump_event(ResyncEvent(type="resync", data=Resync()))
 """`{"type":"resync","data":{}}`."""
 
 _deliberately_unfinished: contextvars.ContextVar[bool] = contextvars.ContextVar("deliberately_unfinished", default=False)

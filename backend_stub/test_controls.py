@@ -28,6 +28,7 @@ from frontend.events import (
     ForceLogoutEvent,
     Notification,
     NotificationEvent,
+    dump_event,
     utc_now,
 )
 
@@ -334,8 +335,8 @@ class StubControls:
         """Log a user event (everybody's when `user` is None) and fan it out."""
         with self._broker.transaction() as tx:
             logged = tx.append_event(
-                event.type,
-                event.model_dump_json(),
+                event["type"],
+                dump_event(event),
                 target_user_id=None if user is None else user.id,
             )
         streams = len(self._broker.streams(None if user is None else user.username))
@@ -360,7 +361,12 @@ def _burst(count: int, size: int, same: bool = False) -> bytes:
 
 def burst_stream(count: int, size: int) -> bytes:
     """`retry: 1000`, then `count` `action_updated` frames of about `size` bytes."""
-    from frontend.events import ActionChanged, ActionUpdatedEvent
+    from frontend.events import Action, ActionChanged, ActionUpdatedEvent
+
+    def frame_data(action: dict) -> str:
+        scope = {"coaching_session_id": "session-burst", "coaching_relationship_id": "rel-burst"}
+        data = ActionChanged(**scope, action=Action.model_validate(action))  # type: ignore[typeddict-item]
+        return dump_event(ActionUpdatedEvent(type="action_updated", data=data))
 
     now = utc_now()
     frames = [b"retry: 1000\n\n"]
@@ -373,22 +379,11 @@ def burst_stream(count: int, size: int) -> bytes:
             "created_at": now,
             "updated_at": now,
         }
-        event = ActionUpdatedEvent(
-            type="action_updated",
-            data=ActionChanged.model_validate(
-                {"coaching_session_id": "session-burst", "coaching_relationship_id": "rel-burst", "action": action}
-            ),
-        )
-        data = event.model_dump_json()
+        data = frame_data(action)
         padding = max(0, size - len(data) - 40)
         if padding:
             action["body"] = "x" * padding
-            data = ActionUpdatedEvent(
-                type="action_updated",
-                data=ActionChanged.model_validate(
-                    {"coaching_session_id": "session-burst", "coaching_relationship_id": "rel-burst", "action": action}
-                ),
-            ).model_dump_json()
+            data = frame_data(action)
         frames.append(f"id: {number}\nevent: action_updated\ndata: {data}\n\n".encode())
     return b"".join(frames)
 
@@ -398,13 +393,13 @@ def notification_burst(count: int, size: int, same: bool = False) -> bytes:
     each message different (`#<number> mmm...`) as real events are, or with
     `same` all one message (`mmm...`)."""
     frames = [b"retry: 1000\n\n"]
-    empty = NotificationEvent(type="notification", data=Notification(level="info", message="")).model_dump_json()
+    empty = dump_event(NotificationEvent(type="notification", data=Notification(level="info", message="")))
     for number in range(1, count + 1):
         head = f"id: {number}\nevent: notification\ndata: "
         label = "" if same else f"#{number} "
         # Sized on the longest id, so `same` gives one message throughout.
         longest_head = len(f"id: {count}\nevent: notification\ndata: ")
         message = label + "m" * max(1, size - longest_head - len(empty) - len(label) - 2)
-        data = NotificationEvent(type="notification", data=Notification(level="info", message=message)).model_dump_json()
+        data = dump_event(NotificationEvent(type="notification", data=Notification(level="info", message=message)))
         frames.append(f"{head}{data}\n\n".encode())
     return b"".join(frames)

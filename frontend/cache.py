@@ -18,7 +18,7 @@ Pure: the fetcher is an injected `async (key) -> data`; no I/O here.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from frontend.store import Store
 
@@ -50,7 +50,10 @@ _EMPTY = CacheEntry()
 
 
 def _matches(key: Key, entity: Any) -> bool:
-    """An entity belongs to a list key if it has every param's value."""
+    """An entity (a model, or a mapping such as an event's scope) belongs
+    to a list key if it has every param's value."""
+    if isinstance(entity, Mapping):
+        return all(str(entity.get(name)) == value for name, value in key[1])
     return all(str(getattr(entity, name, None)) == value for name, value in key[1])
 
 
@@ -183,7 +186,8 @@ class Cache:
 
     def remove_entity(self, endpoint: str, entity_id: str, scope: Any) -> List[Key]:
         """Remove entity `entity_id` from the lists of `endpoint` that `scope`
-        (an object with the key's params as attributes) belongs to."""
+        (a mapping of the key's params, such as a deleted event's `data`)
+        belongs to."""
         return self._apply(endpoint, scope, "remove", entity_id)
 
     def _apply(self, endpoint: str, scope: Any, operation: str, value: Any) -> List[Key]:

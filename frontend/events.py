@@ -25,9 +25,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union
+from typing import Annotated, Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union, get_type_hints
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, with_config
+
+# pydantic needs typing_extensions' TypedDict before Python 3.12.
+from typing_extensions import NotRequired, TypedDict
 
 __all__ = [
     "ENTITY_EVENT_TYPES",
@@ -39,8 +42,10 @@ __all__ = [
     "EventValidationError",
     "OverarchingGoal",
     "SSEEvent",
+    "dump_event",
     "event_outcome",
     "event_outcomes",
+    "notification_level",
     "parse_event",
     "utc_now",
 ]
@@ -102,9 +107,16 @@ class OverarchingGoal(Entity):
 
 
 # --- entity events -----------------------------------------------------------
+#
+# Envelopes and payloads are `TypedDict`s, validated by pydantic like the
+# models: the original declares them as TypeScript object types
+# (`types/sse-events.ts`), and a plain dict is what a handler reads once and
+# drops. pydantic-core builds a dict for about half the cost of a model in
+# WebAssembly (1.1 against 1.9 us per ~100-byte event in the page,
+# bench/NOTES.md). Entities stay frozen models: caches keep them.
 
 
-class _Scope(_Model):
+class _Scope(TypedDict):
     coaching_session_id: str
     coaching_relationship_id: str
 
@@ -133,64 +145,78 @@ class OverarchingGoalDeleted(_Scope):
     overarching_goal_id: str
 
 
-class ActionCreatedEvent(_Model):
-    """An action was created; `data.action` is the whole entity."""
+# Without pydantic-core's string cache, as the models (`_Model`); set on the
+# envelopes, the validators' roots, where it takes effect.
+_envelope = with_config(ConfigDict(cache_strings=False))
+
+
+@_envelope
+class ActionCreatedEvent(TypedDict):
+    """An action was created; `data["action"]` is the whole entity."""
 
     type: Literal["action_created"]
     data: ActionChanged
 
 
-class ActionUpdatedEvent(_Model):
-    """An action changed; `data.action` is the whole new version."""
+@_envelope
+class ActionUpdatedEvent(TypedDict):
+    """An action changed; `data["action"]` is the whole new version."""
 
     type: Literal["action_updated"]
     data: ActionChanged
 
 
-class ActionDeletedEvent(_Model):
-    """An action was deleted; `data.action_id` names it."""
+@_envelope
+class ActionDeletedEvent(TypedDict):
+    """An action was deleted; `data["action_id"]` names it."""
 
     type: Literal["action_deleted"]
     data: ActionDeleted
 
 
-class AgreementCreatedEvent(_Model):
-    """An agreement was created; `data.agreement` is the whole entity."""
+@_envelope
+class AgreementCreatedEvent(TypedDict):
+    """An agreement was created; `data["agreement"]` is the whole entity."""
 
     type: Literal["agreement_created"]
     data: AgreementChanged
 
 
-class AgreementUpdatedEvent(_Model):
-    """An agreement changed; `data.agreement` is the whole new version."""
+@_envelope
+class AgreementUpdatedEvent(TypedDict):
+    """An agreement changed; `data["agreement"]` is the whole new version."""
 
     type: Literal["agreement_updated"]
     data: AgreementChanged
 
 
-class AgreementDeletedEvent(_Model):
-    """An agreement was deleted; `data.agreement_id` names it."""
+@_envelope
+class AgreementDeletedEvent(TypedDict):
+    """An agreement was deleted; `data["agreement_id"]` names it."""
 
     type: Literal["agreement_deleted"]
     data: AgreementDeleted
 
 
-class OverarchingGoalCreatedEvent(_Model):
-    """A goal was created; `data.overarching_goal` is the whole entity."""
+@_envelope
+class OverarchingGoalCreatedEvent(TypedDict):
+    """A goal was created; `data["overarching_goal"]` is the whole entity."""
 
     type: Literal["overarching_goal_created"]
     data: OverarchingGoalChanged
 
 
-class OverarchingGoalUpdatedEvent(_Model):
-    """A goal changed; `data.overarching_goal` is the whole new version."""
+@_envelope
+class OverarchingGoalUpdatedEvent(TypedDict):
+    """A goal changed; `data["overarching_goal"]` is the whole new version."""
 
     type: Literal["overarching_goal_updated"]
     data: OverarchingGoalChanged
 
 
-class OverarchingGoalDeletedEvent(_Model):
-    """A goal was deleted; `data.overarching_goal_id` names it."""
+@_envelope
+class OverarchingGoalDeletedEvent(TypedDict):
+    """A goal was deleted; `data["overarching_goal_id"]` names it."""
 
     type: Literal["overarching_goal_deleted"]
     data: OverarchingGoalDeleted
@@ -199,38 +225,49 @@ class OverarchingGoalDeletedEvent(_Model):
 # --- system events -----------------------------------------------------------
 
 
-class ForceLogout(_Model):
+class ForceLogout(TypedDict):
     reason: str
 
 
-class ForceLogoutEvent(_Model):
+@_envelope
+class ForceLogoutEvent(TypedDict):
     """A bare signal: the server ends this user's session; log out, say why."""
 
     type: Literal["force_logout"]
     data: ForceLogout
 
 
-class Resync(_Model):
+class Resync(TypedDict):
     pass
 
 
-class ResyncEvent(_Model):
-    """A bare signal: replay was impossible; revalidate every entity cache."""
+@_envelope
+class ResyncEvent(TypedDict):
+    """A bare signal: replay was impossible; revalidate every entity cache.
+    `data` is `{}` and may be left out."""
 
     type: Literal["resync"]
-    data: Resync = Field(default_factory=Resync)
+    data: NotRequired[Resync]
 
 
-class Notification(_Model):
-    level: Literal["info", "warning", "error"] = "info"
+class Notification(TypedDict):
+    """`level` may be left out: "info" (`notification_level`)."""
+
+    level: NotRequired[Literal["info", "warning", "error"]]
     message: str
 
 
-class NotificationEvent(_Model):
+@_envelope
+class NotificationEvent(TypedDict):
     """A passive payload: a message to show as a toast."""
 
     type: Literal["notification"]
     data: Notification
+
+
+def notification_level(notification: Notification) -> str:
+    """The `level` of a `Notification`: "info" when left out (CONTRACT.md)."""
+    return notification.get("level", "info")
 
 
 SSEEvent = Annotated[
@@ -259,15 +296,26 @@ _adapter: TypeAdapter = TypeAdapter(SSEEvent, config=ConfigDict(cache_strings=Fa
 _validate_json = _adapter.validator.validate_json
 
 _EVENT_MODELS: Dict[str, Any] = {
-    model.model_fields["type"].annotation.__args__[0]: model for model in SSEEvent.__origin__.__args__  # type: ignore[attr-defined]
+    get_type_hints(model)["type"].__args__[0]: model for model in SSEEvent.__origin__.__args__  # type: ignore[attr-defined]
 }
-"""Event type -> its model class (`SSEEvent`'s members)."""
+"""Event type -> its envelope class (`SSEEvent`'s members)."""
+
+_EVENT_ADAPTERS: Dict[str, TypeAdapter] = {event_type: TypeAdapter(model) for event_type, model in _EVENT_MODELS.items()}
 
 _EVENT_VALIDATORS: Dict[str, Callable[[str], Any]] = {
-    event_type: model.__pydantic_validator__.validate_json for event_type, model in _EVENT_MODELS.items()
+    event_type: adapter.validator.validate_json for event_type, adapter in _EVENT_ADAPTERS.items()
 }
-"""Event type -> its model's pydantic-core `validate_json` (no union to pick
-from: the SSE `event:` name already says which)."""
+"""Event type -> its envelope's pydantic-core `validate_json` (no union to
+pick from: the SSE `event:` name already says which)."""
+
+
+def dump_event(event: Any) -> str:
+    """JSON text of one event (a member of `SSEEvent`, as its constructor
+    gives it: a dict), for `data:` on the wire. Raises
+    `pydantic_core.PydanticSerializationError` for a value it cannot write
+    and `KeyError` for an unknown `type`."""
+    return _EVENT_ADAPTERS[event["type"]].dump_json(event).decode()
+
 
 ENTITY_EVENT_TYPES = frozenset(
     f"{entity}_{change}" for entity in ("action", "agreement", "overarching_goal") for change in ("created", "updated", "deleted")
@@ -294,7 +342,7 @@ class EventValidationError(ValueError):
 def parse_event(event_type: str, data: str):
     """Validate one SSE event's `data` (JSON text) against `SSEEvent`.
 
-    Returns the typed event, or None when `event_type` is unknown (a newer
+    Returns the event (a dict, as its `SSEEvent` member types it), or None when `event_type` is unknown (a newer
     backend may add types; CLIENT.md "Events into the app").
 
     Raises `EventValidationError` when the JSON is invalid, does not match the
@@ -309,7 +357,7 @@ def parse_event(event_type: str, data: str):
 
 def event_outcome(event_type: str, data: str):
     """`parse_event` that returns the `EventValidationError` instead of
-    raising it: the typed event, None (unknown type) or the error. The
+    raising it: the event (a dict), None (unknown type) or the error. The
     stream's hot path (one call per event, no exception raised and caught)."""
     if event_type not in EVENT_TYPES:
         return None
@@ -317,8 +365,8 @@ def event_outcome(event_type: str, data: str):
         event = _validate_json(data)
     except ValueError as error:  # pydantic.ValidationError is a ValueError
         return EventValidationError(event_type, _reason(error))
-    if event.type != event_type:
-        return EventValidationError(event_type, f"type {event.type!r} does not match")
+    if event["type"] != event_type:
+        return EventValidationError(event_type, f"type {event['type']!r} does not match")
     return event
 
 
@@ -333,7 +381,7 @@ def _reason(error: ValueError) -> str:
 
 def event_outcomes(event_type: str, datas: Sequence[str]) -> Tuple[List[Any], List[EventValidationError]]:
     """`event_outcome` for many events of one type (a run of one chunk,
-    `SSEConnection.add_batch_listener`): (the typed events in stream order,
+    `SSEConnection.add_batch_listener`): (the events, dicts, in stream order,
     the errors of the invalid ones, each as `event_outcome` gives it). An
     unknown type gives ([], []).
 

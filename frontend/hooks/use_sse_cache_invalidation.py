@@ -29,16 +29,18 @@ _ENTITY_EVENT_ORDER = sorted(ENTITY_EVENT_TYPES)  # hooks are called in a fixed 
 
 
 def apply_entity_event(cache: Cache, event: Any) -> List[Key]:
-    """Upsert or remove the entity an entity event carries; returns the changed keys.
+    """Upsert or remove the entity an entity event (an `SSEEvent` dict)
+    carries; returns the changed keys.
 
     Created and updated events upsert (an older `updated_at` never wins);
     deleted events remove by `<name>_id`. Pure.
     """
-    name, change = event.type.rsplit("_", 1)
+    name, change = event["type"].rsplit("_", 1)
     endpoint = ENTITY_ENDPOINTS[name]
+    data = event["data"]
     if change == "deleted":
-        return cache.remove_entity(endpoint, getattr(event.data, f"{name}_id"), event.data)
-    return cache.upsert_entity(endpoint, getattr(event.data, name))
+        return cache.remove_entity(endpoint, data[f"{name}_id"], data)
+    return cache.upsert_entity(endpoint, data[name])
 
 
 def apply_entity_events(cache: Cache, events: List[Any]) -> List[Key]:

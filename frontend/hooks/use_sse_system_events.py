@@ -11,6 +11,7 @@ import time
 from typing import Any, List, Optional
 
 from frontend.contexts.app_context import LogoutContext, NotificationsContext, required
+from frontend.events import notification_level
 from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler, use_sse_event_handler
 from frontend.notifications import NotificationStore
 from frontend.sse.connection import SSEConnection
@@ -19,13 +20,15 @@ __all__ = ["show_notifications", "use_sse_system_events"]
 
 
 def show_notifications(notifications: NotificationStore, events: List[Any], now: float) -> int:
-    """Toasts for `notification` events (in stream order), in one update of
-    `notifications`; `now` in s since the epoch. Returns the last id. Only
-    the last `notifications.limit` can be on screen: the others are only
-    counted (`NotificationStore.push_many`)."""
+    """Toasts for `notification` events (`NotificationEvent` dicts, in
+    stream order), in one update of `notifications`; `now` in s since the
+    epoch. Returns the last id. Only the last `notifications.limit` can be
+    on screen: the others are only counted (`NotificationStore.push_many`)."""
     shown = events[-notifications.limit :] if notifications.limit else []
     return notifications.push_many(
-        [(event.data.level, event.data.message) for event in shown], now, pushed_out=len(events) - len(shown)
+        [(notification_level(event["data"]), event["data"]["message"]) for event in shown],
+        now,
+        pushed_out=len(events) - len(shown),
     )
 
 
@@ -33,5 +36,5 @@ def use_sse_system_events(source: Optional[SSEConnection]) -> None:
     """Handle `force_logout` and `notification` events of `source`."""
     logout = required(LogoutContext)
     notifications = required(NotificationsContext)
-    use_sse_event_handler(source, "force_logout", lambda event: logout(f"You were signed out: {event.data.reason}"))
+    use_sse_event_handler(source, "force_logout", lambda event: logout(f"You were signed out: {event['data']['reason']}"))
     use_sse_event_batch_handler(source, "notification", lambda events: show_notifications(notifications, events, time.time()))

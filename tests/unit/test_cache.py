@@ -22,7 +22,7 @@ ACTIONS = make_key("actions", coaching_session_id="session-1")
 OTHER = make_key("actions", coaching_session_id="session-2")
 AGREEMENTS = make_key("agreements", coaching_session_id="session-1")
 
-SCOPE = SimpleNamespace(coaching_session_id="session-1")
+SCOPE = {"coaching_session_id": "session-1"}  # a deleted event's `data` (a mapping)
 
 
 def ids(entry: CacheEntry) -> List[str]:

@@ -20,10 +20,30 @@ from hypothesis import strategies as st
 from frontend.cache import Cache, CacheEntry, make_key
 from frontend.contexts.app_context import SWRConfigContext
 from frontend.contexts.sse_connection_context import SSEConnectionStoreContext
-from frontend.events import EVENT_TYPES, EventValidationError, event_outcome, event_outcomes
+from frontend.events import (
+    EVENT_TYPES,
+    Action,
+    ActionChanged,
+    ActionCreatedEvent,
+    ActionDeleted,
+    ActionDeletedEvent,
+    EventValidationError,
+    ForceLogout,
+    ForceLogoutEvent,
+    Notification,
+    NotificationEvent,
+    Resync,
+    ResyncEvent,
+    dump_event,
+    event_outcome,
+    event_outcomes,
+    parse_event,
+)
 from frontend.hooks.use_sse_cache_invalidation import apply_entity_event, apply_entity_events, use_sse_cache_invalidation
 from frontend.hooks.use_sse_event_handler import BATCH_SLICE, use_sse_event_batch_handler, use_sse_event_handler
+from frontend.hooks.use_sse_system_events import show_notifications
 from frontend.hooks.use_swr import use_swr
+from frontend.notifications import NotificationStore
 from frontend.reactive import Root, el, use_state
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import SSEConnectionStore
@@ -141,7 +161,7 @@ def test_event_handler_moves_to_the_new_connection_when_it_changes() -> None:
     assert len(second.connection._listeners["notification"]) == 1
     deliver(first, notification("old"))
     deliver(second, notification("new"))
-    assert [event.data.message for event in received] == ["new"]
+    assert [event["data"]["message"] for event in received] == ["new"]
 
 
 def test_event_handler_with_no_connection_registers_nothing() -> None:
@@ -160,11 +180,50 @@ def test_valid_event_reaches_the_handler_typed_with_aware_dates() -> None:
     Root().render(listening(h.store, el(Listener, source=h.connection, event_type="action_created", handler=received.append)))
     deliver(h, sse_frame(*action_event("created", make_action("a1", created=5))))
     [event] = received
-    assert event.type == "action_created"
-    assert event.data.action.id == "a1"
-    assert isinstance(event.data.action.created_at, datetime)
-    assert event.data.action.created_at.tzinfo is not None
-    assert event.data.action.updated_at.utcoffset().total_seconds() == 0
+    assert event["type"] == "action_created"
+    assert event["data"]["action"].id == "a1"
+    assert isinstance(event["data"]["action"].created_at, datetime)
+    assert event["data"]["action"].created_at.tzinfo is not None
+    assert event["data"]["action"].updated_at.utcoffset().total_seconds() == 0
+
+
+_SCOPE = {"coaching_session_id": "session-1", "coaching_relationship_id": "rel-1"}
+_ACTION = Action.model_validate(
+    {"id": "a1", "coaching_session_id": "session-1", "body": "<b>x</b>", "created_at": "2026-01-01T00:00:00Z",
+     "updated_at": "2026-01-01T00:00:01Z"}
+)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        ActionCreatedEvent(type="action_created", data=ActionChanged(**_SCOPE, action=_ACTION)),
+        ActionDeletedEvent(type="action_deleted", data=ActionDeleted(**_SCOPE, action_id="a1")),
+        ForceLogoutEvent(type="force_logout", data=ForceLogout(reason="Account disabled")),
+        ResyncEvent(type="resync", data=Resync()),
+        NotificationEvent(type="notification", data=Notification(level="warning", message="Heads up")),
+    ],
+    ids=lambda event: event["type"],
+)
+def test_an_event_written_by_dump_event_reads_back_equal(event: Any) -> None:
+    data = dump_event(event)
+    assert parse_event(event["type"], data) == event
+    assert data.startswith('{"type":"' + event["type"] + '","data":{')
+
+
+def test_dump_event_of_an_unknown_type_raises_key_error() -> None:
+    with pytest.raises(KeyError):
+        dump_event({"type": "nope", "data": {}})
+
+
+def test_optional_parts_of_system_events_may_be_left_out() -> None:
+    assert parse_event("resync", '{"type": "resync"}') == {"type": "resync"}
+    notification = parse_event("notification", '{"type": "notification", "data": {"message": "hi", "extra": 1}}')
+    assert notification == {"type": "notification", "data": {"message": "hi"}}  # unknown fields are dropped
+    notifications = NotificationStore(limit=5)
+    show_notifications(notifications, [notification], now=10.0)
+    [item] = notifications.get_state()["items"]
+    assert (item.level, item.message) == ("info", "hi")  # CONTRACT.md's default level
 
 
 @pytest.mark.parametrize(
@@ -196,7 +255,7 @@ def test_invalid_event_is_recorded_once_without_content_and_skipped(data: str, r
     assert reason_part in reason.lower()
     assert "secret" not in reason
     deliver(h, notification("next"))
-    assert [event.data.message for event in received] == ["next", "next"]
+    assert [event["data"]["message"] for event in received] == ["next", "next"]
     assert h.store.get_state()["invalid_events"] == 1
 
 
@@ -211,7 +270,7 @@ def test_unknown_event_types_are_ignored() -> None:
         )
     )
     deliver(h, sse_frame("coffee_brewed", wire_event("coffee_brewed", {"cups": 2})), notification("after"))
-    assert [event.type for event in received] == ["notification"]
+    assert [event["type"] for event in received] == ["notification"]
     assert h.store.get_state()["invalid_events"] == 0
 
 
@@ -259,9 +318,9 @@ def test_batch_handler_gets_the_valid_events_in_slices_and_invalid_ones_are_reco
         listening(
             h.store,
             el(BatchListener, source=h.connection, event_type="notification",
-               handler=lambda events: first.append([e.data.message for e in events])),
+               handler=lambda events: first.append([e["data"]["message"] for e in events])),
             el(BatchListener, source=h.connection, event_type="notification",
-               handler=lambda events: second.append([e.data.message for e in events])),
+               handler=lambda events: second.append([e["data"]["message"] for e in events])),
         )
     )
     count = 2 * BATCH_SLICE + 44
