@@ -1,7 +1,8 @@
 """`pipeline_*_us`: where one event's time goes, in CPython (a profile).
 
 The same steps the page runs, timed apart on 20,000 ~100-byte notification
-events: parsing (bytes -> ServerSentEvent), validation (pydantic, the shared
+events: parsing (bytes -> runs of one type, `EventStreamParser.feed_runs`,
+as the connection parses), validation (pydantic, the shared
 models, a slice of `BATCH_SLICE` events at a time as the batch handler does,
 each slice's results dropped before the next) and the toast store's update
 per slice (`show_notifications`). The browser runs the same Python in
@@ -39,13 +40,14 @@ def run() -> Dict[str, object]:
 
     def parse() -> list:
         parser = EventStreamParser()
-        events: list = []
+        datas: list = []
         for chunk in chunks:
-            events += parser.feed(chunk)
-        return events
+            for run_ in parser.feed_runs(chunk):
+                datas += run_.data
+        return datas
 
-    events = parse()
-    slices = [[event.data for event in events[start : start + BATCH_SLICE]] for start in range(0, EVENTS, BATCH_SLICE)]
+    datas = parse()
+    slices = [datas[start : start + BATCH_SLICE] for start in range(0, EVENTS, BATCH_SLICE)]
 
     def validate() -> None:
         for datas in slices:

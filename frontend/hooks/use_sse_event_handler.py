@@ -15,14 +15,13 @@ slice instead of once per event.
 
 from __future__ import annotations
 
-from operator import itemgetter
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional
 
 from frontend.contexts.sse_connection_context import use_sse_connection_store_api
 from frontend.events import EventValidationError, event_outcome, event_outcomes
 from frontend.reactive import use_effect, use_ref
 from frontend.sse.connection import SSEConnection
-from frontend.sse.parser import ServerSentEvent
+from frontend.sse.parser import EventRun, ServerSentEvent
 
 __all__ = ["BATCH_SLICE", "batch_listener", "event_listener", "use_sse_event_batch_handler", "use_sse_event_handler", "validated"]
 
@@ -30,8 +29,6 @@ BATCH_SLICE = 128
 """Events per call of a batch handler, at most. Slices rather than whole
 runs: holding a 10,000-event run's typed events alive at once doubled the
 cost per event in the page (BENCHMARKS.md)."""
-
-_data = itemgetter(1)  # ServerSentEvent.data
 
 # The last message validated and its outcome: several listeners of one type
 # get the same message object, which is then parsed only once.
@@ -105,10 +102,10 @@ def event_listener(
     return listener
 
 
-# The first event of the last run whose invalid events were recorded: two
+# The first data of the last run whose invalid events were recorded: two
 # batch listeners of one type get the same run, and its errors are recorded
-# once. Its first event, not the run: a replay's run of thousands of events
-# is not kept alive until the next event.
+# once. Its first data (a string object of that run alone), not the run: a
+# replay's run of thousands of events is not kept alive until the next one.
 _recorded_run: list = [None]
 
 
@@ -116,7 +113,7 @@ def batch_listener(
     event_type: str,
     handler: Callable[[List[Any]], None],
     on_invalid: Callable[[EventValidationError], None],
-) -> Callable[[Tuple[Any, ...]], None]:
+) -> Callable[[EventRun], None]:
     """A listener for `SSEConnection.add_batch_listener(event_type, ...)`:
     validates each run (`events.event_outcomes`) in slices of at most
     `BATCH_SLICE` events and calls `handler(events)` with each slice's valid
@@ -126,12 +123,13 @@ def batch_listener(
     gets the next ones; the first error is raised after the run, for the
     connection to report (`on_listener_error`)."""
 
-    def listener(run: Tuple[Any, ...]) -> None:
-        record = _recorded_run[0] is not run[0]
-        _recorded_run[0] = run[0]
+    def listener(run: EventRun) -> None:
+        datas = run.data
+        record = _recorded_run[0] is not datas[0]
+        _recorded_run[0] = datas[0]
         failure: Optional[Exception] = None
-        for start in range(0, len(run), BATCH_SLICE):
-            events, errors = event_outcomes(event_type, list(map(_data, run[start : start + BATCH_SLICE])))
+        for start in range(0, len(datas), BATCH_SLICE):
+            events, errors = event_outcomes(event_type, datas[start : start + BATCH_SLICE])
             if record:
                 for error in errors:
                     on_invalid(error)

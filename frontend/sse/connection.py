@@ -28,12 +28,10 @@ for the remainder when bytes came meanwhile.
 
 from __future__ import annotations
 
-from itertools import groupby
-from operator import itemgetter
-from typing import Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Callable, Dict, List, Optional, Protocol
 
 from frontend.sse.connection_store import ConnectionState, LastError, SSEConnectionStore
-from frontend.sse.parser import EventStreamParser, ServerSentEvent
+from frontend.sse.parser import EventRun, EventStreamParser, ServerSentEvent
 from frontend.sse.retry import DEFAULT_RETRY_CONFIG, Outcome, RetryConfig, backoff_delay, classify_response, parse_retry_after
 
 __all__ = ["ConnectionIO", "InvalidTransition", "SSEConnection", "TRANSITIONS"]
@@ -105,9 +103,7 @@ class ConnectionIO(Protocol):
 
 
 Listener = Callable[[ServerSentEvent], None]
-BatchListener = Callable[[Tuple[ServerSentEvent, ...]], None]
-
-_event_name = itemgetter(0)  # ServerSentEvent.event, at C speed
+BatchListener = Callable[[EventRun], None]
 
 
 class SSEConnection:
@@ -176,14 +172,17 @@ class SSEConnection:
         self._remove(self._listeners, event_type, listener)
 
     def add_batch_listener(self, event_type: str, listener: BatchListener) -> None:
-        """Call `listener(events)` with each run of consecutive `event_type`
-        events of a chunk, a tuple of `ServerSentEvent` in stream order
-        (never empty).
+        """Call `listener(run)` with each run of consecutive `event_type`
+        events of a chunk, an `EventRun` (their data and last event IDs as
+        columns, in stream order, never empty; `run.events()` gives them as
+        `ServerSentEvent`s).
 
         A replay after a reconnect, or a busy server, hands over thousands
         of events in one chunk: taken as runs, a consumer validates them in
         one call and updates its store once (as React batches the updates
-        of one event handler). Runs keep the stream's order: events of
+        of one event handler); the parser hands a burst of one shape over as
+        columns, with no object per event (`EventStreamParser.feed_runs`).
+        Runs keep the stream's order: events of
         another type between two runs are dispatched between them. Within a
         run, the per-event listeners of its type get each event first, then
         the batch listeners get the run. A batch listener removed during
@@ -321,7 +320,7 @@ class SSEConnection:
         now = self._clock()
         self._last_byte_at = now
         parser = self._parser
-        events = parser.feed(chunk)
+        runs = parser.feed_runs(chunk)
         if parser.retry is not None:
             self.server_retry_ms = parser.retry
         if parser.error_count != self._parse_errors_seen:
@@ -330,7 +329,7 @@ class SSEConnection:
                 self.on_parse_error(error.kind)
             self._parse_errors_seen = parser.error_count
         self.last_event_id = parser.last_event_id
-        if not events:
+        if not runs:
             # An `id:` without data still sets the last event ID (spec).
             self.store.set_state({"last_event_id": self.last_event_id})
             return
@@ -338,17 +337,17 @@ class SSEConnection:
             self._delivered = True
             self.failures = self.backoff_band = 0  # opened and delivered an event: recovered
             self.store.set_state({"attempt": 0})
-        self.store.record_event(now, self.last_event_id, len(events))
+        self.store.record_event(now, self.last_event_id, sum(len(run.data) for run in runs))
         listeners = self._listeners
         batch_listeners = self._batch_listeners
-        for event_type, group in groupby(events, _event_name):
+        for run in runs:
+            event_type = run.event
             registered = listeners.get(event_type)
             batch = batch_listeners.get(event_type)
             if not registered and not batch:
                 continue
-            run = tuple(group)
             if registered:
-                for event in run:
+                for event in run.events():
                     if not self._call_each(registered, event, event_type, generation):
                         return
             if batch and not self._call_each(batch, run, event_type, generation):

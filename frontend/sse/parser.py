@@ -16,12 +16,14 @@ from __future__ import annotations
 import codecs
 import re
 from collections import deque
-from itertools import repeat
+from itertools import groupby, repeat
+from operator import itemgetter
 from typing import Any, Deque, NamedTuple, Optional
 
-__all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventStreamParser", "ParseError", "ServerSentEvent"]
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventRun", "EventStreamParser", "ParseError", "ServerSentEvent"]
 
 _new_event = tuple.__new__  # builds a ServerSentEvent without NamedTuple's Python-level __new__
+_event_name = itemgetter(0)  # ServerSentEvent.event, at C speed
 
 # One event of the usual shape, from a line start with empty buffers: an
 # optional `id` line, an optional `event` line, one `data` line, a blank line.
@@ -63,6 +65,39 @@ class ServerSentEvent(NamedTuple):
     id: str
 
 
+class EventRun(NamedTuple):
+    """Consecutive events of one type, as columns (`EventStreamParser.feed_runs`).
+
+    `event` is their type; `data[i]` and `ids[i]` are the i-th event's data
+    and last event ID, as the `ServerSentEvent` fields (never empty lists,
+    always the same length). `events()` gives them as `ServerSentEvent`s.
+    """
+
+    event: str
+    data: list[str]
+    ids: list[str]
+
+    def events(self) -> list[ServerSentEvent]:
+        """The run as `ServerSentEvent`s, in stream order."""
+        return list(map(_new_event, repeat(ServerSentEvent), zip(repeat(self.event), self.data, self.ids, strict=False)))
+
+
+def _add_run(runs: list[EventRun], event_type: str, data: list[str], ids: list[str]) -> None:
+    """Append a run to `runs`, into the last one if it has the same type."""
+    if runs and runs[-1].event == event_type:
+        runs[-1].data.extend(data)
+        runs[-1].ids.extend(ids)
+    else:
+        runs.append(EventRun(event_type, data, ids))
+
+
+def _add_events(runs: list[EventRun], events: list[ServerSentEvent]) -> None:
+    """Append `events` to `runs`, grouped into runs of one type."""
+    for event_type, group in groupby(events, _event_name):
+        run = list(group)
+        _add_run(runs, event_type, [event.data for event in run], [event.id for event in run])
+
+
 class ParseError(NamedTuple):
     """A problem the parser recovered from.
 
@@ -79,6 +114,10 @@ class EventStreamParser:
 
     - `feed(chunk: bytes) -> list[ServerSentEvent]`: events completed by this
       chunk, in order.
+    - `feed_runs(chunk: bytes) -> list[EventRun]`: the same events as runs of
+      one type each (consecutive runs differ in type), for a consumer that
+      takes many at once: a burst of one shape goes from the text to the
+      columns without a `ServerSentEvent` per event.
     - `end() -> None`: the stream ended; an unterminated event is discarded
       ("If the file ends in the middle of an event, before the final empty
       line, the incomplete event is not dispatched.").
@@ -136,6 +175,20 @@ class EventStreamParser:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Parse one chunk; return the events it completed (maybe none)."""
+        return self._feed(chunk, None)
+
+    def feed_runs(self, chunk: bytes) -> list[EventRun]:
+        """Parse one chunk; return the events it completed as runs of one
+        type (maybe none), the same events in the same order as `feed`."""
+        runs: list[EventRun] = []
+        _add_events(runs, self._feed(chunk, runs))
+        return runs
+
+    def _feed(self, chunk: bytes, runs: Optional[list[EventRun]]) -> list[ServerSentEvent]:
+        """Parse one chunk. The events it completed are returned, except
+        that with `runs`, whole runs of one type taken as columns go there
+        (as `EventRun`s), each after the events before it, which go there
+        first; the events returned come after all of `runs`."""
         text = self._decoder.decode(chunk)
         if not text:
             return []
@@ -192,8 +245,14 @@ class EventStreamParser:
             ):
                 run = self._take_run(text, position)
                 if run is not None:
-                    events += run[0]
-                    position = run[1]
+                    event_type, types, values, ids, position = run
+                    if runs is None or event_type is None:
+                        events += map(_new_event, repeat(ServerSentEvent), zip(types, values, ids, strict=False))
+                    else:
+                        if events:
+                            _add_events(runs, events)
+                            events = []
+                        _add_run(runs, event_type, values, ids)
                     continue
                 runs_failed += 1
             # Fast path: at an event boundary, whole events of the usual shape
@@ -274,17 +333,21 @@ class EventStreamParser:
         self._fragments.append(piece)
         self._fragments_size = size
 
-    def _take_run(self, text: str, position: int) -> Optional[tuple[list[ServerSentEvent], int]]:
+    def _take_run(self, text: str, position: int) -> Optional[tuple[Optional[str], Any, list[str], Any, int]]:
         """Every whole event of `text` from `position` (an event boundary,
         empty buffers) if all have the same lines: at most one each of
         `id: `, `event: ` and `data: ` (a data line required), in the same
-        order, then a blank line. Returns (events, position after them), or
-        None to leave them to the line-by-line rules.
+        order, then a blank line. Returns (their one type or None if they
+        have several, their types, data and last event IDs as columns,
+        position after them), or None to leave them to the line-by-line
+        rules. The columns are lists, but for the types: an iterable when
+        all are one type.
 
         The work is done by C-speed string methods over whole columns, not a
         Python loop per event: the lines of the run are split once, the
-        blank lines checked with one `any`, each field's column checked with
-        one `count` of its prefix after a LF and cut with one `split`. The
+        blank lines checked with one `any`, each field's column joined and
+        cut with one `split` on its prefix after a LF, which must give one
+        piece per event (all lines of a column start with its prefix). The
         outcome is the line-by-line rules' for these lines: one data line is
         the data, the `id` sets the last event ID (a NULL leaves the run to
         the rules, which ignore that id), an empty `event` leaves it too
@@ -317,10 +380,9 @@ class EventStreamParser:
                     break
             else:
                 return None
-            joined = "\n".join(column)
-            if prefix in columns or joined.count("\n" + prefix) != count - 1:
+            if prefix in columns:
                 return None
-            columns[prefix] = joined
+            columns[prefix] = "\n".join(column)
             if measure:
                 longest += max(map(len, column))
         if longest > self.max_event_size:
@@ -329,6 +391,9 @@ class EventStreamParser:
         if data is None:
             return None
         values = data[6:].split("\ndata: ")
+        if len(values) != count:
+            return None
+        event_type: Optional[str] = "message"
         types: Any = repeat("message")
         if "event: " in columns:
             joined = columns["event: "]
@@ -339,20 +404,25 @@ class EventStreamParser:
                 # for any other line.
                 if first == "event: ":
                     return None
-                types = repeat(first[7:])
+                event_type = first[7:]
+                types = repeat(event_type)
             else:
+                event_type = None
                 types = joined[7:].split("\nevent: ")
-                if "" in types:
+                if len(types) != count or "" in types:
                     return None
-        ids: Any = repeat(self._id_buffer)
         if "id: " in columns:
-            if "\0" in columns["id: "]:
+            joined = columns["id: "]
+            if "\0" in joined:
                 return None
-            ids = columns["id: "][4:].split("\nid: ")
+            ids = joined[4:].split("\nid: ")
+            if len(ids) != count:
+                return None
             self._id_buffer = self.last_event_id = ids[-1]
         else:
+            ids = [self._id_buffer] * count
             self.last_event_id = self._id_buffer
-        return list(map(_new_event, repeat(ServerSentEvent, count), zip(types, values, ids, strict=False))), end + 2
+        return event_type, types, values, ids, end + 2
 
     def _overflow(self) -> None:
         self._discarding = True

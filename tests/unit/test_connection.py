@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from frontend.sse.connection import TRANSITIONS, InvalidTransition
 from frontend.sse.connection_store import ConnectionState as S
 from frontend.sse.connection_store import LastError
-from frontend.sse.parser import ServerSentEvent
+from frontend.sse.parser import EventRun, ServerSentEvent
 from frontend.sse.retry import RetryConfig
 from tests.unit.fakes import Harness, make_connection
 
@@ -733,8 +733,8 @@ def test_a_listener_that_closes_stops_the_rest_of_the_chunk() -> None:
 def test_batch_listeners_get_runs_of_one_type_in_stream_order() -> None:
     h = connected()
     seen: List[Tuple[str, object]] = []
-    h.connection.add_batch_listener("a", lambda run: seen.append(("batch a", [e.data for e in run])))
-    h.connection.add_batch_listener("b", lambda run: seen.append(("batch b", [e.data for e in run])))
+    h.connection.add_batch_listener("a", lambda run: seen.append(("batch a", run.data)))
+    h.connection.add_batch_listener("b", lambda run: seen.append(("batch b", run.data)))
     h.connection.add_event_listener("c", lambda e: seen.append(("c", e.data)))
     chunk(h, b"event:a\ndata:1\n\nevent:a\ndata:2\n\nevent:b\ndata:3\n\nevent:c\ndata:4\n\nevent:a\ndata:5\n\nevent:a\nda")
     chunk(h, b"ta:6\n\n")
@@ -747,15 +747,16 @@ def test_batch_listeners_get_runs_of_one_type_in_stream_order() -> None:
     ]
 
 
-def test_batch_listeners_get_the_run_after_its_per_event_listeners_and_the_same_objects() -> None:
+def test_batch_listeners_get_the_run_as_columns_after_its_per_event_listeners() -> None:
     h = connected()
     seen: List[object] = []
     h.connection.add_batch_listener("message", lambda run: seen.append(run))
     h.connection.add_event_listener("message", lambda e: seen.append(e))
     chunk(h, b"id:1\ndata:x\n\nid:2\ndata:y\n\n")
     first, second, run = seen
-    assert run == (ServerSentEvent("message", "x", "1"), ServerSentEvent("message", "y", "2"))
-    assert run[0] is first and run[1] is second
+    assert (first, second) == (ServerSentEvent("message", "x", "1"), ServerSentEvent("message", "y", "2"))
+    assert run == EventRun("message", ["x", "y"], ["1", "2"])
+    assert run.events() == [first, second]
 
 
 def test_batch_listener_errors_are_isolated_and_reported() -> None:
@@ -768,7 +769,7 @@ def test_batch_listener_errors_are_isolated_and_reported() -> None:
         raise RuntimeError("boom")
 
     h.connection.add_batch_listener("message", broken)
-    h.connection.add_batch_listener("message", lambda run: seen.append(len(run)))
+    h.connection.add_batch_listener("message", lambda run: seen.append(len(run.data)))
     chunk(h, b"data:1\n\ndata:2\n\n")
     assert reported == [("message", "boom")]
     assert seen == [2]
@@ -778,14 +779,14 @@ def test_batch_listener_removed_or_added_during_dispatch() -> None:
     h = connected()
     seen: List[Tuple[str, List[str]]] = []
 
-    def late(run: object) -> None:
-        seen.append(("late", [e.data for e in run]))  # type: ignore[attr-defined]
+    def late(run: EventRun) -> None:
+        seen.append(("late", run.data))
 
-    def removed(run: object) -> None:
-        seen.append(("removed", [e.data for e in run]))  # type: ignore[attr-defined]
+    def removed(run: EventRun) -> None:
+        seen.append(("removed", run.data))
 
-    def first(run: object) -> None:
-        seen.append(("first", [e.data for e in run]))  # type: ignore[attr-defined]
+    def first(run: EventRun) -> None:
+        seen.append(("first", run.data))
         h.connection.remove_batch_listener("a", removed)
         h.connection.remove_batch_listener("a", removed)  # unknown now: ignored
         h.connection.add_batch_listener("a", late)
@@ -800,8 +801,8 @@ def test_a_batch_listener_that_closes_stops_the_rest_of_the_chunk() -> None:
     h = connected()
     seen: List[List[str]] = []
 
-    def listener(run: object) -> None:
-        seen.append([e.data for e in run])  # type: ignore[attr-defined]
+    def listener(run: EventRun) -> None:
+        seen.append(run.data)
         h.connection.close()
 
     h.connection.add_batch_listener("a", listener)
