@@ -1,4 +1,5 @@
-"""The event stream parser: bytes in, `ServerSentEvent`s out (sans-I/O).
+"""The event stream parser: bytes in, `ServerSentEvent`s out (sans-I/O), or
+the same events as runs of one type (`EventRun`, columns of data and ids).
 
 Implements the WHATWG HTML Standard, section 9.2.6 "Interpreting an event
 stream" (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation),
