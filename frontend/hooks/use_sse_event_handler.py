@@ -3,9 +3,9 @@
 One listener per event type on the connection, registered once per
 (connection, type): the handler is read through a ref, so a re-render with a
 new handler does not re-register. Each event's `data` is validated with the
-shared pydantic types (`frontend.events`) and its `type` checked against the SSE event name;
-invalid events are recorded in the connection store (type and reason only)
-and skipped; the stream goes on.
+shared pydantic types (`frontend.events`) and its `type` checked against the
+SSE event name; invalid events are recorded in the connection store (type
+and reason only) and skipped; the stream goes on.
 
 `use_sse_event_batch_handler` is the same for a consumer that takes many
 events at once: each run of one type in a chunk is validated and handed
