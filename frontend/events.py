@@ -295,12 +295,12 @@ _adapter: TypeAdapter = TypeAdapter(SSEEvent, config=ConfigDict(cache_strings=Fa
 # (one call per event; the TypeAdapter wrapper adds nothing we use).
 _validate_json = _adapter.validator.validate_json
 
-_EVENT_MODELS: Dict[str, Any] = {
-    get_type_hints(model)["type"].__args__[0]: model for model in SSEEvent.__origin__.__args__  # type: ignore[attr-defined]
+_EVENT_CLASSES: Dict[str, Any] = {
+    get_type_hints(envelope)["type"].__args__[0]: envelope for envelope in SSEEvent.__origin__.__args__  # type: ignore[attr-defined]
 }
 """Event type -> its envelope class (`SSEEvent`'s members)."""
 
-_EVENT_ADAPTERS: Dict[str, TypeAdapter] = {event_type: TypeAdapter(model) for event_type, model in _EVENT_MODELS.items()}
+_EVENT_ADAPTERS: Dict[str, TypeAdapter] = {event_type: TypeAdapter(envelope) for event_type, envelope in _EVENT_CLASSES.items()}
 
 _EVENT_VALIDATORS: Dict[str, Callable[[str], Any]] = {
     event_type: adapter.validator.validate_json for event_type, adapter in _EVENT_ADAPTERS.items()

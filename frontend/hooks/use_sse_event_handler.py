@@ -102,10 +102,11 @@ def event_listener(
     return listener
 
 
-# The first data of the last run whose invalid events were recorded: two
-# batch listeners of one type get the same run, and its errors are recorded
-# once. Its first data (a string object of that run alone), not the run: a
-# replay's run of thousands of events is not kept alive until the next one.
+# The last run whose invalid events were recorded: two batch listeners of one
+# type get the same `EventRun`, and its errors are recorded once. The run
+# itself, held until the next (at most one chunk's text): nothing smaller
+# is its own (CPython shares the empty and one-character strings a run's
+# first data may be).
 _recorded_run: list = [None]
 
 
@@ -125,8 +126,8 @@ def batch_listener(
 
     def listener(run: EventRun) -> None:
         datas = run.data
-        record = _recorded_run[0] is not datas[0]
-        _recorded_run[0] = datas[0]
+        record = _recorded_run[0] is not run
+        _recorded_run[0] = run
         failure: Optional[Exception] = None
         for start in range(0, len(datas), BATCH_SLICE):
             events, errors = event_outcomes(event_type, datas[start : start + BATCH_SLICE])

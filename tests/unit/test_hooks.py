@@ -336,6 +336,21 @@ def test_batch_handler_gets_the_valid_events_in_slices_and_invalid_ones_are_reco
     assert h.store.get_state()["invalid_events"] == 2  # once each, though two listeners validated them
 
 
+@pytest.mark.parametrize("data", ["", "x"])  # CPython shares these string objects
+def test_the_same_invalid_data_in_two_runs_is_recorded_twice(data: str) -> None:
+    h = connected()
+    Root().render(
+        listening(
+            h.store,
+            el(BatchListener, source=h.connection, event_type="notification", handler=lambda events: None),
+            el(BatchListener, source=h.connection, event_type="notification", handler=lambda events: None),
+        )
+    )
+    deliver(h, sse_frame("notification", data))
+    deliver(h, sse_frame("notification", data))
+    assert h.store.get_state()["invalid_events"] == 2  # once per run, each run once
+
+
 def test_batch_handler_that_raises_on_a_slice_still_gets_the_next_and_the_error_is_reported() -> None:
     h = connected()
     reported: List[Tuple[str, str]] = []
