@@ -22,7 +22,6 @@ CPython; the widgets in `frontend/ui/` draw it.
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any, Callable, Mapping, Optional, Tuple
 
 import js  # type: ignore[import-not-found]
@@ -163,7 +162,7 @@ class App:
         answer goes into the cache at once (the event that follows is then a
         no-op: same `updated_at`)."""
         api, cache = self.api, self.cache
-        scope = SimpleNamespace(coaching_session_id=session_id)
+        scope = {"coaching_session_id": session_id}
 
         async def create(fields: Mapping[str, Any]) -> None:
             cache.upsert_entity(endpoint, await api.create_entity(endpoint, {"coaching_session_id": session_id, **fields}))

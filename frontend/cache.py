@@ -49,12 +49,10 @@ class CacheEntry(NamedTuple):
 _EMPTY = CacheEntry()
 
 
-def _matches(key: Key, entity: Any) -> bool:
-    """An entity (a model, or a mapping such as an event's scope) belongs
-    to a list key if it has every param's value."""
-    if isinstance(entity, Mapping):
-        return all(str(entity.get(name)) == value for name, value in key[1])
-    return all(str(getattr(entity, name, None)) == value for name, value in key[1])
+def _matches(key: Key, params: Mapping[str, Any]) -> bool:
+    """`params` (an entity's fields, or a scope) belong to a list key if they
+    have every one of the key's param values."""
+    return all(str(params.get(name)) == value for name, value in key[1])
 
 
 def _upsert(items: Tuple[Any, ...], entity: Any) -> Optional[Tuple[Any, ...]]:
@@ -177,20 +175,21 @@ class Cache:
     # -- entity events ---------------------------------------------------------
 
     def upsert_entity(self, endpoint: str, entity: Any) -> List[Key]:
-        """Insert or update `entity` in every loaded list of `endpoint` it belongs to.
+        """Insert or update `entity` (a model: its fields, `vars(entity)`,
+        hold the key's params) in every loaded list of `endpoint` it belongs to.
 
         A version not newer than the cached one (`updated_at`) changes
         nothing. Returns the keys whose data changed.
         """
-        return self._apply(endpoint, entity, "upsert", entity)
+        return self._apply(endpoint, vars(entity), "upsert", entity)
 
-    def remove_entity(self, endpoint: str, entity_id: str, scope: Any) -> List[Key]:
+    def remove_entity(self, endpoint: str, entity_id: str, scope: Mapping[str, Any]) -> List[Key]:
         """Remove entity `entity_id` from the lists of `endpoint` that `scope`
         (a mapping of the key's params, such as a deleted event's `data`)
         belongs to."""
         return self._apply(endpoint, scope, "remove", entity_id)
 
-    def _apply(self, endpoint: str, scope: Any, operation: str, value: Any) -> List[Key]:
+    def _apply(self, endpoint: str, scope: Mapping[str, Any], operation: str, value: Any) -> List[Key]:
         changed_keys = []
         for key, entry in self.store.get_state().items():
             if key[0] != endpoint or not _matches(key, scope):

@@ -342,8 +342,9 @@ class EventValidationError(ValueError):
 def parse_event(event_type: str, data: str):
     """Validate one SSE event's `data` (JSON text) against `SSEEvent`.
 
-    Returns the event (a dict, as its `SSEEvent` member types it), or None when `event_type` is unknown (a newer
-    backend may add types; CLIENT.md "Events into the app").
+    Returns the event (a dict, as its `SSEEvent` member types it), or None
+    when `event_type` is unknown (a newer backend may add types; CLIENT.md
+    "Events into the app").
 
     Raises `EventValidationError` when the JSON is invalid, does not match the
     model, or its `type` differs from the SSE `event:` name (original:

@@ -7,7 +7,6 @@ data (a hypothesis model)."""
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
@@ -237,7 +236,7 @@ async def test_entity_events_touch_only_the_keys_they_belong_to() -> None:
         cache.subscribe(key, lambda new, old, key=key: heard.__setitem__(key, heard[key] + 1))
     assert cache.upsert_entity("actions", make_action("x", 1, session="session-2")) == [OTHER]
     assert heard == {ACTIONS: 0, OTHER: 1, AGREEMENTS: 0}
-    assert cache.remove_entity("actions", "x", SimpleNamespace(coaching_session_id="session-2")) == [OTHER]
+    assert cache.remove_entity("actions", "x", {"coaching_session_id": "session-2"}) == [OTHER]
     assert cache.remove_entity("actions", "nope", SCOPE) == []
     assert heard == {ACTIONS: 0, OTHER: 2, AGREEMENTS: 0}
 
