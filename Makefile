@@ -30,15 +30,15 @@ vendor/.pyodide-build: tools/pyodide_build.py vendor/.stamp.json | system-packag
 	$(PY) tools/pyodide_build.py
 	touch $@
 
-# The app's modules as browser byte-code (checked against their sources, so a
-# stale one is only slower), carried by frontend.zip; rerun when a module changes.
+# The app's modules as browser byte-code, carried by frontend.zip in place of
+# their sources while those are unchanged (a stale one is only slower).
 vendor/.frontend-bytecode: $(FRONTEND_PY) tools/pyodide_build.py vendor/.pyodide-build
 	$(PY) tools/pyodide_build.py --frontend
 	touch $@
 
 # The app's package in one archive, for static hosting (the stub builds its own
 # on request; tools/bundle.py).
-frontend.zip: $(FRONTEND_PY) vendor/.frontend-bytecode tools/bundle.py backend_stub/static.py | $(VENV)/.installed
+frontend.zip: $(FRONTEND_PY) vendor/.frontend-bytecode tools/bundle.py | $(VENV)/.installed
 	$(PY) tools/bundle.py
 
 # Debian's Chromium (the browser of the end-to-end tests) and nginx (the
@@ -73,5 +73,4 @@ bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) vendor var .pytest_cache .ruff_cache test-results frontend.zip
-	find frontend -name "*.cpython-314.pyc" -delete
+	rm -rf $(VENV) vendor var .pytest_cache .ruff_cache test-results frontend.zip frontend.zip.br frontend.zip.gz

@@ -7,16 +7,17 @@ Only these paths are served: `/` and `/index.html`, `/pyscript.toml`,
 `var/`, `tests/`...) is reachable, and no dot-file or `__pycache__` inside
 the served folders either.
 
-`/vendor/**` is versioned by folder name, so it is cached for a year;
-everything else is `no-cache` (revalidated with ETag / Last-Modified).
+`/vendor/**` is versioned (by folder name, or by the content hash in a
+file's name), so it is cached for a year, except `/vendor/boot.json`, the
+build's manifest; everything else is `no-cache` (revalidated with ETag /
+Last-Modified). Large files travel brotli- or gzip-encoded
+(docs/first-visit.md).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -28,8 +29,31 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import NotModifiedResponse, PathLike, StaticFiles
 from starlette.types import Scope
 
+from tools.bundle import BUNDLE_NAME, ENCODINGS, bundle_files, encode, frontend_bundle
+
 NO_CACHE = "no-cache"
 IMMUTABLE = "public, max-age=31536000, immutable"
+# The one file under vendor/ whose name carries no version: the build's manifest.
+MANIFEST = "boot.json"
+
+
+def accepted_codings(header: str) -> set[str]:
+    """The content codings an `Accept-Encoding` header accepts (RFC 9110 12.5.3):
+    `"gzip, br;q=0"` -> {"gzip"}."""
+    accepted = set()
+    for item in header.split(","):
+        coding, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if coding and quality > 0:
+            accepted.add(coding.strip().lower())
+    return accepted
 
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -73,25 +97,30 @@ class SiteFiles(StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Response:
         """404 for any dot-file/dot-folder or `__pycache__`; else as StaticFiles.
 
-        A file with a precompressed sibling `<name>.gz` (the Pyodide snapshot,
-        runtime and lock, written by tools/pyodide_build.py) is answered with the
-        sibling and `Content-Encoding: gzip` when the client accepts gzip and the
-        sibling is not older than the file (an edited file is never hidden by a
-        stale sibling).
+        A file with a precompressed sibling (`<name>.br`, `<name>.gz`, written
+        by tools/pyodide_build.py and tools/bundle.py) is answered with the
+        sibling and its `Content-Encoding` when the client accepts that coding
+        (brotli first) and the sibling is not older than the file (an edited
+        file is never hidden by a stale sibling).
         """
         if any(part.startswith(".") or part == "__pycache__" for part in Path(path).parts):
             raise HTTPException(status_code=404)
         response = await super().get_response(path, scope)
-        if isinstance(response, FileResponse) and "gzip" in Headers(scope=scope).get("accept-encoding", ""):
-            compressed = f"{response.path}.gz"
-            try:
-                sibling = os.stat(compressed)
-            except OSError:
-                sibling = None
-            if sibling is not None and sibling.st_mtime >= os.stat(response.path).st_mtime:
-                response = self.file_response(compressed, sibling, scope, media=media_type(response.path))
-                response.headers["Content-Encoding"] = "gzip"
-        if not path.endswith(".gz"):
+        if isinstance(response, FileResponse):
+            accepted = accepted_codings(Headers(scope=scope).get("accept-encoding", ""))
+            for coding, suffix in ENCODINGS:
+                if coding not in accepted:
+                    continue
+                compressed = f"{response.path}{suffix}"
+                try:
+                    sibling = os.stat(compressed)
+                except OSError:
+                    continue
+                if sibling.st_mtime >= os.stat(response.path).st_mtime:
+                    response = self.file_response(compressed, sibling, scope, media=media_type(response.path))
+                    response.headers["Content-Encoding"] = coding
+                    break
+        if not path.endswith((".gz", ".br")):
             response.headers["Vary"] = "Accept-Encoding"
         return response
 
@@ -116,78 +145,15 @@ class SiteFiles(StaticFiles):
         return response
 
 
-BUNDLE_NAME = "frontend.zip"
-
-
-BROWSER_PYC_TAG = "cpython-314"
-"""`sys.implementation.cache_tag` of the browser's Python (Pyodide 314)."""
-
-
-def bundle_sources(site_root: Path) -> list[Path]:
-    """The modules that go in the bundle: `frontend/**/*.py` but the entry
-    script `main.py` (index.html loads it itself), no dot-files, no `__pycache__`."""
-    folder = site_root / "frontend"
-    return sorted(
-        path
-        for path in folder.rglob("*.py")
-        if path != folder / "main.py"
-        and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(folder).parts)
-    )
-
-
-PYSCRIPT_BYTECODE = "vendor/pyscript-bytecode"
-"""Where `make setup` puts the byte-code of PyScript's own `pyscript` package."""
-
-
-def bundle_files(site_root: Path) -> list[tuple[Path, str]]:
-    """(file, path in the archive) of each file of the bundle: `bundle_sources`
-    and, next to each, its browser byte-code when `make setup` made it
-    (`__pycache__/<module>.cpython-314.pyc`), then the byte-code of PyScript's
-    `pyscript` package (`pyscript/__pycache__/...`: PyScript writes that
-    package's sources into the same folder before it runs main.py).
-
-    All byte-code is checked-hash (PEP 552): the page's Python compiles any
-    module whose source differs from the one compiled (tools/pyodide_build.py).
-    """
-    files = []
-    for source in bundle_sources(site_root):
-        files.append((source, source.relative_to(site_root).as_posix()))
-        compiled = source.parent / "__pycache__" / f"{source.stem}.{BROWSER_PYC_TAG}.pyc"
-        if compiled.is_file():
-            files.append((compiled, compiled.relative_to(site_root).as_posix()))
-    pyscript = site_root / PYSCRIPT_BYTECODE
-    for compiled in sorted(pyscript.glob(f"pyscript/**/__pycache__/*.{BROWSER_PYC_TAG}.pyc")):
-        files.append((compiled, compiled.relative_to(pyscript).as_posix()))
-    return files
-
-
-def frontend_bundle(site_root: Path, files: Optional[list[tuple[Path, str]]] = None) -> bytes:
-    """The app's Python package and byte-code as one zip (`bundle_files`, or
-    `files` already listed), which PyScript unpacks into the interpreter's file
-    system (pyscript.toml `[files]`).
-
-    One request instead of one per module: ~40 files took 0.3-0.37 s of every
-    page load (BENCHMARKS.md). Deterministic: sorted entries, fixed timestamps,
-    so equal sources give equal bytes (and ETag).
-    """
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, name in bundle_files(site_root) if files is None else files:
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, path.read_bytes())
-    return out.getvalue()
-
-
 class _Bundle:
     """GET /frontend.zip: built from the current sources (kept while no file's
-    mtime or size changes), `no-cache` with an ETag, so an edit shows on reload."""
+    mtime or size changes), `no-cache` with an ETag, so an edit shows on reload;
+    brotli- or gzip-encoded for clients that accept it."""
 
     def __init__(self, site_root: Path) -> None:
         self.site_root = site_root
         self._key: tuple = ()
-        self._body = b""
+        self._bodies: dict[str, bytes] = {}
         self._etag = ""
 
     async def serve(self, request: Request) -> Response:
@@ -196,13 +162,18 @@ class _Bundle:
             raise HTTPException(status_code=404)
         key = tuple((str(path), stat.st_mtime_ns, stat.st_size) for path, _ in sources for stat in (path.stat(),))
         if key != self._key:
-            self._body = frontend_bundle(self.site_root, sources)
-            self._etag = '"' + hashlib.sha256(self._body).hexdigest()[:32] + '"'
+            body = frontend_bundle(self.site_root, sources)
+            self._bodies = {"identity": body, "br": encode(body, "br"), "gzip": encode(body, "gzip")}
+            self._etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
             self._key = key
-        headers = {"Cache-Control": NO_CACHE, "ETag": self._etag}
+        headers = {"Cache-Control": NO_CACHE, "ETag": self._etag, "Vary": "Accept-Encoding"}
         if self._etag in request.headers.get("if-none-match", ""):
             return Response(status_code=304, headers=headers)
-        return Response(self._body, media_type="application/zip", headers=headers)
+        accepted = accepted_codings(request.headers.get("accept-encoding", ""))
+        coding = next((coding for coding, _ in ENCODINGS if coding in accepted), "identity")
+        if coding != "identity":
+            headers["Content-Encoding"] = coding
+        return Response(self._bodies[coding], media_type="application/zip", headers=headers)
 
 
 def _root_file(files: SiteFiles, name: str, path: str) -> Route:
@@ -223,6 +194,7 @@ def site_routes(site_root: Path) -> list[BaseRoute]:
         _root_file(root_files, "pyscript.toml", "/pyscript.toml"),
         Route(f"/{BUNDLE_NAME}", _Bundle(site_root).serve, methods=["GET"], name="site:bundle"),
         Mount("/frontend", SiteFiles(site_root / "frontend", cache_control=NO_CACHE)),
+        _root_file(SiteFiles(site_root / "vendor", cache_control=NO_CACHE), MANIFEST, f"/vendor/{MANIFEST}"),
         Mount("/vendor", SiteFiles(site_root / "vendor", cache_control=IMMUTABLE)),
         Mount("/static", SiteFiles(site_root / "static", cache_control=NO_CACHE)),
     ]

@@ -88,6 +88,7 @@ class App:
         self.io: Any = None
         self.connections_made = 0
         self.main = js.document.getElementById("app")
+        self.login_form = js.document.getElementById("login-form")  # index.html's, kept across logins
         self.user_area = js.document.getElementById("user-area")
         self.status = js.document.getElementById("sse-status")
         self.root = Root(scheduler=_soon)
@@ -230,7 +231,7 @@ def Page(app: App) -> Element:
 
 
 def LoginPage(app: App, message: str) -> None:
-    use_effect(lambda: LoginView(app.main, app.login, message).dispose, (message,))
+    use_effect(lambda: LoginView(app.main, app.login_form, app.login, message).dispose, (message,))
 
 
 def SessionPage(app: App) -> Any:

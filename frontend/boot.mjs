@@ -1,71 +1,405 @@
 // The Pyodide loader of the page: pyscript.toml's `interpreter` points here,
 // and PyScript calls `loadPyodide(options)` as it would on pyodide.mjs.
 //
-// It restores the memory snapshot `make setup` took of a started interpreter
-// (tools/pyodide_build.py) instead of starting Python from scratch, which was
-// most of a cold page's time to live (BENCHMARKS.md). After a restore it
-// re-seeds `random`, whose state would otherwise be the snapshot's on every
-// page: the same retry jitter for every client, the very herd the jitter
-// exists to spread (CLIENT.md). No snapshot, or one Pyodide rejects (another
-// build), means a normal start: the snapshot is only ever a speed-up.
+// index.html imports this module ahead of PyScript, so Python starts while
+// PyScript sets itself up, and PyScript's later import of the same URL gets
+// this same start. Meanwhile the page is already usable: the login form is
+// plain HTML (index.html keeps what is typed, and a submit, for the app).
 //
-// The start begins when this module is evaluated: index.html runs it as a
-// module script ahead of PyScript, so Python comes up while PyScript reads its
-// config and sets itself up (~0.4 s warm, ~0.7 s cold, BENCHMARKS.md), and
-// PyScript's later import of the same URL gets this same instance.
-// `window.pyodideBoot` says which start ran ('snapshot' or 'scratch'); the
-// marks `boot:start`, `boot:restored` (Python runs; `PACKAGES` next),
-// `boot:load` (PyScript asks) and `boot:ready` time it for `make bench`.
+// How Python starts (docs/first-visit.md has the figures behind each choice):
+// - `vendor/boot.json` (the only small file revalidated on every load) names
+//   this build's files: a standard library of just the modules the page uses,
+//   as byte-code, the lock, the wheels, and a memory snapshot.
+// - 'local': a snapshot this browser made itself on an earlier visit and kept
+//   in IndexedDB (snapshots.mjs) is restored: no download, Python up in ~0.4 s.
+// - 'snapshot': on a fast link (the 2.8 MB runtime arrived within
+//   FAST_LINK_MS) the build's snapshot is downloaded and restored; on a slower
+//   one its ~5 MB would cost more time than the start it saves.
+// - 'scratch': otherwise Python starts normally, and once the page is live and
+//   idle a worker makes this browser's own snapshot for the next visit.
+// A snapshot the engine rejects is remembered (localStorage) and never asked
+// for again; the start goes on from scratch. After a restore `random` is
+// re-seeded: every page would otherwise draw the same retry jitter, the very
+// herd the jitter exists to spread (docs/client.md).
+//
+// While it works, the page shows a determinate progress bar (bytes received
+// of the total) and the stage in an `aria-live` region; if Python cannot start
+// (a missing file, no WebAssembly, no memory) it says so, with a Reload button.
+// `window.pyodideBoot` says which start ran ('local', 'snapshot', 'scratch');
+// `window.pyodideLocalSnapshot` what became of this visit's own snapshot. The
+// marks `boot:start`, `boot:restored` (Python runs), `boot:load` (PyScript
+// asks) and `boot:ready` time it for `make bench`.
 import { loadPyodide as startPyodide, version } from '../vendor/pyodide-314.0.2/pyodide.mjs';
+import * as snapshots from './snapshots.mjs';
 
 export { version };
 
 const indexURL = new URL('../vendor/pyodide-314.0.2/', import.meta.url).href;
+const MANIFEST_URL = new URL('../vendor/boot.json', import.meta.url).href;
+const WORKER_URL = new URL('./snapshot-worker.mjs', import.meta.url).href;
+const APP_FILES = ['../frontend.zip', './main.py'].map((path) => new URL(path, import.meta.url).href);
 
 // pyscript.toml's `packages`, loaded by the early start; any others PyScript
 // asks for are loaded when it asks (tests/unit/test_site.py keeps the two equal).
 const PACKAGES = ['pydantic'];
 
-const NO_SNAPSHOT = new Error('no snapshot.bin');
+// The runtime's wasm (2.8 MB brotli) complete within this long of asking means
+// a link of roughly 50 Mbit/s or more: there the snapshot's download costs less
+// than the start it saves (~1.2 s of CPU), below it more (docs/first-visit.md).
+const FAST_LINK_MS = 400;
+// No byte for this long while downloading: say the download stalled (it may resume).
+const STALL_MS = 30_000;
+// After the app mounted, wait this long (and for an idle moment) before making a snapshot.
+const SNAPSHOT_DELAY_MS = 2_000;
+const REJECTED_KEY = 'coaching.boot.rejected';
 
 const RESEED = "import sys\nif 'random' in sys.modules:\n    sys.modules['random'].seed()";
 
+const nativeFetch = globalThis.fetch.bind(globalThis);
+
+/** A failure to start that a person should read (shown as it is). */
+class BootError extends Error {}
+
+// -- what the person sees ----------------------------------------------------------
+
+const view = {
+  stageText: '',
+  /** The stage, announced (aria-live) only when it changes. */
+  stage(text) {
+    if (text === this.stageText) return;
+    this.stageText = text;
+    const node = document.getElementById('boot-stage');
+    if (node) node.textContent = text;
+  },
+  /** The bar (0..1) and the byte count beside it (not announced). */
+  progress(fraction, detail) {
+    const bar = document.getElementById('boot-progress');
+    if (bar) bar.value = Math.max(bar.value, Math.min(1, fraction));
+    const node = document.getElementById('boot-detail');
+    if (node && node.textContent !== detail) node.textContent = detail;
+  },
+  /** A message and a Reload button; `fatal` ends the start. */
+  problem(message, fatal = true) {
+    const box = document.getElementById('boot-error');
+    if (!box) return;
+    box.querySelector('[data-testid=boot-error-message]').textContent = message;
+    box.hidden = false;
+    if (fatal) {
+      this.stage('The app could not start');
+      document.body.dataset.bootError = 'true';
+    }
+  },
+  clearProblem() {
+    const box = document.getElementById('boot-error');
+    if (box && document.body.dataset.bootError !== 'true') box.hidden = true;
+  },
+};
+
+document.getElementById('boot-reload')?.addEventListener('click', () => location.reload());
+
+// -- downloads, counted as they arrive -----------------------------------------------
+
+const MB = (bytes) => (bytes / 1e6).toFixed(1);
+
+/** The files of the start, by URL: decoded size (manifest), bytes on the wire
+ * (Content-Length of an encoded response), bytes received so far (decoded). */
+class Downloads {
+  constructor() {
+    this.files = new Map();
+    this.lastByteAt = performance.now();
+    this.waiters = new Map();
+  }
+
+  expect(url, size) {
+    if (!this.files.has(url)) this.files.set(url, { size: size || 1, wire: 0, got: 0, done: false });
+  }
+
+  /** Count `response`'s body as it arrives (through a clone: the response itself is handed on untouched). */
+  async count(url, response) {
+    const file = this.files.get(url);
+    if (!file) return;
+    const length = Number(response.headers.get('content-length')) || 0;
+    file.wire = response.headers.get('content-encoding') && length ? length : file.size;
+    try {
+      if (response.body) {
+        const reader = response.clone().body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          file.got += value.byteLength;
+          this.lastByteAt = performance.now();
+          this.render();
+        }
+      }
+    } catch {
+      return; // the response's own reader reports the failure
+    }
+    file.got = file.size;
+    file.done = true;
+    this.render();
+    this.waiters.get(url)?.forEach((resolve) => resolve());
+  }
+
+  /** Resolves when the file at `url` has arrived whole. */
+  done(url) {
+    if (this.files.get(url)?.done) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.set(url, [...(this.waiters.get(url) ?? []), resolve]));
+  }
+
+  get complete() {
+    return [...this.files.values()].every((file) => file.done);
+  }
+
+  render() {
+    const files = [...this.files.values()];
+    const known = files.filter((file) => file.wire);
+    const ratio = known.length ? known.reduce((sum, f) => sum + f.wire / f.size, 0) / known.length : 0.35;
+    let total = 0;
+    let received = 0;
+    for (const file of files) {
+      const wire = file.wire || file.size * ratio;
+      total += wire;
+      received += (Math.min(file.got, file.size) / file.size) * wire;
+    }
+    view.progress(total ? received / total : 0, `${MB(received)} of ${MB(total)} MB`);
+  }
+}
+
+const downloads = new Downloads();
+
+// The start's own requests, made early and counted; Pyodide's later fetch of the
+// same URL gets the same response (once), so nothing is downloaded twice.
+const early = new Map();
+let failStart = () => {};
+const failed = new Promise((_, reject) => {
+  failStart = reject;
+});
+failed.catch(() => {});
+
+function fileName(url) {
+  return decodeURIComponent(new URL(url).pathname.split('/').pop());
+}
+
+function prefetch(url, init = {}) {
+  const response = nativeFetch(url, init).then(
+    (answer) => {
+      if (!answer.ok) {
+        throw new BootError(`A file the app needs is missing on the server: ${fileName(url)} (HTTP ${answer.status}).`);
+      }
+      downloads.count(url, answer);
+      return answer;
+    },
+    (error) => {
+      if (error instanceof TypeError && /integrity/i.test(error.message)) {
+        throw new BootError(`A file the app needs arrived damaged: ${fileName(url)}.`);
+      }
+      throw new BootError(`The app's files could not be downloaded (${fileName(url)}): check the connection, then reload.`);
+    },
+  );
+  response.catch((error) => failStart(error));
+  early.set(url, response);
+  return response;
+}
+
+/** A `<link rel=preload>` for a file fetched later by PyScript, which then gets this response. */
+function hint(url) {
+  const link = document.createElement('link');
+  Object.assign(link, { rel: 'preload', as: 'fetch', href: url, crossOrigin: 'anonymous' });
+  document.head.append(link);
+}
+
+function bootFetch(resource, init) {
+  const url = typeof resource === 'string' ? new URL(resource, location.href).href : resource instanceof URL ? resource.href : null;
+  const pending = url && early.get(url);
+  if (pending) {
+    early.delete(url);
+    return pending;
+  }
+  return nativeFetch(resource, init);
+}
+
+/** True if `url` arrives whole within FAST_LINK_MS from now. */
+function fastLink(url) {
+  return Promise.race([
+    downloads.done(url).then(() => true),
+    new Promise((resolve) => setTimeout(() => resolve(false), FAST_LINK_MS)),
+  ]);
+}
+
+function rejected() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(REJECTED_KEY) || '{}');
+    return saved && typeof saved === 'object' ? saved : {};
+  } catch {
+    return {};
+  }
+}
+
+function remember(build, kind) {
+  try {
+    const saved = rejected();
+    localStorage.setItem(REJECTED_KEY, JSON.stringify({ [build]: [...new Set([...(saved[build] ?? []), kind])] }));
+  } catch {
+    // storage full or off: the next visit tries again and fails over again
+  }
+}
+
+async function loadManifest() {
+  let response;
+  try {
+    response = await nativeFetch(MANIFEST_URL);
+  } catch {
+    throw new BootError("The app's files could not be downloaded: check the connection, then reload.");
+  }
+  if (!response.ok) throw new BootError(`A file the app needs is missing on the server: boot.json (HTTP ${response.status}).`);
+  return response.json();
+}
+
+function describe(error) {
+  if (error instanceof BootError) return error.message;
+  const text = String(error && error.message ? error.message : error);
+  if (error instanceof RangeError || /out of memory|memory access out of bounds|Cannot allocate/i.test(text)) {
+    return 'The browser ran out of memory while starting Python. Close some tabs, then reload.';
+  }
+  return `Python could not start: ${text.slice(0, 200)}`;
+}
+
+// -- the start -----------------------------------------------------------------------
+
+let manifest = null;
+let bootPath = null;
+
 /**
- * A new interpreter: the snapshot restored (re-seeded) with `PACKAGES` loaded,
- * or, failing that, a normal start. Resolves to Pyodide's API object; rejects
- * only if neither start works. Sets `window.pyodideBoot`.
+ * A new interpreter: restored from a snapshot (re-seeded) or started from scratch,
+ * with `PACKAGES` loaded. Resolves to Pyodide's API object; rejects with a
+ * message for a person if it cannot start. Sets `window.pyodideBoot`.
  */
 export async function start() {
   performance.mark('boot:start');
-  // Handed to Pyodide as a promise: it loads its JS and lockfile meanwhile and
-  // awaits the image only to size the memory. Taken once: nothing keeps the
-  // 31 MB after the restore copied them into wasm memory.
-  const image = fetch(indexURL + 'snapshot.bin').then((response) => {
-    if (!response.ok) throw NO_SNAPSHOT;
-    return response.arrayBuffer();
+  if (typeof WebAssembly !== 'object' || typeof WebAssembly.instantiate !== 'function') {
+    throw new BootError('This browser cannot run WebAssembly, which the app needs. Open it in a current Firefox, Chrome, Edge or Safari.');
+  }
+  view.stage('Downloading Python');
+  manifest = manifest ?? (await loadManifest());
+  const file = (name) => indexURL + name;
+  const wasm = file('pyodide.asm.wasm');
+  const stdLibURL = file(manifest.stdlib);
+  const lockFileURL = file(manifest.lock);
+  for (const name of ['pyodide.asm.wasm', manifest.stdlib, manifest.lock, ...manifest.packages]) {
+    downloads.expect(file(name), manifest.sizes[name]);
+  }
+  globalThis.fetch = bootFetch;
+  prefetch(wasm);
+  prefetch(stdLibURL);
+  prefetch(lockFileURL);
+  downloads.render();
+  const stalled = setInterval(() => {
+    if (!downloads.complete && performance.now() - downloads.lastByteAt > STALL_MS) {
+      view.problem('The download has stalled. It goes on if the connection comes back; or reload.', false);
+    } else {
+      view.clearProblem();
+    }
+  }, 1000);
+  downloads.done(wasm).then(() => {
+    for (const name of manifest.packages) prefetch(file(name), { integrity: manifest.integrity[name] });
+    // PyScript's own fetches once Python is up: the app's package and entry script.
+    for (const url of APP_FILES) hint(url);
   });
-  image.catch(() => {}); // handled below, once Pyodide awaits it
-  let pyodide = null;
+
+  const refused = rejected()[manifest.build] ?? [];
+  let image = refused.includes('local') ? null : await snapshots.load(manifest.build);
+  let path = image ? 'local' : 'scratch';
+  if (!image && !refused.includes('snapshot') && (await fastLink(wasm))) {
+    const snapshotURL = file(manifest.snapshot);
+    downloads.expect(snapshotURL, manifest.sizes[manifest.snapshot]);
+    image = prefetch(snapshotURL).then((response) => response.arrayBuffer());
+    path = 'snapshot';
+  }
+  Promise.all([wasm, stdLibURL].map((url) => downloads.done(url))).then(() => view.stage('Starting Python'));
+
+  const options = { indexURL, stdLibURL, lockFileURL };
+  let pyodide;
   try {
-    pyodide = await startPyodide({ indexURL, _loadSnapshot: image });
-    delete pyodide._api.config._loadSnapshot; // Pyodide keeps its options for the page's life
-    pyodide.runPython(RESEED);
-    globalThis.pyodideBoot = 'snapshot';
+    pyodide = await Promise.race([startPyodide(image ? { ...options, _loadSnapshot: image } : options), failed]);
+    if (image) {
+      delete pyodide._api.config._loadSnapshot; // Pyodide keeps its options for the page's life
+      pyodide.runPython(RESEED);
+    }
   } catch (error) {
-    pyodide = null;
-    if (error !== NO_SNAPSHOT) console.warn('Pyodide snapshot not usable, starting from scratch:', error);
+    if (!image || error instanceof BootError) throw error;
+    console.warn(`Pyodide rejected the ${path} snapshot; starting from scratch:`, error);
+    remember(manifest.build, path);
+    if (path === 'local') snapshots.drop();
+    path = 'scratch';
+    image = null;
+    pyodide = await Promise.race([startPyodide(options), failed]);
   }
-  if (!pyodide) {
-    pyodide = await startPyodide({ indexURL });
-    globalThis.pyodideBoot = 'scratch';
-  }
+  bootPath = path;
+  globalThis.pyodideBoot = path;
   performance.mark('boot:restored');
-  await pyodide.loadPackage(PACKAGES, { messageCallback: () => {} });
+  view.stage('Starting the app');
+  await Promise.race([pyodide.loadPackage(PACKAGES, { messageCallback: () => {} }), failed]);
+  clearInterval(stalled);
+  globalThis.fetch = nativeFetch;
   return pyodide;
 }
 
 const started = start();
-started.catch(() => {}); // reported to PyScript when it asks, not as an unhandled rejection
+started.catch((error) => {
+  globalThis.fetch = nativeFetch;
+  console.error('Python could not start:', error);
+  view.problem(describe(error));
+});
+
+// -- this browser's own snapshot, for the next visit ------------------------------
+
+/** Once the app has mounted and the page is idle, make and store this browser's
+ * snapshot of this build in a worker, unless this visit restored one. */
+function makeSnapshotLater() {
+  const go = () => {
+    if (bootPath !== 'scratch' || (rejected()[manifest.build] ?? []).includes('local')) return;
+    if (typeof Worker !== 'function' || typeof indexedDB !== 'object') return;
+    globalThis.pyodideLocalSnapshot = 'making';
+    let worker;
+    try {
+      worker = new Worker(WORKER_URL, { type: 'module' });
+    } catch {
+      globalThis.pyodideLocalSnapshot = 'failed: no module worker';
+      return;
+    }
+    worker.onmessage = ({ data }) => {
+      globalThis.pyodideLocalSnapshot = data.stored ? 'stored' : `failed: ${data.reason}`;
+      worker.terminate();
+    };
+    worker.onerror = (event) => {
+      globalThis.pyodideLocalSnapshot = `failed: ${event.message || 'worker error'}`;
+      worker.terminate();
+    };
+    worker.postMessage({
+      build: manifest.build,
+      indexURL,
+      stdLibURL: indexURL + manifest.stdlib,
+      lockFileURL: indexURL + manifest.lock,
+      preimport: manifest.preimport,
+      limit: manifest.snapshot_memory_limit,
+    });
+  };
+  const idle = globalThis.requestIdleCallback ?? ((callback) => setTimeout(callback, 1));
+  setTimeout(() => idle(go, { timeout: 10_000 }), SNAPSHOT_DELAY_MS);
+}
+
+function whenAppReady(callback) {
+  if (document.body.dataset.appReady === 'true') return callback();
+  const watch = new MutationObserver(() => {
+    if (document.body.dataset.appReady === 'true') {
+      watch.disconnect();
+      callback();
+    }
+  });
+  watch.observe(document.body, { attributes: true, attributeFilter: ['data-app-ready'] });
+}
+
+started.then(() => whenAppReady(makeSnapshotLater), () => {});
 
 /**
  * PyScript's entry point: the interpreter started at import, given PyScript's

@@ -6,6 +6,7 @@ The `performance` marks split the time to live for `make bench`:
 """
 
 import os
+import sys
 
 import js
 
@@ -13,9 +14,24 @@ js.performance.mark("app:python")
 
 # pydantic looks up plugins (the entry points of every installed distribution's
 # metadata, the standard library zip's included) as it builds its first
-# validator: ~60 ms of the app's import in the page (in-page cProfile,
-# BENCHMARKS.md). The page has none.
+# validator. The page has none.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
+
+
+class UnshippedStdlib:
+    """The last import finder: logs an import of a standard-library name that
+    nothing could find. The page ships only the modules it uses
+    (tools/pyodide_build.py); the end-to-end tests fail on such a line when the
+    module exists in the full standard library."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.partition(".")[0] in sys.stdlib_module_names:
+            js.console.warn(f"[app] standard-library module not shipped: {name}")
+        return None
+
+
+sys.meta_path.append(UnshippedStdlib)
 
 from frontend.app import main  # noqa: E402
 

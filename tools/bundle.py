@@ -1,28 +1,123 @@
-"""Write `frontend.zip`, the app's Python package in one archive (run by `make setup`).
+"""The app's Python package in one archive, `frontend.zip` (pyscript.toml `[files]`).
 
-The stub builds `/frontend.zip` on each request from the current sources
-(`backend_stub.static.frontend_bundle`); this file is for static hosting
-(any web server serving the repository root, as `tests/e2e/test_deploy.py`
-does). Rebuild it after editing `frontend/` if you host statically.
+The stub builds it on each request from the current sources
+(`backend_stub/static.py`); `python tools/bundle.py` (run by `make setup`)
+writes it, with its `.br` and `.gz` siblings, to the repository root for
+static hosting. Rebuild it after editing `frontend/` if you host statically.
+
+What it holds: each module of `frontend/` (but `main.py`, which index.html
+loads itself) as browser byte-code where `make setup` compiled it from the
+module's current source (tools/pyodide_build.py --frontend, recorded by
+sha256 in `APP_BYTECODE/sources.json`), placed where the source would be
+(`frontend/app.pyc`: a sourceless import); a module edited since ships as its
+source and is compiled in the page, so a stale build costs time, never
+correctness. Then the byte-code of PyScript's own `pyscript` package, beside
+the sources PyScript writes there before it runs `main.py`.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
+import json
 import sys
+import zipfile
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from backend_stub.static import BUNDLE_NAME, frontend_bundle  # noqa: E402
+BUNDLE_NAME = "frontend.zip"
+BROWSER_PYC_TAG = "cpython-314"
+"""`sys.implementation.cache_tag` of the browser's Python (Pyodide 314)."""
+APP_BYTECODE = "vendor/app-bytecode"
+"""Where `make setup` puts the app's byte-code (`frontend/app.pyc`) and `sources.json`."""
+PYSCRIPT_BYTECODE = "vendor/pyscript-bytecode"
+"""Where `make setup` puts the byte-code of PyScript's own `pyscript` package."""
+ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
+"""Content codings the bundle (and every large file of the site) travels in, preferred first."""
+
+
+def bundle_sources(site_root: Path) -> list[Path]:
+    """The modules that go in the bundle: `frontend/**/*.py` but the entry
+    script `main.py` (index.html loads it itself), no dot-files, no `__pycache__`."""
+    folder = site_root / "frontend"
+    return sorted(
+        path
+        for path in folder.rglob("*.py")
+        if path != folder / "main.py"
+        and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(folder).parts)
+    )
+
+
+def compiled_sources(site_root: Path) -> dict[str, str]:
+    """{"frontend/app.py": sha256 of the source its byte-code was compiled from}."""
+    try:
+        return json.loads((site_root / APP_BYTECODE / "sources.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def bundle_files(site_root: Path) -> list[tuple[Path, str]]:
+    """(file, path in the archive) of each file of the bundle (see the module
+    docstring): per module its byte-code when it is of the current source,
+    else its source; then PyScript's package's byte-code."""
+    files = []
+    compiled = compiled_sources(site_root)
+    for source in bundle_sources(site_root):
+        name = source.relative_to(site_root).as_posix()
+        pyc = site_root / APP_BYTECODE / (name + "c")
+        if compiled.get(name) == hashlib.sha256(source.read_bytes()).hexdigest() and pyc.is_file():
+            files.append((pyc, name + "c"))
+        else:
+            files.append((source, name))
+    pyscript = site_root / PYSCRIPT_BYTECODE
+    for pyc in sorted(pyscript.glob(f"pyscript/**/__pycache__/*.{BROWSER_PYC_TAG}.pyc")):
+        files.append((pyc, pyc.relative_to(pyscript).as_posix()))
+    return files
+
+
+def frontend_bundle(site_root: Path, files: Optional[list[tuple[Path, str]]] = None) -> bytes:
+    """The bundle as zip bytes (`bundle_files`, or `files` already listed), which
+    PyScript unpacks into the interpreter's working directory.
+
+    One request instead of one per module (~40 files). Stored, not deflated:
+    it travels brotli-encoded, a third smaller than deflate per member.
+    Deterministic: sorted entries, fixed timestamps, so equal sources give equal
+    bytes (and ETag).
+    """
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for path, name in bundle_files(site_root) if files is None else files:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes())
+    return out.getvalue()
+
+
+def encode(body: bytes, coding: str, quality: int = 9) -> bytes:
+    """`body` in a content coding of ENCODINGS ("br" or "gzip")."""
+    if coding == "br":
+        import brotli
+
+        return brotli.compress(body, quality=quality, lgwin=22)
+    return gzip.compress(body, compresslevel=9, mtime=0)
 
 
 def main() -> None:
+    """Write `frontend.zip` and its `.br` / `.gz` siblings (a static host sends
+    those to browsers that accept them: deploy/nginx.conf)."""
+    body = frontend_bundle(ROOT)
     target = ROOT / BUNDLE_NAME
-    tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(frontend_bundle(ROOT))
-    tmp.replace(target)
+    outputs = [(body, target)]
+    outputs += [(encode(body, coding, 11), target.with_name(target.name + suffix)) for coding, suffix in ENCODINGS]
+    for data, path in outputs:  # the file first: a sibling is never older than its file
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

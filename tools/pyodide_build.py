@@ -1,57 +1,53 @@
 """Build steps that need the browser's own Python 3.14 (run by `make setup`).
 
-Both cut the page's time to live (issue 6; BENCHMARKS.md) and both run in
-Debian's Chromium, the browser that will use what they make, with files
-served from the working tree by Playwright routes (no server, no network).
+They run in Debian's Chromium, the browser that will use what they make,
+with files served from the working tree by Playwright routes (no server, no
+network), and write only under `vendor/` (ignored by git). Everything they
+write has its content in its name, or sits in a folder named for its
+version, so a host may cache it for a year: the page learns the names from
+`vendor/boot.json`, the one small file that is revalidated (docs/first-visit.md).
 
 **Byte-code wheels.** pydantic and its dependencies come from PyPI as
-source-only wheels, so every page load compiled ~1.4 MB of Python before it
-could import pydantic (~0.4 s of the ~0.8 s import, measured in the page), and
-Pyodide's installer (Python, in WebAssembly) then unpacked 232 files, the
-largest step of a cold start (~1 s, CDP profile; BENCHMARKS.md). CPython 3.11
-here cannot write 3.14 byte-code, so Pyodide compiles each module of the
-vendored wheels, and the wheel is rebuilt *sourceless*, as Pyodide ships its
-own standard library: each `module.py` is replaced by `module.pyc` (unchecked
-hash, PEP 552; the legacy location PEP 3147 keeps for sourceless imports),
-type stubs (`.pyi`) and pydantic's 1.x layer `pydantic/v1/` (never imported)
-are left out, RECORD is rewritten to match and so is the wheel's lock entry.
-232 files become 114 (pydantic: 192 -> 85). A wheel that already has byte-code
-is skipped; a rebuilt wheel carries the build tag `2pyc` (new bytes, new name).
+source-only wheels, so every page load would compile ~1.4 MB of Python
+before it could import pydantic. CPython 3.11 here cannot write 3.14
+byte-code, so Pyodide compiles each module of the vendored wheels, and the
+wheel is rebuilt *sourceless*, as a stored (uncompressed) zip: each
+`module.py` is replaced by `module.pyc` (unchecked hash, PEP 552), type
+stubs (`.pyi`) and pydantic's 1.x layer `pydantic/v1/` (never imported) are
+left out, RECORD is rewritten to match and so is the wheel's lock entry.
+Stored, because the wheel travels brotli-encoded: brotli over the whole
+archive is a third smaller than deflate per member, and the page unpacks it
+without inflating. A rebuilt wheel carries the build tag `BUILD_TAG`.
 
-**A memory snapshot.** Starting Pyodide spends most of its time initialising the interpreter and
-importing the standard library, the same work on every page load
-(BENCHMARKS.md: ~2 s warm, ~3.5 s cold on the 2-core machine). Pyodide can
-instead restore a snapshot of its wasm memory taken right after that work
-(`loadPyodide({_makeSnapshot: true})`, `pyodide.makeMemorySnapshot()`,
-`loadPyodide({_loadSnapshot})`), which takes ~0.3 s.
+**A standard library of what the page imports.** Pyodide's `python_stdlib.zip`
+holds the whole standard library as source (560 modules, 2.5 MB). The build
+loads the app in a normal Pyodide, records every standard-library module it
+then holds, adds the small modules those import lazily (a traceback, a date
+header, a lookup the app never made during the build), compiles them to
+byte-code and writes `python_stdlib-<hash>.zip` with only those. A module
+the page still misses is logged by the page (`frontend/main.py`) and fails
+the end-to-end tests, which compare the log with the full list.
 
-The snapshot is taken in three pages:
+**A memory snapshot for fast links.** Pyodide can restore a snapshot of its
+wasm memory taken right after the interpreter started and imported that
+standard library (`loadPyodide({_makeSnapshot: true})`,
+`pyodide.makeMemorySnapshot()`, `loadPyodide({_loadSnapshot})`). It is
+31 MB (5-7 MB compressed): worth fetching only on a fast link, which
+`frontend/boot.mjs` measures before it asks for it. Pyodide 314 restores at
+most `SNAPSHOT_MEMORY_LIMIT` of memory (pyodide issue 6254): a bigger image
+fails the build here rather than every page later.
 
-1. discovery: a normal Pyodide loads pydantic and imports `frontend.app`
-   (the app's whole import graph, nothing run, and the stream decoder); every
-   standard-library module it then holds is on the pre-import list, those
-   Pyodide's package installer imports too (`tarfile`, `importlib.metadata`,
-   ...: ~0.14 s of compiling their sources on every load before, in-page
-   cProfile of `loadPackage`);
-2. snapshot: a fresh Pyodide with `_makeSnapshot` imports that list and its
-   memory is written to `vendor/pyodide-<v>/snapshot.bin` (+ `.gz`);
-3. check: a third page restores it and runs Python.
+**Byte-code for the app.** `--frontend` compiles the modules of `frontend/`
+(without docstrings) into `vendor/app-bytecode/`, with the sha256 of each
+source compiled: `frontend.zip` carries a module's `.pyc` in place of its
+source only while the source is unchanged (tools/bundle.py), so a stale
+build costs time, never correctness. It also compiles PyScript's own
+`pyscript` package (checked-hash `.pyc`, PEP 552), whose sources PyScript's
+core chunk writes into the interpreter's working directory before it runs
+`main.py`.
 
-**Byte-code for the app.** `--frontend` compiles the modules of `frontend/` the
-same way, but to *checked*-hash `.pyc` files (PEP 552) in `frontend/**/__pycache__/`,
-which `frontend.zip` carries: the page's Python compares each with its source's
-hash and compiles any module edited since, so a stale file costs time, never
-correctness. `make setup` reruns it when a module changes. It also compiles
-PyScript's own `pyscript` package, whose sources PyScript's core chunk writes
-into the interpreter's working directory before it runs `main.py` (14 modules,
-~55 ms to compile in the page): `frontend.zip` carries them as
-`pyscript/__pycache__/*.pyc`, already in place when PyScript imports it.
-
-Only the standard library goes in the snapshot: pydantic-core is a dynamic library,
-which Pyodide's snapshots do not carry, and the app's own modules would go
-stale as soon as a file is edited. The page's loader (`frontend/boot.mjs`)
-re-seeds `random` after a restore and falls back to a normal start when the
-file is missing or rejected, so the snapshot is only ever a speed-up.
+**Compressed siblings.** Every large file gets `<name>.br` and `<name>.gz`,
+which the stub (and `deploy/nginx.conf`) send to clients that accept them.
 """
 
 from __future__ import annotations
@@ -59,55 +55,103 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import io
 import json
 import mimetypes
+import os
 import shutil
 import sys
 import time
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Iterable
 
 from playwright.sync_api import Route, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from backend_stub.static import BROWSER_PYC_TAG as PYC_TAG  # noqa: E402
-from backend_stub.static import PYSCRIPT_BYTECODE  # noqa: E402
-from tools.vendor import BROWSER_WHEELS, PYODIDE_VERSION, PYSCRIPT_VERSION, rewrite_lock  # noqa: E402
+from tools.bundle import APP_BYTECODE, PYSCRIPT_BYTECODE, bundle_sources  # noqa: E402
+from tools.bundle import BROWSER_PYC_TAG as PYC_TAG  # noqa: E402
+from tools.vendor import (  # noqa: E402
+    BROWSER_WHEELS,
+    PYODIDE_VERSION,
+    PYSCRIPT_DIR,
+    PYSCRIPT_VERSION,
+    lock_entry,
+    rewrite_lock,
+)
 
 PYODIDE_DIR = ROOT / "vendor" / f"pyodide-{PYODIDE_VERSION}"
-SNAPSHOT = PYODIDE_DIR / "snapshot.bin"
+MANIFEST = ROOT / "vendor" / "boot.json"
+STDLIB_SOURCE = PYODIDE_DIR / "python_stdlib.zip"  # npm's: every module as source; the page never loads it
 ORIGIN = "http://127.0.0.1:9"  # never contacted: every request is answered by a route
 INDEX_URL = f"{ORIGIN}/vendor/pyodide-{PYODIDE_VERSION}/"
 # pydantic's 1.x compatibility layer: never imported, left out of the browser wheel.
 LEFT_OUT = ("pydantic/v1/",)
 SITE_PACKAGES = "/lib/python3.14/site-packages/"  # where Pyodide installs the wheels
+STDLIB_MOUNT = "/lib/python314.zip/"  # where Pyodide mounts the standard library zip
 APP_ROOT = "/home/pyodide/"  # where PyScript unpacks frontend.zip (the interpreter's cwd)
-# Wheel build tag (PEP 427) of a wheel rebuilt as byte-code ("1pyc" was byte-code
-# beside the sources: other bytes need another name, vendor/ is served immutable).
-BUILD_TAG = "2pyc"
+# Wheel build tag (PEP 427) of a wheel rebuilt as byte-code in a stored zip
+# ("2pyc" was deflated: other bytes need another name, vendor/ is served immutable).
+BUILD_TAG = "3pyc"
+# The memory Pyodide 314 gives a restored snapshot: the heap it is created
+# with, whatever INITIAL_MEMORY says (pyodide issue 6254).
+SNAPSHOT_MEMORY_LIMIT = 30 * 1024 * 1024
+# A module imported lazily by one the page uses is shipped when it is at most
+# this big (source bytes), and not a Windows or REPL module.
+SMALL_MODULE = 32 * 1024
+NOT_ON_THE_WEB = ("windows", "_win", "_pyrepl")
+# Standard-library modules that keep their docstrings: Pyodide's own, which
+# attaches docstrings to its JS bridge's types at start.
+KEEP_DOCSTRINGS = ["_pyodide/", "pyodide/"]
+# Files that get `.br` and `.gz` siblings; the snapshot only `.gz` (it is
+# fetched on fast links only, where its size matters less than brotli's
+# 80 s of compression at setup).
+BROTLI_QUALITY = 11
+BROTLI_WINDOW = 24
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 
-COMPILE = """async ([indexURL, sources, root, checked]) => {
+COMPILE = """async ([indexURL, sources, root, checked, keepDocs]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
   const py = await loadPyodide({ indexURL });
   py.globals.set('sources', py.toPy(sources));
   py.globals.set('root', root);
   py.globals.set('checked', checked);
+  py.globals.set('keep_docs', keepDocs === null ? undefined : py.toPy(keepDocs));
   return py.runPython(`
-import base64, importlib.util, json
+import ast, base64, importlib.util, json
 from importlib._bootstrap_external import _code_to_hash_pyc
+
+def without_docstrings(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            first = body[0] if body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = body[1:] or [ast.Pass(lineno=body[0].lineno, col_offset=body[0].col_offset)]
+    return tree
+
 compiled = {}
 for name, text in sources.items():
     source = text.encode()
-    code = compile(source, root + name, "exec", dont_inherit=True)
+    tree = source if keep_docs is None or name.startswith(tuple(keep_docs)) else without_docstrings(ast.parse(source))
+    code = compile(tree, root + name, "exec", dont_inherit=True)
     data = _code_to_hash_pyc(code, importlib.util.source_hash(source), checked=checked)
     compiled[name] = base64.b64encode(data).decode()
 json.dumps(compiled)
 `);
 }"""
+"""Compile `sources` ({"json/__init__.py": text}) to `.pyc` bytes (base64) named
+`root + name` in tracebacks, checked-hash or not (PEP 552). With `keepDocs` a
+list of prefixes, every other module loses its docstrings (module, class,
+function): ~15 % of the standard library's byte-code, read by nothing the
+page runs; `null` keeps them all."""
 
+# The app's whole import graph in a normal Pyodide with the full standard
+# library: which modules it holds afterwards, which imports failed, and the
+# import statements (module- and function-level) of every stdlib module.
 DISCOVER = """async ([indexURL, files]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
   const py = await loadPyodide({ indexURL, packages: ['pydantic'] });
@@ -116,24 +160,64 @@ DISCOVER = """async ([indexURL, files]) => {
     py.FS.writeFile(path, text);
   }
   return py.runPython(`
-import sys, json
+import dis, json, marshal, sys, zipfile
 sys.path.insert(0, '/home/pyodide')
 import frontend.app
 from frontend.sse.parser import EventStreamParser
 EventStreamParser().feed(b"data: x" + bytes([10, 10]))  # its UTF-8 decoder, made at the first connection
 import html  # PyScript's own package (pyscript.display)
-stdlib = sorted(
+held = sorted(
     name for name, module in list(sys.modules.items())
     if (getattr(module, '__file__', None) or '').startswith('/lib/python')
     and 'site-packages' not in module.__file__
 )
-json.dumps(stdlib)
+
+def module_name(entry):
+    name = entry[:-3]
+    return (name[:-9] if name.endswith('/__init__') else name).replace('/', '.')
+
+archive = zipfile.ZipFile('/lib/python314.zip')
+entries, imports = {}, {}
+for entry in archive.namelist():
+    if not entry.endswith('.py'):
+        continue
+    name, package = module_name(entry), entry.endswith('/__init__.py')
+    entries[name] = [entry, archive.getinfo(entry).file_size]
+    try:
+        code = compile(archive.read(entry), entry, 'exec', dont_inherit=True)
+    except SyntaxError:
+        imports[name] = []
+        continue
+    found = set()
+    def walk(code):
+        instructions = list(dis.get_instructions(code))
+        for index, instruction in enumerate(instructions):
+            if instruction.opname != 'IMPORT_NAME':
+                continue
+            loads = [i.argval for i in instructions[max(0, index - 3):index] if i.opname.startswith('LOAD')]
+            level, fromlist = (loads[-2], loads[-1]) if len(loads) >= 2 else (0, None)
+            target = instruction.argval
+            if isinstance(level, int) and level:
+                base = name if package else name.rpartition('.')[0]
+                for _ in range(level - 1):
+                    base = base.rpartition('.')[0]
+                target = base + ('.' + target if target else '')
+            found.add(target)
+            for item in fromlist if isinstance(fromlist, tuple) else ():
+                if item != '*':
+                    found.add(target + '.' + item)
+        for constant in code.co_consts:
+            if hasattr(constant, 'co_code'):
+                walk(constant)
+    walk(code)
+    imports[name] = sorted(found)
+json.dumps({'held': held, 'entries': entries, 'imports': imports})
 `);
 }"""
 
-SNAP = """async ([indexURL, modules]) => {
+SNAP = """async ([indexURL, stdLibURL, modules]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
-  const py = await loadPyodide({ indexURL, _makeSnapshot: true });
+  const py = await loadPyodide({ indexURL, stdLibURL, _makeSnapshot: true });
   py.globals.set('modules', py.toPy(modules));
   const failed = py.runPython(`
 import importlib
@@ -145,20 +229,24 @@ for name in modules:
         failed.append(f"{name}: {error!r}")
 failed
 `).toJs();
+  const memory = py._module.HEAP8.length;
   const snapshot = py.makeMemorySnapshot();
   await fetch('/__snapshot__', { method: 'POST', body: snapshot });
-  return failed;
+  return [failed, memory];
 }"""
 
-CHECK = """async ([indexURL]) => {
+# A restore, then an import the snapshot does not hold (read from the zip the
+# snapshot's import system has open: it must be the same file).
+CHECK = """async ([indexURL, stdLibURL, snapshotURL]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
-  const snapshot = new Uint8Array(await (await fetch(indexURL + 'snapshot.bin')).arrayBuffer());
+  const snapshot = new Uint8Array(await (await fetch(snapshotURL)).arrayBuffer());
   const start = performance.now();
-  const py = await loadPyodide({ indexURL, _loadSnapshot: snapshot });
+  const py = await loadPyodide({ indexURL, stdLibURL, _loadSnapshot: snapshot });
   const answer = py.runPython('import sys, json; json.dumps([sys.version_info[:2], 6 * 7])');
-  return [answer, performance.now() - start];
+  const restore = performance.now() - start;
+  py.runPython('import calendar; calendar.timegm((2026, 1, 1, 0, 0, 0))');
+  return [answer, restore];
 }"""
-
 
 
 def wheels_to_compile() -> list[Path]:
@@ -186,58 +274,164 @@ def wheel_sources(wheel: Path) -> dict[str, str]:
         }
 
 
+def _fixed_info(name: str) -> zipfile.ZipInfo:
+    """A stored zip member with a fixed timestamp: equal inputs, equal bytes (and names)."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    info.external_attr = 0o644 << 16
+    return info
+
+
 def make_sourceless(wheel: Path, compiled: dict[str, bytes]) -> Path:
     """`wheel` rebuilt with `compiled` ({"pydantic/main.py": its .pyc bytes}): each
     module's `.pyc` in place of its `.py`, without `.pyi` stubs or LEFT_OUT folders,
-    RECORD listing exactly what is left.
+    RECORD listing exactly what is left, every member stored (uncompressed).
 
-    The new wheel gets the build tag `BUILD_TAG` (`pydantic-2.14.3-2pyc-py3-none-any.whl`)
+    The new wheel gets the build tag `BUILD_TAG` (`pydantic-2.14.3-3pyc-py3-none-any.whl`)
     and replaces the original: other bytes need another name, since `vendor/` is served
     as immutable and a browser holding the old file would fail the lock's sha256.
     """
     name, version, rest = wheel.name.split("-", 2)
     target_path = wheel.with_name(f"{name}-{version}-{BUILD_TAG}-{rest}")
     tmp = wheel.with_suffix(".tmp")
-    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as target:
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as target:
         record_name = next(n for n in source.namelist() if n.endswith(".dist-info/RECORD"))
         dropped = {record_name, *compiled}
         dropped.update(n for n in source.namelist() if n.endswith(".pyi") or n.startswith(LEFT_OUT))
         lines = [line for line in source.read(record_name).decode().splitlines() if line.split(",")[0] not in dropped]
         for info in source.infolist():
             if info.filename not in dropped:
-                target.writestr(info, source.read(info.filename))
+                target.writestr(_fixed_info(info.filename), source.read(info.filename))
         for module, data in sorted(compiled.items()):
             pyc = module + "c"  # pydantic/main.py -> pydantic/main.pyc
-            target.writestr(zipfile.ZipInfo(pyc, date_time=(1980, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
+            target.writestr(_fixed_info(pyc), data)
             digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
             lines.append(f"{pyc},sha256={digest},{len(data)}")
         lines.append(f"{record_name},,")
-        target.writestr(record_name, "\n".join(lines) + "\n")
+        target.writestr(_fixed_info(record_name), "\n".join(lines) + "\n")
     tmp.replace(target_path)
     wheel.unlink()
     return target_path
 
 
-# Besides the snapshot, the runtime files that compress well; a gzip-encoded
-# response is also what fits the browser's in-memory HTTP cache (the 9.6 MB wasm
-# did not, so every reload downloaded it again).
-GZIP_SIBLINGS = ("pyodide.asm.wasm", "pyodide.asm.mjs", "pyodide-lock.json")
+def select_stdlib(held: Iterable[str], entries: dict[str, list], imports: dict[str, list[str]]) -> list[str]:
+    """The standard-library modules the page ships, sorted: those it `held` after
+    importing the app, their parent packages, and whatever those import (at module
+    or function level), followed through modules of at most SMALL_MODULE source
+    bytes that are not NOT_ON_THE_WEB. `entries` maps a module to [zip entry, size],
+    `imports` a module to the names its import statements name."""
+
+    def shippable(name: str) -> bool:
+        return name in entries and entries[name][1] <= SMALL_MODULE and not any(part in name for part in NOT_ON_THE_WEB)
+
+    chosen: set[str] = set()
+    pending = [name for name in held if name in entries]
+    while pending:
+        name = pending.pop()
+        if name in chosen:
+            continue
+        chosen.add(name)
+        parts = name.split(".")
+        pending += [".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) in entries]
+        pending += [target for target in imports.get(name, ()) if target not in chosen and shippable(target)]
+    return sorted(chosen)
 
 
-def write_gzip_sibling(path: Path) -> Path:
-    """`<path>.gz`, which the stub sends with `Content-Encoding: gzip` (backend_stub/static.py)."""
-    sibling = path.with_name(path.name + ".gz")
-    tmp = path.with_name(path.name + ".gz.tmp")
-    with gzip.open(tmp, "wb", compresslevel=6) as out:
-        out.write(path.read_bytes())
-    tmp.replace(sibling)
-    return sibling
+def check_snapshot_memory(memory: int) -> None:
+    """Raise SystemExit, saying why, if a snapshot of `memory` bytes of wasm memory
+    is more than Pyodide can restore (SNAPSHOT_MEMORY_LIMIT)."""
+    if memory > SNAPSHOT_MEMORY_LIMIT:
+        raise SystemExit(
+            f"pyodide-build: the snapshot holds {memory / 2**20:.1f} MiB of memory; Pyodide {PYODIDE_VERSION} "
+            f"restores at most {SNAPSHOT_MEMORY_LIMIT / 2**20:.1f} MiB (pyodide issue 6254). Pre-import fewer "
+            "modules (the app imports them at startup), or update Pyodide."
+        )
+
+
+def write_stdlib(compiled: dict[str, bytes]) -> Path:
+    """`python_stdlib-<hash>.zip` of `compiled` ({"json/__init__.py": .pyc bytes}),
+    each module as `<name>.pyc` in its source's place, stored, sorted. Returns the file."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for entry, data in sorted(compiled.items()):
+            archive.writestr(_fixed_info(entry + "c"), data)
+    data = out.getvalue()
+    path = PYODIDE_DIR / f"python_stdlib-{hashlib.sha256(data).hexdigest()[:12]}.zip"
+    _write_atomic(path, data)
+    return path
+
+
+def write_lock(packages: list[Path]) -> Path:
+    """`pyodide-lock-<hash>.json`: Pyodide's lock with only the page's `packages`
+    (its entries in the full lock are the vendored wheels'). Returns the file."""
+    full = json.loads((PYODIDE_DIR / "pyodide-lock.json").read_text())
+    entries = {entry["name"]: entry for entry in map(lock_entry, packages)}
+    data = json.dumps({"info": full["info"], "packages": entries}, sort_keys=True, separators=(",", ":")).encode()
+    path = PYODIDE_DIR / f"pyodide-lock-{hashlib.sha256(data).hexdigest()[:12]}.json"
+    _write_atomic(path, data)
+    return path
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _compress(job: tuple[str, str]) -> str:
+    """Write one sibling (`job` = (path, "br" or "gz")); runs in a worker process."""
+    path, kind = job
+    data = Path(path).read_bytes()
+    if kind == "br":
+        import brotli
+
+        packed = brotli.compress(data, quality=BROTLI_QUALITY, lgwin=BROTLI_WINDOW)
+    else:
+        packed = gzip.compress(data, compresslevel=9, mtime=0)
+    _write_atomic(Path(f"{path}.{kind}"), packed)
+    return f"{path}.{kind}"
+
+
+def write_siblings(paths: Iterable[Path], kinds: Iterable[str] = ("br", "gz")) -> list[Path]:
+    """`<path>.br` / `<path>.gz` of each path whose sibling is missing or older,
+    two files at a time (brotli at quality 11 takes ~40 s for the 9.6 MB wasm)."""
+    jobs = [
+        (str(path), kind)
+        for path in paths
+        for kind in kinds
+        if not (sibling := path.with_name(f"{path.name}.{kind}")).is_file() or sibling.stat().st_mtime < path.stat().st_mtime
+    ]
+    if not jobs:
+        return []
+    jobs.sort(key=lambda job: -os.path.getsize(job[0]))  # the largest first: the pool ends together
+    with ProcessPoolExecutor(max_workers=min(2, len(jobs))) as pool:
+        return [Path(done) for done in pool.map(_compress, jobs)]
+
+
+def compressible() -> list[Path]:
+    """The site's files that travel compressed: the runtime and the page's packages
+    (everything in vendor/ of 1 KB and more, but the wheels npm's zip and archives)."""
+    files = [PYODIDE_DIR / "pyodide.asm.wasm", PYODIDE_DIR / "pyodide.asm.mjs", PYODIDE_DIR / "pyodide.mjs"]
+    manifest = json.loads(MANIFEST.read_text())
+    files += [PYODIDE_DIR / manifest["stdlib"], PYODIDE_DIR / manifest["lock"]]
+    files += [PYODIDE_DIR / name for name in manifest["packages"]]
+    files += [path for path in sorted(PYSCRIPT_DIR.iterdir()) if path.suffix in (".js", ".css") and path.stat().st_size >= 1024]
+    return files
+
+
+def remove_stale(keep: set[str]) -> None:
+    """Delete earlier builds' hashed files (and their siblings) not in `keep`."""
+    for pattern in ("python_stdlib-*.zip", "pyodide-lock-*.json", "snapshot-*.bin"):
+        for path in PYODIDE_DIR.glob(pattern + "*"):
+            base = path.name.removesuffix(".br").removesuffix(".gz").removesuffix(".tmp")
+            if base not in keep:
+                path.unlink()
+    for old in ("snapshot.bin", "snapshot.bin.gz", "pyodide-lock.json.gz"):  # before hashed names
+        (PYODIDE_DIR / old).unlink(missing_ok=True)
 
 
 def frontend_modules() -> dict[str, str]:
     """{"frontend/app.py": source, ...}: the modules `frontend.zip` carries."""
-    from backend_stub.static import bundle_sources
-
     return {path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8") for path in bundle_sources(ROOT)}
 
 
@@ -286,24 +480,24 @@ def pyscript_package_literal() -> str:
 
 
 def cache_path(module: str) -> str:
-    """"frontend/app.py" -> "frontend/__pycache__/app.cpython-314.pyc" (PEP 3147)."""
+    """"pyscript/ffi.py" -> "pyscript/__pycache__/ffi.cpython-314.pyc" (PEP 3147)."""
     folder, _, file_name = module.rpartition("/")
     return f"{folder}/__pycache__/{file_name[:-3]}.{PYC_TAG}.pyc"
 
 
-def write_frontend_bytecode(compiled: dict[str, bytes]) -> int:
-    """Write `compiled` ({"frontend/__pycache__/app.cpython-314.pyc": bytes}) into the
-    tree and remove any other `*.{PYC_TAG}.pyc` under `frontend/` (a deleted module's)."""
+def write_app_bytecode(sources: dict[str, str], compiled: dict[str, bytes]) -> int:
+    """Write `compiled` ({"frontend/app.py": .pyc bytes}) as `APP_BYTECODE/frontend/app.pyc`
+    and `APP_BYTECODE/sources.json` ({"frontend/app.py": sha256 of `sources`' text}),
+    replacing what was there (tools/bundle.py ships a `.pyc` only for its source)."""
+    target = ROOT / APP_BYTECODE
+    if target.exists():
+        shutil.rmtree(target)
     for name, data in compiled.items():
-        if not name.endswith(f".{PYC_TAG}.pyc"):
-            raise SystemExit(f"pyodide-build: {name}: not the browser's cache tag {PYC_TAG}")
-        path = ROOT / name
+        path = target / (name + "c")
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.is_file() or path.read_bytes() != data:
-            path.write_bytes(data)
-    for path in (ROOT / "frontend").rglob(f"*.{PYC_TAG}.pyc"):
-        if path.relative_to(ROOT).as_posix() not in compiled:
-            path.unlink()
+        path.write_bytes(data)
+    digests = {name: hashlib.sha256(sources[name].encode("utf-8")).hexdigest() for name in compiled}
+    (target / "sources.json").write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
     return len(compiled)
 
 
@@ -320,8 +514,54 @@ def write_pyscript_bytecode(compiled: dict[str, bytes]) -> int:
     return len(compiled)
 
 
+def package_wheels() -> list[Path]:
+    """The vendored browser wheels, in BROWSER_WHEELS order (pydantic's dependencies after it)."""
+    wheels = []
+    for pin in BROWSER_WHEELS:
+        name = pin.split("==")[0]
+        found = sorted(PYODIDE_DIR.glob(f"{name}-*-{BUILD_TAG}-*.whl"))
+        if len(found) != 1:
+            raise SystemExit(f"pyodide-build: expected one {BUILD_TAG} wheel of {name}, found {found}")
+        wheels.append(found[0])
+    return wheels
+
+
+def _integrity(path: Path) -> str:
+    """Subresource Integrity of a file: "sha256-<base64 digest>"."""
+    return "sha256-" + base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+
+
+def write_manifest(stdlib: Path, lock: Path, snapshot: Path, preimport: list[str]) -> dict:
+    """`vendor/boot.json`, what `frontend/boot.mjs` needs to know of this build:
+    the hashed file names, the decoded size of each file it fetches (bytes, for
+    its progress bar), each wheel's integrity (Pyodide fetches wheels with the
+    lock's sha256 as `integrity`; boot.mjs asks for them early with the same),
+    the modules a snapshot pre-imports, and `build`, which
+    changes whenever a snapshot of this build would differ (so a browser's own
+    snapshot of another build is never restored)."""
+    packages = [wheel.name for wheel in package_wheels()]
+    runtime = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm"]
+    sizes = {name: (PYODIDE_DIR / name).stat().st_size for name in [*runtime, stdlib.name, lock.name, *packages, snapshot.name]}
+    identity = json.dumps([PYODIDE_VERSION, stdlib.name, preimport]).encode()
+    manifest = {
+        "build": hashlib.sha256(identity).hexdigest()[:16],
+        "pyodide": PYODIDE_VERSION,
+        "stdlib": stdlib.name,
+        "lock": lock.name,
+        "snapshot": snapshot.name,
+        "snapshot_memory_limit": SNAPSHOT_MEMORY_LIMIT,
+        "packages": packages,
+        "integrity": {name: _integrity(PYODIDE_DIR / name) for name in packages},
+        "sizes": sizes,
+        "preimport": preimport,
+    }
+    _write_atomic(MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    return manifest
+
+
 def main(argv: list[str]) -> int:
-    """`tools/pyodide_build.py`: wheels' byte-code and the snapshot (+ gzip siblings);
+    """`tools/pyodide_build.py`: wheels' byte-code, the standard library, the
+    snapshot, the lock, `vendor/boot.json` and the compressed siblings;
     `tools/pyodide_build.py --frontend`: the app's byte-code only."""
     received: dict[str, bytes] = {}
 
@@ -333,7 +573,7 @@ def main(argv: list[str]) -> int:
             route.fulfill(status=204)
             return
         if path == "/":
-            route.fulfill(status=200, body="<!doctype html><title>snapshot</title>", content_type="text/html")
+            route.fulfill(status=200, body="<!doctype html><title>build</title>", content_type="text/html")
             return
         file = (ROOT / path.lstrip("/")).resolve()
         if ROOT not in file.parents or not file.is_file():
@@ -355,61 +595,70 @@ def main(argv: list[str]) -> int:
                 return tab
 
             if argv[1:] == ["--frontend"]:
-                # The app's modules and PyScript's package, compiled by one Pyodide.
+                # The app's modules (unchecked, no docstrings: shipped only for their
+                # own source) and PyScript's package (checked, beside its sources),
+                # each compiled by one Pyodide.
                 tab = page()
+                app = frontend_modules()
+                compiled = json.loads(tab.evaluate(COMPILE, [INDEX_URL, app, APP_ROOT, False, []]))
+                count = write_app_bytecode(app, {name: base64.b64decode(data) for name, data in compiled.items()})
+                print(f"pyodide-build: frontend/: {count} modules compiled to byte-code")
                 pyscript = tab.evaluate(PYSCRIPT_SOURCES, pyscript_package_literal())
-                compiled = {
-                    cache_path(module): base64.b64decode(data)
-                    for module, data in json.loads(
-                        tab.evaluate(COMPILE, [INDEX_URL, {**frontend_modules(), **pyscript}, APP_ROOT, True])
-                    ).items()
-                }
-                count = write_frontend_bytecode({k: v for k, v in compiled.items() if k.startswith("frontend/")})
-                print(f"pyodide-build: frontend/: {count} modules compiled to checked byte-code")
-                count = write_pyscript_bytecode({k: v for k, v in compiled.items() if k.startswith("pyscript/")})
+                compiled = json.loads(tab.evaluate(COMPILE, [INDEX_URL, pyscript, APP_ROOT, True, None]))
+                count = write_pyscript_bytecode({cache_path(name): base64.b64decode(data) for name, data in compiled.items()})
                 print(f"pyodide-build: PyScript's pyscript package: {count} modules compiled to checked byte-code")
                 return 0
 
-            wheels = wheels_to_compile()
-            for wheel in wheels:
-                compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, wheel_sources(wheel), SITE_PACKAGES, False]))
+            for wheel in wheels_to_compile():
+                compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, wheel_sources(wheel), SITE_PACKAGES, False, None]))
                 built = make_sourceless(wheel, {name: base64.b64decode(data) for name, data in compiled.items()})
                 rewrite_lock(PYODIDE_DIR / "pyodide-lock.json", [built])
                 print(f"pyodide-build: {built.name}: {len(compiled)} modules compiled to byte-code")
 
             app_files = {APP_ROOT + name: text for name, text in frontend_modules().items()}
-            modules = json.loads(page().evaluate(DISCOVER, [INDEX_URL, app_files]))
-            print("pyodide-build: pre-importing " + " ".join(modules))
-            failed = page().evaluate(SNAP, [INDEX_URL, modules])
+            found = json.loads(page().evaluate(DISCOVER, [INDEX_URL, app_files]))
+            held, entries = found["held"], found["entries"]
+            shipped = select_stdlib(held, entries, found["imports"])
+            with zipfile.ZipFile(STDLIB_SOURCE) as full:
+                sources = {entries[name][0]: full.read(entries[name][0]).decode("utf-8") for name in shipped}
+            compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, sources, STDLIB_MOUNT, False, KEEP_DOCSTRINGS]))
+            stdlib = write_stdlib({entry: base64.b64decode(data) for entry, data in compiled.items()})
+            print(
+                f"pyodide-build: {stdlib.name}: {len(shipped)} of {len(entries)} standard-library modules "
+                f"({len(held)} imported by the page), {stdlib.stat().st_size / 1e6:.2f} MB"
+            )
+            stdlib_url = INDEX_URL + stdlib.name
+            preimport = [name for name in held if name in entries]
+            failed, memory = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport])
             if failed:
                 print("pyodide-build: could not pre-import " + "; ".join(failed), file=sys.stderr)
             data = received.get("snapshot", b"")
             if len(data) < 1_000_000:
                 raise SystemExit(f"pyodide-build: got {len(data)} bytes, expected a wasm memory image")
-            SNAPSHOT.with_suffix(".bin.gz").unlink(missing_ok=True)  # never a stale sibling of a new snapshot
-            tmp = SNAPSHOT.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(SNAPSHOT)
-            answer, restore_ms = page().evaluate(CHECK, [INDEX_URL])
+            check_snapshot_memory(memory)
+            snapshot = PYODIDE_DIR / f"snapshot-{hashlib.sha256(data).hexdigest()[:12]}.bin"
+            _write_atomic(snapshot, data)
+            answer, restore_ms = page().evaluate(CHECK, [INDEX_URL, stdlib_url, INDEX_URL + snapshot.name])
             if json.loads(answer) != [[3, 14], 42]:
-                SNAPSHOT.unlink()
+                snapshot.unlink()
                 raise SystemExit(f"pyodide-build: restored interpreter answered {answer!r}")
         finally:
             browser.close()
-    for path in (SNAPSHOT, *(PYODIDE_DIR / name for name in GZIP_SIBLINGS)):
-        write_gzip_sibling(path)
+    lock = write_lock(package_wheels())
+    write_manifest(stdlib, lock, snapshot, preimport)
+    remove_stale({stdlib.name, lock.name, snapshot.name})
+    write_siblings(compressible())
+    write_siblings([snapshot], kinds=("gz",))
     print(
-        f"pyodide-build: {SNAPSHOT.relative_to(ROOT)} {len(data) / 1e6:.1f} MB "
-        f"({SNAPSHOT.with_suffix('.bin.gz').stat().st_size / 1e6:.1f} MB gzip), {len(modules)} stdlib modules "
-        f"pre-imported, restore {restore_ms:.0f} ms, made in {time.monotonic() - started:.0f} s"
+        f"pyodide-build: {snapshot.relative_to(ROOT)} {len(data) / 1e6:.1f} MB "
+        f"({snapshot.with_name(snapshot.name + '.gz').stat().st_size / 1e6:.1f} MB gzip), {len(preimport)} modules "
+        f"pre-imported, {memory / 2**20:.1f} MiB of memory, restore {restore_ms:.0f} ms, "
+        f"made in {time.monotonic() - started:.0f} s"
     )
     return 0
 
 
 def _chromium() -> str:
-    import os
-    import shutil
-
     return os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 

@@ -8,9 +8,10 @@ which git ignores:
 - `vendor/pyodide-<v>/`: npm `pyodide` (runtime, stdlib, lock file), the
   Pyodide wheels of pydantic and its dependencies from PyPI (tag
   `cp314-cp314-pyemscripten_2026_0_wasm32`), and a rewritten
-  `pyodide-lock.json` whose entries point at those wheels, so PyScript's
-  `packages = ["pydantic"]` loads with no micropip and no network
-  (OFFLINE_STACK.md, "Loading pydantic in the page").
+  `pyodide-lock.json` whose entries point at those wheels (Pyodide checks
+  each wheel's sha256 against its lock, and PyPI's wheels differ from the
+  lock npm ships), so `packages = ["pydantic"]` loads with no micropip and
+  no network. `tools/pyodide_build.py` then derives what the page loads.
 
 Every download is checked against a pinned digest (npm `dist.integrity`,
 wheel sha256); a mismatch stops the build.

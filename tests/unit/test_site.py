@@ -11,47 +11,54 @@ ROOT = Path(__file__).resolve().parents[2]
 MAGIC_314 = (3627).to_bytes(2, "little") + b"\r\n"  # importlib.util.MAGIC_NUMBER of Python 3.14
 
 
-def test_pyscript_toml_unpacks_the_bundle_and_the_bundle_holds_every_frontend_module():
+def test_pyscript_toml_unpacks_the_bundle_and_the_bundle_holds_every_frontend_module_as_byte_code():
     import io
     import zipfile
 
-    from backend_stub.static import frontend_bundle
+    from tools.bundle import frontend_bundle
 
     config = tomllib.loads((ROOT / "pyscript.toml").read_text())
     assert config["files"] == {"./frontend.zip": "./*"}
     on_disk = {path.relative_to(ROOT).as_posix() for path in (ROOT / "frontend").rglob("*.py") if "__pycache__" not in path.parts}
     on_disk.discard("frontend/main.py")  # the entry script, loaded by index.html itself
-    # and each module's browser byte-code, made by `make setup` (tools/pyodide_build.py --frontend)
-    compiled = {re.sub(r"([^/]+)\.py$", r"__pycache__/\1.cpython-314.pyc", name) for name in on_disk}
-    # and PyScript's `pyscript` package's byte-code (PyScript writes its sources there)
+    # PyScript's `pyscript` package's byte-code (PyScript writes its sources there)
     pyscript = {f"pyscript/__pycache__/{name}.cpython-314.pyc" for name in ("__init__", "context", "display", "ffi")}
     bundle = frontend_bundle(ROOT)
     with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
         names = set(archive.namelist())
         assert pyscript <= names
-        assert {name for name in names if not name.startswith("pyscript/")} == on_disk | compiled
-        assert archive.read("frontend/events.py") == (ROOT / "frontend" / "events.py").read_bytes()
-        header = archive.read("frontend/__pycache__/events.cpython-314.pyc")[:16]
-        assert int.from_bytes(header[4:8], "little") == 0b11  # checked-hash: never used for another source
+        # `make setup` compiled every module from its current source: each travels as
+        # its byte-code only, where the source would be (a sourceless import).
+        assert {name for name in names if not name.startswith("pyscript/")} == {name + "c" for name in on_disk}
+        header = archive.read("frontend/events.pyc")[:16]
+        assert header[:4] == MAGIC_314 and int.from_bytes(header[4:8], "little") == 0b01  # unchecked hash
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}  # it travels brotli-encoded
     assert frontend_bundle(ROOT) == bundle  # deterministic: same sources, same bytes (and ETag)
 
 
-def test_the_bundle_takes_browser_byte_code_only_beside_its_source(tmp_path):
-    from backend_stub.static import bundle_files
+def test_the_bundle_carries_byte_code_only_of_a_modules_current_source(tmp_path):
+    import hashlib
+    import json as json_module
 
-    cache = tmp_path / "frontend" / "__pycache__"
-    cache.mkdir(parents=True)
-    for name in ("frontend/__init__.py", "frontend/app.py", "frontend/main.py"):
-        (tmp_path / name).write_text("x = 1\n")
-    for name in ("app.cpython-314.pyc", "app.cpython-311.pyc", "gone.cpython-314.pyc", "main.cpython-314.pyc"):
-        (cache / name).write_bytes(b"pyc")
+    from tools.bundle import APP_BYTECODE, bundle_files
+
+    for name in ("frontend/__init__.py", "frontend/app.py", "frontend/api.py", "frontend/main.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(f"# {name}\n")
+    compiled = tmp_path / APP_BYTECODE
+    (compiled / "frontend").mkdir(parents=True)
+    for name in ("__init__.pyc", "app.pyc", "api.pyc", "gone.pyc", "main.pyc"):
+        (compiled / "frontend" / name).write_bytes(b"pyc")
+    digests = {name: hashlib.sha256(f"# {name}\n".encode()).hexdigest() for name in ("frontend/__init__.py", "frontend/app.py")}
+    digests["frontend/api.py"] = hashlib.sha256(b"# before an edit\n").hexdigest()
+    (compiled / "sources.json").write_text(json_module.dumps(digests))
     pyscript = tmp_path / "vendor" / "pyscript-bytecode" / "pyscript" / "__pycache__"
     pyscript.mkdir(parents=True)
     (pyscript / "__init__.cpython-314.pyc").write_bytes(b"pyc")
     assert [name for _, name in bundle_files(tmp_path)] == [
-        "frontend/__init__.py",
-        "frontend/app.py",
-        "frontend/__pycache__/app.cpython-314.pyc",
+        "frontend/__init__.pyc",
+        "frontend/api.py",  # edited since it was compiled: its source, compiled in the page
+        "frontend/app.pyc",
         "pyscript/__pycache__/__init__.cpython-314.pyc",
     ]
 
@@ -117,27 +124,30 @@ def test_preloaded_pyscript_chunks_are_the_ones_core_js_imports():
     assert set(chunks) <= imported
 
 
-def test_the_vendored_browser_wheels_are_byte_code_and_match_the_lock():
-    """tools/pyodide_build.py: each browser wheel is rebuilt sourceless, every module a
-    Python 3.14 `.pyc` in its source's place (no `.py`, no `.pyi`, no pydantic.v1),
-    RECORD lists exactly its files, the wheel has a new name (build tag) and the lock's
-    sha256 is the file's, or Pyodide refuses it."""
+def test_the_vendored_browser_wheels_are_byte_code_and_match_the_page_lock():
+    """tools/pyodide_build.py: each browser wheel is rebuilt sourceless and stored, every
+    module a Python 3.14 `.pyc` in its source's place (no `.py`, no `.pyi`, no
+    pydantic.v1), RECORD lists exactly its files, the wheel has a new name (build tag)
+    and the page's lock (named in vendor/boot.json) has the file's sha256, or Pyodide
+    refuses it; boot.json's integrity is the same digest (boot.mjs fetches with it)."""
     import base64
     import hashlib
     import zipfile
 
     from tools import pyodide_build, vendor
 
-    folder = ROOT / "vendor" / f"pyodide-{vendor.PYODIDE_VERSION}"
-    lock = json.loads((folder / "pyodide-lock.json").read_text())["packages"]
-    for pin in vendor.BROWSER_WHEELS:
-        name = pin.split("==")[0].replace("_", "-")
-        entry = lock[name]
+    manifest = json.loads(pyodide_build.MANIFEST.read_text())
+    lock = json.loads((pyodide_build.PYODIDE_DIR / manifest["lock"]).read_text())["packages"]
+    assert sorted(lock) == sorted(pin.split("==")[0].replace("_", "-") for pin in vendor.BROWSER_WHEELS)
+    for entry in lock.values():
         assert f"-{pyodide_build.BUILD_TAG}-" in entry["file_name"], entry["file_name"]
-        wheel = folder / entry["file_name"]
-        assert hashlib.sha256(wheel.read_bytes()).hexdigest() == entry["sha256"]
+        wheel = pyodide_build.PYODIDE_DIR / entry["file_name"]
+        digest = hashlib.sha256(wheel.read_bytes()).digest()
+        assert digest.hex() == entry["sha256"]
+        assert manifest["integrity"][entry["file_name"]] == "sha256-" + base64.b64encode(digest).decode()
         with zipfile.ZipFile(wheel) as archive:
             names = set(archive.namelist())
+            assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
             record_name = next(n for n in names if n.endswith(".dist-info/RECORD"))
             record = {line.split(",")[0]: line for line in archive.read(record_name).decode().splitlines()}
             assert set(record) == names
@@ -147,24 +157,92 @@ def test_the_vendored_browser_wheels_are_byte_code_and_match_the_lock():
             for module in compiled:
                 data = archive.read(module)
                 assert data[:4] == MAGIC_314 and int.from_bytes(data[4:8], "little") == 0b01  # unchecked hash
-                digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-                assert record[module] == f"{module},sha256={digest},{len(data)}"
+                digest64 = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+                assert record[module] == f"{module},sha256={digest64},{len(data)}"
 
 
-def test_the_runtime_travels_gzip_encoded():
-    """tools/pyodide_build.py writes `.gz` siblings the stub sends as `Content-Encoding:
-    gzip`: the 9.6 MB wasm as ~3.5 MB, and small enough for the browser's in-memory
-    cache (without, every warm reload downloaded it again). Each is no older than
-    its file, or the stub would ignore it."""
-    import gzip
+def test_the_manifest_names_this_builds_files_with_their_sizes():
+    """vendor/boot.json, all frontend/boot.mjs knows of the build: each named file
+    exists with the size given (the progress bar's total), the standard library holds
+    byte-code only and every module a snapshot pre-imports, and the build id changes
+    with what a snapshot holds."""
+    import zipfile
 
     from tools import pyodide_build
 
-    for name in ("snapshot.bin", *pyodide_build.GZIP_SIBLINGS):
-        path = pyodide_build.PYODIDE_DIR / name
-        sibling = path.with_name(name + ".gz")
-        assert sibling.stat().st_mtime >= path.stat().st_mtime, name
-        assert sibling.stat().st_size < path.stat().st_size / 2, name
+    manifest = json.loads(pyodide_build.MANIFEST.read_text())
+    folder = pyodide_build.PYODIDE_DIR
+    for name, size in manifest["sizes"].items():
+        assert (folder / name).stat().st_size == size, name
+    named = {"pyodide.asm.wasm", manifest["stdlib"], manifest["lock"], manifest["snapshot"], *manifest["packages"]}
+    assert set(manifest["sizes"]) >= named
+    with zipfile.ZipFile(folder / manifest["stdlib"]) as archive:
+        names = archive.namelist()
+    assert names and all(name.endswith(".pyc") for name in names)
+    shipped = {name[:-4].removesuffix("/__init__").replace("/", ".") for name in names}
+    assert set(manifest["preimport"]) <= shipped
+    assert {"asyncio", "json", "re", "email.utils", "zipfile"} <= shipped  # the app's, the stream's, the installer's
+    assert not shipped & {"tkinter", "unittest", "pydoc", "idlelib", "turtle"}  # never imported by the page
+    assert manifest["snapshot_memory_limit"] == pyodide_build.SNAPSHOT_MEMORY_LIMIT
+    assert len(manifest["build"]) == 16
+
+
+def test_the_standard_library_shipped_is_what_the_page_holds_and_small_lazy_imports():
+    from tools.pyodide_build import SMALL_MODULE, select_stdlib
+
+    entries = {
+        "json": ["json/__init__.py", 100],
+        "json.decoder": ["json/decoder.py", 100],
+        "email": ["email/__init__.py", 10],
+        "email.utils": ["email/utils.py", 100],
+        "calendar": ["calendar.py", 1000],
+        "argparse": ["argparse.py", SMALL_MODULE + 1],
+        "gettext": ["gettext.py", 500],
+        "asyncio.windows_events": ["asyncio/windows_events.py", 100],
+        "asyncio": ["asyncio/__init__.py", 100],
+        "tkinter": ["tkinter/__init__.py", 100],
+    }
+    imports = {
+        "json": ["json.decoder"],
+        "email.utils": ["calendar", "argparse", "socket"],  # socket: not in the zip (a C module)
+        "calendar": ["gettext"],  # a small lazy import of a small lazy import: followed
+        "argparse": ["tkinter"],  # not followed through a big module
+        "asyncio": ["asyncio.windows_events"],
+    }
+    chosen = select_stdlib(["json", "email.utils", "asyncio", "_frozen_importlib"], entries, imports)
+    assert chosen == ["asyncio", "calendar", "email", "email.utils", "gettext", "json", "json.decoder"]
+
+
+def test_a_snapshot_pyodide_cannot_restore_fails_the_build_with_its_reason():
+    import pytest
+
+    from tools.pyodide_build import SNAPSHOT_MEMORY_LIMIT, check_snapshot_memory
+
+    check_snapshot_memory(SNAPSHOT_MEMORY_LIMIT)
+    with pytest.raises(SystemExit, match=r"30\.0 MiB.*pyodide issue 6254"):
+        check_snapshot_memory(SNAPSHOT_MEMORY_LIMIT + 65536)
+
+
+def test_large_files_travel_brotli_and_gzip_encoded():
+    """tools/pyodide_build.py writes `.br` and `.gz` siblings the stub sends as
+    `Content-Encoding` (the 9.6 MB wasm as ~2.8 MB brotli): each no older than its
+    file, or the stub would ignore it; the snapshot (fetched on fast links only) `.gz`."""
+    import gzip
+
+    import brotli
+
+    from tools import pyodide_build
+
+    files = pyodide_build.compressible()
+    stdlib = json.loads(pyodide_build.MANIFEST.read_text())["stdlib"]
+    assert {path.name for path in files} >= {"pyodide.asm.wasm", "pyodide.asm.mjs", stdlib}
+    for path in files:
+        for suffix, limit in ((".br", 0.5), (".gz", 0.6)):
+            sibling = path.with_name(path.name + suffix)
+            assert sibling.stat().st_mtime >= path.stat().st_mtime, sibling.name
+            assert sibling.stat().st_size < path.stat().st_size * limit, sibling.name
     wasm = pyodide_build.PYODIDE_DIR / "pyodide.asm.wasm"
-    with gzip.open(wasm.with_name("pyodide.asm.wasm.gz")) as unpacked:
-        assert unpacked.read(8) == wasm.read_bytes()[:8]
+    assert brotli.decompress(wasm.with_name("pyodide.asm.wasm.br").read_bytes()) == wasm.read_bytes()
+    snapshot = pyodide_build.PYODIDE_DIR / json.loads(pyodide_build.MANIFEST.read_text())["snapshot"]
+    with gzip.open(snapshot.with_name(snapshot.name + ".gz")) as unpacked:
+        assert unpacked.read(64) == snapshot.read_bytes()[:64]

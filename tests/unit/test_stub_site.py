@@ -32,11 +32,11 @@ SITE_FILES = {
     "frontend/app.py": "print('app')\n",
     "frontend/sse/parser.py": "# parser\n",
     "frontend/.env": "SECRET=1\n",
-    "frontend/__pycache__/app.cpython-314.pyc": "bytecode",
     "frontend/__pycache__/app.cpython-311.pyc": "this machine's bytecode",
     "vendor/pyodide-314.0.2/pyodide.mjs": "export {};\n",
     "vendor/pyodide-314.0.2/pyodide.asm.wasm": "\0asm",
     "vendor/pyodide-314.0.2/pyodide-lock.json": "{}",
+    "vendor/boot.json": '{"build": "b1"}',
     "vendor/pyodide-314.0.2/pydantic-2.14.3-py3-none-any.whl": "PK",
     "vendor/pyodide-314.0.2/python_stdlib.zip": "PK",
     "vendor/pyscript-0.7.31/core.js": "export {};\n",
@@ -91,6 +91,7 @@ def stub(tmp_path_factory: pytest.TempPathFactory, site: Path) -> Iterator[StubP
         ),
         ("/vendor/pyodide-314.0.2/pyodide.asm.wasm", "application/wasm", None),
         ("/vendor/pyodide-314.0.2/pyodide-lock.json", "application/json", None),
+        ("/vendor/boot.json", "application/json", "no-cache"),  # the build's manifest: names the versioned files
         ("/vendor/pyodide-314.0.2/pydantic-2.14.3-py3-none-any.whl", "application/zip", None),
         ("/vendor/pyodide-314.0.2/python_stdlib.zip", "application/zip", None),
         ("/vendor/pyscript-0.7.31/core.js", "text/javascript; charset=utf-8", None),
@@ -119,13 +120,9 @@ def test_the_frontend_bundle_is_built_from_the_current_sources_with_an_etag(stub
     assert first.headers["content-type"] == "application/zip"
     assert first.headers["cache-control"] == "no-cache"
     with zipfile.ZipFile(io.BytesIO(first.content)) as archive:
-        # Only modules and the browser's byte-code of them: no dot-file, no other
-        # byte-code (and main.py is loaded by the page itself).
-        assert sorted(archive.namelist()) == [
-            "frontend/__pycache__/app.cpython-314.pyc",
-            "frontend/app.py",
-            "frontend/sse/parser.py",
-        ]
+        # Only modules (no dot-file, no byte-code of this machine's Python; main.py
+        # is loaded by the page itself): no browser byte-code was built here.
+        assert sorted(archive.namelist()) == ["frontend/app.py", "frontend/sse/parser.py"]
         assert archive.read("frontend/app.py") == (site / "frontend/app.py").read_bytes()
     assert httpx.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
 
@@ -139,38 +136,55 @@ def test_the_frontend_bundle_is_built_from_the_current_sources_with_an_etag(stub
         assert archive.read("frontend/sse/parser.py") == b"# parser, edited\n"
 
 
-def test_a_precompressed_sibling_is_sent_gzip_encoded_to_clients_that_accept_it(stub: StubProcess, site: Path) -> None:
-    """The 31 MB Pyodide snapshot travels as its 6 MB `.gz` (tools/pyodide_build.py)."""
+def test_a_precompressed_sibling_is_sent_to_clients_that_accept_its_coding_brotli_first(stub: StubProcess, site: Path) -> None:
+    """Large files travel as their `.br` or `.gz` (tools/pyodide_build.py)."""
     import gzip
 
-    raw = bytes(range(256)) * 4096
-    (site / "vendor/pyodide-314.0.2/snapshot.bin").write_bytes(raw)
-    (site / "vendor/pyodide-314.0.2/snapshot.bin.gz").write_bytes(gzip.compress(raw))
-    url = stub.base_url + "/vendor/pyodide-314.0.2/snapshot.bin"
+    import brotli
 
-    compressed = httpx.get(url, headers={"Accept-Encoding": "gzip"})
-    assert compressed.headers["content-encoding"] == "gzip"
-    assert int(compressed.headers["content-length"]) < len(raw) // 10
-    assert compressed.content == raw  # httpx decodes it
-    assert compressed.headers["content-type"] == "application/octet-stream"
-    assert "Accept-Encoding" in compressed.headers["vary"]
-    assert compressed.headers["cache-control"] == "public, max-age=31536000, immutable"
+    raw = bytes(range(256)) * 4096
+    folder = site / "vendor/pyodide-314.0.2"
+    (folder / "snapshot-1.bin").write_bytes(raw)
+    (folder / "snapshot-1.bin.gz").write_bytes(gzip.compress(raw))
+    (folder / "snapshot-1.bin.br").write_bytes(brotli.compress(raw))
+    url = stub.base_url + "/vendor/pyodide-314.0.2/snapshot-1.bin"
+
+    for accept, coding in [("gzip, deflate, br, zstd", "br"), ("gzip", "gzip"), ("br;q=0, gzip", "gzip"), ("BR", "br")]:
+        answer = httpx.get(url, headers={"Accept-Encoding": accept})
+        assert answer.headers["content-encoding"] == coding, accept
+        assert int(answer.headers["content-length"]) < len(raw) // 10
+        assert answer.content == raw  # httpx decodes both
+        assert answer.headers["content-type"] == "application/octet-stream"
+        assert "Accept-Encoding" in answer.headers["vary"]
+        assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
 
     plain = httpx.get(url, headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
     assert plain.content == raw
     # A file without a sibling is sent as it is, whatever the client accepts.
-    wasm = httpx.get(stub.base_url + "/vendor/pyodide-314.0.2/pyodide.asm.wasm", headers={"Accept-Encoding": "gzip"})
+    wasm = httpx.get(stub.base_url + "/vendor/pyodide-314.0.2/pyodide.asm.wasm", headers={"Accept-Encoding": "gzip, br"})
     assert "content-encoding" not in wasm.headers
 
-    # A file edited after its sibling was written: the sibling is stale, the file is sent.
+    # A file edited after its siblings were written: they are stale, the file is sent.
     edited = bytes(reversed(raw))
-    (site / "vendor/pyodide-314.0.2/snapshot.bin").write_bytes(edited)
-    sibling_time = (site / "vendor/pyodide-314.0.2/snapshot.bin").stat().st_mtime - 60
-    os.utime(site / "vendor/pyodide-314.0.2/snapshot.bin.gz", (sibling_time, sibling_time))
-    fresh = httpx.get(url, headers={"Accept-Encoding": "gzip"})
+    (folder / "snapshot-1.bin").write_bytes(edited)
+    sibling_time = (folder / "snapshot-1.bin").stat().st_mtime - 60
+    for suffix in (".gz", ".br"):
+        os.utime(folder / f"snapshot-1.bin{suffix}", (sibling_time, sibling_time))
+    fresh = httpx.get(url, headers={"Accept-Encoding": "gzip, br"})
     assert "content-encoding" not in fresh.headers
     assert fresh.content == edited
+
+
+def test_the_frontend_bundle_travels_brotli_or_gzip_encoded(stub: StubProcess) -> None:
+    url = stub.base_url + "/frontend.zip"
+    plain = httpx.get(url, headers={"Accept-Encoding": "identity"})
+    for accept, coding in [("gzip, br", "br"), ("gzip", "gzip")]:
+        answer = httpx.get(url, headers={"Accept-Encoding": accept})
+        assert answer.headers["content-encoding"] == coding
+        assert answer.content == plain.content
+        assert answer.headers["etag"] == plain.headers["etag"]
+        assert "Accept-Encoding" in answer.headers["vary"]
 
 
 @pytest.mark.parametrize(
@@ -183,7 +197,7 @@ def test_a_precompressed_sibling_is_sent_gzip_encoded_to_clients_that_accept_it(
         "/Makefile",
         "/requirements.txt",
         "/frontend/.env",
-        "/frontend/__pycache__/app.cpython-314.pyc",
+        "/frontend/__pycache__/app.cpython-311.pyc",
         "/frontend/../.git/config",
         "/frontend/%2e%2e/.git/config",
         "/vendor/../var/stub.sqlite3",

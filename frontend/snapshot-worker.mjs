@@ -1,0 +1,36 @@
+// Makes this browser's Pyodide memory snapshot, in a worker, and stores it
+// (snapshots.mjs). Started by boot.mjs once the page is live and idle, when no
+// snapshot of this build is stored. Message in: { build, indexURL, stdLibURL,
+// lockFileURL, preimport (module names), limit (bytes of wasm memory Pyodide can
+// restore) }. Message out: { stored (bool), reason (string, when not stored),
+// bytes (image size), ms (time to make it) }.
+//
+// The snapshot holds the interpreter right after start-up with `preimport`
+// imported, as tools/pyodide_build.py makes the one served to fast links; it is
+// made from the same standard-library zip the page mounts, so the import system
+// it captures reads the zip the page will have.
+import { loadPyodide } from '../vendor/pyodide-314.0.2/pyodide.mjs';
+import { save } from './snapshots.mjs';
+
+self.onmessage = async ({ data }) => {
+  const started = performance.now();
+  try {
+    const { build, indexURL, stdLibURL, lockFileURL, preimport, limit } = data;
+    const pyodide = await loadPyodide({ indexURL, stdLibURL, lockFileURL, _makeSnapshot: true });
+    pyodide.globals.set('modules', pyodide.toPy(preimport));
+    pyodide.runPython(
+      'import importlib\nfor name in modules:\n    try:\n        importlib.import_module(name)\n    except Exception:\n        pass\ndel name, modules, importlib',
+    );
+    const memory = pyodide._module.HEAP8.length;
+    if (memory > limit) {
+      self.postMessage({ stored: false, reason: `memory ${memory} > ${limit}` });
+      return;
+    }
+    const image = pyodide.makeMemorySnapshot();
+    const buffer = image.byteOffset === 0 && image.byteLength === image.buffer.byteLength ? image.buffer : image.slice().buffer;
+    const stored = await save(build, buffer);
+    self.postMessage({ stored, reason: stored ? '' : 'storage refused', bytes: buffer.byteLength, ms: performance.now() - started });
+  } catch (error) {
+    self.postMessage({ stored: false, reason: String(error && error.message ? error.message : error).slice(0, 200) });
+  }
+};
