@@ -4,6 +4,7 @@
         page.goto(link.url + "/")
         ...
         link.bytes_down  # what crossed the link towards the browser
+        link.requests    # ["GET /index.html", ...]: each request line the browser sent
 
 Each direction is one serial link shared by every connection (one bucket, as
 a person's single access link is): a chunk that arrives at time t starts
@@ -25,9 +26,10 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 CHUNK = 16 * 1024
+METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class ThrottledLink:
         self.down = _Direction(profile.down_bps, profile.rtt_s / 2)
         self.up = _Direction(profile.up_bps, profile.rtt_s / 2)
         self.connections = 0
+        self.requests: list[str] = []
         self._loop = asyncio.new_event_loop()
         self._server: Optional[asyncio.base_events.Server] = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="throttled-link", daemon=True)
@@ -88,7 +91,9 @@ class ThrottledLink:
         return self.up.bytes
 
     def reset_counts(self) -> None:
+        """Zero the byte counts and forget the requests seen."""
         self.down.bytes = self.up.bytes = 0
+        self.requests.clear()
 
     def __enter__(self) -> "ThrottledLink":
         self._thread.start()
@@ -118,14 +123,28 @@ class ThrottledLink:
             client_writer.close()
             return
         await asyncio.gather(
-            self._pump(client_reader, server_writer, self.up),
+            self._pump(client_reader, server_writer, self.up, self._request_lines),
             self._pump(server_reader, client_writer, self.down),
             return_exceptions=True,
         )
         for writer in (client_writer, server_writer):
             writer.close()
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: _Direction) -> None:
+    def _request_lines(self, data: bytes) -> None:
+        """Note the request line of a chunk the browser sent that starts a request
+        (requests begin a write of their own; a body never starts with a method)."""
+        line = data.split(b"\r\n", 1)[0]
+        method, _, rest = line.partition(b" ")
+        if method in METHODS and rest.endswith(b"HTTP/1.1"):
+            self.requests.append(f"{method.decode()} {rest[:-9].decode('latin-1')}")
+
+    async def _pump(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        direction: _Direction,
+        observe: Optional[Callable[[bytes], None]] = None,
+    ) -> None:
         """Carry one direction of one connection: read at once, deliver when the link says."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
@@ -152,6 +171,8 @@ class ThrottledLink:
                 data = await reader.read(CHUNK)
                 if not data:
                     break
+                if observe is not None:
+                    observe(data)
                 queue.put_nowait((direction.schedule(len(data), loop.time()), data))
         except (ConnectionError, OSError):
             pass

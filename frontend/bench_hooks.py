@@ -84,6 +84,15 @@ async def bench_stream(url: str, count: int) -> float:
 async def profile_stream(url: str, count: int, top: int = 25) -> str:
     """`bench_stream` under cProfile, in the page: the `top` functions by
     internal time (pstats text), to say where WebAssembly time goes."""
+    import sys
+
+    if "/lib/python314-full.zip" not in sys.path:
+        # The page ships only the standard library it uses; the profiler is not
+        # part of it. Pyodide's whole standard library (sources) is in vendor/.
+        response = await js.fetch(js.URL.new("./vendor/pyodide-314.0.2/python_stdlib.zip", js.location.href))
+        with open("/lib/python314-full.zip", "wb") as target:
+            target.write((await response.arrayBuffer()).to_bytes())
+        sys.path.append("/lib/python314-full.zip")
     import cProfile
     import io
     import pstats

@@ -49,6 +49,8 @@ const PACKAGES = ['pydantic'];
 const FAST_LINK_MS = 400;
 // No byte for this long while downloading: say the download stalled (it may resume).
 const STALL_MS = 30_000;
+// Python up and no app after this long (without a byte downloaded meanwhile): say it failed.
+const APP_START_MS = 60_000;
 // After the app mounted, wait this long (and for an idle moment) before making a snapshot.
 const SNAPSHOT_DELAY_MS = 2_000;
 const REJECTED_KEY = 'coaching.boot.rejected';
@@ -59,6 +61,8 @@ const nativeFetch = globalThis.fetch.bind(globalThis);
 
 /** A failure to start that a person should read (shown as it is). */
 class BootError extends Error {}
+/** The snapshot could not be downloaded: start from scratch instead. */
+const NO_SNAPSHOT = new Error('no snapshot');
 
 // -- what the person sees ----------------------------------------------------------
 
@@ -140,6 +144,12 @@ class Downloads {
     this.waiters.get(url)?.forEach((resolve) => resolve());
   }
 
+  /** Drop `url` from the progress (a download given up). */
+  forget(url) {
+    this.files.delete(url);
+    this.render();
+  }
+
   /** Resolves when the file at `url` has arrived whole. */
   done(url) {
     if (this.files.get(url)?.done) return Promise.resolve();
@@ -180,7 +190,11 @@ function fileName(url) {
   return decodeURIComponent(new URL(url).pathname.split('/').pop());
 }
 
-function prefetch(url, init = {}) {
+/** Fetch `url` now, count it, and keep the response for Pyodide's own fetch of it.
+ * A `critical` file's failure ends the start with a message; another's (the
+ * snapshot: only a speed-up) just rejects the returned promise. With `handOver`,
+ * Pyodide gets the response only once that promise resolves. */
+function prefetch(url, init = {}, critical = true, handOver = null) {
   const response = nativeFetch(url, init).then(
     (answer) => {
       if (!answer.ok) {
@@ -189,15 +203,22 @@ function prefetch(url, init = {}) {
       downloads.count(url, answer);
       return answer;
     },
-    (error) => {
-      if (error instanceof TypeError && /integrity/i.test(error.message)) {
-        throw new BootError(`A file the app needs arrived damaged: ${fileName(url)}.`);
+    async () => {
+      // A fetch with `integrity` fails alike for a 404 and for damaged bytes: ask again.
+      const probe = init.integrity ? await nativeFetch(url, { method: 'HEAD', cache: 'no-store' }).catch(() => null) : null;
+      if (probe && !probe.ok) {
+        throw new BootError(`A file the app needs is missing on the server: ${fileName(url)} (HTTP ${probe.status}).`);
       }
+      if (probe) throw new BootError(`A file the app needs arrived damaged: ${fileName(url)}. Reload to download it again.`);
       throw new BootError(`The app's files could not be downloaded (${fileName(url)}): check the connection, then reload.`);
     },
   );
-  response.catch((error) => failStart(error));
-  early.set(url, response);
+  if (critical) {
+    response.catch((error) => failStart(error));
+    early.set(url, handOver ? response.then((answer) => handOver.then(() => answer)) : response);
+  } else {
+    response.catch(() => downloads.forget(url));
+  }
   return response;
 }
 
@@ -216,6 +237,19 @@ function bootFetch(resource, init) {
     return pending;
   }
   return nativeFetch(resource, init);
+}
+
+/** Resolves once the page has painted what changed (or after 100 ms in a tab that does not paint). */
+function painted() {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 100);
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        clearTimeout(timer);
+        resolve();
+      }, 0),
+    );
+  });
 }
 
 /** True if `url` arrives whole within FAST_LINK_MS from now. */
@@ -289,8 +323,12 @@ export async function start() {
     downloads.expect(file(name), manifest.sizes[name]);
   }
   globalThis.fetch = bootFetch;
+  // Python starts (seconds of main-thread work) once it has the standard library:
+  // hand that over only when the runtime is in too and "Starting Python" is on screen.
+  const downloaded = Promise.all([wasm, stdLibURL].map((url) => downloads.done(url)));
+  const shown = downloaded.then(() => view.stage('Starting Python')).then(painted);
   prefetch(wasm);
-  prefetch(stdLibURL);
+  prefetch(stdLibURL, {}, true, shown);
   prefetch(lockFileURL);
   downloads.render();
   const stalled = setInterval(() => {
@@ -300,25 +338,41 @@ export async function start() {
       view.clearProblem();
     }
   }, 1000);
-  downloads.done(wasm).then(() => {
+  // What Python needs to start comes first, alone on the link; then what it
+  // needs next (the packages, PyScript's fetches of the app), while it starts.
+  downloaded.then(() => {
     for (const name of manifest.packages) prefetch(file(name), { integrity: manifest.integrity[name] });
-    // PyScript's own fetches once Python is up: the app's package and entry script.
     for (const url of APP_FILES) hint(url);
   });
 
   const refused = rejected()[manifest.build] ?? [];
-  let image = refused.includes('local') ? null : await snapshots.load(manifest.build);
+  let image = refused.includes('local') ? null : await snapshots.load(manifest.build, navigator.userAgent);
   let path = image ? 'local' : 'scratch';
-  if (!image && !refused.includes('snapshot') && (await fastLink(wasm))) {
+  const fits = snapshots.engineTraits() === manifest.snapshot_engine;
+  if (!image && fits && !refused.includes('snapshot') && (await fastLink(wasm))) {
     const snapshotURL = file(manifest.snapshot);
     downloads.expect(snapshotURL, manifest.sizes[manifest.snapshot]);
-    image = prefetch(snapshotURL).then((response) => response.arrayBuffer());
+    image = prefetch(snapshotURL, {}, false).then(
+      (response) => response.arrayBuffer(),
+      () => {
+        throw NO_SNAPSHOT;
+      },
+    );
     path = 'snapshot';
   }
-  Promise.all([wasm, stdLibURL].map((url) => downloads.done(url))).then(() => view.stage('Starting Python'));
 
   const options = { indexURL, stdLibURL, lockFileURL };
   let pyodide;
+  if (image) {
+    try {
+      // Downloaded first: a failed download is not the engine refusing the image.
+      image = await Promise.race([image, failed]);
+    } catch (error) {
+      if (error !== NO_SNAPSHOT) throw error;
+      console.warn(`The ${path} snapshot could not be downloaded; starting from scratch.`);
+      [image, path] = [null, 'scratch'];
+    }
+  }
   try {
     pyodide = await Promise.race([startPyodide(image ? { ...options, _loadSnapshot: image } : options), failed]);
     if (image) {
@@ -330,14 +384,14 @@ export async function start() {
     console.warn(`Pyodide rejected the ${path} snapshot; starting from scratch:`, error);
     remember(manifest.build, path);
     if (path === 'local') snapshots.drop();
-    path = 'scratch';
-    image = null;
+    [image, path] = [null, 'scratch'];
     pyodide = await Promise.race([startPyodide(options), failed]);
   }
   bootPath = path;
   globalThis.pyodideBoot = path;
   performance.mark('boot:restored');
   view.stage('Starting the app');
+  await painted();
   await Promise.race([pyodide.loadPackage(PACKAGES, { messageCallback: () => {} }), failed]);
   clearInterval(stalled);
   globalThis.fetch = nativeFetch;
@@ -377,6 +431,7 @@ function makeSnapshotLater() {
     };
     worker.postMessage({
       build: manifest.build,
+      engine: navigator.userAgent,
       indexURL,
       stdLibURL: indexURL + manifest.stdlib,
       lockFileURL: indexURL + manifest.lock,
@@ -400,6 +455,21 @@ function whenAppReady(callback) {
 }
 
 started.then(() => whenAppReady(makeSnapshotLater), () => {});
+
+// Python is up but the app never mounts (PyScript or the app failed, and said so
+// only in the console): after APP_START_MS without the app and without a byte
+// downloaded, say so rather than show "Starting the app" for ever.
+started.then(() => {
+  const upAt = performance.now();
+  const watch = setInterval(() => {
+    if (document.body.dataset.appReady === 'true') {
+      clearInterval(watch);
+    } else if (performance.now() - Math.max(upAt, downloads.lastByteAt) > APP_START_MS) {
+      clearInterval(watch);
+      view.problem('The app did not start. Reload the page; if it happens again, the site may be half-updated: try again in a minute.');
+    }
+  }, 1000);
+}, () => {});
 
 /**
  * PyScript's entry point: the interpreter started at import, given PyScript's

@@ -15,7 +15,7 @@ import { save } from './snapshots.mjs';
 self.onmessage = async ({ data }) => {
   const started = performance.now();
   try {
-    const { build, indexURL, stdLibURL, lockFileURL, preimport, limit } = data;
+    const { build, engine, indexURL, stdLibURL, lockFileURL, preimport, limit } = data;
     const pyodide = await loadPyodide({ indexURL, stdLibURL, lockFileURL, _makeSnapshot: true });
     pyodide.globals.set('modules', pyodide.toPy(preimport));
     pyodide.runPython(
@@ -28,7 +28,7 @@ self.onmessage = async ({ data }) => {
     }
     const image = pyodide.makeMemorySnapshot();
     const buffer = image.byteOffset === 0 && image.byteLength === image.buffer.byteLength ? image.buffer : image.slice().buffer;
-    const stored = await save(build, buffer);
+    const stored = await save(build, engine, buffer);
     self.postMessage({ stored, reason: stored ? '' : 'storage refused', bytes: buffer.byteLength, ms: performance.now() - started });
   } catch (error) {
     self.postMessage({ stored: false, reason: String(error && error.message ? error.message : error).slice(0, 200) });

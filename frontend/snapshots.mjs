@@ -7,10 +7,35 @@
 // rejects Chromium's: its wasm function table is laid out differently).
 //
 // One database `coaching-boot`, one store `snapshots`: key = the build id of
-// vendor/boot.json, value = { build, image (ArrayBuffer), made (ms since epoch) }.
-// Only the current build's entry is kept. Every call resolves (null / false) when
-// IndexedDB is missing or fails (private modes, quota): a snapshot is only a
-// speed-up, never a reason not to start.
+// vendor/boot.json, value = { build, engine (the browser's user agent), image
+// (ArrayBuffer), made (ms since epoch) }. Only the current build's entry is kept,
+// and it is used only by the browser that made it (an update may change how the
+// engine lays out WebAssembly: a new version makes its own). Every call resolves
+// (null / false) when IndexedDB is missing or fails (private modes, quota): a
+// snapshot is only a speed-up, never a reason not to start.
+
+// A wasm module of one function `f`, exported and placed in table `t` (50 bytes).
+const PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 4, 4, 1, 112, 0, 1,
+  7, 9, 2, 1, 102, 0, 0, 1, 116, 1, 0, 9, 7, 1, 0, 65, 0, 11, 1, 0, 10, 4, 1, 2, 0, 11]);
+
+/**
+ * The traits of this engine a memory snapshot depends on, as "IJ"-style letters:
+ * I (i) if a wasm function that is exported and put in a table is (is not) one JS
+ * object, as the spec requires (WebKit makes two, and Emscripten's dynamic linker
+ * then lays the function table out differently, so every stored index points
+ * elsewhere); J (j) if the engine has JSPI (`WebAssembly.Suspending`), which
+ * changes Pyodide's start. A snapshot restores only in an engine of its traits.
+ */
+export function engineTraits() {
+  let identity = false;
+  try {
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(PROBE));
+    identity = exports.t.get(0) === exports.f;
+  } catch {
+    // no synchronous compile (a CSP without wasm-unsafe-eval): treat as unknown, no snapshot
+  }
+  return (identity ? 'I' : 'i') + ('Suspending' in WebAssembly ? 'J' : 'j');
+}
 
 const DB = 'coaching-boot';
 const STORE = 'snapshots';
@@ -38,13 +63,13 @@ function done(request) {
   });
 }
 
-/** The stored snapshot image (ArrayBuffer) of `build`, or null. */
-export async function load(build) {
+/** The stored snapshot image (ArrayBuffer) of `build` made by `engine`, or null. */
+export async function load(build, engine) {
   const db = await open();
   if (!db) return null;
   try {
     const entry = await done(db.transaction(STORE).objectStore(STORE).get(build));
-    return entry && entry.image instanceof ArrayBuffer ? entry.image : null;
+    return entry && entry.engine === engine && entry.image instanceof ArrayBuffer ? entry.image : null;
   } catch {
     return null;
   } finally {
@@ -52,15 +77,15 @@ export async function load(build) {
   }
 }
 
-/** Keep `image` (ArrayBuffer) as the snapshot of `build`, dropping every other; true when stored. */
-export async function save(build, image) {
+/** Keep `image` (ArrayBuffer) as `engine`'s snapshot of `build`, dropping every other; true when stored. */
+export async function save(build, engine, image) {
   const db = await open();
   if (!db) return false;
   try {
     const transaction = db.transaction(STORE, 'readwrite');
     const store = transaction.objectStore(STORE);
     store.clear();
-    store.put({ build, image, made: Date.now() }, build);
+    store.put({ build, engine, image, made: Date.now() }, build);
     return await new Promise((resolve) => {
       transaction.oncomplete = () => resolve(true);
       transaction.onerror = transaction.onabort = () => resolve(false);

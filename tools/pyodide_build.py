@@ -12,9 +12,11 @@ source-only wheels, so every page load would compile ~1.4 MB of Python
 before it could import pydantic. CPython 3.11 here cannot write 3.14
 byte-code, so Pyodide compiles each module of the vendored wheels, and the
 wheel is rebuilt *sourceless*, as a stored (uncompressed) zip: each
-`module.py` is replaced by `module.pyc` (unchecked hash, PEP 552), type
-stubs (`.pyi`) and pydantic's 1.x layer `pydantic/v1/` (never imported) are
-left out, RECORD is rewritten to match and so is the wheel's lock entry.
+`module.py` is replaced by `module.pyc` (unchecked hash, PEP 552; without
+docstrings, which pydantic reads only as JSON-schema descriptions of the
+app's own classes), type stubs (`.pyi`) and pydantic's 1.x layer
+`pydantic/v1/` (never imported) are left out, RECORD is rewritten to match
+and so is the wheel's lock entry.
 Stored, because the wheel travels brotli-encoded: brotli over the whole
 archive is a third smaller than deflate per member, and the page unpacks it
 without inflating. A rebuilt wheel carries the build tag `BUILD_TAG`.
@@ -232,7 +234,8 @@ failed
   const memory = py._module.HEAP8.length;
   const snapshot = py.makeMemorySnapshot();
   await fetch('/__snapshot__', { method: 'POST', body: snapshot });
-  return [failed, memory];
+  const { engineTraits } = await import('/frontend/snapshots.mjs');
+  return [failed, memory, engineTraits()];
 }"""
 
 # A restore, then an import the snapshot does not hold (read from the zip the
@@ -531,12 +534,14 @@ def _integrity(path: Path) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
 
 
-def write_manifest(stdlib: Path, lock: Path, snapshot: Path, preimport: list[str]) -> dict:
+def write_manifest(stdlib: Path, lock: Path, snapshot: Path, traits: str, preimport: list[str]) -> dict:
     """`vendor/boot.json`, what `frontend/boot.mjs` needs to know of this build:
     the hashed file names, the decoded size of each file it fetches (bytes, for
     its progress bar), each wheel's integrity (Pyodide fetches wheels with the
     lock's sha256 as `integrity`; boot.mjs asks for them early with the same),
-    the modules a snapshot pre-imports, and `build`, which
+    the traits of the engine that made the snapshot (frontend/snapshots.mjs
+    `engineTraits`: only an engine with the same restores it), the modules a
+    snapshot pre-imports, and `build`, which
     changes whenever a snapshot of this build would differ (so a browser's own
     snapshot of another build is never restored)."""
     packages = [wheel.name for wheel in package_wheels()]
@@ -549,6 +554,7 @@ def write_manifest(stdlib: Path, lock: Path, snapshot: Path, preimport: list[str
         "stdlib": stdlib.name,
         "lock": lock.name,
         "snapshot": snapshot.name,
+        "snapshot_engine": traits,
         "snapshot_memory_limit": SNAPSHOT_MEMORY_LIMIT,
         "packages": packages,
         "integrity": {name: _integrity(PYODIDE_DIR / name) for name in packages},
@@ -610,7 +616,7 @@ def main(argv: list[str]) -> int:
                 return 0
 
             for wheel in wheels_to_compile():
-                compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, wheel_sources(wheel), SITE_PACKAGES, False, None]))
+                compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, wheel_sources(wheel), SITE_PACKAGES, False, []]))
                 built = make_sourceless(wheel, {name: base64.b64decode(data) for name, data in compiled.items()})
                 rewrite_lock(PYODIDE_DIR / "pyodide-lock.json", [built])
                 print(f"pyodide-build: {built.name}: {len(compiled)} modules compiled to byte-code")
@@ -629,7 +635,7 @@ def main(argv: list[str]) -> int:
             )
             stdlib_url = INDEX_URL + stdlib.name
             preimport = [name for name in held if name in entries]
-            failed, memory = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport])
+            failed, memory, traits = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport])
             if failed:
                 print("pyodide-build: could not pre-import " + "; ".join(failed), file=sys.stderr)
             data = received.get("snapshot", b"")
@@ -645,7 +651,7 @@ def main(argv: list[str]) -> int:
         finally:
             browser.close()
     lock = write_lock(package_wheels())
-    write_manifest(stdlib, lock, snapshot, preimport)
+    write_manifest(stdlib, lock, snapshot, traits, preimport)
     remove_stale({stdlib.name, lock.name, snapshot.name})
     write_siblings(compressible())
     write_siblings([snapshot], kinds=("gz",))

@@ -48,6 +48,28 @@ CHROMIUM_FLAGS = [
 expect.set_options(timeout=20_000)
 
 
+def _full_stdlib() -> set:
+    """Every module of Pyodide's whole standard library (npm's zip, kept in vendor/)."""
+    import zipfile
+
+    path = ROOT / "vendor" / "pyodide-314.0.2" / "python_stdlib.zip"
+    if not path.is_file():
+        return set()
+    with zipfile.ZipFile(path) as archive:
+        names = [name[:-3] for name in archive.namelist() if name.endswith(".py")]
+    return {name.removesuffix("/__init__").replace("/", ".") for name in names}
+
+
+FULL_STDLIB = _full_stdlib()
+UNSHIPPED = re.compile(r"\[app\] standard-library module not shipped: (\S+)")
+
+
+def unshipped_modules(console: List[str]) -> List[str]:
+    """Standard-library modules the page tried to import and did not ship
+    (frontend/main.py logs each; C modules Pyodide lacks are not in the full zip)."""
+    return sorted({name for line in console for name in UNSHIPPED.findall(line) if name in FULL_STDLIB})
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -252,9 +274,11 @@ def open_apps(browser: Browser, stub: Stub) -> Iterator[Callable[..., List[AppPa
 
     yield open_pages
     blocked = [url for app_page in pages for url in app_page.blocked]
+    unshipped = unshipped_modules([line for app_page in pages for line in app_page.console])
     for app_page in pages:
         app_page.context.close()
     assert not blocked, f"requests outside 127.0.0.1 were attempted: {blocked}"
+    assert not unshipped, f"the page imported standard-library modules it does not ship (tools/pyodide_build.py): {unshipped}"
 
 
 @pytest.fixture

@@ -1,16 +1,268 @@
-"""The page boots Pyodide from the memory snapshot `make setup` makes, safely.
+"""How the page starts (frontend/boot.mjs, index.html), in Chromium against the stub.
 
-`frontend/boot.mjs` restores `vendor/pyodide-*/snapshot.bin` (tools/pyodide_build.py)
-instead of starting the interpreter from scratch (issue 6, time to live). A
-snapshot also freezes the state of `random`; the loader re-seeds it, or every
-page would draw the same retry jitter (CLIENT.md: jitter spreads the herd).
+A person can type and submit before Python is up and is signed in exactly once;
+a signed-in person sees the session's skeleton; the start shows its progress
+and says in words when it cannot start; it boots from the build's snapshot on a
+fast link, from scratch otherwise, and the browser then makes its own snapshot,
+so a return visit downloads no runtime file; each restore draws its own
+randomness (docs/client.md: jitter spreads the herd).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import tempfile
+import threading
+from typing import Any, List
 
-from tests.e2e.conftest import OUTSIDE, wait_until
+import pytest
+from playwright.sync_api import Route, expect
+
+from bench.throttle import Profile, ThrottledLink
+from tests.e2e.conftest import CHROMIUM_FLAGS, OUTSIDE, ROOT, wait_until
+
+MANIFEST = json.loads((ROOT / "vendor" / "boot.json").read_text())
+WASM = re.compile(r"/pyodide\.asm\.wasm$")
+
+
+class Held:
+    """Routes matching `pattern` wait until `release()` (Python is not up before)."""
+
+    def __init__(self, context: Any, pattern: re.Pattern) -> None:
+        self.routes: List[Route] = []
+        self.released = threading.Event()
+        context.route(pattern, self._hold)
+
+    def _hold(self, route: Route) -> None:
+        if self.released.is_set():
+            route.continue_()
+        else:
+            self.routes.append(route)
+
+    def release(self) -> None:
+        self.released.set()
+        for route in self.routes:
+            route.continue_()
+
+
+def new_page(browser, init_script: str = ""):
+    context = browser.new_context()
+    context.route(OUTSIDE, lambda route: route.abort())
+    if init_script:
+        context.add_init_script(init_script)
+    return context, context.new_page()
+
+
+def login_posts(stub) -> int:
+    return sum(1 for entry in stub.requests() if entry["method"] == "POST" and entry["path"] == "/login")
+
+
+def test_credentials_typed_and_submitted_before_python_is_up_sign_in_exactly_once(browser, stub):
+    context, page = new_page(browser)
+    try:
+        held = Held(context, WASM)
+        stub.control("reset_logs")
+        page.goto(stub.url + "/", wait_until="commit")
+        form = page.get_by_test_id("login-form")
+        form.locator("input[name=username]").type("alice")
+        form.locator("input[name=password]").fill("demo")
+        form.locator("button[type=submit]").click()
+        form.locator("input[name=password]").press("Enter")  # a second submit, while waiting
+        expect(form).to_have_attribute("data-pending-submit", "true")
+        expect(page.get_by_test_id("login-pending")).to_be_visible()
+        assert page.evaluate("document.body.dataset.appReady") is None
+        assert page.url.rstrip("/") == stub.url  # the form was not submitted as a page load
+        held.release()
+        expect(page.get_by_test_id("logout")).to_be_visible(timeout=60_000)
+        assert login_posts(stub) == 1
+        expect(page.get_by_test_id("sse-status")).to_have_attribute("data-state", "Connected")
+    finally:
+        context.close()
+
+
+def test_what_is_typed_before_python_is_up_stays_and_the_app_takes_the_form_over(browser, stub):
+    context, page = new_page(browser)
+    try:
+        held = Held(context, WASM)
+        page.goto(stub.url + "/", wait_until="commit")
+        username = page.get_by_test_id("login-form").locator("input[name=username]")
+        username.type("ali")
+        held.release()
+        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
+        expect(username).to_be_focused()  # not moved, not re-rendered: the caret stays
+        page.keyboard.type("ce")
+        expect(username).to_have_value("alice")
+        page.get_by_test_id("login-form").locator("input[name=password]").fill("demo")
+        page.keyboard.press("Enter")
+        expect(page.get_by_test_id("logout")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_a_person_already_signed_in_sees_the_session_skeleton_not_the_form(browser, stub):
+    token = stub.login("alice")["Authorization"].split()[1]
+    user = {"id": "user-alice", "username": "alice", "display_name": "Alice Coach"}
+    saved = json.dumps({"token": token, "user": user})
+    context, page = new_page(browser, f"sessionStorage.setItem('coaching.auth', {json.dumps(saved)});")
+    try:
+        held = Held(context, WASM)
+        page.goto(stub.url + "/", wait_until="commit")
+        expect(page.get_by_test_id("session-skeleton")).to_be_visible()
+        expect(page.get_by_test_id("login-form")).to_be_hidden()
+        held.release()
+        expect(page.get_by_test_id("action-item").first).to_be_visible(timeout=60_000)
+        expect(page.get_by_test_id("session-skeleton")).to_have_count(0)
+    finally:
+        context.close()
+
+
+PROGRESS_PROBE = """
+window.__progress = [];
+window.__stages = [];
+const sample = () => {
+  const bar = document.getElementById('boot-progress');
+  const stage = document.getElementById('boot-stage');
+  if (bar && window.__progress[window.__progress.length - 1] !== bar.value) window.__progress.push(bar.value);
+  if (stage && window.__stages[window.__stages.length - 1] !== stage.textContent) window.__stages.push(stage.textContent);
+  if (document.body?.dataset.appReady !== 'true') requestAnimationFrame(sample);
+};
+requestAnimationFrame(sample);
+"""
+
+
+def test_the_progress_bar_moves_through_the_download_and_finishes(browser, stub):
+    context, page = new_page(browser, PROGRESS_PROBE)
+    try:
+        cdp = context.new_cdp_session(page)  # ~6 MB at 4 MB/s: long enough to see it move
+        cdp.send("Network.enable")
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 5, "downloadThroughput": 4_000_000, "uploadThroughput": 4_000_000},
+        )
+        page.goto(stub.url + "/", wait_until="commit")
+        expect(page.get_by_test_id("boot")).to_be_visible()
+        expect(page.get_by_test_id("boot-detail")).to_contain_text(re.compile(r"\d+\.\d of \d+\.\d MB"))
+        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=90, what="the app")
+        progress = page.evaluate("window.__progress")
+        stages = page.evaluate("window.__stages")
+        assert progress == sorted(progress), progress  # never goes back
+        assert len([value for value in progress if 0 < value < 1]) >= 5, progress
+        assert progress[-1] == 1
+        # each stage painted before the main thread is busy with it
+        assert stages[:4] == ["Loading the app", "Downloading Python", "Starting Python", "Starting the app"], stages
+        expect(page.get_by_test_id("boot")).to_be_hidden()  # gone once the app is up
+        assert page.get_by_test_id("boot-stage").get_attribute("aria-live") == "polite"
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("missing", ["pyodide.asm.wasm", MANIFEST["stdlib"], MANIFEST["packages"][1], "boot.json"])
+def test_a_missing_runtime_file_is_said_in_words_with_a_reload_button(browser, stub, missing):
+    context, page = new_page(browser)
+    try:
+        pattern = re.compile(re.escape("/" + missing) + "$")
+        context.route(pattern, lambda route: route.fulfill(status=404, body="gone"))
+        page.goto(stub.url + "/", wait_until="commit")
+        error = page.get_by_test_id("boot-error")
+        expect(error).to_be_visible(timeout=60_000)
+        expect(error).to_contain_text(f"{missing} (HTTP 404)")
+        expect(page.get_by_test_id("boot-stage")).to_have_text("The app could not start")
+        context.unroute(pattern)
+        page.get_by_test_id("boot-reload").click()
+        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
+        expect(error).to_be_hidden()
+    finally:
+        context.close()
+
+
+def test_a_browser_without_webassembly_is_told_so(browser, stub):
+    context, page = new_page(browser, "delete window.WebAssembly;")
+    try:
+        page.goto(stub.url + "/", wait_until="commit")
+        expect(page.get_by_test_id("boot-error")).to_contain_text("cannot run WebAssembly")
+        expect(page.get_by_test_id("boot-reload")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_on_a_fast_link_the_page_restores_the_builds_snapshot_and_a_missing_one_costs_only_time(browser, stub):
+    context, page = new_page(browser)
+    try:
+        page.goto(stub.url + "/")
+        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
+        assert page.evaluate("window.pyodideBoot") == "snapshot"
+        assert page.evaluate("window.pyodideLocalSnapshot") is None  # nothing to make: the HTTP cache has one
+    finally:
+        context.close()
+    context, page = new_page(browser)
+    try:
+        context.route(re.compile(re.escape(MANIFEST["snapshot"]) + "$"), lambda route: route.fulfill(status=404))
+        page.goto(stub.url + "/")
+        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
+        assert page.evaluate("window.pyodideBoot") == "scratch"
+        expect(page.get_by_test_id("boot-error")).to_be_hidden()
+        assert page.evaluate("localStorage.getItem('coaching.boot.rejected')") is None  # a 404 is not a rejection
+    finally:
+        context.close()
+
+
+def test_a_snapshot_the_engine_rejects_is_remembered_and_not_fetched_again(browser, stub):
+    """A snapshot of other bytes (say, another engine's) fails to restore: the page starts
+    from scratch, and the next visit does not download it again."""
+    context, page = new_page(browser)
+    try:
+        name = MANIFEST["snapshot"]
+        bad = bytes(MANIFEST["sizes"][name])
+        context.route(re.compile(re.escape(name) + "$"), lambda route: route.fulfill(status=200, body=bad))
+        page.goto(stub.url + "/")
+        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
+        assert page.evaluate("window.pyodideBoot") == "scratch"
+        assert json.loads(page.evaluate("localStorage.getItem('coaching.boot.rejected')")) == {MANIFEST["build"]: ["snapshot"]}
+        page.reload()
+        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
+        fetched = page.evaluate(f"performance.getEntriesByType('resource').filter((e) => e.name.endsWith('{name}')).length")
+        assert fetched == 0
+    finally:
+        context.close()
+
+
+def test_on_a_slow_link_the_browser_makes_its_own_snapshot_and_a_return_visit_downloads_no_runtime_file(playwright, stub):
+    """Through a throttled link (every byte counted where it crosses): the first visit
+    boots from scratch and, once live, makes this browser's snapshot in a worker; a new
+    tab of the same profile restores it and asks the network for nothing of the runtime."""
+    port = int(stub.url.rsplit(":", 1)[1])
+    with ThrottledLink(port, Profile("8 Mbit/s", 8e6, 8e6, 0.01)) as link, tempfile.TemporaryDirectory() as profile:
+        context = playwright.chromium.launch_persistent_context(profile, executable_path=_chromium(), args=CHROMIUM_FLAGS)
+        try:
+            context.route(OUTSIDE, lambda route: route.abort())
+            page = context.pages[0] if context.pages else context.new_page()
+            page.goto(link.url + "/")
+            wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=90, what="the app")
+            assert page.evaluate("window.pyodideBoot") == "scratch"
+            assert link.bytes_down < 6.5e6
+            wait_until(lambda: page.evaluate("window.pyodideLocalSnapshot") == "stored", timeout=90, what="the snapshot")
+            link.reset_counts()
+            again = context.new_page()
+            again.goto(link.url + "/")
+            again.get_by_test_id("login-form").locator("input[name=username]").fill("alice")
+            again.get_by_test_id("login-form").locator("input[name=password]").fill("demo")
+            again.get_by_test_id("login-form").locator("button[type=submit]").click()
+            expect(again.get_by_test_id("sse-status")).to_have_attribute("data-state", "Connected", timeout=60_000)
+            assert again.evaluate("window.pyodideBoot") == "local"
+            runtime = [line for line in link.requests if "/vendor/" in line and not line.endswith("/vendor/boot.json")]
+            assert runtime == []
+            assert link.bytes_down < 0.25e6
+        finally:
+            context.close()
+
+
+def _chromium() -> str:
+    import os
+    import shutil
+
+    return os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
 
 RESTORE_AND_DRAW = """async () => {
   const { start } = await import('./frontend/boot.mjs');
@@ -28,10 +280,9 @@ RESTORE_AND_DRAW = """async () => {
 }"""
 
 
-def test_the_page_boots_from_the_snapshot_and_each_restore_draws_its_own_randomness(open_app):
+def test_the_page_boots_once_and_each_restore_draws_its_own_randomness(open_app):
     alice = open_app("alice")
     alice.expect_state("Connected")
-    assert alice.page.evaluate("window.pyodideBoot") == "snapshot"
     # One interpreter, started by index.html's import of boot.mjs before PyScript asked
     # for it: PyScript's own import of the same URL was handed that start.
     marks = alice.page.evaluate(
@@ -49,75 +300,53 @@ def test_the_page_boots_from_the_snapshot_and_each_restore_draws_its_own_randomn
     assert len(set(draws_1) | set(draws_2)) == 6
 
 
-def test_without_a_snapshot_the_page_starts_pyodide_from_scratch(browser, stub):
-    """A missing (or rejected) snapshot costs time, never the app."""
-    context = browser.new_context()
-    try:
-        context.route(OUTSIDE, lambda route: route.abort())
-        context.route("**/snapshot.bin", lambda route: route.fulfill(status=404, body="missing"))
-        page = context.new_page()
-        page.goto(stub.url + "/")
-        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
-        assert page.evaluate("window.pyodideBoot") == "scratch"
-        state = json.loads(page.evaluate("window.sseDebug()"))["state"]
-        assert state == "Disconnected"  # logged out: the login form, no stream
-        assert page.get_by_test_id("login-form").is_visible()
-    finally:
-        context.close()
-
-
 APP_BYTECODE = """async () => {
   const { loadPyodide } = await import('./frontend/boot.mjs');
   const pyodide = await loadPyodide({}); // the page's own interpreter, already started
   return JSON.parse(pyodide.runPython(`
-import importlib.util, json, sys
-found = {}
-for name, module in sorted(sys.modules.items()):
-    if name.split(".")[0] in ("frontend", "pyscript") and (getattr(module, "__file__", None) or "").endswith(".py"):
-        with open(module.__file__, "rb") as source, open(module.__cached__, "rb") as cached:
-            source_hash, header = importlib.util.source_hash(source.read()), cached.read(16)
-        found[name] = [int.from_bytes(header[4:8], "little"), header[8:16] == source_hash]
-json.dumps(found)
+import json, sys
+json.dumps({name: getattr(module, "__file__", None) or "" for name, module in sys.modules.items()
+            if name.split(".")[0] in ("frontend", "pyscript")})
 `));
 }"""
 
 
-def test_the_app_modules_come_as_checked_byte_code_of_their_sources(open_app):
-    """frontend.zip carries each module's `.pyc` (tools/pyodide_build.py --frontend),
-    the app's and those of PyScript's `pyscript` package (whose sources PyScript
-    writes beside them): checked-hash (flags 0b11, PEP 552) and of the source
-    beside it, so the page imports it instead of compiling the module."""
+def test_the_app_modules_come_as_byte_code(open_app):
+    """frontend.zip carries each module's byte-code in its place (tools/bundle.py), and
+    PyScript's package's beside its sources (checked-hash), so the page compiles nothing."""
     alice = open_app("alice")
     alice.expect_state("Connected")
-    modules = alice.page.evaluate(APP_BYTECODE)
-    assert len([name for name in modules if name.startswith("frontend")]) > 20, modules
-    assert len([name for name in modules if name.startswith("pyscript")]) >= 10, modules
-    stale = {name: value for name, value in modules.items() if value != [0b11, True]}
-    assert stale == {}, "byte-code missing or older than its module: `make setup` rebuilds it"
+    files = alice.page.evaluate(APP_BYTECODE)
+    app = {name: path for name, path in files.items() if name.startswith("frontend")}
+    assert len(app) > 20, files
+    assert {name: path for name, path in app.items() if not path.endswith(".pyc")} == {}
+    assert len([name for name in files if name.startswith("pyscript")]) >= 10, files
 
 
-STDLIB_MODULES = """async () => {
-  const code = "import sys, json; json.dumps(sorted(n for n, m in sys.modules.items()"
+STDLIB_MODULES = """async ([snapshot]) => {
+  const code = "import sys, json; json.dumps(sorted([n, m.__spec__.origin] for n, m in sys.modules.items()"
     + " if (getattr(m, '__file__', None) or '').startswith('/lib/python') and 'site-packages' not in m.__file__))";
   const boot = await import('./frontend/boot.mjs');
   const page = await boot.loadPyodide({}); // the page's own interpreter
+  const manifest = await (await fetch('./vendor/boot.json')).json();
   const indexURL = new URL('./vendor/pyodide-314.0.2/', location.href).href;
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
-  const image = await (await fetch(indexURL + 'snapshot.bin')).arrayBuffer();
-  const restored = await loadPyodide({ indexURL, _loadSnapshot: image }); // the snapshot alone
+  const image = await (await fetch(indexURL + manifest.snapshot)).arrayBuffer();
+  const restored = await loadPyodide({ indexURL, stdLibURL: indexURL + manifest.stdlib, _loadSnapshot: image });
   const plugins = page.runPython("import pydantic.plugin._loader as loader; repr(loader._plugins)");
   return [JSON.parse(page.runPython(code)), JSON.parse(restored.runPython(code)), plugins];
 }"""
 
 
-def test_the_page_imports_no_stdlib_source_and_no_pydantic_plugins(open_app):
-    """Pyodide's stdlib zip compiles some modules from source on import (~0.14 s of
-    `loadPackage` alone, in-page cProfile): each one the page imports (the package
-    installer's, PyScript's, the app's, the stream's) must come from the snapshot."""
+def test_the_page_imports_only_byte_code_of_the_standard_library_and_no_pydantic_plugins(open_app):
+    """Every standard-library module the page holds is frozen into the runtime or comes
+    from the shipped zip as byte-code, and each is already in the build's snapshot."""
     alice = open_app("alice")
     alice.expect_state("Connected")
-    used, restored, plugins = alice.page.evaluate(STDLIB_MODULES)
-    assert "tarfile" in used and "encodings.utf_8_sig" in used  # the installer's and the stream decoder's
-    assert sorted(set(used) - set(restored)) == []
-    # main.py turns pydantic's plugin lookup off (every distribution's entry points, ~60 ms).
+    used, restored, plugins = alice.page.evaluate(STDLIB_MODULES, [MANIFEST["snapshot"]])
+    assert "tarfile" in dict(used) and "encodings.utf_8_sig" in dict(used)  # the installer's and the stream decoder's
+    assert [name for name, origin in used if origin != "frozen" and not origin.startswith("/lib/python314.zip/")] == []
+    assert [name for name, origin in used if origin != "frozen" and not origin.endswith(".pyc")] == []
+    assert sorted(set(dict(used)) - set(dict(restored))) == []
+    # main.py turns pydantic's plugin lookup off (every distribution's entry points).
     assert plugins == "None"  # never looked up
