@@ -41,12 +41,13 @@ vendor/.frontend-bytecode: $(FRONTEND_PY) tools/pyodide_build.py vendor/.pyodide
 frontend.zip: $(FRONTEND_PY) vendor/.frontend-bytecode tools/bundle.py | $(VENV)/.installed
 	$(PY) tools/bundle.py
 
-# Debian's Chromium (the browser of the end-to-end tests) and nginx (the
-# reverse proxy of the deploy tests), installed if missing.
+# Debian's Chromium (the browser of the end-to-end tests) and nginx with its
+# brotli_static module (deploy/nginx.conf, the deploy tests), installed if missing.
 system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	[ -f /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ] || missing="$$missing libnginx-mod-http-brotli-static"; \
 	if [ -n "$$missing" ]; then \
 	  echo "setup: installing$$missing"; \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import httpx
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from bench import network
 from bench.stats import summary
 from tests.e2e.conftest import CHROMIUM_FLAGS, OUTSIDE, Stub, start_stub, stop_stub
 
@@ -100,11 +101,11 @@ class Emitter:
 # `run` fails the step that made one.
 BENCH_FLAGS = [*CHROMIUM_FLAGS, "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1"]
 
-# The reference start of the time to live: boot.mjs's fetch of the snapshot
-# answered 404, so it starts Pyodide from scratch (the preload still downloads it).
+# The reference start of the time to live: boot.mjs's fetch of the build's
+# snapshot answered 404, so it starts Pyodide from scratch.
 NO_SNAPSHOT_SCRIPT = """
 const pageFetch = window.fetch;
-window.fetch = (resource, ...rest) => String(resource?.url ?? resource).endsWith('/snapshot.bin')
+window.fetch = (resource, ...rest) => /\\/snapshot-[0-9a-f]+\\.bin$/.test(String(resource?.url ?? resource))
   ? Promise.resolve(new Response('reference run', {status: 404}))
   : pageFetch(resource, ...rest);
 """
@@ -383,7 +384,9 @@ def run(quick: bool = False) -> Dict[str, Any]:
                 browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=BENCH_FLAGS)
                 bench = Bench(browser, stub)
                 results: Dict[str, Any] = {}
+                port = int(stub.url.rsplit(":", 1)[1])
                 for name, step in (
+                    ("visits", lambda: network.run(port, playwright, "/usr/bin/chromium", BENCH_FLAGS, quick, bench.outside)),
                     ("time to live", lambda: bench.time_to_live(repetitions)),
                     ("throughput", lambda: bench.throughput(repetitions)),
                     ("latency", lambda: bench.latency(seconds=10 if quick else 30)),

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import tempfile
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from playwright.sync_api import BrowserContext, Page, Playwright
 
 from bench.stats import summary
 from bench.throttle import DESKTOP, MOBILE, Profile, ThrottledLink
+from tests.e2e.conftest import OUTSIDE
 
 VISIT_SCRIPT = """
 (() => {
@@ -86,9 +87,16 @@ def _settled(page: Page, timeout: float) -> str:
 
 
 def visits(
-    playwright: Playwright, stub_port: int, profile: Profile, repetitions: int, executable: str, flags: List[str]
+    playwright: Playwright,
+    stub_port: int,
+    profile: Profile,
+    repetitions: int,
+    executable: str,
+    flags: List[str],
+    outside: Optional[List[str]] = None,
 ) -> Dict[str, Any]:
-    """First and return visit figures for `profile` (see the module docstring)."""
+    """First and return visit figures for `profile` (see the module docstring); any
+    request for anywhere but 127.0.0.1 is appended to `outside`."""
     times: Dict[str, List[float]] = {}
     files: Dict[str, List[int]] = {}
     boots: List[str] = []
@@ -101,6 +109,8 @@ def visits(
                     directory, executable_path=executable, args=flags, viewport={"width": 1100, "height": 800}
                 )
                 try:
+                    if outside is not None:
+                        context.on("request", lambda request: OUTSIDE.match(request.url) and outside.append(request.url))
                     context.add_init_script(VISIT_SCRIPT)
                     page = context.pages[0] if context.pages else context.new_page()
                     link.reset_counts()
@@ -128,11 +138,18 @@ def visits(
     return results
 
 
-def run(stub_port: int, playwright: Playwright, executable: str, flags: List[str], quick: bool = False) -> Dict[str, Any]:
+def run(
+    stub_port: int,
+    playwright: Playwright,
+    executable: str,
+    flags: List[str],
+    quick: bool = False,
+    outside: Optional[List[str]] = None,
+) -> Dict[str, Any]:
     """`first_visit_*` / `return_visit_*` at 10 Mbit/s / 40 ms, `*_mobile` at 1.6 Mbit/s / 150 ms."""
     results: Dict[str, Any] = {}
     for profile, suffix, repetitions in ((DESKTOP, "", 2 if quick else 3), (MOBILE, "_mobile", 1)):
-        figures = visits(playwright, stub_port, profile, repetitions, executable, flags)
+        figures = visits(playwright, stub_port, profile, repetitions, executable, flags, outside)
         results[f"first_visit_form_s{suffix}"] = figures["first_form_s"]
         results[f"first_visit_live_s{suffix}"] = figures["first_live_s"]
         results[f"first_visit_mb{suffix}"] = figures["first_mb"]

@@ -42,10 +42,10 @@ class LoginView:
         else:
             container.replaceChildren(form)
         set_hidden(form, False)
-        form.dataset.owner = "app"
+        form.setAttribute("data-owner", "app")
         self._listeners.on(form, "submit", self._on_submit)
-        if form.dataset.pendingSubmit == "true":
-            del form.dataset.pendingSubmit
+        if form.getAttribute("data-pending-submit") == "true":
+            form.removeAttribute("data-pending-submit")
             self._start()
         elif not form.contains(js.document.activeElement):
             self.username.focus()

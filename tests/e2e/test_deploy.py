@@ -86,7 +86,7 @@ def test_hard_kill_and_restart_loses_nothing_and_logs_nobody_out(open_app, stubs
 def render_nginx(prefix: Path, listen_port: int, upstream_port: int) -> Path:
     prefix.mkdir(parents=True, exist_ok=True)
     config = Template((ROOT / "deploy" / "nginx.conf").read_text()).substitute(
-        prefix=prefix, listen_port=listen_port, upstream_port=upstream_port
+        prefix=prefix, listen_port=listen_port, upstream_port=upstream_port, site_root=ROOT
     )
     path = prefix / "nginx.conf"
     path.write_text(config)
@@ -155,6 +155,40 @@ def static_site() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_nginx_serves_the_site_precompressed_with_year_long_caching_of_versioned_files(stubs, nginx, tmp_path):
+    """deploy/nginx.conf as a static host: the `.br` / `.gz` siblings `make setup`
+    wrote, to the browsers that accept them; every file named for its version or
+    content immutable for a year; the manifest, the page and the app's package
+    revalidated; nothing but the site reachable."""
+    import json
+
+    stub = start_stub(tmp_path, "--test-controls")
+    stubs.append(stub)
+    proxy = nginx(int(stub.url.rsplit(":", 1)[1]))
+    manifest = json.loads((ROOT / "vendor" / "boot.json").read_text())
+    immutable = "public, max-age=31536000, immutable"
+    versioned = ["pyodide.asm.wasm", manifest["stdlib"], manifest["lock"], *manifest["packages"]]
+    for name in versioned:
+        url = f"{proxy}/vendor/pyodide-314.0.2/{name}"
+        for accept, coding in (("gzip, deflate, br, zstd", "br"), ("gzip", "gzip")):
+            answer = httpx.get(url, headers={"Accept-Encoding": accept})
+            assert answer.headers["content-encoding"] == coding, (name, accept)
+            assert answer.headers["cache-control"] == immutable, name
+            assert "Accept-Encoding" in answer.headers["vary"]
+        assert answer.content == (ROOT / "vendor" / "pyodide-314.0.2" / name).read_bytes()  # httpx decodes it
+    wasm = httpx.get(f"{proxy}/vendor/pyodide-314.0.2/pyodide.asm.wasm", headers={"Accept-Encoding": "br"})
+    assert wasm.headers["content-type"] == "application/wasm"
+    assert int(wasm.headers["content-length"]) < 3_000_000  # 9.6 MB as brotli
+    for path in ("/", "/index.html", "/vendor/boot.json", "/frontend.zip", "/frontend/boot.mjs", "/pyscript.toml"):
+        answer = httpx.get(proxy + path, headers={"Accept-Encoding": "br"})
+        assert answer.status_code == 200, path
+        assert answer.headers["cache-control"] == "no-cache", path
+        assert httpx.get(proxy + path, headers={"If-None-Match": answer.headers["etag"]}).status_code == 304, path
+    assert httpx.get(f"{proxy}/frontend/boot.mjs").headers["content-type"].startswith("text/javascript")
+    for path in ("/vendor/.stamp.json", "/frontend/__pycache__/app.cpython-311.pyc", "/.git/config", "/Makefile"):
+        assert httpx.get(proxy + path).status_code == 404, path
 
 
 def test_static_hosting_on_another_origin_is_a_complete_app(open_apps, stubs, static_site, tmp_path):
