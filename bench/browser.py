@@ -101,14 +101,21 @@ class Emitter:
 # `run` fails the step that made one.
 BENCH_FLAGS = [*CHROMIUM_FLAGS, "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1"]
 
-# The reference start of the time to live: boot.mjs's fetch of the build's
-# snapshot answered 404, so it starts Pyodide from scratch.
+# The reference start of the time to live: the browser refuses boot.mjs its
+# storage (snapshots.mjs), so every load starts Python from scratch.
 NO_SNAPSHOT_SCRIPT = """
-const pageFetch = window.fetch;
-window.fetch = (resource, ...rest) => /\\/snapshot-[0-9a-f]+\\.bin$/.test(String(resource?.url ?? resource))
-  ? Promise.resolve(new Response('reference run', {status: 404}))
-  : pageFetch(resource, ...rest);
+const open = IDBFactory.prototype.open;
+IDBFactory.prototype.open = function (name, ...rest) {
+  if (name === 'coaching-boot') throw new DOMException('reference run', 'SecurityError');
+  return open.call(this, name, ...rest);
+};
 """
+
+# The first load of a browser made its own snapshot (or failed to).
+SNAPSHOT_SETTLED = (
+    "window.pyodideLocalSnapshot === 'stored' || String(window.pyodideLocalSnapshot).startsWith('failed')"
+    " || window.pyodideBoot === 'snapshot'"
+)
 
 
 WASM_TRANSFERRED = "performance.getEntriesByType('resource').find((e) => e.name.endsWith('/pyodide.asm.wasm')).transferSize"
@@ -152,17 +159,18 @@ class Bench:
     # -- time to live -----------------------------------------------------------
 
     def time_to_live(self, repetitions: int) -> Dict[str, Any]:
-        """Cold and warm time to live, and the same page started without the
-        Pyodide snapshot (`snapshot.bin` answered 404 to boot.mjs, which then
-        starts Python from scratch) as the reference, alternated per repetition.
+        """Cold and warm time to live, and the same page refused its storage (so it
+        never has a snapshot of its own: every start from scratch) as the reference,
+        alternated per repetition.
 
-        Each page is a browser on a new profile (empty caches: cold), then a
-        reload in it (warm: the disk HTTP cache and V8's code cache a user's
-        browser keeps). The same in an incognito-like context, whose reload has
+        Each page is a browser on a new profile (empty caches: cold), then, once the
+        page has made its own snapshot (a person's tab stays open longer than that),
+        a reload in it (warm: the disk HTTP cache, V8's code cache and the snapshot a
+        user's browser keeps). The same in an incognito-like context, whose reload has
         an in-memory HTTP cache and no code cache, is reported as `*_incognito_s`."""
         times: Dict[str, list] = {}
         paint = []
-        boots: Dict[str, set] = {"snapshot": set(), "scratch": set(), "incognito": set()}
+        boots: Dict[str, list] = {"snapshot": [], "scratch": [], "incognito": []}
         with Emitter(self.notify, 0.05):
             for index in range(repetitions):
                 variants = ["snapshot", "scratch", "incognito"]
@@ -181,16 +189,19 @@ class Bench:
                             suffix = "" if variant == "snapshot" else f"_{variant}"
                             live = _wait(page, "window.__firstLive") / 1000
                             times.setdefault(f"time_to_live_{kind}{suffix}_s", []).append(live)
-                            boots[variant].add(page.evaluate("window.pyodideBoot"))
-                            if kind == "warm" and page.evaluate(WASM_TRANSFERRED) != 0:
+                            boots[variant].append(page.evaluate("window.pyodideBoot"))
+                            if kind == "warm" and page.evaluate(WASM_TRANSFERRED) != 0 and variant != "incognito":
                                 raise AssertionError("the warm reload downloaded pyodide.asm.wasm again: no HTTP cache")
                             if variant == "snapshot":
                                 if kind == "cold":
                                     paint.append(page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime"))
                                 for name, at in page.evaluate(PHASES_SCRIPT):
                                     times.setdefault(f"time_to_live_{kind}_phase_{name}_s", []).append(at / 1000)
+                            if kind == "cold" and variant != "scratch":
+                                _wait(page, SNAPSHOT_SETTLED, timeout=90)
                         context.close()
-        if boots != {"snapshot": {"snapshot"}, "scratch": {"scratch"}, "incognito": {"snapshot"}}:
+        expected = {"snapshot": ["scratch", "snapshot"], "scratch": ["scratch", "scratch"], "incognito": ["scratch", "snapshot"]}
+        if any(boots[variant] != expected[variant] * repetitions for variant in boots):
             raise AssertionError(f"pages did not boot as intended: {boots}")
         results: Dict[str, Any] = {"shell_painted_ms": summary(paint)}
         for kind in ("cold", "warm"):

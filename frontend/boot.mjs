@@ -9,23 +9,22 @@
 // How Python starts (docs/first-visit.md has the figures behind each choice):
 // - `vendor/boot.json` (the only small file revalidated on every load) names
 //   this build's files: a standard library of just the modules the page uses,
-//   as byte-code, the lock, the wheels, and a memory snapshot.
-// - 'local': a snapshot this browser made itself on an earlier visit and kept
-//   in IndexedDB (snapshots.mjs) is restored: no download, Python up in ~0.4 s.
-// - 'snapshot': on a fast link (the 2.8 MB runtime arrived within
-//   FAST_LINK_MS) the build's snapshot is downloaded and restored; on a slower
-//   one its ~5 MB would cost more time than the start it saves.
+//   as byte-code, the lock and the wheels, fetched in the order the start needs
+//   them: what Python needs to start first, alone on the link, then the rest.
+// - 'snapshot': a memory snapshot this browser made of this build on an
+//   earlier visit, kept in IndexedDB (snapshots.mjs), is restored instead of
+//   starting the interpreter: nothing to download.
 // - 'scratch': otherwise Python starts normally, and once the page is live and
 //   idle a worker makes this browser's own snapshot for the next visit.
-// A snapshot the engine rejects is remembered (localStorage) and never asked
-// for again; the start goes on from scratch. After a restore `random` is
-// re-seeded: every page would otherwise draw the same retry jitter, the very
-// herd the jitter exists to spread (docs/client.md).
+// A snapshot the engine rejects is dropped and remembered (localStorage), and
+// the start goes on from scratch. After a restore `random` is re-seeded: every
+// page would otherwise draw the same retry jitter, the very herd the jitter
+// exists to spread (docs/client.md).
 //
 // While it works, the page shows a determinate progress bar (bytes received
 // of the total) and the stage in an `aria-live` region; if Python cannot start
 // (a missing file, no WebAssembly, no memory) it says so, with a Reload button.
-// `window.pyodideBoot` says which start ran ('local', 'snapshot', 'scratch');
+// `window.pyodideBoot` says which start ran ('snapshot' or 'scratch');
 // `window.pyodideLocalSnapshot` what became of this visit's own snapshot. The
 // marks `boot:start`, `boot:restored` (Python runs), `boot:load` (PyScript
 // asks) and `boot:ready` time it for `make bench`.
@@ -43,10 +42,6 @@ const APP_FILES = ['../frontend.zip', './main.py'].map((path) => new URL(path, i
 // asks for are loaded when it asks (tests/unit/test_site.py keeps the two equal).
 const PACKAGES = ['pydantic'];
 
-// The runtime's wasm (2.8 MB brotli) complete within this long of asking means
-// a link of roughly 50 Mbit/s or more: there the snapshot's download costs less
-// than the start it saves (~1.2 s of CPU), below it more (docs/first-visit.md).
-const FAST_LINK_MS = 400;
 // No byte for this long while downloading: say the download stalled (it may resume).
 const STALL_MS = 30_000;
 // Python up and no app after this long (without a byte downloaded meanwhile): say it failed.
@@ -61,8 +56,8 @@ const nativeFetch = globalThis.fetch.bind(globalThis);
 
 /** A failure to start that a person should read (shown as it is). */
 class BootError extends Error {}
-/** The snapshot could not be downloaded: start from scratch instead. */
-const NO_SNAPSHOT = new Error('no snapshot');
+/** The stored snapshot could not be read (storage cleared meanwhile): no judgement on it. */
+const UNREADABLE = new Error('snapshot unreadable');
 
 // -- what the person sees ----------------------------------------------------------
 
@@ -144,12 +139,6 @@ class Downloads {
     this.waiters.get(url)?.forEach((resolve) => resolve());
   }
 
-  /** Drop `url` from the progress (a download given up). */
-  forget(url) {
-    this.files.delete(url);
-    this.render();
-  }
-
   /** Resolves when the file at `url` has arrived whole. */
   done(url) {
     if (this.files.get(url)?.done) return Promise.resolve();
@@ -190,11 +179,10 @@ function fileName(url) {
   return decodeURIComponent(new URL(url).pathname.split('/').pop());
 }
 
-/** Fetch `url` now, count it, and keep the response for Pyodide's own fetch of it.
- * A `critical` file's failure ends the start with a message; another's (the
- * snapshot: only a speed-up) just rejects the returned promise. With `handOver`,
- * Pyodide gets the response only once that promise resolves. */
-function prefetch(url, init = {}, critical = true, handOver = null) {
+/** Fetch `url` now, count it, and keep the response for Pyodide's own fetch of it
+ * (with `handOver`, only once that promise resolves). A failure ends the start,
+ * with a message. */
+function prefetch(url, init = {}, handOver = null) {
   const response = nativeFetch(url, init).then(
     (answer) => {
       if (!answer.ok) {
@@ -213,12 +201,8 @@ function prefetch(url, init = {}, critical = true, handOver = null) {
       throw new BootError(`The app's files could not be downloaded (${fileName(url)}): check the connection, then reload.`);
     },
   );
-  if (critical) {
-    response.catch((error) => failStart(error));
-    early.set(url, handOver ? response.then((answer) => handOver.then(() => answer)) : response);
-  } else {
-    response.catch(() => downloads.forget(url));
-  }
+  response.catch((error) => failStart(error));
+  early.set(url, handOver ? response.then((answer) => handOver.then(() => answer)) : response);
   return response;
 }
 
@@ -252,27 +236,19 @@ function painted() {
   });
 }
 
-/** True if `url` arrives whole within FAST_LINK_MS from now. */
-function fastLink(url) {
-  return Promise.race([
-    downloads.done(url).then(() => true),
-    new Promise((resolve) => setTimeout(() => resolve(false), FAST_LINK_MS)),
-  ]);
-}
-
+/** The snapshot keys this browser's engine rejected (each is never made or read again). */
 function rejected() {
   try {
-    const saved = JSON.parse(localStorage.getItem(REJECTED_KEY) || '{}');
-    return saved && typeof saved === 'object' ? saved : {};
+    const saved = JSON.parse(localStorage.getItem(REJECTED_KEY) || '[]');
+    return Array.isArray(saved) ? saved : [];
   } catch {
-    return {};
+    return [];
   }
 }
 
-function remember(build, kind) {
+function remember(key) {
   try {
-    const saved = rejected();
-    localStorage.setItem(REJECTED_KEY, JSON.stringify({ [build]: [...new Set([...(saved[build] ?? []), kind])] }));
+    localStorage.setItem(REJECTED_KEY, JSON.stringify([...rejected(), key].slice(-8)));
   } catch {
     // storage full or off: the next visit tries again and fails over again
   }
@@ -328,7 +304,7 @@ export async function start() {
   const downloaded = Promise.all([wasm, stdLibURL].map((url) => downloads.done(url)));
   const shown = downloaded.then(() => view.stage('Starting Python')).then(painted);
   prefetch(wasm);
-  prefetch(stdLibURL, {}, true, shown);
+  prefetch(stdLibURL, {}, shown);
   prefetch(lockFileURL);
   downloads.render();
   const stalled = setInterval(() => {
@@ -345,46 +321,26 @@ export async function start() {
     for (const url of APP_FILES) hint(url);
   });
 
-  const refused = rejected()[manifest.build] ?? [];
-  let image = refused.includes('local') ? null : await snapshots.load(manifest.build, navigator.userAgent);
-  let path = image ? 'local' : 'scratch';
-  const fits = snapshots.engineTraits() === manifest.snapshot_engine;
-  if (!image && fits && !refused.includes('snapshot') && (await fastLink(wasm))) {
-    const snapshotURL = file(manifest.snapshot);
-    downloads.expect(snapshotURL, manifest.sizes[manifest.snapshot]);
-    image = prefetch(snapshotURL, {}, false).then(
-      (response) => response.arrayBuffer(),
-      () => {
-        throw NO_SNAPSHOT;
-      },
-    );
-    path = 'snapshot';
-  }
-
   const options = { indexURL, stdLibURL, lockFileURL };
+  const key = snapshots.key(manifest.build, navigator.userAgent);
+  let path = !rejected().includes(key) && (await snapshots.has(key)) ? 'snapshot' : 'scratch';
   let pyodide;
-  if (image) {
-    try {
-      // Downloaded first: a failed download is not the engine refusing the image.
-      image = await Promise.race([image, failed]);
-    } catch (error) {
-      if (error !== NO_SNAPSHOT) throw error;
-      console.warn(`The ${path} snapshot could not be downloaded; starting from scratch.`);
-      [image, path] = [null, 'scratch'];
-    }
-  }
   try {
+    // The image is read while Pyodide loads its JS; it awaits it only to size the memory.
+    const image = path === 'snapshot' ? snapshots.load(key).then((bytes) => bytes ?? Promise.reject(UNREADABLE)) : null;
     pyodide = await Promise.race([startPyodide(image ? { ...options, _loadSnapshot: image } : options), failed]);
     if (image) {
       delete pyodide._api.config._loadSnapshot; // Pyodide keeps its options for the page's life
       pyodide.runPython(RESEED);
     }
   } catch (error) {
-    if (!image || error instanceof BootError) throw error;
-    console.warn(`Pyodide rejected the ${path} snapshot; starting from scratch:`, error);
-    remember(manifest.build, path);
-    if (path === 'local') snapshots.drop();
-    [image, path] = [null, 'scratch'];
+    if (path === 'scratch' || error instanceof BootError) throw error;
+    if (error !== UNREADABLE) {
+      console.warn('Pyodide rejected the snapshot; starting from scratch:', error);
+      remember(key);
+      snapshots.drop();
+    }
+    path = 'scratch';
     pyodide = await Promise.race([startPyodide(options), failed]);
   }
   bootPath = path;
@@ -411,7 +367,8 @@ started.catch((error) => {
  * snapshot of this build in a worker, unless this visit restored one. */
 function makeSnapshotLater() {
   const go = () => {
-    if (bootPath !== 'scratch' || (rejected()[manifest.build] ?? []).includes('local')) return;
+    const key = snapshots.key(manifest.build, navigator.userAgent);
+    if (bootPath !== 'scratch' || rejected().includes(key)) return;
     if (typeof Worker !== 'function' || typeof indexedDB !== 'object') return;
     globalThis.pyodideLocalSnapshot = 'making';
     let worker;
@@ -430,8 +387,7 @@ function makeSnapshotLater() {
       worker.terminate();
     };
     worker.postMessage({
-      build: manifest.build,
-      engine: navigator.userAgent,
+      key,
       indexURL,
       stdLibURL: indexURL + manifest.stdlib,
       lockFileURL: indexURL + manifest.lock,

@@ -6,16 +6,17 @@
 // bytes (image size), ms (time to make it) }.
 //
 // The snapshot holds the interpreter right after start-up with `preimport`
-// imported, as tools/pyodide_build.py makes the one served to fast links; it is
-// made from the same standard-library zip the page mounts, so the import system
-// it captures reads the zip the page will have.
+// imported (every standard-library module the page uses; tools/pyodide_build.py
+// checked at setup that such a snapshot restores); it is made from the same
+// standard-library zip the page mounts, so the import system it captures reads
+// the zip the page will have.
 import { loadPyodide } from '../vendor/pyodide-314.0.2/pyodide.mjs';
 import { save } from './snapshots.mjs';
 
 self.onmessage = async ({ data }) => {
   const started = performance.now();
   try {
-    const { build, engine, indexURL, stdLibURL, lockFileURL, preimport, limit } = data;
+    const { key, indexURL, stdLibURL, lockFileURL, preimport, limit } = data;
     const pyodide = await loadPyodide({ indexURL, stdLibURL, lockFileURL, _makeSnapshot: true });
     pyodide.globals.set('modules', pyodide.toPy(preimport));
     pyodide.runPython(
@@ -28,7 +29,7 @@ self.onmessage = async ({ data }) => {
     }
     const image = pyodide.makeMemorySnapshot();
     const buffer = image.byteOffset === 0 && image.byteLength === image.buffer.byteLength ? image.buffer : image.slice().buffer;
-    const stored = await save(build, engine, buffer);
+    const stored = await save(key, buffer);
     self.postMessage({ stored, reason: stored ? '' : 'storage refused', bytes: buffer.byteLength, ms: performance.now() - started });
   } catch (error) {
     self.postMessage({ stored: false, reason: String(error && error.message ? error.message : error).slice(0, 200) });

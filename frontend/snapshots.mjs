@@ -6,36 +6,13 @@
 // no download, and an engine never meets a snapshot another engine made (WebKit
 // rejects Chromium's: its wasm function table is laid out differently).
 //
-// One database `coaching-boot`, one store `snapshots`: key = the build id of
-// vendor/boot.json, value = { build, engine (the browser's user agent), image
-// (ArrayBuffer), made (ms since epoch) }. Only the current build's entry is kept,
-// and it is used only by the browser that made it (an update may change how the
-// engine lays out WebAssembly: a new version makes its own). Every call resolves
-// (null / false) when IndexedDB is missing or fails (private modes, quota): a
-// snapshot is only a speed-up, never a reason not to start.
-
-// A wasm module of one function `f`, exported and placed in table `t` (50 bytes).
-const PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 4, 4, 1, 112, 0, 1,
-  7, 9, 2, 1, 102, 0, 0, 1, 116, 1, 0, 9, 7, 1, 0, 65, 0, 11, 1, 0, 10, 4, 1, 2, 0, 11]);
-
-/**
- * The traits of this engine a memory snapshot depends on, as "IJ"-style letters:
- * I (i) if a wasm function that is exported and put in a table is (is not) one JS
- * object, as the spec requires (WebKit makes two, and Emscripten's dynamic linker
- * then lays the function table out differently, so every stored index points
- * elsewhere); J (j) if the engine has JSPI (`WebAssembly.Suspending`), which
- * changes Pyodide's start. A snapshot restores only in an engine of its traits.
- */
-export function engineTraits() {
-  let identity = false;
-  try {
-    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(PROBE));
-    identity = exports.t.get(0) === exports.f;
-  } catch {
-    // no synchronous compile (a CSP without wasm-unsafe-eval): treat as unknown, no snapshot
-  }
-  return (identity ? 'I' : 'i') + ('Suspending' in WebAssembly ? 'J' : 'j');
-}
+// One database `coaching-boot`, one store `snapshots`: key = `key(build, engine)`
+// (the build id of vendor/boot.json and the browser's user agent: an update may
+// change how the engine lays out WebAssembly, and a new version makes its own),
+// value = { image (ArrayBuffer), made (ms since epoch) }. Only the newest entry
+// is kept. Every call resolves (null / false) when IndexedDB is missing or fails
+// (private modes, quota): a snapshot is only a speed-up, never a reason not to
+// start.
 
 const DB = 'coaching-boot';
 const STORE = 'snapshots';
@@ -63,13 +40,31 @@ function done(request) {
   });
 }
 
-/** The stored snapshot image (ArrayBuffer) of `build` made by `engine`, or null. */
-export async function load(build, engine) {
+/** The key of the snapshot of `build` (vendor/boot.json) made by `engine` (a user agent). */
+export function key(build, engine) {
+  return `${build} ${engine}`;
+}
+
+/** True if a snapshot is stored under `key` (reads no image). */
+export async function has(key) {
+  const db = await open();
+  if (!db) return false;
+  try {
+    return (await done(db.transaction(STORE).objectStore(STORE).getKey(key))) === key;
+  } catch {
+    return false;
+  } finally {
+    db.close();
+  }
+}
+
+/** The snapshot image (ArrayBuffer) stored under `key`, or null. */
+export async function load(key) {
   const db = await open();
   if (!db) return null;
   try {
-    const entry = await done(db.transaction(STORE).objectStore(STORE).get(build));
-    return entry && entry.engine === engine && entry.image instanceof ArrayBuffer ? entry.image : null;
+    const entry = await done(db.transaction(STORE).objectStore(STORE).get(key));
+    return entry && entry.image instanceof ArrayBuffer ? entry.image : null;
   } catch {
     return null;
   } finally {
@@ -77,15 +72,15 @@ export async function load(build, engine) {
   }
 }
 
-/** Keep `image` (ArrayBuffer) as `engine`'s snapshot of `build`, dropping every other; true when stored. */
-export async function save(build, engine, image) {
+/** Keep `image` (ArrayBuffer) under `key`, dropping every other snapshot; true when stored. */
+export async function save(key, image) {
   const db = await open();
   if (!db) return false;
   try {
     const transaction = db.transaction(STORE, 'readwrite');
     const store = transaction.objectStore(STORE);
     store.clear();
-    store.put({ build, engine, image, made: Date.now() }, build);
+    store.put({ image, made: Date.now() }, key);
     return await new Promise((resolve) => {
       transaction.oncomplete = () => resolve(true);
       transaction.onerror = transaction.onabort = () => resolve(false);

@@ -30,14 +30,16 @@ byte-code and writes `python_stdlib-<hash>.zip` with only those. A module
 the page still misses is logged by the page (`frontend/main.py`) and fails
 the end-to-end tests, which compare the log with the full list.
 
-**A memory snapshot for fast links.** Pyodide can restore a snapshot of its
-wasm memory taken right after the interpreter started and imported that
-standard library (`loadPyodide({_makeSnapshot: true})`,
-`pyodide.makeMemorySnapshot()`, `loadPyodide({_loadSnapshot})`). It is
-31 MB (5-7 MB compressed): worth fetching only on a fast link, which
-`frontend/boot.mjs` measures before it asks for it. Pyodide 314 restores at
-most `SNAPSHOT_MEMORY_LIMIT` of memory (pyodide issue 6254): a bigger image
-fails the build here rather than every page later.
+**A memory snapshot, checked.** Pyodide can restore a snapshot of its wasm
+memory taken right after the interpreter started and imported that standard
+library (`loadPyodide({_makeSnapshot: true})`, `pyodide.makeMemorySnapshot()`,
+`loadPyodide({_loadSnapshot})`). The page does not download one (31 MB, 5 MB
+compressed, for about the time a start from this byte-code takes: measured in
+docs/first-visit.md); each browser makes its own after its first visit
+(frontend/snapshot-worker.mjs). The build makes one the same way and restores
+it, so a change that breaks them fails here: Pyodide 314 restores at most
+`SNAPSHOT_MEMORY_LIMIT` of memory (pyodide issue 6254), and a bigger image
+fails the build rather than every browser's own snapshot later.
 
 **Byte-code for the app.** `--frontend` compiles the modules of `frontend/`
 (without docstrings) into `vendor/app-bytecode/`, with the sha256 of each
@@ -108,9 +110,7 @@ NOT_ON_THE_WEB = ("windows", "_win", "_pyrepl")
 # Standard-library modules that keep their docstrings: Pyodide's own, which
 # attaches docstrings to its JS bridge's types at start.
 KEEP_DOCSTRINGS = ["_pyodide/", "pyodide/"]
-# Files that get `.br` and `.gz` siblings; the snapshot only `.gz` (it is
-# fetched on fast links only, where its size matters less than brotli's
-# 80 s of compression at setup).
+# Brotli of the siblings: the best ratio (q11, 16 MiB window), ~1 min of setup.
 BROTLI_QUALITY = 11
 BROTLI_WINDOW = 24
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
@@ -234,15 +234,14 @@ failed
   const memory = py._module.HEAP8.length;
   const snapshot = py.makeMemorySnapshot();
   await fetch('/__snapshot__', { method: 'POST', body: snapshot });
-  const { engineTraits } = await import('/frontend/snapshots.mjs');
-  return [failed, memory, engineTraits()];
+  return [failed, memory];
 }"""
 
 # A restore, then an import the snapshot does not hold (read from the zip the
 # snapshot's import system has open: it must be the same file).
-CHECK = """async ([indexURL, stdLibURL, snapshotURL]) => {
+CHECK = """async ([indexURL, stdLibURL]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
-  const snapshot = new Uint8Array(await (await fetch(snapshotURL)).arrayBuffer());
+  const snapshot = new Uint8Array(await (await fetch('/__snapshot__')).arrayBuffer());
   const start = performance.now();
   const py = await loadPyodide({ indexURL, stdLibURL, _loadSnapshot: snapshot });
   const answer = py.runPython('import sys, json; json.dumps([sys.version_info[:2], 6 * 7])');
@@ -424,7 +423,7 @@ def compressible() -> list[Path]:
 
 def remove_stale(keep: set[str]) -> None:
     """Delete earlier builds' hashed files (and their siblings) not in `keep`."""
-    for pattern in ("python_stdlib-*.zip", "pyodide-lock-*.json", "snapshot-*.bin"):
+    for pattern in ("python_stdlib-*.zip", "pyodide-lock-*.json", "snapshot-*.bin"):  # (snapshots: earlier builds)
         for path in PYODIDE_DIR.glob(pattern + "*"):
             base = path.name.removesuffix(".br").removesuffix(".gz").removesuffix(".tmp")
             if base not in keep:
@@ -534,27 +533,24 @@ def _integrity(path: Path) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
 
 
-def write_manifest(stdlib: Path, lock: Path, snapshot: Path, traits: str, preimport: list[str]) -> dict:
+def write_manifest(stdlib: Path, lock: Path, preimport: list[str]) -> dict:
     """`vendor/boot.json`, what `frontend/boot.mjs` needs to know of this build:
     the hashed file names, the decoded size of each file it fetches (bytes, for
     its progress bar), each wheel's integrity (Pyodide fetches wheels with the
     lock's sha256 as `integrity`; boot.mjs asks for them early with the same),
-    the traits of the engine that made the snapshot (frontend/snapshots.mjs
-    `engineTraits`: only an engine with the same restores it), the modules a
-    snapshot pre-imports, and `build`, which
+    the modules a snapshot pre-imports (frontend/snapshot-worker.mjs), and
+    `build`, which
     changes whenever a snapshot of this build would differ (so a browser's own
     snapshot of another build is never restored)."""
     packages = [wheel.name for wheel in package_wheels()]
     runtime = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm"]
-    sizes = {name: (PYODIDE_DIR / name).stat().st_size for name in [*runtime, stdlib.name, lock.name, *packages, snapshot.name]}
+    sizes = {name: (PYODIDE_DIR / name).stat().st_size for name in [*runtime, stdlib.name, lock.name, *packages]}
     identity = json.dumps([PYODIDE_VERSION, stdlib.name, preimport]).encode()
     manifest = {
         "build": hashlib.sha256(identity).hexdigest()[:16],
         "pyodide": PYODIDE_VERSION,
         "stdlib": stdlib.name,
         "lock": lock.name,
-        "snapshot": snapshot.name,
-        "snapshot_engine": traits,
         "snapshot_memory_limit": SNAPSHOT_MEMORY_LIMIT,
         "packages": packages,
         "integrity": {name: _integrity(PYODIDE_DIR / name) for name in packages},
@@ -575,8 +571,11 @@ def main(argv: list[str]) -> int:
         request = route.request
         path = request.url[len(ORIGIN) :].split("?")[0]
         if path == "/__snapshot__":
-            received["snapshot"] = request.post_data_buffer or b""
-            route.fulfill(status=204)
+            if request.method == "POST":
+                received["snapshot"] = request.post_data_buffer or b""
+                route.fulfill(status=204)
+            else:
+                route.fulfill(status=200, body=received.get("snapshot", b""), content_type="application/octet-stream")
             return
         if path == "/":
             route.fulfill(status=200, body="<!doctype html><title>build</title>", content_type="text/html")
@@ -635,31 +634,25 @@ def main(argv: list[str]) -> int:
             )
             stdlib_url = INDEX_URL + stdlib.name
             preimport = [name for name in held if name in entries]
-            failed, memory, traits = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport])
+            failed, memory = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport])
             if failed:
                 print("pyodide-build: could not pre-import " + "; ".join(failed), file=sys.stderr)
             data = received.get("snapshot", b"")
             if len(data) < 1_000_000:
                 raise SystemExit(f"pyodide-build: got {len(data)} bytes, expected a wasm memory image")
             check_snapshot_memory(memory)
-            snapshot = PYODIDE_DIR / f"snapshot-{hashlib.sha256(data).hexdigest()[:12]}.bin"
-            _write_atomic(snapshot, data)
-            answer, restore_ms = page().evaluate(CHECK, [INDEX_URL, stdlib_url, INDEX_URL + snapshot.name])
+            answer, restore_ms = page().evaluate(CHECK, [INDEX_URL, stdlib_url])
             if json.loads(answer) != [[3, 14], 42]:
-                snapshot.unlink()
                 raise SystemExit(f"pyodide-build: restored interpreter answered {answer!r}")
         finally:
             browser.close()
     lock = write_lock(package_wheels())
-    write_manifest(stdlib, lock, snapshot, traits, preimport)
-    remove_stale({stdlib.name, lock.name, snapshot.name})
+    write_manifest(stdlib, lock, preimport)
+    remove_stale({stdlib.name, lock.name})
     write_siblings(compressible())
-    write_siblings([snapshot], kinds=("gz",))
     print(
-        f"pyodide-build: {snapshot.relative_to(ROOT)} {len(data) / 1e6:.1f} MB "
-        f"({snapshot.with_name(snapshot.name + '.gz').stat().st_size / 1e6:.1f} MB gzip), {len(preimport)} modules "
-        f"pre-imported, {memory / 2**20:.1f} MiB of memory, restore {restore_ms:.0f} ms, "
-        f"made in {time.monotonic() - started:.0f} s"
+        f"pyodide-build: a snapshot of this start ({len(data) / 1e6:.1f} MB, {len(preimport)} modules pre-imported, "
+        f"{memory / 2**20:.1f} MiB of memory) restores in {restore_ms:.0f} ms; made in {time.monotonic() - started:.0f} s"
     )
     return 0
 

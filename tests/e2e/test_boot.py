@@ -2,10 +2,11 @@
 
 A person can type and submit before Python is up and is signed in exactly once;
 a signed-in person sees the session's skeleton; the start shows its progress
-and says in words when it cannot start; it boots from the build's snapshot on a
-fast link, from scratch otherwise, and the browser then makes its own snapshot,
-so a return visit downloads no runtime file; each restore draws its own
-randomness (docs/client.md: jitter spreads the herd).
+and says in words when it cannot start; the first visit starts Python from
+scratch and the browser then makes its own snapshot, so a return visit restores
+it and downloads no runtime file; a snapshot the engine rejects is dropped and
+not made again; each restore draws its own randomness (docs/client.md: jitter
+spreads the herd).
 """
 
 from __future__ import annotations
@@ -186,43 +187,57 @@ def test_a_browser_without_webassembly_is_told_so(browser, stub):
         context.close()
 
 
-def test_on_a_fast_link_the_page_restores_the_builds_snapshot_and_a_missing_one_costs_only_time(browser, stub):
-    context, page = new_page(browser)
-    try:
-        page.goto(stub.url + "/")
-        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
-        assert page.evaluate("window.pyodideBoot") == "snapshot"
-        assert page.evaluate("window.pyodideLocalSnapshot") is None  # nothing to make: the HTTP cache has one
-    finally:
-        context.close()
-    context, page = new_page(browser)
-    try:
-        context.route(re.compile(re.escape(MANIFEST["snapshot"]) + "$"), lambda route: route.fulfill(status=404))
-        page.goto(stub.url + "/")
-        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
-        assert page.evaluate("window.pyodideBoot") == "scratch"
-        expect(page.get_by_test_id("boot-error")).to_be_hidden()
-        assert page.evaluate("localStorage.getItem('coaching.boot.rejected')") is None  # a 404 is not a rejection
-    finally:
-        context.close()
+SNAPSHOT_STORED = "window.pyodideLocalSnapshot === 'stored'"
 
 
-def test_a_snapshot_the_engine_rejects_is_remembered_and_not_fetched_again(browser, stub):
-    """A snapshot of other bytes (say, another engine's) fails to restore: the page starts
-    from scratch, and the next visit does not download it again."""
+def test_a_snapshot_the_engine_rejects_is_dropped_and_not_made_again(browser, stub):
+    """A stored snapshot that fails to restore (here: other bytes than a snapshot): the
+    page starts from scratch, forgets it, and never makes one again for this build."""
     context, page = new_page(browser)
     try:
-        name = MANIFEST["snapshot"]
-        bad = bytes(MANIFEST["sizes"][name])
-        context.route(re.compile(re.escape(name) + "$"), lambda route: route.fulfill(status=200, body=bad))
         page.goto(stub.url + "/")
-        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
-        assert page.evaluate("window.pyodideBoot") == "scratch"
-        assert json.loads(page.evaluate("localStorage.getItem('coaching.boot.rejected')")) == {MANIFEST["build"]: ["snapshot"]}
+        wait_until(lambda: page.evaluate(SNAPSHOT_STORED), timeout=90, what="the browser's own snapshot")
         page.reload()
         wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
-        fetched = page.evaluate(f"performance.getEntriesByType('resource').filter((e) => e.name.endsWith('{name}')).length")
-        assert fetched == 0
+        assert page.evaluate("window.pyodideBoot") == "snapshot"
+        key = page.evaluate(
+            """async () => {
+              const snapshots = await import('./frontend/snapshots.mjs');
+              const manifest = await (await fetch('./vendor/boot.json')).json();
+              const key = snapshots.key(manifest.build, navigator.userAgent);
+              await snapshots.save(key, new ArrayBuffer(1 << 20));
+              return key;
+            }"""
+        )
+        page.reload()
+        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
+        assert page.evaluate("window.pyodideBoot") == "scratch"
+        assert json.loads(page.evaluate("localStorage.getItem('coaching.boot.rejected')")) == [key]
+        page.wait_for_timeout(4000)  # past the delay after which a snapshot would be made
+        assert page.evaluate("window.pyodideLocalSnapshot") is None
+        assert page.evaluate("async (key) => (await import('./frontend/snapshots.mjs')).has(key)", key) is False
+        expect(page.get_by_test_id("boot-error")).to_be_hidden()
+    finally:
+        context.close()
+
+
+NO_STORAGE = """
+const open = IDBFactory.prototype.open;
+IDBFactory.prototype.open = function (name, ...rest) {
+  if (name === 'coaching-boot') throw new DOMException('storage refused', 'SecurityError');
+  return open.call(this, name, ...rest);
+};
+"""
+
+
+def test_where_the_browser_refuses_storage_the_page_starts_from_scratch_every_time(browser, stub):
+    context, page = new_page(browser, NO_STORAGE)
+    try:
+        for _ in range(2):
+            page.goto(stub.url + "/")
+            wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
+            assert page.evaluate("window.pyodideBoot") == "scratch"
+        expect(page.get_by_test_id("boot-error")).to_be_hidden()
     finally:
         context.close()
 
@@ -253,7 +268,7 @@ def test_on_a_slow_link_the_browser_makes_its_own_snapshot_and_a_return_visit_do
             again.get_by_test_id("login-form").locator("input[name=password]").fill("demo")
             again.get_by_test_id("login-form").locator("button[type=submit]").click()
             expect(again.get_by_test_id("sse-status")).to_have_attribute("data-state", "Connected", timeout=60_000)
-            assert again.evaluate("window.pyodideBoot") == "local"
+            assert again.evaluate("window.pyodideBoot") == "snapshot"
             runtime = [line for line in link.requests if "/vendor/" in line and not line.endswith("/vendor/boot.json")]
             assert runtime == []
             assert link.bytes_down < 0.25e6
@@ -288,6 +303,7 @@ RESTORE_AND_DRAW = """async () => {
 def test_the_page_boots_once_and_each_restore_draws_its_own_randomness(open_app):
     alice = open_app("alice")
     alice.expect_state("Connected")
+    wait_until(lambda: alice.page.evaluate(SNAPSHOT_STORED), timeout=90, what="the browser's own snapshot")
     # One interpreter, started by index.html's import of boot.mjs before PyScript asked
     # for it: PyScript's own import of the same URL was handed that start.
     marks = alice.page.evaluate(
@@ -328,30 +344,26 @@ def test_the_app_modules_come_as_byte_code(open_app):
     assert len([name for name in files if name.startswith("pyscript")]) >= 10, files
 
 
-STDLIB_MODULES = """async ([snapshot]) => {
+STDLIB_MODULES = """async () => {
   const code = "import sys, json; json.dumps(sorted([n, m.__spec__.origin] for n, m in sys.modules.items()"
     + " if (getattr(m, '__file__', None) or '').startswith('/lib/python') and 'site-packages' not in m.__file__))";
   const boot = await import('./frontend/boot.mjs');
   const page = await boot.loadPyodide({}); // the page's own interpreter
-  const manifest = await (await fetch('./vendor/boot.json')).json();
-  const indexURL = new URL('./vendor/pyodide-314.0.2/', location.href).href;
-  const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
-  const image = await (await fetch(indexURL + manifest.snapshot)).arrayBuffer();
-  const restored = await loadPyodide({ indexURL, stdLibURL: indexURL + manifest.stdlib, _loadSnapshot: image });
   const plugins = page.runPython("import pydantic.plugin._loader as loader; repr(loader._plugins)");
-  return [JSON.parse(page.runPython(code)), JSON.parse(restored.runPython(code)), plugins];
+  return [JSON.parse(page.runPython(code)), plugins];
 }"""
 
 
 def test_the_page_imports_only_byte_code_of_the_standard_library_and_no_pydantic_plugins(open_app):
     """Every standard-library module the page holds is frozen into the runtime or comes
-    from the shipped zip as byte-code, and each is already in the build's snapshot."""
+    from the shipped zip as byte-code, and each is one a snapshot pre-imports."""
     alice = open_app("alice")
     alice.expect_state("Connected")
-    used, restored, plugins = alice.page.evaluate(STDLIB_MODULES, [MANIFEST["snapshot"]])
+    used, plugins = alice.page.evaluate(STDLIB_MODULES)
     assert "tarfile" in dict(used) and "encodings.utf_8_sig" in dict(used)  # the installer's and the stream decoder's
     assert [name for name, origin in used if origin != "frozen" and not origin.startswith("/lib/python314.zip/")] == []
     assert [name for name, origin in used if origin != "frozen" and not origin.endswith(".pyc")] == []
-    assert sorted(set(dict(used)) - set(dict(restored))) == []
+    frozen = {name for name, origin in used if origin == "frozen"}
+    assert sorted(set(dict(used)) - set(MANIFEST["preimport"]) - frozen) == []
     # main.py turns pydantic's plugin lookup off (every distribution's entry points).
     assert plugins == "None"  # never looked up

@@ -164,8 +164,8 @@ def test_the_vendored_browser_wheels_are_byte_code_and_match_the_page_lock():
 def test_the_manifest_names_this_builds_files_with_their_sizes():
     """vendor/boot.json, all frontend/boot.mjs knows of the build: each named file
     exists with the size given (the progress bar's total), the standard library holds
-    byte-code only and every module a snapshot pre-imports, and the build id changes
-    with what a snapshot holds."""
+    byte-code only and every module a snapshot pre-imports, and no snapshot is shipped
+    (each browser makes its own)."""
     import zipfile
 
     from tools import pyodide_build
@@ -174,7 +174,7 @@ def test_the_manifest_names_this_builds_files_with_their_sizes():
     folder = pyodide_build.PYODIDE_DIR
     for name, size in manifest["sizes"].items():
         assert (folder / name).stat().st_size == size, name
-    named = {"pyodide.asm.wasm", manifest["stdlib"], manifest["lock"], manifest["snapshot"], *manifest["packages"]}
+    named = {"pyodide.asm.wasm", manifest["stdlib"], manifest["lock"], *manifest["packages"]}
     assert set(manifest["sizes"]) >= named
     with zipfile.ZipFile(folder / manifest["stdlib"]) as archive:
         names = archive.namelist()
@@ -185,6 +185,7 @@ def test_the_manifest_names_this_builds_files_with_their_sizes():
     assert not shipped & {"tkinter", "unittest", "pydoc", "idlelib", "turtle"}  # never imported by the page
     assert manifest["snapshot_memory_limit"] == pyodide_build.SNAPSHOT_MEMORY_LIMIT
     assert len(manifest["build"]) == 16
+    assert list(folder.glob("snapshot*")) == []
 
 
 def test_the_standard_library_shipped_is_what_the_page_holds_and_small_lazy_imports():
@@ -226,9 +227,7 @@ def test_a_snapshot_pyodide_cannot_restore_fails_the_build_with_its_reason():
 def test_large_files_travel_brotli_and_gzip_encoded():
     """tools/pyodide_build.py writes `.br` and `.gz` siblings the stub sends as
     `Content-Encoding` (the 9.6 MB wasm as ~2.8 MB brotli): each no older than its
-    file, or the stub would ignore it; the snapshot (fetched on fast links only) `.gz`."""
-    import gzip
-
+    file, or the stub would ignore it."""
     import brotli
 
     from tools import pyodide_build
@@ -243,6 +242,3 @@ def test_large_files_travel_brotli_and_gzip_encoded():
             assert sibling.stat().st_size < path.stat().st_size * limit, sibling.name
     wasm = pyodide_build.PYODIDE_DIR / "pyodide.asm.wasm"
     assert brotli.decompress(wasm.with_name("pyodide.asm.wasm.br").read_bytes()) == wasm.read_bytes()
-    snapshot = pyodide_build.PYODIDE_DIR / json.loads(pyodide_build.MANIFEST.read_text())["snapshot"]
-    with gzip.open(snapshot.with_name(snapshot.name + ".gz")) as unpacked:
-        assert unpacked.read(64) == snapshot.read_bytes()[:64]
