@@ -36,7 +36,10 @@ export { version };
 const indexURL = new URL('../vendor/pyodide-314.0.2/', import.meta.url).href;
 const MANIFEST_URL = new URL('../vendor/boot.json', import.meta.url).href;
 const WORKER_URL = new URL('./snapshot-worker.mjs', import.meta.url).href;
-const APP_FILES = ['../frontend.zip', './main.py'].map((path) => new URL(path, import.meta.url).href);
+const APP_BUNDLE = new URL('../frontend.zip', import.meta.url).href;
+const APP_ENTRY = new URL('./main.py', import.meta.url).href;
+// Where PyScript runs main.py (the interpreter's working directory).
+const APP_HOME = '/home/pyodide';
 
 // pyscript.toml's `packages`, loaded by the early start; any others PyScript
 // asks for are loaded when it asks (tests/unit/test_site.py keeps the two equal).
@@ -315,15 +318,25 @@ export async function start() {
     }
   }, 1000);
   // What Python needs to start comes first, alone on the link; then what it
-  // needs next (the packages, PyScript's fetches of the app), while it starts.
-  downloaded.then(() => {
+  // needs next (the packages, the app), while it starts. From the cache (a
+  // restore) there is no link to share: everything at once.
+  let app = null;
+  const next = () => {
+    if (app) return;
     for (const name of manifest.packages) prefetch(file(name), { integrity: manifest.integrity[name] });
-    for (const url of APP_FILES) hint(url);
-  });
+    app = nativeFetch(APP_BUNDLE).then((response) => {
+      if (!response.ok) throw new BootError(`A file the app needs is missing on the server: frontend.zip (HTTP ${response.status}).`);
+      return response.arrayBuffer();
+    });
+    app.catch((error) => failStart(error));
+    hint(APP_ENTRY); // PyScript fetches it once Python is up
+  };
+  downloaded.then(next);
 
   const options = { indexURL, stdLibURL, lockFileURL };
   const key = snapshots.key(manifest.build, navigator.userAgent);
   let path = !rejected().includes(key) && (await snapshots.has(key)) ? 'snapshot' : 'scratch';
+  if (path === 'snapshot') next();
   let pyodide;
   try {
     // The image is read while Pyodide loads its JS; it awaits it only to size the memory.
@@ -348,6 +361,10 @@ export async function start() {
   performance.mark('boot:restored');
   view.stage('Starting the app');
   await painted();
+  next();
+  // The app's package, unpacked where PyScript runs main.py (PyScript's own `[files]`
+  // would load a 160 KB zip library to do the same, after Python is up).
+  pyodide.unpackArchive(await Promise.race([app, failed]), 'zip', { extractDir: APP_HOME });
   await Promise.race([pyodide.loadPackage(PACKAGES, { messageCallback: () => {} }), failed]);
   clearInterval(stalled);
   globalThis.fetch = nativeFetch;
