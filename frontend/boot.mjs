@@ -110,6 +110,7 @@ class Downloads {
     this.files = new Map();
     this.lastByteAt = performance.now();
     this.waiters = new Map();
+    this.drawing = false;
   }
 
   expect(url, size) {
@@ -129,16 +130,15 @@ class Downloads {
           const { done, value } = await reader.read();
           if (done) break;
           file.got += value.byteLength;
-          this.lastByteAt = performance.now();
-          this.render();
+          this.changed();
         }
       }
     } catch {
-      return; // the response's own reader reports the failure
+      // The response's own reader reports the failure; nothing waits for this count.
     }
     file.got = file.size;
     file.done = true;
-    this.render();
+    this.changed();
     this.waiters.get(url)?.forEach((resolve) => resolve());
   }
 
@@ -150,6 +150,19 @@ class Downloads {
 
   get complete() {
     return [...this.files.values()].every((file) => file.done);
+  }
+
+  /** Bytes arrived: draw them at the next frame (one draw per frame, however many chunks). */
+  changed() {
+    this.lastByteAt = performance.now();
+    if (this.drawing) return;
+    this.drawing = true;
+    const draw = () => {
+      this.drawing = false;
+      this.render();
+    };
+    // In a tab that does not paint, frames never come: draw on a timer instead.
+    document.visibilityState === 'visible' ? requestAnimationFrame(draw) : setTimeout(draw, 250);
   }
 
   render() {
