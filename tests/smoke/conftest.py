@@ -31,7 +31,7 @@ BOOT_FIGURES = """document.body.dataset.appReady === 'true' && {
   ready_ms: Math.round(performance.getEntriesByName('app:started')[0]?.startTime ?? -1),
   // A resource entry with bytes transferred: downloaded, not from the HTTP cache.
   snapshot_downloaded: performance.getEntriesByType('resource')
-    .some((r) => r.name.endsWith('/snapshot.bin') && r.transferSize > 0),
+    .some((r) => r.name.endsWith('/snapshot.bin') && r.transferSize > 0 && r.encodedBodySize > 1e6),
 }"""
 
 REPORT: Dict[str, Dict[str, Any]] = {}

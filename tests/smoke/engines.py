@@ -105,6 +105,7 @@ class Engine:
     driver calls; `wait_for` and the JSON wrapper are shared."""
 
     name = "?"
+    script_timeout = 60.0  # seconds one evaluate() may take (WebDriver's script timeout)
     # Hosts the browser itself calls (updates, accounts), never the page: the trap
     # still catches them (nothing leaves), the suite reports them but does not fail.
     BROWSER_SERVICES: tuple = ()
@@ -308,7 +309,6 @@ class Firefox(Engine):
         self._marionette = Marionette(host="127.0.0.1", port=port)
         self._marionette.raise_for_port(timeout=60)
         self._marionette.start_session()
-        self._marionette.timeout.script = 60
 
     def new_profile(self) -> None:
         m = self._marionette
@@ -327,7 +327,7 @@ class Firefox(Engine):
 
     def _run_async(self, script: str) -> str:
         # sandbox=None: the page's own globals (window.pyodideBoot), not an Xray view.
-        return self._marionette.execute_async_script(script, sandbox=None)
+        return self._marionette.execute_async_script(script, sandbox=None, script_timeout=int(self.script_timeout * 1000))
 
     def _element(self, selector: str):
         from marionette_driver.by import By
@@ -417,12 +417,13 @@ class WebKit(Engine):
         if self._driver is not None:
             self._driver.quit()
         self._driver = webdriver.Remote(command_executor=self._service.service_url, options=self._options())
-        self._driver.set_script_timeout(60)
+        self._driver.set_script_timeout(self.script_timeout)
 
     def open(self, url: str) -> None:
         self._driver.get(url)
 
     def _run_async(self, script: str) -> str:
+        self._driver.set_script_timeout(self.script_timeout)
         return self._driver.execute_async_script(script)
 
     def _element(self, selector: str):
