@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backend_stub.static import media_type  # noqa: E402
+from tests.smoke.conftest import SNAPSHOT_FIT  # noqa: E402
 from tests.smoke.engines import OutsideTrap, launch  # noqa: E402
 from tools.pyodide_build import APP_ROOT, DISCOVER, PYODIDE_DIR, SNAP, frontend_modules  # noqa: E402
 from tools.vendor import PYODIDE_VERSION  # noqa: E402
@@ -194,6 +195,7 @@ def main() -> int:
             for rep in range(args.reps):
                 fresh_page()
                 result = engine.evaluate(PROBE % json.dumps([index_url]))
+                result["snapshot_fit"] = engine.evaluate(SNAPSHOT_FIT)
                 grows: dict[str, list[int]] = {}
                 for grow in result.pop("grows"):
                     where = " < ".join(frame.split("@")[0] or "?" for frame in grow["stack"][:4])

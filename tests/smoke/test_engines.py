@@ -10,6 +10,7 @@ import time
 from typing import Any, Dict
 
 from tests.e2e.conftest import Stub, wait_until
+from tests.smoke.conftest import REPORT, SNAPSHOT_FIT
 
 
 def create_action(stub: Stub, text: str) -> Dict[str, Any]:
@@ -26,6 +27,9 @@ def test_the_page_boots_to_app_ready(app):
     figures = app.open_fresh()
     assert figures["boot"] in ("snapshot", "scratch")
     assert figures["ready_ms"] > 0
+    # The snapshot (made in Chromium) restores exactly where the feature probe says it fits.
+    fit = REPORT[app.engine.name]["fit"] = app.engine.evaluate(SNAPSHOT_FIT)
+    assert figures["boot"] == ("snapshot" if fit["identity"] and fit["jspi"] else "scratch"), fit
 
 
 def test_login_as_alice_connects_the_stream(app):
