@@ -10,8 +10,9 @@ so any engine of tests/smoke/engines.py can run it.
 
 - `--probe`: a scratch `loadPyodide` timed with performance marks (fetch +
   compile + instantiate of `pyodide.asm.wasm`, found by wrapping
-  `WebAssembly.instantiate*`; then the interpreter's start until
-  `loadPyodide` resolves), a bare `WebAssembly.compile` of the same bytes,
+  `WebAssembly.instantiate*`; Pyodide's `fsInit` hook, a preRun just before
+  `main()`; its module factory resolving once `main()` (Py_Initialize) ran;
+  `loadPyodide` resolving after finalizeBootstrap), a bare `WebAssembly.compile` of the same bytes,
   the function table's length at instantiation and after the start, every
   `Table.prototype.grow` with its caller, and feature flags.
 - `--snapshot`: the SNAP step of tools/pyodide_build.py (same discovery, same
@@ -85,7 +86,18 @@ PROBE = """(async ([indexURL]) => {
   t('probe:start');
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
   t('probe:imported');
-  const py = await loadPyodide({ indexURL });
+  // Pyodide's own hooks split the start: its module factory (wasm fetch, compile,
+  // instantiate, dynamic-linking setup, preRun, then main(): Py_Initialize) and,
+  // after it resolves, finalizeBootstrap (Pyodide's Python-side init).
+  const { default: factory } = await import(indexURL + 'pyodide.asm.mjs');
+  const createPyodideModule = async (settings) => {
+    t('factory:start');
+    const module = await factory(settings);
+    t('factory:end (main ran)');
+    return module;
+  };
+  const fsInit = () => t('preRun (before main)');
+  const py = await loadPyodide({ indexURL, createPyodideModule, fsInit });
   t('probe:loaded');
   py.runPython('import sys');
   t('probe:ran');
@@ -96,9 +108,12 @@ PROBE = """(async ([indexURL]) => {
   const c0 = performance.now();
   await WebAssembly.compile(bytes);
   const compileMs = Math.round(performance.now() - c0);
+  const i0 = performance.now();
+  await WebAssembly.validate(bytes);
+  const validateMs = Math.round(performance.now() - i0);
   const marks = Object.fromEntries(performance.getEntriesByType('mark').map((m) => [m.name, Math.round(m.startTime)]));
   delete info.table;
-  return {...info, tableAfterStart: tableNow, compileMs, marks,
+  return {...info, tableAfterStart: tableNow, compileMs, validateMs, marks,
     jspiSupported: py._module.jspiSupported, userAgent: navigator.userAgent};
 })(%s)"""
 
