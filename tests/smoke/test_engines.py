@@ -1,0 +1,77 @@
+"""The app's main path in Chromium, Firefox ESR and WebKitGTK (see conftest.py).
+
+Each test runs once per engine, on that engine's one tab (`app`), in this
+order; each brings the tab to the state it needs, so any one runs alone too.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Dict
+
+from tests.e2e.conftest import Stub, wait_until
+from tests.smoke.conftest import REPORT, SNAPSHOT_FIT
+
+
+def create_action(stub: Stub, text: str) -> Dict[str, Any]:
+    """bob creates an action in session-1 through the REST API."""
+    headers = stub.login("bob")
+    return stub.api("POST", "/actions", headers, json={"coaching_session_id": "session-1", "body": text}).json()
+
+
+def unique(label: str) -> str:
+    return f"{label} {time.time_ns() % 10**9}"
+
+
+def test_the_page_boots_to_app_ready(app):
+    figures = app.open_fresh()
+    assert figures["boot"] in ("snapshot", "scratch")
+    assert figures["ready_ms"] > 0
+    # The snapshot (made in Chromium) restores exactly where the feature probe says it fits.
+    fit = REPORT[app.engine.name]["fit"] = app.engine.evaluate(SNAPSHOT_FIT)
+    assert figures["boot"] == ("snapshot" if fit["identity"] and fit["jspi"] else "scratch"), fit
+
+
+def test_login_as_alice_connects_the_stream(app):
+    app.ensure_open()
+    if app.logged_in():
+        app.open_fresh()
+    app.login("alice", "demo")
+    app.wait_state("Connected")
+    assert app.logged_in()
+
+
+def test_a_live_event_is_applied(app, stub):
+    app.ensure_logged_in()
+    text = unique(f"smoke live {app.engine.name}")
+    create_action(stub, text)
+    app.wait_action(text)
+
+
+def test_a_dropped_stream_reconnects_with_last_event_id(app, stub):
+    app.ensure_logged_in()
+    # An event first, so the page knows an id to resume from.
+    create_action(stub, unique(f"smoke before drop {app.engine.name}"))
+    before = max((c["id"] for c in stub.connections()), default=0)
+    assert stub.control("drop_streams", {"username": "alice"})["streams"] >= 1
+
+    def resumed():
+        return [c for c in stub.connections() if c["id"] > before and c["username"] == "alice" and c["status"] == 200]
+
+    attempts = wait_until(resumed, timeout=20, what="alice's new /sse attempt")
+    assert attempts[0]["last_event_id"], attempts
+    app.wait_state("Connected")
+    text = unique(f"smoke after drop {app.engine.name}")
+    create_action(stub, text)
+    app.wait_action(text)
+
+
+def test_a_reload_stays_logged_in_and_live(app, stub):
+    app.ensure_logged_in()
+    app.engine.reload()
+    app.wait_ready()
+    app.wait_state("Connected")
+    assert app.logged_in()
+    text = unique(f"smoke after reload {app.engine.name}")
+    create_action(stub, text)
+    app.wait_action(text)
