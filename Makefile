@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup run test unit e2e lint bench clean
+.PHONY: setup run test unit e2e smoke lint bench clean
 
 FRONTEND_PY := $(shell find frontend -name '*.py' -not -path '*/__pycache__/*')
 
@@ -41,11 +41,15 @@ vendor/.frontend-bytecode: $(FRONTEND_PY) tools/pyodide_build.py vendor/.pyodide
 frontend.zip: $(FRONTEND_PY) vendor/.frontend-bytecode tools/bundle.py | $(VENV)/.installed
 	$(PY) tools/bundle.py
 
-# Debian's Chromium (the browser of the end-to-end tests) and nginx with its
-# brotli_static module (deploy/nginx.conf, the deploy tests), installed if missing.
+# Debian's Chromium (the browser of the end-to-end tests), Firefox ESR and
+# WebKitGTK's WebDriver with Xvfb (the three-engine smoke suite), and nginx with
+# its brotli_static module (deploy/nginx.conf, the deploy tests), if missing.
 system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v firefox-esr >/dev/null 2>&1 || missing="$$missing firefox-esr"; \
+	[ -x /usr/bin/WebKitWebDriver ] || missing="$$missing webkit2gtk-driver"; \
+	command -v Xvfb >/dev/null 2>&1 || missing="$$missing xvfb"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	[ -f /usr/lib/nginx/modules/ngx_http_brotli_static_module.so ] || missing="$$missing libnginx-mod-http-brotli-static"; \
 	if [ -n "$$missing" ]; then \
@@ -66,9 +70,14 @@ unit: setup
 e2e: setup
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
+# The main path in Chromium, Firefox ESR and WebKitGTK (about a minute).
+smoke: setup
+	$(PY) -m pytest tests/smoke $(PYTEST_ARGS)
+
 test: setup lint
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest tests/smoke $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-from bench import browser, herd, parser_bench, pipeline
+from bench import browser, engines, herd, parser_bench, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +59,11 @@ FIGURES: List[Tuple[str, str, Any, str]] = [
     ("herd_peak_fraction_100ms", "<= 0.15", lambda v: v <= 0.15,
      "10,000 real SSEConnections on a simulated clock dropped at once, server down 10 s: largest share attempting "
      "in any 100 ms"),
+    ("engine_webkit_fresh_ready_s", "<= 4.0 s", lambda v: v <= 4.0,
+     "WebKitGTK (Debian's, WebKitWebDriver under Xvfb), localhost, a fresh profile: navigation start -> the app "
+     "mounted (logged out); every engine in the Browsers table"),
+    ("engine_webkit_reload_ready_s", "<= 2.5 s", lambda v: v <= 2.5,
+     "the same after the page made its own snapshot: a reload"),
     ("parser_vs_httpx_sse_ratio", ">= 1.5", lambda v: v >= 1.5,
      "the same 20,000-event stream in 64 KiB chunks, httpx-sse's time over ours, alternated in one process"),
 ]
@@ -107,10 +112,27 @@ def write_report(results: Dict[str, Any], path: Path) -> None:
     shown = {key for key, *_ in FIGURES} | {"meta"} | set(profiles)
     files = {key: value for key, value in results.items() if key.startswith("first_visit_files")}
     shown |= set(files)
+    engine_names = [key[7:-8] for key in results if key.startswith("engine_") and key.endswith("_version")]
+    shown |= {key for key in results if key.startswith("engine_")}
     for key, value in results.items():
         if key not in shown:
             shown_value = _fmt(value) if not isinstance(value, dict) or "median" in value else json.dumps(value)
             lines.append(f"| `{key}` | {shown_value} |")
+    if engine_names:
+        lines += [
+            "",
+            "### Browsers: time to app-ready on localhost (navigation start -> the app mounted)",
+            "",
+            "| engine | fresh profile | reload (its own snapshot) | starts (fresh, reload, ...) | a snapshot downloaded |",
+            "|---|---|---|---|---|",
+        ]
+        for name in engine_names:
+            fresh, reload = results.get(f"engine_{name}_fresh_ready_s"), results.get(f"engine_{name}_reload_ready_s")
+            fresh_text, reload_text = (_fmt(value) if value else "-" for value in (fresh, reload))
+            lines.append(
+                f"| {results[f'engine_{name}_version']} | {fresh_text} s | {reload_text} s "
+                f"| {', '.join(results.get(f'engine_{name}_boots', []))} | {results.get(f'engine_{name}_snapshot_downloaded')} |"
+            )
     for key, per_file in files.items():
         lines += ["", f"### `{key}`: bytes per file over the link, first visit", "", "| file | bytes |", "|---|---|"]
         lines += [f"| `{name}` | {size:,} |" for name, size in sorted(per_file.items(), key=lambda item: -item[1])]
@@ -139,6 +161,7 @@ def main() -> None:
         ("pipeline profile", pipeline.run),
         ("herd", lambda: herd.run(1 if options.quick else 3)),
         ("browser", lambda: browser.run(quick=options.quick)),
+        ("engines", lambda: engines.run(quick=options.quick)),
     ):
         step_started = time.monotonic()
         results.update(step())

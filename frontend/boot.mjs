@@ -26,8 +26,9 @@
 // (a missing file, no WebAssembly, no memory) it says so, with a Reload button.
 // `window.pyodideBoot` says which start ran ('snapshot' or 'scratch');
 // `window.pyodideLocalSnapshot` what became of this visit's own snapshot. The
-// marks `boot:start`, `boot:restored` (Python runs), `boot:load` (PyScript
-// asks) and `boot:ready` time it for `make bench`.
+// marks `boot:start`, `boot:image` (a snapshot read from storage),
+// `boot:restored` (Python runs), `boot:load` (PyScript asks) and `boot:ready`
+// (packages loaded) time it for `make bench`.
 import { loadPyodide as startPyodide, version } from '../vendor/pyodide-314.0.2/pyodide.mjs';
 import * as snapshots from './snapshots.mjs';
 
@@ -353,7 +354,10 @@ export async function start() {
   let pyodide;
   try {
     // The image is read while Pyodide loads its JS; it awaits it only to size the memory.
-    const image = path === 'snapshot' ? snapshots.load(key).then((bytes) => bytes ?? Promise.reject(UNREADABLE)) : null;
+    const image = path === 'snapshot' ? snapshots.load(key).then((bytes) => {
+      performance.mark('boot:image');
+      return bytes ?? Promise.reject(UNREADABLE);
+    }) : null;
     pyodide = await Promise.race([startPyodide(image ? { ...options, _loadSnapshot: image } : options), failed]);
     if (image) {
       delete pyodide._api.config._loadSnapshot; // Pyodide keeps its options for the page's life

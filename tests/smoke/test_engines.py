@@ -10,7 +10,7 @@ import time
 from typing import Any, Dict
 
 from tests.e2e.conftest import Stub, wait_until
-from tests.smoke.conftest import REPORT, SNAPSHOT_FIT
+from tests.smoke.conftest import REPORT, SNAPSHOT_SETTLED
 
 
 def create_action(stub: Stub, text: str) -> Dict[str, Any]:
@@ -23,13 +23,18 @@ def unique(label: str) -> str:
     return f"{label} {time.time_ns() % 10**9}"
 
 
-def test_the_page_boots_to_app_ready(app):
+def test_the_page_boots_and_the_browser_makes_its_own_snapshot_for_the_next_load(app):
+    """A fresh profile starts Python from scratch, downloads no snapshot, and once the
+    app is up makes its own (in a worker, kept in IndexedDB); the next load restores it."""
     figures = app.open_fresh()
-    assert figures["boot"] in ("snapshot", "scratch")
+    assert figures["boot"] == "scratch" and not figures["snapshot_downloaded"], figures
     assert figures["ready_ms"] > 0
-    # The snapshot (made in Chromium) restores exactly where the feature probe says it fits.
-    fit = REPORT[app.engine.name]["fit"] = app.engine.evaluate(SNAPSHOT_FIT)
-    assert figures["boot"] == ("snapshot" if fit["identity"] and fit["jspi"] else "scratch"), fit
+    app.engine.wait_for(SNAPSHOT_SETTLED, timeout=90, what=f"{app.engine.name}: its own snapshot")
+    own = REPORT[app.engine.name]["own_snapshot"] = app.engine.evaluate("window.pyodideLocalSnapshot")
+    assert own == "stored", own
+    app.engine.reload()
+    figures = app.wait_ready()
+    assert figures["boot"] == "snapshot" and not figures["snapshot_downloaded"], figures
 
 
 def test_login_as_alice_connects_the_stream(app):
