@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from frontend.sse import parser as parser_module
+from frontend.sse import fast_path
 from frontend.sse.parser import DEFAULT_MAX_EVENT_SIZE, EventStreamParser, ParseError, ServerSentEvent
 
 BOM = b"\xef\xbb\xbf"
@@ -329,7 +329,7 @@ def test_end_discards_unterminated_event_and_line_but_keeps_id_and_retry() -> No
     parser.end()
     assert parser.last_event_id == "2"
     assert parser.retry == 500
-    assert parser._fragments == [] and parser._data == []
+    assert parser._builder.fragments == [] and parser._builder.data == []
 
 
 def test_end_then_new_parser_does_not_see_the_unterminated_id() -> None:
@@ -424,7 +424,7 @@ def test_huge_line_byte_by_byte_is_discarded_with_one_error() -> None:
     parser = EventStreamParser(max_event_size=SMALL)
     for byte in bytewise(b"data:" + b"y" * 5000):
         assert parser.feed(byte) == []
-        assert parser._fragments_size <= SMALL
+        assert parser._builder.fragments_size <= SMALL
     assert parser.feed(b"\n\ndata:ok\n\n") == [ServerSentEvent("message", "ok", "")]
     assert list(parser.errors) == [ParseError("max-event-size-exceeded", parser.errors[0].detail)]
 
@@ -441,7 +441,7 @@ def test_huge_comment_line_is_ignored_without_error_and_not_held() -> None:
     parser.feed(b"data:a\n:")
     for _ in range(1000):
         parser.feed(b"c" * 1000)
-        assert parser._fragments == [] and parser._fragments_size == 0
+        assert parser._builder.fragments == [] and parser._builder.fragments_size == 0
     assert parser.feed(b"\ndata:b\n\n") == [ServerSentEvent("message", "a\nb", "")]
     assert list(parser.errors) == []
 
@@ -456,13 +456,13 @@ def test_held_buffers_stay_bounded_for_a_5_mb_line() -> None:
     try:
         for _ in range(5 * 1024 * 1024 // len(chunk)):
             parser.feed(chunk)
-            largest = max(largest, parser._fragments_size)
-            assert parser._fragments_size == sum(map(len, parser._fragments))
+            largest = max(largest, parser._builder.fragments_size)
+            assert parser._builder.fragments_size == sum(map(len, parser._builder.fragments))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert largest <= limit
-    assert parser._fragments == []  # over the limit: nothing held any more
+    assert parser._builder.fragments == []  # over the limit: nothing held any more
     # 5 MiB went through; at most the limit plus a chunk or two was ever held.
     assert peak < 4 * limit
     assert parser.feed(b"\n\ndata:after\n\n") == [ServerSentEvent("message", "after", "")]
@@ -693,16 +693,16 @@ def test_fast_path_keeps_the_size_limit_whatever_the_chunking(case: Tuple[bytes,
 
 @contextlib.contextmanager
 def run_path(window: Optional[int] = None) -> Iterator[None]:
-    """The run path tried on any text (not only from `_RUN_MIN` characters,
+    """The run path tried on any text (not only from `fast_path.RUN_MIN` characters,
     as in production), with a `window` of that many characters if given."""
-    saved = parser_module._RUN_MIN, parser_module._RUN_WINDOW
-    parser_module._RUN_MIN = 0
+    saved = fast_path.RUN_MIN, fast_path.RUN_WINDOW
+    fast_path.RUN_MIN = 0
     if window is not None:
-        parser_module._RUN_WINDOW = window
+        fast_path.RUN_WINDOW = window
     try:
         yield
     finally:
-        parser_module._RUN_MIN, parser_module._RUN_WINDOW = saved
+        fast_path.RUN_MIN, fast_path.RUN_WINDOW = saved
 
 
 RUN_VALUE = st.lists(st.sampled_from([*"ab :\0é\u2028{}", "data: ", "id: ", "event: "]), max_size=5).map("".join)
@@ -763,7 +763,7 @@ def counting_runs() -> Tuple[EventStreamParser, List[int]]:
 
         def _take_run(self, text: str, position: int) -> Any:
             run = super()._take_run(text, position)
-            taken.append(0 if run is None else len(run[2]))  # run[2]: its data column
+            taken.append(0 if run is None else len(run[1]))  # run[1]: its data column
             return run
 
     return Counting(), taken
@@ -819,7 +819,7 @@ def test_run_path_tells_a_burst_of_one_type_from_lookalikes(types: List[str], wi
 @PROPERTY_SETTINGS
 @given(uniform_run_stream(), st.integers(1, 60))
 def test_run_path_gives_the_same_whatever_its_window(case: Tuple[bytes, List[bytes]], window: int) -> None:
-    # A run takes at most `_RUN_WINDOW` characters; a window that ends inside
+    # A run takes at most `fast_path.RUN_WINDOW` characters; a window that ends inside
     # an event, a line end or a blank line changes nothing.
     stream, chunks = case
     with run_path(window):
@@ -875,3 +875,47 @@ def test_a_burst_of_one_type_is_one_run_across_windows() -> None:
     assert [(run.event, len(run.data)) for run in runs] == [("notification", 5000), ("resync", 1)]  # ...one run
     assert runs[0].data[:2] == ["1", "2"] and runs[0].ids[-1] == "5000"
     assert runs[1].ids == ["5000"] and parser.last_event_id == "5000"
+
+
+# -- feed_batch: the same events, as the columns of each chunk ---------------------------
+
+
+def run_batches(chunks: Sequence[bytes], last_event_id: str = "", max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> Outcome:
+    """`run` through `feed_batch`, checking each chunk's columns are of one length."""
+    parser = EventStreamParser(last_event_id, max_event_size)
+    events: List[Tuple[str, str, str]] = []
+    for chunk in chunks:
+        batch = parser.feed_batch(chunk)
+        assert len(batch.types) == len(batch.data) == len(batch.ids)
+        events.extend(zip(batch.types, batch.data, batch.ids, strict=True))
+    parser.end()
+    return Outcome(events, parser.retry, parser.last_event_id, [e.kind for e in parser.errors])
+
+
+@PROPERTY_SETTINGS
+@given(stream_and_chunks(), st.sampled_from(["", "prev"]))
+def test_feed_batch_gives_the_events_feed_gives(case: Tuple[bytes, List[bytes]], initial_id: str) -> None:
+    stream, chunks = case
+    assert run_batches(chunks, initial_id) == run(chunks, initial_id)
+
+
+@PROPERTY_SETTINGS
+@given(uniform_run_stream(), st.sampled_from(["", "prev"]), st.sampled_from([None, 30]))
+def test_feed_batch_on_the_run_path_gives_the_events_of_the_reference(
+    case: Tuple[bytes, List[bytes]], initial_id: str, window: Optional[int]
+) -> None:
+    stream, chunks = case
+    with run_path(window):
+        assert run_batches([stream], initial_id) == reference_parse(stream, initial_id)
+        assert run_batches(chunks, initial_id) == reference_parse(stream, initial_id)
+        assert run_batches(chunks, max_event_size=8) == run(bytewise(stream), max_event_size=8)
+
+
+def test_a_mixed_burst_is_one_batch_of_columns_in_stream_order() -> None:
+    kinds = ["notification", "action_updated", "agreement_updated"]
+    stream = b"".join(f"id: {n}\nevent: {kinds[n % 3]}\ndata: {n}\n\n".encode() for n in range(1, 3001))
+    parser, taken = counting_runs()
+    batch = parser.feed_batch(stream)
+    assert sum(taken) == 3000  # types differ, the lines' shape does not: runs
+    assert batch.types[:4] == ["action_updated", "agreement_updated", "notification", "action_updated"]
+    assert batch.data[-1] == "3000" and batch.ids[-1] == "3000" and len(batch.data) == 3000
