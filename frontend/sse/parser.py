@@ -50,7 +50,7 @@ _RUN_MIN = 2048
 _RUN_EVENT = 1024
 
 DEFAULT_MAX_EVENT_SIZE = 1024 * 1024
-"""Largest event kept, in characters (bytes for ASCII text): 1 MiB (CLIENT.md)."""
+"""Largest event kept, in characters (bytes for ASCII text): 1 MiB (docs/client.md)."""
 
 
 class ServerSentEvent(NamedTuple):
