@@ -1,5 +1,5 @@
-# Commands of CONTRACT.md. `make run` and `make test` do all set-up on a fresh
-# machine (through `make setup`, idempotent).
+# The commands of docs/api.md ("Commands"). `make run` and `make test` do all
+# set-up on a fresh machine (through `make setup`, idempotent).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv

@@ -2,7 +2,7 @@
 
 `create_app(config)` wires storage (SQLite), the broker (event log + fan-out),
 the test controls (only mounted with `test_controls`), the static site and
-CORS. The API follows CONTRACT.md "Stub API":
+CORS. The API follows docs/api.md "REST API":
 
 - every API request needs `X-Version: 1` (else 400) and, except POST /login,
   `Authorization: Bearer <token>` (unknown, revoked or expired: 401);
@@ -95,7 +95,7 @@ class StubApi:
         self._controls = controls
 
     def routes(self) -> list[BaseRoute]:
-        """Every API route (CONTRACT.md "Stub API" table)."""
+        """Every API route (docs/api.md "REST API" table)."""
         routes: list[BaseRoute] = [
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", self._endpoint(self.logout), methods=["POST"]),
@@ -242,7 +242,7 @@ class StubApi:
     # --- coaching sessions and entities ----------------------------------------
 
     async def list_coaching_sessions(self, request: Request, caller: Caller) -> Response:
-        """GET /coaching_sessions -> the caller's sessions (an extension of CONTRACT.md)."""
+        """GET /coaching_sessions -> the caller's sessions (an addition, docs/api.md)."""
         sessions = self._storage.coaching_sessions_of(caller.user.id)
         return JSONResponse([session.as_json() for session in sessions])
 

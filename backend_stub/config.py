@@ -26,7 +26,7 @@ class StubConfig:
     """Folder the static site (`index.html`, `frontend/`, `vendor/`...) is served from."""
 
     test_controls: bool = False
-    """Mount the `/_test/*` routes (CONTRACT.md "Test controls"). Never on by default."""
+    """Mount the `/_test/*` routes (docs/api.md "Test controls"). Never on by default."""
 
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to call the API from another site; empty = same origin only."""

@@ -505,7 +505,7 @@ def next_updated_at(previous: datetime) -> datetime:
 # --- seed ----------------------------------------------------------------------
 
 SEED_PASSWORD = "demo"
-"""Password of every seeded user (CONTRACT.md "Demo data")."""
+"""Password of every seeded user (docs/api.md "Demo data")."""
 
 _SEED_USERS = (
     ("user-alice", "alice", "Alice Coach", "coach"),

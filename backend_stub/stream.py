@@ -1,6 +1,6 @@
 """One `/sse` stream: replay after `Last-Event-ID`, then live events.
 
-Wire format (CONTRACT.md "Wire format of /sse"), lines end in LF::
+Wire format (docs/api.md "The stream: GET /sse"), lines end in LF::
 
     retry: 1000            <- once, first
     event: resync          <- only when replay is impossible (no id)

@@ -1,4 +1,4 @@
-"""Test controls: the `/_test/*` routes (CONTRACT.md "Test controls").
+"""Test controls: the `/_test/*` routes (docs/api.md "Test controls").
 
 Mounted only with `--test-controls`; without it `/_test/*` is a plain 404.
 They need no token and no `X-Version`. `StubControls` also keeps the two

@@ -31,7 +31,7 @@ from httpx_sse import EventSource, ServerSentEvent
 from .config import REPO_ROOT
 
 API_HEADERS = {"X-Version": "1"}
-"""Headers of every API request (CONTRACT.md "Stub API")."""
+"""Headers of every API request (docs/api.md "REST API")."""
 
 T = TypeVar("T")
 

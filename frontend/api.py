@@ -1,4 +1,4 @@
-"""REST client of the coaching API (CONTRACT.md "Stub API").
+"""REST client of the coaching API (docs/api.md "REST API").
 
 Every call sends `Authorization: Bearer <token>` (read fresh each time) and
 `X-Version: 1`; answers are validated with the shared pydantic models. The

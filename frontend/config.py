@@ -1,6 +1,6 @@
 """Client settings from the page's URL (pure).
 
-Every rule of CLIENT.md is configurable; the page reads overrides from its
+Every number of docs/client.md is configurable; the page reads overrides from its
 query string so a deployment (or a test) can tune them without a rebuild:
 
 | parameter               | RetryConfig field   | unit |

@@ -5,7 +5,7 @@ Shared by the browser app (Pyodide, Python 3.14) and the stub backend
 `types/sse-events.ts`: a discriminated union on `type` with the payload under
 `data`, matching the Rust backend's `#[serde(tag="type", content="data")]`.
 
-Wire shape (CONTRACT.md, "Wire format of /sse")::
+Wire shape (docs/api.md, "The stream: GET /sse")::
 
     {"type": "action_created",
      "data": {"coaching_session_id": "session-1",
@@ -57,7 +57,7 @@ def utc_now() -> datetime:
 
 
 class ActionStatus(str, Enum):
-    """Status of an action or an overarching goal (CONTRACT.md)."""
+    """Status of an action or an overarching goal (docs/api.md "REST API")."""
 
     NotStarted = "NotStarted"
     InProgress = "InProgress"
@@ -266,7 +266,7 @@ class NotificationEvent(TypedDict):
 
 
 def notification_level(notification: Notification) -> str:
-    """The `level` of a `Notification`: "info" when left out (CONTRACT.md)."""
+    """The `level` of a `Notification`: "info" when left out (docs/api.md)."""
     return notification.get("level", "info")
 
 
@@ -323,7 +323,7 @@ ENTITY_EVENT_TYPES = frozenset(
 """Event types that carry an entity change."""
 
 EVENT_TYPES = ENTITY_EVENT_TYPES | {"force_logout", "resync", "notification"}
-"""Every event type this client knows; others are ignored (CLIENT.md)."""
+"""Every event type this client knows; others are ignored (docs/client.md)."""
 
 
 class EventValidationError(ValueError):
@@ -343,7 +343,7 @@ def parse_event(event_type: str, data: str):
     """Validate one SSE event's `data` (JSON text) against `SSEEvent`.
 
     Returns the event (a dict, as its `SSEEvent` member types it), or None
-    when `event_type` is unknown (a newer backend may add types; CLIENT.md
+    when `event_type` is unknown (a newer backend may add types; docs/client.md
     "Events into the app").
 
     Raises `EventValidationError` when the JSON is invalid, does not match the

@@ -11,8 +11,8 @@ Theory of operation
 Each attempt gets a new generation number. The shell tags everything it
 reports (response, chunk, end, error) with the generation it started, and
 anything from an older generation is dropped before it can touch state
-(the stale-event guard of the chat UI in ORIGINAL.md). Timers carry a token
-for the same reason.
+(a streaming chat UI's stale-event guard, docs/architecture.md). Timers
+carry a token for the same reason.
 
 The states are the original's five; the transitions are the table
 `TRANSITIONS` below (input -> {from state: to state}); any other pair raises

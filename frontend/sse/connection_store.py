@@ -2,9 +2,9 @@
 
 Re-creates the original's `stores/sse-connection-store.ts` (a store made by a
 factory, with `setConnecting / setConnected / setReconnecting / setError /
-setDisconnected / recordEvent`), with the fields CLIENT.md "Connection store"
-adds. Pure: timestamps are passed in by the caller (seconds since the epoch,
-from an injected clock).
+setDisconnected / recordEvent`), with the further fields of docs/client.md
+"The connection store". Pure: timestamps are passed in by the caller
+(seconds since the epoch, from an injected clock).
 
 State keys:
 

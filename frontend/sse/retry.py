@@ -1,6 +1,6 @@
 """Retry policy: how each response is answered and how long to wait (pure).
 
-Rules from CLIENT.md "Answering the response" and "Retrying"; the WHATWG
+Rules of docs/client.md "Answering each response" and "Retrying"; the WHATWG
 rules for EventSource where the spec has one ("fail the connection" on a
 wrong content type, stop on 204). No clock and no randomness of its own: the
 caller passes `now` (s) and a `random()` in [0, 1).
@@ -64,7 +64,7 @@ class RetryConfig:
 
 
 DEFAULT_RETRY_CONFIG = RetryConfig()
-"""The defaults of CLIENT.md."""
+"""The defaults of docs/client.md ("Settings")."""
 
 
 class Outcome(str, Enum):
@@ -87,7 +87,7 @@ def _essence(content_type: Optional[str]) -> str:
 
 
 def classify_response(status: int, content_type: Optional[str]) -> Classification:
-    """Classify one response to GET /sse (CLIENT.md table).
+    """Classify one response to GET /sse (docs/client.md "Answering each response").
 
     | status                          | outcome                   |
     |---------------------------------|---------------------------|

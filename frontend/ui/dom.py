@@ -2,7 +2,7 @@
 
 Entity text reaches the page through `textContent` only, never through
 `innerHTML`, so HTML or script in an action's body shows as characters and
-never executes (CLIENT.md "Events into the app").
+never executes (docs/client.md "Events into the app").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The SSE client's rules (CLIENT.md), proven in real Chromium against the real stub.
+"""The SSE client's rules (docs/client.md), proven in real Chromium against the real stub.
 
 Every test starts with `/_test/reset_logs` and then only looks at GET /sse
 attempts of its own user recorded after that (`attempts(...)`, filtered by
@@ -656,8 +656,9 @@ def test_indicator_counts_down_gives_up_after_max_attempts_and_retry_now_works(o
 
 
 def test_a_healthy_stream_that_drops_gets_all_its_attempts_before_giving_up(open_app, stub):
-    """CLIENT.md: "Stop after [N] consecutive failed attempts", and a stream that
-    delivered an event has recovered (the count resets): its drop is not an attempt."""
+    """docs/client.md "Retrying": give up after N consecutive failed attempts,
+    and a stream that delivered an event has recovered (the count resets): its
+    drop is not an attempt."""
     fresh(stub)
     alice = open_app("alice", query="?sse_max_attempts=2")
     stream = connected(alice, stub, "alice")

@@ -1,6 +1,6 @@
 """Hostile data, secrets in logs, authorization and token expiry, in Chromium
-against the stub (CLIENT.md "Reading the stream", "Events into the app";
-issue sections "Hostile data", "Nothing sensitive in logs", "Security").
+against the stub (docs/client.md "Reading the stream", "Events into the app",
+"Logging"; docs/api.md "REST API").
 
 - Garbage on the stream (malformed lines, invalid JSON, unknown types,
   invalid UTF-8, NUL, CR-only line ends, a 2 MiB event) never breaks the

@@ -1,4 +1,4 @@
-"""The connection state machine (CLIENT.md "Answering the response",
+"""The connection state machine (docs/client.md "Answering each response",
 "Retrying", "Lifetime") on a fake IO, a fake clock and a seeded random.
 No sleeps: time passes only through `FakeIO.advance`."""
 

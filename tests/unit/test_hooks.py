@@ -223,7 +223,7 @@ def test_optional_parts_of_system_events_may_be_left_out() -> None:
     notifications = NotificationStore(limit=5)
     show_notifications(notifications, [notification], now=10.0)
     [item] = notifications.get_state()["items"]
-    assert (item.level, item.message) == ("info", "hi")  # CONTRACT.md's default level
+    assert (item.level, item.message) == ("info", "hi")  # the default level (docs/api.md)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The retry policy (CLIENT.md "Answering the response" and "Retrying";
+"""The retry policy (docs/client.md "Answering each response" and "Retrying";
 WHATWG HTML 9.2 for the content type and 204; RFC 9110 10.2.3 for
 `Retry-After`). Pure functions: fixed `now`, injected `random`."""
 

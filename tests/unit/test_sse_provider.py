@@ -1,4 +1,4 @@
-"""`SSEProvider` and `use_sse_connection` lifetime (CLIENT.md "Lifetime"):
+"""`SSEProvider` and `use_sse_connection` lifetime (docs/client.md "Lifetime"):
 one store, one connection per login across re-renders, closed on logout
 (through the auth store and through the logout cleanup registry), on
 unmount, and exactly one live request after rapid login/logout.

@@ -1,6 +1,6 @@
 """The reactive store (`frontend.store`, Zustand's vanilla `createStore`
 semantics) and the SSE connection store built on it
-(`frontend.sse.connection_store`, CLIENT.md "Connection store")."""
+(`frontend.sse.connection_store`, docs/client.md "The connection store")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The stub's REST API and its events, against a real stub process.
 
-CONTRACT.md "Stub API" and "Wire format of /sse": status codes, bodies, and
+docs/api.md "REST API" and "The stream: GET /sse": status codes, bodies, and
 each entity change reaching every member's open stream (and nobody else's).
 """
 

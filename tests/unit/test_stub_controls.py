@@ -1,4 +1,4 @@
-"""The `/_test/*` controls (CONTRACT.md "Test controls"), each one observed
+"""The `/_test/*` controls (docs/api.md "Test controls"), each one observed
 from the client side of a real socket."""
 
 from __future__ import annotations

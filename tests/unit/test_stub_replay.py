@@ -1,6 +1,6 @@
 """Replay after `Last-Event-ID`, resync, retention, restarts, token expiry.
 
-CONTRACT.md "Wire format of /sse": ids persist and strictly increase across
+docs/api.md "Replay and resync": ids persist and strictly increase across
 restarts; a reconnect with `Last-Event-ID: N` gets every later event the user
 may see, then live ones, with no gap and no duplicate; `resync` when N is
 older than what was kept (or unknown).
