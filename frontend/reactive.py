@@ -160,7 +160,7 @@ class Instance:
         self.parent = parent
         self.root = root
         self.depth = 0 if parent is None else parent.depth + 1
-        self.hooks: List[list] = []
+        self.hooks: List[Hook] = []
         self.hook_index = 0
         self.children: List[Instance] = []
         self.provided: Dict[Context, Any] = {}
@@ -175,20 +175,42 @@ class Instance:
         return f"<instance {getattr(self.component, '__name__', '?')} key={self.key!r}>"
 
 
-def _slot(kind: str, create: Callable[[], list]) -> Tuple[list, bool]:
+class Hook:
+    """The state of one hook call of a component, kept across renders (React's
+    hook list): `kind` names the hook; each kind uses the fields it needs.
+
+    - state: `value`, `setter`;  ref: `value` (the `Ref`);
+    - memo: `value`, `deps`;  effect: `deps`, `cleanup`;
+    - store: `value` (the last selected slice), `select`, `equal`.
+    """
+
+    __slots__ = ("cleanup", "deps", "equal", "kind", "select", "setter", "value")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.value: Any = None
+        self.deps: Optional[Tuple[Any, ...]] = None
+        self.cleanup: Optional[Callable[[], None]] = None
+        self.setter: Optional[Callable[[Any], None]] = None
+        self.select: Optional[Callable[[Any], Any]] = None
+        self.equal: Optional[Callable[[Any, Any], bool]] = None
+
+
+def _hook(kind: str) -> Tuple[Hook, bool]:
+    """This call's `Hook` of the rendering component, and whether it is new."""
     instance = _current_instance(kind)
     index = instance.hook_index
     instance.hook_index += 1
     if index < len(instance.hooks):
-        slot = instance.hooks[index]
-        if slot[0] != kind:
-            raise HookError(f"hook order changed in {instance!r}: {slot[0]} became {kind}")
-        return slot, False
+        hook = instance.hooks[index]
+        if hook.kind != kind:
+            raise HookError(f"hook order changed in {instance!r}: {hook.kind} became {kind}")
+        return hook, False
     if instance.rendered:
         raise HookError(f"hook order changed in {instance!r}: a {kind} hook was added after the first render")
-    slot = [kind, *create()]
-    instance.hooks.append(slot)
-    return slot, True
+    hook = Hook(kind)
+    instance.hooks.append(hook)
+    return hook, True
 
 
 def _deps_changed(old: Optional[Sequence[Any]], new: Optional[Sequence[Any]]) -> bool:
@@ -207,41 +229,38 @@ def use_state(initial: Any) -> Tuple[Any, Callable[[Any], None]]:
     if the value changed (by `same`); the setter is the same object on every
     render.
     """
-    instance = _stack[-1] if _stack else None
-
-    def create() -> list:
-        owner = instance
-        box = [initial() if callable(initial) else initial, None]
+    hook, created = _hook("state")
+    if created:
+        owner = _stack[-1]
+        hook.value = initial() if callable(initial) else initial
 
         def set_value(new: Any) -> None:
-            value = new(box[0]) if callable(new) else new
-            if same(value, box[0]):
+            value = new(hook.value) if callable(new) else new
+            if same(value, hook.value):
                 return
-            box[0] = value
-            if owner is not None and owner.mounted:
+            hook.value = value
+            if owner.mounted:
                 owner.root._mark(owner)
 
-        box[1] = set_value
-        return [box]
-
-    slot, _ = _slot("state", create)
-    box = slot[1]
-    return box[0], box[1]
+        hook.setter = set_value
+    return hook.value, hook.setter
 
 
 def use_ref(initial: Any = None) -> Ref:
     """A `Ref` whose `.current` starts as `initial` and persists across renders."""
-    slot, _ = _slot("ref", lambda: [Ref(initial)])
-    return slot[1]
+    hook, created = _hook("ref")
+    if created:
+        hook.value = Ref(initial)
+    return hook.value
 
 
 def use_memo(factory: Callable[[], Any], deps: Sequence[Any]) -> Any:
     """`factory()`, recomputed only when `deps` change."""
-    slot, created = _slot("memo", lambda: [None, None])
-    if created or _deps_changed(slot[2], deps):
-        slot[1] = factory()
-        slot[2] = tuple(deps)
-    return slot[1]
+    hook, created = _hook("memo")
+    if created or _deps_changed(hook.deps, deps):
+        hook.value = factory()
+        hook.deps = tuple(deps)
+    return hook.value
 
 
 def use_callback(callback: Callable[..., Any], deps: Sequence[Any]) -> Callable[..., Any]:
@@ -255,10 +274,10 @@ def use_effect(effect: Callable[[], Optional[Callable[[], None]]], deps: Optiona
     `effect` may return a cleanup, run before the next run and on unmount.
     """
     instance = _current_instance("use_effect")
-    slot, created = _slot("effect", lambda: [None, None])  # [kind, deps, cleanup]
-    if created or deps is None or _deps_changed(slot[1], deps):
-        slot[1] = None if deps is None else tuple(deps)
-        instance.root._effects.append((instance, slot, effect))
+    hook, created = _hook("effect")
+    if created or deps is None or _deps_changed(hook.deps, deps):
+        hook.deps = None if deps is None else tuple(deps)
+        instance.root._effects.append((instance, hook, effect))
 
 
 def use_context(context: Context) -> Any:
@@ -281,15 +300,13 @@ def use_store(
 ) -> Any:
     """The selected slice of `store`; re-renders when it changes (by `equality`)."""
     instance = _current_instance("use_store")
-    slot, _ = _slot("store", lambda: [None, None])  # [kind, latest selector, last selected]
+    hook, _ = _hook("store")
     selected = selector(store.get_state())
-    slot[1] = (selector, equality)
-    slot[2] = selected
+    hook.select, hook.equal, hook.value = selector, equality, selected
 
     def subscribe() -> Callable[[], None]:
         def changed(state: Any, previous: Any) -> None:
-            select, equal = slot[1]
-            if not equal(select(state), slot[2]):
+            if not hook.equal(hook.select(state), hook.value):
                 instance.root._mark(instance)
 
         unsubscribe = store.subscribe(changed)
@@ -463,19 +480,18 @@ class Root:
         # Effects were queued parent first; React runs children first.
         effects.sort(key=lambda entry: -entry[0].depth)
         errors: List[BaseException] = []
-        for instance, slot, effect in effects:
+        for instance, hook, effect in effects:
             if not instance.mounted:
                 continue
-            cleanup = slot[2]
-            slot[2] = None
+            cleanup, hook.cleanup = hook.cleanup, None
             try:
-                if callable(cleanup):
+                if cleanup is not None:
                     cleanup()
                 result = effect()
             except Exception as error:  # one failing effect does not stop the others
                 errors.append(error)
                 continue
-            slot[2] = result if callable(result) else None
+            hook.cleanup = result if callable(result) else None
         self._report(errors)
 
     def _unmount(self, instance: Instance) -> None:
@@ -494,9 +510,9 @@ class Root:
         self._dirty.discard(instance)
         for context, provider in instance.subscriptions:
             provider.consumers.get(context, set()).discard(instance)
-        for slot in instance.hooks:
-            if slot[0] == "effect" and callable(slot[2]):
-                cleanup, slot[2] = slot[2], None
+        for hook in instance.hooks:
+            if hook.kind == "effect" and hook.cleanup is not None:
+                cleanup, hook.cleanup = hook.cleanup, None
                 try:
                     cleanup()
                 except Exception as error:  # every cleanup runs

@@ -60,7 +60,7 @@ class Store:
         # ~2 us of a ~3.5 us update in the page (BENCHMARKS.md).
         self._data: dict = dict(initial)
         self._state: State = MappingProxyType(self._data)
-        self._subscriptions: list[list] = []
+        self._subscriptions: list[_Subscription] = []
         self._batch_depth = 0
         self._batch_changed = False
         self.on_listener_error: Optional[Callable[[BaseException], None]] = None
@@ -129,11 +129,11 @@ class Store:
         Returns a function that unsubscribes (safe to call twice).
         """
         select = selector or _identity
-        subscription = [listener, select, equality or same, select(self._state), True]
+        subscription = _Subscription(listener, select, equality or same, select(self._state))
         self._subscriptions.append(subscription)
 
         def unsubscribe() -> None:
-            subscription[4] = False
+            subscription.active = False
             if subscription in self._subscriptions:
                 self._subscriptions.remove(subscription)
 
@@ -142,21 +142,36 @@ class Store:
     def _notify(self) -> None:
         errors: list[BaseException] = []
         for subscription in list(self._subscriptions):
-            listener, select, equal, previous, active = subscription
-            if not active:
+            if not subscription.active:
                 continue
-            current = select(self._state)
-            if equal(current, previous):
+            current = subscription.select(self._state)
+            previous = subscription.selected
+            if subscription.equal(current, previous):
                 continue
-            subscription[3] = current
+            subscription.selected = current
             try:
-                listener(current, previous)
+                subscription.listener(current, previous)
             except Exception as error:  # isolate listeners from each other
                 errors.append(error)
         for error in errors:
             if self.on_listener_error is None:
                 raise error
             self.on_listener_error(error)
+
+
+class _Subscription:
+    """One `subscribe` call: its listener, selector and equality, the slice it
+    last heard, and whether it is still subscribed (one unsubscribed during a
+    notification is not called)."""
+
+    __slots__ = ("active", "equal", "listener", "select", "selected")
+
+    def __init__(self, listener: Listener, select: Selector, equal: Equality, selected: Any) -> None:
+        self.listener = listener
+        self.select = select
+        self.equal = equal
+        self.selected = selected
+        self.active = True
 
 
 def create_store(initial: Union[State, Callable[["Store"], State]]) -> Store:
