@@ -14,9 +14,9 @@ import heapq
 import random
 from typing import Callable, Dict, List
 
+from frontend.sse.config import ClientConfig
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import create_sse_connection_store
-from frontend.sse.retry import RetryConfig
 
 CLIENTS = 10_000
 DOWN_FOR = 10.0  # s
@@ -34,7 +34,7 @@ class _Simulation:
         for index in range(clients):
             io = _SimIO(self, index)
             store = create_sse_connection_store()
-            connection = SSEConnection(io, store, clock=lambda: self.now, random=random_factory(index), config=RetryConfig())
+            connection = SSEConnection(io, store, clock=lambda: self.now, random=random_factory(index), config=ClientConfig())
             io.connection = connection
             self.connections.append(connection)
 

@@ -31,7 +31,6 @@ from frontend.api import ApiClient, ApiError
 from frontend.auth import AuthStore
 from frontend.bench_hooks import bench_stream, profile_stream
 from frontend.cache import Cache, Key, make_key
-from frontend.config import retry_config_from_params
 from frontend.contexts.app_context import (
     AuthContext,
     LogoutCleanupContext,
@@ -45,13 +44,14 @@ from frontend.contexts.sse_connection_context import use_sse_connection_store_ap
 from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
 from frontend.hooks.use_swr import use_swr
 from frontend.notifications import NotificationStore
+from frontend.page_settings import client_config_from_params
 from frontend.platform import SessionStorage, api_base_url, fetch_send, log, query_param, query_params
 from frontend.providers.sse_provider import SSEProvider
 from frontend.reactive import Element, Root, el, use_effect, use_memo, use_ref, use_state, use_store
 from frontend.sse.browser import create_browser_connection
+from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import SSEConnectionStore
-from frontend.sse.retry import DEFAULT_RETRY_CONFIG, RetryConfig
 from frontend.ui.entity_list import EntityListPanel
 from frontend.ui.goal import GoalPanel
 from frontend.ui.login import LoginView
@@ -76,7 +76,7 @@ class App:
 
     def __init__(self) -> None:
         self.base_url = api_base_url()
-        self.retry_config = _retry_config()
+        self.client_config = _client_config()
         self.auth = AuthStore(SessionStorage())
         self.api = ApiClient(self.base_url, fetch_send, token=lambda: self.auth.token, on_unauthorized=self._expired)
         self.cache = Cache(self._fetch)
@@ -109,7 +109,7 @@ class App:
             url=lambda: self.base_url + "/sse",
             headers=self.api.headers,
             store=store,
-            config=self.retry_config,
+            config=self.client_config,
         )
         connection.on_unauthorized = self._expired
         connection.on_parse_error = lambda kind: log(f"sse parse error: {kind}")
@@ -216,7 +216,7 @@ def AppRoot(app: App) -> Element:
             (NotificationsContext, app.notifications),
             (SSEConnectionFactoryContext, app.connection_factory),
         ),
-        el(SSEProvider, el(Page, app=app), max_attempts=app.retry_config.max_attempts),
+        el(SSEProvider, el(Page, app=app), max_attempts=app.client_config.max_attempts),
     )
 
 
@@ -312,12 +312,12 @@ def _wasm_heap_bytes() -> int:
         return 0
 
 
-def _retry_config() -> RetryConfig:
+def _client_config() -> ClientConfig:
     try:
-        return retry_config_from_params(query_params())
+        return client_config_from_params(query_params())
     except ValueError as error:
         log(f"ignoring the page's sse_* settings: {error}")
-        return DEFAULT_RETRY_CONFIG
+        return DEFAULT_CLIENT_CONFIG
 
 
 def main() -> App:

@@ -24,8 +24,8 @@ from frontend.hooks.use_sse_event_handler import batch_listener
 from frontend.hooks.use_sse_system_events import show_notifications
 from frontend.notifications import NotificationStore
 from frontend.sse.browser import create_browser_connection
+from frontend.sse.config import ClientConfig
 from frontend.sse.connection_store import create_sse_connection_store
-from frontend.sse.retry import RetryConfig
 
 __all__ = ["bench_stream", "profile_stream"]
 
@@ -63,7 +63,7 @@ async def bench_stream(url: str, count: int) -> float:
         taken(1)
 
     connection, io = create_browser_connection(
-        url=lambda: url, headers=lambda: {}, store=store, config=RetryConfig(max_attempts=1)
+        url=lambda: url, headers=lambda: {}, store=store, config=ClientConfig(max_attempts=1)
     )
     now = js.Date.now() / 1000
     handlers = {

@@ -1,6 +1,6 @@
 """Toasts: a store of the notifications on screen (pure).
 
-State: `items`, a tuple of `Notification(id, level, message, created_at)`,
+State: `items`, a tuple of `Toast(id, level, message, created_at)`,
 oldest first, at most `limit` (the oldest goes first when full).
 """
 
@@ -10,12 +10,12 @@ from typing import NamedTuple, Sequence, Tuple
 
 from frontend.store import Store
 
-__all__ = ["Notification", "NotificationStore"]
+__all__ = ["NotificationStore", "Toast"]
 
-_new = tuple.__new__  # a Notification without NamedTuple's Python-level __new__
+_new = tuple.__new__  # a Toast without NamedTuple's Python-level __new__
 
 
-class Notification(NamedTuple):
+class Toast(NamedTuple):
     id: int
     level: str  # "info" | "warning" | "error"
     message: str
@@ -50,7 +50,7 @@ class NotificationStore(Store):
         first = last_id - len(kept) + 1
         data = self._data
         items = data["items"] + tuple(
-            _new(Notification, (first + offset, level, message, now)) for offset, (level, message) in enumerate(kept)
+            _new(Toast, (first + offset, level, message, now)) for offset, (level, message) in enumerate(kept)
         )
         if len(items) > self.limit:
             items = items[-self.limit :] if self.limit else ()

@@ -17,7 +17,7 @@ __all__ = [
     "SWRConfigContext",
     "ContextMissingError",
     "provide",
-    "required",
+    "use_required_context",
     "use_swr_config",
 ]
 
@@ -45,7 +45,7 @@ class ContextMissingError(LookupError):
     """A hook needs a provider that is not above it in the tree."""
 
 
-def required(context: Context) -> Any:
+def use_required_context(context: Context) -> Any:
     """`use_context(context)`, raising ContextMissingError if nothing provides it."""
     value = use_context(context)
     if value is None:
@@ -55,7 +55,7 @@ def required(context: Context) -> Any:
 
 def use_swr_config() -> Cache:
     """The cache (SWR's `useSWRConfig`). Raises ContextMissingError."""
-    return required(SWRConfigContext)
+    return use_required_context(SWRConfigContext)
 
 
 def provide(pairs: Tuple[Tuple[Context, Any], ...], *children: Any) -> Optional[Element]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, List, Optional
 
-from frontend.contexts.app_context import LogoutCleanupContext, SSEConnectionFactoryContext, required
+from frontend.contexts.app_context import LogoutCleanupContext, SSEConnectionFactoryContext, use_required_context
 from frontend.contexts.sse_connection_context import use_sse_connection_store_api
 from frontend.reactive import use_effect, use_state
 from frontend.sse.connection import SSEConnection
@@ -26,8 +26,8 @@ def use_sse_connection(is_logged_in: bool) -> Optional[SSEConnection]:
     (request aborted, timers cancelled) on logout and on unmount.
     """
     store = use_sse_connection_store_api()
-    factory = required(SSEConnectionFactoryContext)
-    registry = required(LogoutCleanupContext)
+    factory = use_required_context(SSEConnectionFactoryContext)
+    registry = use_required_context(LogoutCleanupContext)
     source, set_source = use_state(None)
 
     def connect() -> Optional[Callable[[], None]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, List, Optional
 
-from frontend.contexts.app_context import LogoutContext, NotificationsContext, required
+from frontend.contexts.app_context import LogoutContext, NotificationsContext, use_required_context
 from frontend.events import notification_level
 from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler, use_sse_event_handler
 from frontend.notifications import NotificationStore
@@ -34,7 +34,7 @@ def show_notifications(notifications: NotificationStore, events: List[Any], now:
 
 def use_sse_system_events(source: Optional[SSEConnection]) -> None:
     """Handle `force_logout` and `notification` events of `source`."""
-    logout = required(LogoutContext)
-    notifications = required(NotificationsContext)
+    logout = use_required_context(LogoutContext)
+    notifications = use_required_context(NotificationsContext)
     use_sse_event_handler(source, "force_logout", lambda event: logout(f"You were signed out: {event['data']['reason']}"))
     use_sse_event_batch_handler(source, "notification", lambda events: show_notifications(notifications, events, time.time()))

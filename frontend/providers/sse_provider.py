@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Tuple
 
-from frontend.contexts.app_context import AuthContext, required
+from frontend.contexts.app_context import AuthContext, use_required_context
 from frontend.contexts.sse_connection_context import SSEConnectionStoreContext
 from frontend.hooks.use_sse_cache_invalidation import use_sse_cache_invalidation
 from frontend.hooks.use_sse_connection import use_sse_connection
 from frontend.hooks.use_sse_system_events import use_sse_system_events
 from frontend.reactive import Element, el, use_state, use_store
+from frontend.sse.config import DEFAULT_MAX_ATTEMPTS
 from frontend.sse.connection_store import create_sse_connection_store
 
 __all__ = ["SSEConnectionManager", "SSEProvider"]
@@ -23,14 +24,14 @@ __all__ = ["SSEConnectionManager", "SSEProvider"]
 
 def SSEConnectionManager() -> None:
     """Owns the connection for the logged-in user; renders nothing."""
-    auth = required(AuthContext)
+    auth = use_required_context(AuthContext)
     is_logged_in = use_store(auth, lambda state: state["is_logged_in"])
     source = use_sse_connection(is_logged_in)
     use_sse_cache_invalidation(source)
     use_sse_system_events(source)
 
 
-def SSEProvider(children: Tuple[Any, ...] = (), max_attempts: int = 8) -> Element:
+def SSEProvider(children: Tuple[Any, ...] = (), max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Element:
     """Provide one connection store (made on first render) to `children`."""
     store, _ = use_state(lambda: create_sse_connection_store(max_attempts))
     return SSEConnectionStoreContext.provider(store, el(SSEConnectionManager), *children)

@@ -24,9 +24,9 @@ from typing import Callable, Dict, Mapping, Optional, Tuple
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import create_once_callable, create_proxy, jsnull, to_js  # type: ignore[import-not-found]
 
+from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import SSEConnectionStore
-from frontend.sse.retry import DEFAULT_RETRY_CONFIG, RetryConfig
 
 __all__ = ["BrowserIO", "create_browser_connection"]
 
@@ -185,7 +185,7 @@ def create_browser_connection(
     url: Callable[[], str],
     headers: Callable[[], Mapping[str, str]],
     store: SSEConnectionStore,
-    config: RetryConfig = DEFAULT_RETRY_CONFIG,
+    config: ClientConfig = DEFAULT_CLIENT_CONFIG,
 ) -> Tuple[SSEConnection, BrowserIO]:
     """An `SSEConnection` wired to the browser, listening to page events."""
     io = BrowserIO(url, headers)

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Protocol
 
+from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection_store import ConnectionState, LastError, SSEConnectionStore
 from frontend.sse.parser import EventRun, EventStreamParser, ServerSentEvent
-from frontend.sse.retry import DEFAULT_RETRY_CONFIG, Outcome, RetryConfig, backoff_delay, classify_response, parse_retry_after
+from frontend.sse.retry import Outcome, backoff_delay, classify_response, parse_retry_after
 
 __all__ = ["ConnectionIO", "InvalidTransition", "SSEConnection", "TRANSITIONS"]
 
@@ -128,7 +129,7 @@ class SSEConnection:
         store: SSEConnectionStore,
         clock: Callable[[], float],
         random: Callable[[], float],
-        config: RetryConfig = DEFAULT_RETRY_CONFIG,
+        config: ClientConfig = DEFAULT_CLIENT_CONFIG,
     ) -> None:
         self.io = io
         self.store = store

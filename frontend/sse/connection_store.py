@@ -9,7 +9,8 @@ setDisconnected / recordEvent`), with the further fields of docs/client.md
 State keys:
 
 - `state`: a `ConnectionState`;
-- `attempt`: consecutive failed attempts so far (0 when healthy);
+- `attempt`: the number of the attempt under way or next (failures + 1 while
+  connecting or waiting; 0 when healthy);
 - `max_attempts`: attempts before giving up;
 - `next_retry_at`: when the next attempt starts (s since epoch) or None;
 - `last_error`: `LastError(message, status, timestamp, attempt_number)` or None;
@@ -28,6 +29,7 @@ import math
 from enum import Enum
 from typing import Any, Mapping, NamedTuple, Optional
 
+from frontend.sse.config import DEFAULT_MAX_ATTEMPTS
 from frontend.store import Store
 
 __all__ = ["ConnectionState", "LastError", "SSEConnectionStore", "create_sse_connection_store", "describe_status"]
@@ -55,7 +57,7 @@ class LastError(NamedTuple):
 INITIAL_STATE = {
     "state": ConnectionState.Disconnected,
     "attempt": 0,
-    "max_attempts": 8,
+    "max_attempts": DEFAULT_MAX_ATTEMPTS,
     "next_retry_at": None,
     "last_error": None,
     "last_connected_at": None,
@@ -124,7 +126,7 @@ class SSEConnectionStore(Store):
         })
 
 
-def create_sse_connection_store(max_attempts: int = 8) -> SSEConnectionStore:
+def create_sse_connection_store(max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> SSEConnectionStore:
     """A new connection store in `Disconnected` (original: `createSSEConnectionStore`)."""
     return SSEConnectionStore({**INITIAL_STATE, "max_attempts": max_attempts})
 

@@ -9,62 +9,20 @@ caller passes `now` (s) and a `random()` in [0, 1).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Callable, NamedTuple, Optional
 
+from frontend.sse.config import ClientConfig
+
 __all__ = [
-    "DEFAULT_RETRY_CONFIG",
     "Classification",
     "Outcome",
-    "RetryConfig",
     "backoff_delay",
     "classify_response",
     "parse_retry_after",
 ]
-
-
-@dataclass(frozen=True)
-class RetryConfig:
-    """Every knob of the client; times in seconds.
-
-    - `base_delay` [1.0]: first backoff band, unless the server sent `retry:`.
-    - `max_delay` [30.0]: cap of the backoff.
-    - `min_delay` [0.25]: never retry sooner than this after a failure.
-    - `max_attempts` [8]: consecutive failed attempts before giving up.
-    - `retry_after_cap` [300.0]: longest `Retry-After` honoured.
-    - `retry_after_spread` [0.2]: a `Retry-After` wait is stretched by up to
-      this fraction, at random, so a crowd told the same time does not return
-      in step.
-    - `recovery_time` [5.0]: an open stream this old has recovered even if
-      it delivered no event (the attempt count resets).
-    - `idle_timeout` [45.0]: no byte at all for this long: abort and retry.
-    - `max_event_size` [1 MiB]: larger events are discarded (characters).
-    - `pause_when_hidden` [False]: close while the tab is hidden.
-    """
-
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-    min_delay: float = 0.25
-    max_attempts: int = 8
-    retry_after_cap: float = 300.0
-    retry_after_spread: float = 0.2
-    recovery_time: float = 5.0
-    idle_timeout: float = 45.0
-    max_event_size: int = 1024 * 1024
-    pause_when_hidden: bool = False
-
-    def __post_init__(self) -> None:
-        if not 0 < self.min_delay <= self.base_delay <= self.max_delay:
-            raise ValueError("need 0 < min_delay <= base_delay <= max_delay")
-        if self.max_attempts < 1 or self.idle_timeout <= 0 or self.max_event_size < 1:
-            raise ValueError("max_attempts, idle_timeout and max_event_size must be positive")
-
-
-DEFAULT_RETRY_CONFIG = RetryConfig()
-"""The defaults of docs/client.md ("Settings")."""
 
 
 class Outcome(str, Enum):
@@ -139,7 +97,7 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
 
 def backoff_delay(
     failures: int,
-    config: RetryConfig,
+    config: ClientConfig,
     random: Callable[[], float],
     server_retry_ms: Optional[int] = None,
     retry_after: Optional[float] = None,
@@ -152,8 +110,8 @@ def backoff_delay(
     (b * 2^(n-2), b * 2^(n-1)], each capped at `max_delay`. Every band is
     filled evenly, so clients dropped at the same instant come back spread
     over the whole band (no spike at the floor, unlike clamped "full
-    jitter"), and consecutive bands do not overlap, so later retries do not
-    pile onto earlier ones. A `Retry-After` (capped at `retry_after_cap`) is
+    jitter"), and consecutive bands do not overlap below the cap, so later
+    retries do not pile onto earlier ones. A `Retry-After` (capped at `retry_after_cap`) is
     honoured: the wait is never shorter, and is stretched by up to
     `retry_after_spread` of itself at random.
 

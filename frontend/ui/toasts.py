@@ -12,7 +12,7 @@ from typing import Any, Dict, Tuple
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import create_once_callable  # type: ignore[import-not-found]
 
-from frontend.notifications import Notification, NotificationStore
+from frontend.notifications import NotificationStore, Toast
 from frontend.platform import optional
 from frontend.ui.dom import Listeners, h
 from frontend.ui.keyed_list import KeyedList
@@ -37,7 +37,7 @@ class Toasts:
         self._unsubscribe = store.subscribe(lambda items, old: self.render(items), selector=lambda state: state["items"])
         self.render(store.get_state()["items"])
 
-    def render(self, items: Tuple[Notification, ...]) -> None:
+    def render(self, items: Tuple[Toast, ...]) -> None:
         self.rows.render(items)
         live = {item.id for item in items}
         for notification_id in [i for i in self._timers if i not in live]:
@@ -47,7 +47,7 @@ class Toasts:
                 proxy = create_once_callable(lambda item_id=item.id: self._expire(item_id))
                 self._timers[item.id] = (js.setTimeout(proxy, round(self.lifetime * 1000)), proxy)
 
-    def _row(self, item: Notification) -> Any:
+    def _row(self, item: Toast) -> Any:
         role = "alert" if item.level == "error" else "status"
         return h(
             "li",

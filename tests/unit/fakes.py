@@ -34,9 +34,9 @@ from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
 from frontend.notifications import NotificationStore
 from frontend.providers.sse_provider import SSEProvider
 from frontend.reactive import Element, Root, el
+from frontend.sse.config import ClientConfig
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import SSEConnectionStore, create_sse_connection_store
-from frontend.sse.retry import RetryConfig
 
 START_TIME = 1_000_000.0
 """Fake epoch seconds; a power-of-two-friendly value so sums of whole seconds stay exact."""
@@ -149,8 +149,8 @@ def make_connection(seed: int = 1234, **config: object) -> Harness:
     clock = FakeClock()
     io = FakeIO(clock)
     store = create_sse_connection_store()
-    retry_config = RetryConfig(**config)  # type: ignore[arg-type]
-    connection = SSEConnection(io, store, clock=clock, random=seeded_random(seed), config=retry_config)
+    client_config = ClientConfig(**config)  # type: ignore[arg-type]
+    connection = SSEConnection(io, store, clock=clock, random=seeded_random(seed), config=client_config)
     io.connection = connection
     return Harness(connection, io, clock, store)
 
@@ -170,7 +170,7 @@ class ConnectionFactory:
 
     def __init__(self, clock: Optional[FakeClock] = None, **config: object) -> None:
         self.clock = clock or FakeClock()
-        self.config = RetryConfig(**config)  # type: ignore[arg-type]
+        self.config = ClientConfig(**config)  # type: ignore[arg-type]
         self.made: List[Harness] = []
         self.disposed: List[SSEConnection] = []
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from frontend.config import retry_config_from_params
-from frontend.sse.retry import DEFAULT_RETRY_CONFIG
+from frontend.page_settings import client_config_from_params
+from frontend.sse.config import DEFAULT_CLIENT_CONFIG
 
 
 def test_sse_parameters_override_the_defaults_with_their_types():
-    config = retry_config_from_params({"sse_idle_timeout": "2.5", "sse_max_attempts": "3", "sse_pause_when_hidden": "yes"})
+    config = client_config_from_params({"sse_idle_timeout": "2.5", "sse_max_attempts": "3", "sse_pause_when_hidden": "yes"})
     assert config.idle_timeout == 2.5
     assert config.max_attempts == 3 and isinstance(config.max_attempts, int)
     assert config.pause_when_hidden is True
-    assert config.base_delay == DEFAULT_RETRY_CONFIG.base_delay
+    assert config.base_delay == DEFAULT_CLIENT_CONFIG.base_delay
 
 
 def test_other_parameters_are_ignored():
-    assert retry_config_from_params({"api": "http://127.0.0.1:9", "session": "s"}) == DEFAULT_RETRY_CONFIG
+    assert client_config_from_params({"api": "http://127.0.0.1:9", "session": "s"}) == DEFAULT_CLIENT_CONFIG
 
 
 @pytest.mark.parametrize(
@@ -32,4 +32,4 @@ def test_other_parameters_are_ignored():
 )
 def test_bad_settings_raise_a_clear_error(params, message):
     with pytest.raises(ValueError, match=message):
-        retry_config_from_params(params)
+        client_config_from_params(params)

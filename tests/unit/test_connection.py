@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from frontend.sse.config import ClientConfig
 from frontend.sse.connection import TRANSITIONS, InvalidTransition
 from frontend.sse.connection_store import ConnectionState as S
 from frontend.sse.connection_store import LastError
 from frontend.sse.parser import EventRun, ServerSentEvent
-from frontend.sse.retry import RetryConfig
 from tests.unit.fakes import Harness, make_connection
 
-CONFIG = RetryConfig()
+CONFIG = ClientConfig()
 STREAM = "text/event-stream"
 
 # Band of the wait after the n-th consecutive failure (base 1 s, cap 30 s).

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frontend.sse.retry import Outcome, RetryConfig, backoff_delay, classify_response, parse_retry_after
+from frontend.sse.config import ClientConfig
+from frontend.sse.retry import Outcome, backoff_delay, classify_response, parse_retry_after
 
-CONFIG = RetryConfig()
+CONFIG = ClientConfig()
 NOW = parsedate_to_datetime("Wed, 21 Oct 2015 07:28:00 GMT").timestamp()
 
 
@@ -205,7 +206,7 @@ def test_short_retry_after_does_not_shorten_the_backoff() -> None:
 
 
 def test_custom_config_bands() -> None:
-    config = RetryConfig(base_delay=2.0, max_delay=10.0, min_delay=0.5)
+    config = ClientConfig(base_delay=2.0, max_delay=10.0, min_delay=0.5)
     assert backoff_delay(1, config, LOWEST) == 0.5
     assert backoff_delay(1, config, HIGHEST) == pytest.approx(2.0)
     assert backoff_delay(2, config, LOWEST) == pytest.approx(2.0)
@@ -237,7 +238,7 @@ def test_a_crowd_told_the_same_retry_after_is_spread() -> None:
     assert _busiest_window(delays, 0.1) <= 300  # spread over 6 s: ~1.7 % per 100 ms
 
 
-# -- RetryConfig -----------------------------------------------------------------
+# -- ClientConfig -----------------------------------------------------------------
 
 
 def test_defaults_match_client_md() -> None:
@@ -260,11 +261,11 @@ def test_defaults_match_client_md() -> None:
         {"max_event_size": 0},
     ],
 )
-def test_retry_config_rejects_impossible_values(bad: dict) -> None:
+def test_client_config_rejects_impossible_values(bad: dict) -> None:
     with pytest.raises(ValueError):
-        RetryConfig(**bad)
+        ClientConfig(**bad)
 
 
-def test_retry_config_is_frozen() -> None:
+def test_client_config_is_frozen() -> None:
     with pytest.raises(AttributeError):
         CONFIG.max_attempts = 3  # type: ignore[misc]

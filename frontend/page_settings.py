@@ -3,13 +3,14 @@
 Every number of docs/client.md is configurable; the page reads overrides from its
 query string so a deployment (or a test) can tune them without a rebuild:
 
-| parameter               | RetryConfig field   | unit |
-|-------------------------|---------------------|------|
+| parameter                | ClientConfig field   | unit |
+|--------------------------|----------------------|------|
 | `sse_base_delay`        | `base_delay`        | s    |
 | `sse_max_delay`         | `max_delay`         | s    |
 | `sse_min_delay`         | `min_delay`         | s    |
 | `sse_max_attempts`      | `max_attempts`      | -    |
 | `sse_retry_after_cap`   | `retry_after_cap`   | s    |
+| `sse_retry_after_spread`| `retry_after_spread`| fraction |
 | `sse_recovery_time`     | `recovery_time`     | s    |
 | `sse_idle_timeout`      | `idle_timeout`      | s    |
 | `sse_max_event_size`    | `max_event_size`    | characters |
@@ -21,21 +22,21 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Mapping
 
-from frontend.sse.retry import DEFAULT_RETRY_CONFIG, RetryConfig
+from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 
-__all__ = ["PREFIX", "retry_config_from_params"]
+__all__ = ["PREFIX", "client_config_from_params"]
 
 PREFIX = "sse_"
 _BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
-def retry_config_from_params(params: Mapping[str, str], base: RetryConfig = DEFAULT_RETRY_CONFIG) -> RetryConfig:
+def client_config_from_params(params: Mapping[str, str], base: ClientConfig = DEFAULT_CLIENT_CONFIG) -> ClientConfig:
     """`base` with the `sse_*` parameters of `params` applied.
 
     Unknown `sse_*` names and unparsable values raise ValueError naming the
     parameter; other parameters are ignored.
     """
-    fields = {field.name: field.type for field in dataclasses.fields(RetryConfig)}
+    fields = {field.name: field.type for field in dataclasses.fields(ClientConfig)}
     changes: Dict[str, Any] = {}
     for name, raw in params.items():
         if not name.startswith(PREFIX):
