@@ -57,7 +57,7 @@ class Store:
         # `_data` is the dict behind the read-only `_state`; neither is ever
         # mutated, each change makes a new pair. Merging and comparing go
         # through the dict: on the proxy they take the generic mapping path,
-        # ~2 us of a ~3.5 us update in the page (BENCHMARKS.md).
+        # most of an update's cost in the page (BENCHMARKS.md).
         self._data: dict = dict(initial)
         self._state: State = MappingProxyType(self._data)
         self._subscriptions: list[_Subscription] = []
