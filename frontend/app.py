@@ -27,10 +27,11 @@ from typing import Any, Callable, Mapping, Optional, Tuple
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import create_once_callable, create_proxy  # type: ignore[import-not-found]
 
+from contract.registry import ENTITY_KINDS, EntityKind, kinds_by_endpoint
 from frontend.api import ApiClient, ApiError
 from frontend.auth import AuthStore
 from frontend.bench_hooks import bench_stream, profile_stream
-from frontend.cache import Cache, Key, make_key
+from frontend.cache import Cache, Key, entity_key
 from frontend.config import retry_config_from_params
 from frontend.contexts.app_context import (
     AuthContext,
@@ -63,6 +64,7 @@ from frontend.ui.toasts import Toasts
 __all__ = ["App", "main"]
 
 EXPIRED = "Your session has expired. Please sign in again."
+_KINDS = kinds_by_endpoint(ENTITY_KINDS)
 
 
 def _soon(flush: Callable[[], None]) -> None:
@@ -155,18 +157,18 @@ class App:
             self.connection.retry_now()
 
     async def _fetch(self, key: Key) -> Any:
-        endpoint, params = key
-        return await self.api.list_entities(endpoint, dict(params)["coaching_session_id"])
+        endpoint, params = key  # a list key's params are its kind's scope (`entity_key`)
+        return await self.api.list_entities(endpoint, dict(params))
 
-    def mutations(self, endpoint: str, session_id: str) -> Tuple[Callable, Callable, Callable]:
-        """create(fields), update(id, fields), delete(id) for `endpoint`; each
-        answer goes into the cache at once (the event that follows is then a
-        no-op: same `updated_at`)."""
-        api, cache = self.api, self.cache
-        scope = {"coaching_session_id": session_id}
+    def mutations(self, kind: EntityKind, context: Mapping[str, Any]) -> Tuple[Callable, Callable, Callable]:
+        """create(fields), update(id, fields), delete(id) for `kind` in
+        `context` (the page's scope); each answer goes into the cache at once
+        (the event that follows is then a no-op: same `updated_at`)."""
+        api, cache, endpoint = self.api, self.cache, kind.endpoint
+        scope = kind.scope(context)
 
         async def create(fields: Mapping[str, Any]) -> None:
-            cache.upsert_entity(endpoint, await api.create_entity(endpoint, {"coaching_session_id": session_id, **fields}))
+            cache.upsert_entity(endpoint, await api.create_entity(endpoint, {**scope, **fields}))
 
         async def update(entity_id: str, fields: Mapping[str, Any]) -> None:
             cache.upsert_entity(endpoint, await api.update_entity(endpoint, entity_id, fields))
@@ -262,13 +264,13 @@ def SessionPage(app: App) -> Any:
 
 def EntitySection(app: App, parent: Any, name: str, title: str, session_id: str, has_status: bool = False) -> None:
     """One entity list; re-renders only when its own cache key changes."""
-    endpoint = f"{name}s"
-    key = use_memo(lambda: make_key(endpoint, coaching_session_id=session_id), (endpoint, session_id))
+    kind = _KINDS[f"{name}s"]
+    key = use_memo(lambda: entity_key(kind, {"coaching_session_id": session_id}), (kind, session_id))
     entry = use_swr(key)
     panel = use_ref(None)
 
     def mount() -> Callable[[], None]:
-        create, update, delete = app.mutations(endpoint, session_id)
+        create, update, delete = app.mutations(kind, {"coaching_session_id": session_id})
         panel.current = EntityListPanel(parent, name, title, create, update, delete, has_status=has_status)
         panel.current.render(app.cache.get(key))
         return panel.current.dispose
@@ -278,12 +280,13 @@ def EntitySection(app: App, parent: Any, name: str, title: str, session_id: str,
 
 
 def GoalSection(app: App, parent: Any, session_id: str) -> None:
-    key = use_memo(lambda: make_key("overarching_goals", coaching_session_id=session_id), (session_id,))
+    kind = _KINDS["overarching_goals"]
+    key = use_memo(lambda: entity_key(kind, {"coaching_session_id": session_id}), (session_id,))
     entry = use_swr(key)
     panel = use_ref(None)
 
     def mount() -> Callable[[], None]:
-        create, update, delete = app.mutations("overarching_goals", session_id)
+        create, update, delete = app.mutations(kind, {"coaching_session_id": session_id})
         panel.current = GoalPanel(parent, create, update, delete)
         panel.current.render(app.cache.get(key))
         return panel.current.dispose
