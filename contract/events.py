@@ -61,8 +61,8 @@ __all__ = [
 # Envelopes and payloads are `TypedDict`s, validated by pydantic like the
 # models: the original declares them as TypeScript object types, and a plain
 # dict is what a handler reads once and drops; pydantic-core builds a dict for
-# about half the cost of a model in WebAssembly (bench/NOTES.md). Entities stay
-# frozen models: caches keep them.
+# less than a model costs in WebAssembly (bench/NOTES.md). Entities stay frozen
+# models: caches keep them.
 
 # Without pydantic-core's string cache, as the models (`contract.models`); set
 # on the envelopes, the validators' roots, where it takes effect.
