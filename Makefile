@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 
 .PHONY: setup run test unit e2e smoke lint bench clean
 
-FRONTEND_PY := $(shell find frontend -name '*.py' -not -path '*/__pycache__/*')
+# The browser's Python: the app and the wire contract it shares with the stub.
+FRONTEND_PY := $(shell find frontend contract -name '*.py' -not -path '*/__pycache__/*')
 
 setup: $(VENV)/.installed vendor/.stamp.json system-packages vendor/.pyodide-build vendor/.frontend-bytecode frontend.zip
 

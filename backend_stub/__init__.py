@@ -7,7 +7,7 @@ Modules, one idea each:
 - `storage`       SQLite: schema, seed, queries, the event log
 - `broker`        event log append + fan-out to open streams, replay
 - `stream`        one `/sse` stream (replay, then live; keepalive; abrupt end)
-- `entities`      the three entity kinds, their request bodies and events
+- `entities`      each entity kind's table (the kinds: `contract.registry`)
 - `auth`          password hashes, bearer tokens
 - `errors`        API errors as JSON
 - `static`        the static site (page, frontend, vendor)

@@ -34,12 +34,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from frontend.events import Entity, dump_event, utc_now
+from contract.events import EventSet, event_set
+from contract.models import Entity, utc_now
+from contract.registry import ENTITY_KINDS, EntityKind
 
 from .auth import bearer_token, new_token, token_digest
 from .broker import Broker
 from .config import StubConfig
-from .entities import ENTITY_KINDS, EntityKind
 from .errors import (
     ApiError,
     bad_request,
@@ -86,13 +87,25 @@ Handler = Callable[[Request, Caller], Awaitable[Response]]
 
 
 class StubApi:
-    """Handlers of the API. Each runs behind `_endpoint`: version, auth, errors, request log."""
+    """Handlers of the API. Each runs behind `_endpoint`: version, auth, errors, request log.
 
-    def __init__(self, config: StubConfig, storage: Storage, broker: Broker, controls: StubControls) -> None:
+    The entity routes serve each kind of `kinds` (the registry, `contract.registry`).
+    """
+
+    def __init__(
+        self,
+        config: StubConfig,
+        storage: Storage,
+        broker: Broker,
+        controls: StubControls,
+        kinds: tuple[EntityKind, ...] = ENTITY_KINDS,
+    ) -> None:
         self._config = config
         self._storage = storage
         self._broker = broker
         self._controls = controls
+        self._kinds = kinds
+        self._events: EventSet = event_set(kinds)
 
     def routes(self) -> list[BaseRoute]:
         """Every API route (docs/api.md "REST API" table)."""
@@ -107,8 +120,8 @@ class StubApi:
             ),
             Route("/sse", self.sse, methods=["GET"]),
         ]
-        for kind in ENTITY_KINDS:
-            collection, item = f"/{kind.collection}", f"/{kind.collection}/{{id}}"
+        for kind in self._kinds:
+            collection, item = kind.path, kind.item_path("{id}")
             routes += [
                 Route(collection, self._entity_endpoint(self.list_entities, kind), methods=["GET"]),
                 Route(collection, self._entity_endpoint(self.create_entity, kind), methods=["POST"]),
@@ -252,7 +265,7 @@ class StubApi:
         return JSONResponse(session.as_json())
 
     async def list_entities(self, request: Request, caller: Caller, kind: EntityKind) -> Response:
-        """GET /<collection>?coaching_session_id=S -> [entity, ...] oldest first."""
+        """GET /<endpoint>?coaching_session_id=S -> [entity, ...] oldest first."""
         session_id = request.query_params.get("coaching_session_id")
         if not session_id:
             raise bad_request("the coaching_session_id query parameter is required")
@@ -261,12 +274,12 @@ class StubApi:
         return _json_entities(entities)
 
     async def get_entity(self, request: Request, caller: Caller, kind: EntityKind) -> Response:
-        """GET /<collection>/{id} -> the entity."""
+        """GET /<endpoint>/{id} -> the entity."""
         entity, _ = self._entity(caller, kind, request.path_params["id"])
         return _json_entity(entity)
 
     async def create_entity(self, request: Request, caller: Caller, kind: EntityKind) -> Response:
-        """POST /<collection> -> 201 the entity; event `<name>_created`."""
+        """POST /<endpoint> -> 201 the entity; event `<name>_created`."""
         body = await parse_body(request, kind.create_body)
         fields = body.model_dump()
         session = self._session(caller, fields.pop("coaching_session_id"))
@@ -284,13 +297,13 @@ class StubApi:
             event = kind.changed_event("created", entity, session.coaching_relationship_id)
             tx.append_event(
                 event["type"],
-                dump_event(event),
+                self._events.dump_event(event),
                 coaching_relationship_id=session.coaching_relationship_id,
             )
         return _json_entity(entity, status_code=201)
 
     async def update_entity(self, request: Request, caller: Caller, kind: EntityKind) -> Response:
-        """PUT /<collection>/{id} (partial) -> 200 the entity; event `<name>_updated`."""
+        """PUT /<endpoint>/{id} (partial) -> 200 the entity; event `<name>_updated`."""
         body = await parse_body(request, kind.update_body)
         changes = {name: value for name, value in body.model_dump().items() if value is not None}
         with self._broker.transaction() as tx:
@@ -306,20 +319,20 @@ class StubApi:
             event = kind.changed_event("updated", entity, session.coaching_relationship_id)
             tx.append_event(
                 event["type"],
-                dump_event(event),
+                self._events.dump_event(event),
                 coaching_relationship_id=session.coaching_relationship_id,
             )
         return _json_entity(entity)
 
     async def delete_entity(self, request: Request, caller: Caller, kind: EntityKind) -> Response:
-        """DELETE /<collection>/{id} -> 204; event `<name>_deleted`."""
+        """DELETE /<endpoint>/{id} -> 204; event `<name>_deleted`."""
         with self._broker.transaction() as tx:
             current, session = self._entity(caller, kind, request.path_params["id"])
             tx.delete_entity(kind, current.id)
             event = kind.deleted_event(current, session.coaching_relationship_id)
             tx.append_event(
                 event["type"],
-                dump_event(event),
+                self._events.dump_event(event),
                 coaching_relationship_id=session.coaching_relationship_id,
             )
         return Response(status_code=204)
@@ -418,13 +431,14 @@ def _quiet_loggers() -> None:
         uvicorn_error.addFilter(UnfinishedResponseFilter())
 
 
-def create_app(config: StubConfig) -> Starlette:
-    """The stub backend as an ASGI app (Starlette). Opens (and seeds) `config.db_path`."""
+def create_app(config: StubConfig, kinds: tuple[EntityKind, ...] = ENTITY_KINDS) -> Starlette:
+    """The stub backend as an ASGI app (Starlette), serving the entities of
+    `kinds` (the registry). Opens (and seeds) `config.db_path`."""
     _quiet_loggers()
-    storage = Storage(config.db_path, retention=config.retention)
+    storage = Storage(config.db_path, retention=config.retention, kinds=kinds)
     broker = Broker(storage, queue_size=config.queue_size)
     controls = StubControls(storage, broker, enabled=config.test_controls)
-    api = StubApi(config, storage, broker, controls)
+    api = StubApi(config, storage, broker, controls, kinds)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from frontend.events import utc_now
+from contract.models import utc_now
 
 from .storage import LoggedEvent, Replay, Storage, Transaction, User
 

@@ -1,9 +1,9 @@
 """The static site: the page and its assets, from the repository root.
 
 Only these paths are served: `/` and `/index.html`, `/pyscript.toml`,
-`/frontend.zip` (the `frontend` package in one archive, built on request),
-`/frontend/**`, `/vendor/**` (written by `make setup`; may be missing) and
-`/static/**` (if present). Nothing else under the root (`.git`, `.venv`,
+`/frontend.zip` (the `frontend` and `contract` packages in one archive,
+built on request), `/frontend/**`, `/vendor/**` (written by `make setup`;
+may be missing) and `/static/**` (if present). Nothing else under the root (`.git`, `.venv`,
 `var/`, `tests/`...) is reachable, and no dot-file or `__pycache__` inside
 the served folders either.
 

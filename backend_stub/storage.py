@@ -23,17 +23,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from frontend.events import (
-    Action,
-    ActionStatus,
-    Agreement,
-    Entity,
-    OverarchingGoal,
-    utc_now,
-)
+from contract.models import ActionStatus, Entity, utc_now
+from contract.registry import ACTIONS, AGREEMENTS, ENTITY_KINDS, OVERARCHING_GOALS, EntityKind
 
 from .auth import hash_password, token_digest, verify_password
-from .entities import ACTIONS, AGREEMENTS, OVERARCHING_GOALS, EntityKind
+from .entities import columns, from_row, table_schema
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -73,33 +67,6 @@ CREATE TABLE IF NOT EXISTS coaching_sessions (
     title TEXT,
     date TEXT
 );
-CREATE TABLE IF NOT EXISTS actions (
-    id TEXT PRIMARY KEY,
-    coaching_session_id TEXT NOT NULL REFERENCES coaching_sessions(id),
-    user_id TEXT,
-    body TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS agreements (
-    id TEXT PRIMARY KEY,
-    coaching_session_id TEXT NOT NULL REFERENCES coaching_sessions(id),
-    user_id TEXT,
-    body TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS overarching_goals (
-    id TEXT PRIMARY KEY,
-    coaching_session_id TEXT NOT NULL REFERENCES coaching_sessions(id),
-    user_id TEXT,
-    title TEXT NOT NULL,
-    body TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS event_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     type TEXT NOT NULL,
@@ -108,10 +75,8 @@ CREATE TABLE IF NOT EXISTS event_log (
     payload TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS actions_by_session ON actions(coaching_session_id);
-CREATE INDEX IF NOT EXISTS agreements_by_session ON agreements(coaching_session_id);
-CREATE INDEX IF NOT EXISTS overarching_goals_by_session ON overarching_goals(coaching_session_id);
 """
+"""Every table but the entities' (one per kind: `entities.table_schema`)."""
 
 
 def iso(moment: datetime) -> str:
@@ -222,22 +187,22 @@ class Transaction:
 
     def insert_entity(self, kind: EntityKind, entity: Entity) -> None:
         """INSERT one entity into `kind`'s table."""
-        values = _row_values(kind, entity)
-        placeholders = ", ".join("?" for _ in kind.columns)
+        names = columns(kind)
+        placeholders = ", ".join("?" for _ in names)
         self._db.execute(
-            f"INSERT INTO {kind.collection} ({', '.join(kind.columns)}) VALUES ({placeholders})",
-            values,
+            f"INSERT INTO {kind.endpoint} ({', '.join(names)}) VALUES ({placeholders})",
+            _row_values(kind, entity),
         )
 
     def update_entity(self, kind: EntityKind, entity: Entity) -> None:
         """UPDATE every column of an existing entity (matched by id)."""
         values = _row_values(kind, entity)
-        assignments = ", ".join(f"{column} = ?" for column in kind.columns[1:])
-        self._db.execute(f"UPDATE {kind.collection} SET {assignments} WHERE id = ?", values[1:] + [entity.id])
+        assignments = ", ".join(f"{column} = ?" for column in columns(kind)[1:])
+        self._db.execute(f"UPDATE {kind.endpoint} SET {assignments} WHERE id = ?", values[1:] + [entity.id])
 
     def delete_entity(self, kind: EntityKind, entity_id: str) -> None:
         """DELETE one entity by id."""
-        self._db.execute(f"DELETE FROM {kind.collection} WHERE id = ?", (entity_id,))
+        self._db.execute(f"DELETE FROM {kind.endpoint} WHERE id = ?", (entity_id,))
 
     def append_event(
         self,
@@ -269,9 +234,10 @@ class Transaction:
 
 
 class Storage:
-    """The stub's SQLite database. Create it with the file path; it migrates and seeds itself."""
+    """The stub's SQLite database. Create it with the file path; it migrates and
+    seeds itself, with a table for each kind of `kinds` (the registry)."""
 
-    def __init__(self, path: Path, *, retention: int = 10_000) -> None:
+    def __init__(self, path: Path, *, retention: int = 10_000, kinds: tuple[EntityKind, ...] = ENTITY_KINDS) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._retention = retention
         self._lock = threading.RLock()
@@ -282,7 +248,7 @@ class Storage:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=5000")
         with self._lock:
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + "".join(table_schema(kind) for kind in kinds))
             with self.transaction():
                 if _meta(self._db, "seeded_at") is None:
                     _seed(self._db)
@@ -394,16 +360,16 @@ class Storage:
         """Every entity of `kind` in coaching session `session_id`, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT * FROM {kind.collection} WHERE coaching_session_id = ? ORDER BY created_at, id",
+                f"SELECT * FROM {kind.endpoint} WHERE coaching_session_id = ? ORDER BY created_at, id",
                 (session_id,),
             ).fetchall()
-        return [kind.from_row(row) for row in rows]
+        return [from_row(kind, row) for row in rows]
 
     def get_entity(self, kind: EntityKind, entity_id: str) -> Entity | None:
         """One entity of `kind` by id, or None."""
         with self._lock:
-            row = self._db.execute(f"SELECT * FROM {kind.collection} WHERE id = ?", (entity_id,)).fetchone()
-        return None if row is None else kind.from_row(row)
+            row = self._db.execute(f"SELECT * FROM {kind.endpoint} WHERE id = ?", (entity_id,)).fetchone()
+        return None if row is None else from_row(kind, row)
 
     # --- event log -----------------------------------------------------------
 
@@ -483,7 +449,7 @@ def _logged_event(row: sqlite3.Row) -> LoggedEvent:
 
 def _row_values(kind: EntityKind, entity: Entity) -> list[Any]:
     values = []
-    for column in kind.columns:
+    for column in columns(kind):
         value = getattr(entity, column)
         if isinstance(value, datetime):
             value = iso(value)
@@ -542,17 +508,17 @@ def _seed(db: sqlite3.Connection) -> None:
         ],
     )
     tx = Transaction(db, retention=1)  # entity inserts only; the seed logs no event
-    seeded: list[tuple] = [
-        (ACTIONS, Action, {"body": "Draft the quarterly goals", "status": ActionStatus.InProgress}),
-        (ACTIONS, Action, {"body": "Book a follow-up with the team"}),
-        (AGREEMENTS, Agreement, {"body": "Meet every Tuesday at 10:00"}),
-        (OVERARCHING_GOALS, OverarchingGoal, {"title": "Grow into a team lead role", "body": ""}),
+    seeded: list[tuple[EntityKind, dict[str, Any]]] = [
+        (ACTIONS, {"body": "Draft the quarterly goals", "status": ActionStatus.InProgress}),
+        (ACTIONS, {"body": "Book a follow-up with the team"}),
+        (AGREEMENTS, {"body": "Meet every Tuesday at 10:00"}),
+        (OVERARCHING_GOALS, {"title": "Grow into a team lead role", "body": ""}),
     ]
-    for offset, (kind, model, fields) in enumerate(seeded):
+    for offset, (kind, fields) in enumerate(seeded):
         moment = now + offset * ONE_MICROSECOND
         tx.insert_entity(
             kind,
-            model(
+            kind.model(
                 id=kind.new_id(),
                 coaching_session_id="session-1",
                 user_id="user-alice",

@@ -30,7 +30,7 @@ import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
-from frontend.events import Resync, ResyncEvent, dump_event
+from contract.events import Resync, ResyncEvent, dump_event
 
 from .broker import Broker, StreamClosed, Subscription
 from .storage import LoggedEvent, TokenInfo

@@ -23,14 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from frontend.events import (
+from contract.events import (
     ForceLogout,
     ForceLogoutEvent,
     Notification,
     NotificationEvent,
     dump_event,
-    utc_now,
 )
+from contract.models import Action, utc_now
+from contract.registry import ACTIONS
 
 from .broker import Broker
 from .errors import ApiError, not_found, parse_body
@@ -361,12 +362,9 @@ def _burst(count: int, size: int, same: bool = False) -> bytes:
 
 def burst_stream(count: int, size: int) -> bytes:
     """`retry: 1000`, then `count` `action_updated` frames of about `size` bytes."""
-    from frontend.events import Action, ActionChanged, ActionUpdatedEvent
 
     def frame_data(action: dict) -> str:
-        scope = {"coaching_session_id": "session-burst", "coaching_relationship_id": "rel-burst"}
-        data = ActionChanged(**scope, action=Action.model_validate(action))  # type: ignore[typeddict-item]
-        return dump_event(ActionUpdatedEvent(type="action_updated", data=data))
+        return dump_event(ACTIONS.changed_event("updated", Action.model_validate(action), "rel-burst"))
 
     now = utc_now()
     frames = [b"retry: 1000\n\n"]

@@ -16,7 +16,7 @@ from typing import Callable, Dict
 
 from backend_stub.test_controls import notification_burst
 from bench.stats import summary
-from frontend.events import event_outcomes
+from contract.events import event_outcomes
 from frontend.hooks.use_sse_event_handler import BATCH_SLICE
 from frontend.hooks.use_sse_system_events import show_notifications
 from frontend.notifications import NotificationStore

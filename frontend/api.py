@@ -1,7 +1,8 @@
 """REST client of the coaching API (docs/api.md "REST API").
 
 Every call sends `Authorization: Bearer <token>` (read fresh each time) and
-`X-Version: 1`; answers are validated with the shared pydantic models. The
+`X-Version: 1`; answers are validated with the contract's pydantic models
+(`contract.models`). The
 HTTP transport is injected (`send`), so this runs on the browser's `fetch`
 (`frontend.platform.fetch_send`) and, in tests, on CPython against the
 real stub.
@@ -17,21 +18,14 @@ import json
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlencode
 
-from pydantic import TypeAdapter
+from contract.registry import ENTITY_KINDS, EntityKind, kinds_by_endpoint
 
-from frontend.events import Action, Agreement, OverarchingGoal
-
-__all__ = ["API_VERSION", "ApiClient", "ApiError", "ENDPOINTS"]
+__all__ = ["API_VERSION", "ApiClient", "ApiError"]
 
 API_VERSION = "1"
 
 Send = Callable[[str, str, Mapping[str, str], Optional[str]], Awaitable[Tuple[int, str]]]
 """async send(method, url, headers, body) -> (status, text); raises OSError on network failure."""
-
-ENDPOINTS = {"actions": Action, "agreements": Agreement, "overarching_goals": OverarchingGoal}
-"""Entity endpoints (`/actions` ...) and the model of their items."""
-
-_LISTS = {name: TypeAdapter(List[model]) for name, model in ENDPOINTS.items()}  # type: ignore[valid-type]
 
 
 class ApiError(Exception):
@@ -45,7 +39,11 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    """Calls the API at `base_url` (no trailing slash; "" for same origin)."""
+    """Calls the API at `base_url` (no trailing slash; "" for same origin).
+
+    Its entity calls serve each kind of `kinds` (the registry,
+    `contract.registry.ENTITY_KINDS`), named by its endpoint (`"actions"`).
+    """
 
     def __init__(
         self,
@@ -53,8 +51,10 @@ class ApiClient:
         send: Send,
         token: Callable[[], Optional[str]],
         on_unauthorized: Callable[[], None] = lambda: None,
+        kinds: Tuple[EntityKind, ...] = ENTITY_KINDS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.kinds = kinds_by_endpoint(kinds)
         self._send = send
         self._token = token
         self.on_unauthorized = on_unauthorized
@@ -124,24 +124,44 @@ class ApiClient:
         """GET /coaching_sessions/{id}: the session with its relationship id."""
         return await self.request("GET", f"/coaching_sessions/{session_id}")
 
-    # -- entities --------------------------------------------------------------
+    # -- entities ------------------------------------------------------------------
+    #
+    # One set of calls for every kind: its paths, list scope, accepted fields
+    # and model come from its registry entry (`contract.registry.EntityKind`).
 
-    async def list_entities(self, endpoint: str, coaching_session_id: str) -> List[Any]:
-        """GET /{endpoint}?coaching_session_id=S, validated."""
-        answer = await self.request("GET", f"/{endpoint}", query={"coaching_session_id": coaching_session_id})
-        return _LISTS[endpoint].validate_python(answer)
+    async def list_entities(self, endpoint: str, scope: Mapping[str, Any]) -> List[Any]:
+        """GET /{endpoint}?<the kind's scope fields, from `scope`>, validated
+        into the kind's model (`scope` is a cache key's params, or the page's
+        `{"coaching_session_id": ...}`)."""
+        kind = self.kinds[endpoint]
+        answer = await self.request("GET", kind.path, query=kind.scope(scope))
+        return kind.list_adapter.validate_python(answer)
 
     async def create_entity(self, endpoint: str, fields: Mapping[str, Any]) -> Any:
-        """POST /{endpoint}: the created entity."""
-        return ENDPOINTS[endpoint].model_validate(await self.request("POST", f"/{endpoint}", dict(fields)))
+        """POST /{endpoint} with `fields` (the kind's `create_fields`): the
+        created entity. ValueError, before any request, for a field the kind
+        does not accept."""
+        kind = self.kinds[endpoint]
+        _check_fields(kind, fields, kind.create_fields)
+        return kind.model.model_validate(await self.request("POST", kind.path, dict(fields)))
 
     async def update_entity(self, endpoint: str, entity_id: str, fields: Mapping[str, Any]) -> Any:
-        """PUT /{endpoint}/{id}: the updated entity."""
-        return ENDPOINTS[endpoint].model_validate(await self.request("PUT", f"/{endpoint}/{entity_id}", dict(fields)))
+        """PUT /{endpoint}/{id} with `fields` (any of the kind's
+        `update_fields`): the updated entity. ValueError as `create_entity`."""
+        kind = self.kinds[endpoint]
+        _check_fields(kind, fields, kind.update_fields)
+        return kind.model.model_validate(await self.request("PUT", kind.item_path(entity_id), dict(fields)))
 
     async def delete_entity(self, endpoint: str, entity_id: str) -> None:
         """DELETE /{endpoint}/{id}."""
-        await self.request("DELETE", f"/{endpoint}/{entity_id}")
+        await self.request("DELETE", self.kinds[endpoint].item_path(entity_id))
+
+
+def _check_fields(kind: EntityKind, fields: Mapping[str, Any], accepted: Tuple[str, ...]) -> None:
+    # The backend ignores unknown fields: a misspelt one would be lost silently.
+    unknown = sorted(set(fields) - set(accepted))
+    if unknown:
+        raise ValueError(f"{kind.endpoint} does not accept {', '.join(unknown)}")
 
 
 def _message(status: int, text: str) -> str:

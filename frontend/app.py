@@ -9,9 +9,8 @@
           │                        use_sse_system_events
           └ Page       connection indicator, toasts
               └ SessionPage | LoginPage
-                  ├ GoalSection        use_swr(/overarching_goals)
-                  ├ EntitySection      use_swr(/actions)
-                  └ EntitySection      use_swr(/agreements)
+                  └ EntitySection × SECTIONS   use_swr(/overarching_goals),
+                                               use_swr(/actions), use_swr(/agreements)
 
 `App` is the composition root: it makes the services (auth, API client,
 cache, registry) and the browser connection factory, and renders the tree on
@@ -22,15 +21,16 @@ CPython; the widgets in `frontend/ui/` draw it.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Mapping, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import create_once_callable, create_proxy  # type: ignore[import-not-found]
 
+from contract.registry import ACTIONS, AGREEMENTS, OVERARCHING_GOALS, EntityKind
 from frontend.api import ApiClient, ApiError
 from frontend.auth import AuthStore
 from frontend.bench_hooks import bench_stream, profile_stream
-from frontend.cache import Cache, Key, make_key
+from frontend.cache import Cache, Key, entity_key
 from frontend.contexts.app_context import (
     AuthContext,
     LogoutCleanupContext,
@@ -63,6 +63,16 @@ from frontend.ui.toasts import Toasts
 __all__ = ["App", "main"]
 
 EXPIRED = "Your session has expired. Please sign in again."
+
+Create = Callable[[Mapping[str, Any]], Awaitable[None]]
+"""create(fields): a new entity of a section's kind, in the page's scope."""
+Update = Callable[[str, Mapping[str, Any]], Awaitable[None]]
+"""update(id, fields): some of an entity's writable fields."""
+Delete = Callable[[str], Awaitable[None]]
+"""delete(id)."""
+Panel = Callable[[Any, EntityKind, Create, Update, Delete], Any]
+"""Makes a section's widget: panel(parent, kind, create, update, delete),
+which has `render(entry)` (a `CacheEntry` of the kind's list) and `dispose()`."""
 
 
 def _soon(flush: Callable[[], None]) -> None:
@@ -155,18 +165,19 @@ class App:
             self.connection.retry_now()
 
     async def _fetch(self, key: Key) -> Any:
-        endpoint, params = key
-        return await self.api.list_entities(endpoint, dict(params)["coaching_session_id"])
+        endpoint, params = key  # a list key's params are its kind's scope (`entity_key`)
+        return await self.api.list_entities(endpoint, dict(params))
 
-    def mutations(self, endpoint: str, session_id: str) -> Tuple[Callable, Callable, Callable]:
-        """create(fields), update(id, fields), delete(id) for `endpoint`; each
-        answer goes into the cache at once (the event that follows is then a
-        no-op: same `updated_at`)."""
-        api, cache = self.api, self.cache
-        scope = {"coaching_session_id": session_id}
+    def mutations(self, kind: EntityKind, context: Mapping[str, Any]) -> Tuple[Create, Update, Delete]:
+        """create(fields), update(id, fields), delete(id) for `kind` in
+        `context` (the page's scope, `_session_scope`); each answer goes into
+        the cache at once (the event that follows is then a no-op: same
+        `updated_at`)."""
+        api, cache, endpoint = self.api, self.cache, kind.endpoint
+        scope = kind.scope(context)
 
         async def create(fields: Mapping[str, Any]) -> None:
-            cache.upsert_entity(endpoint, await api.create_entity(endpoint, {"coaching_session_id": session_id, **fields}))
+            cache.upsert_entity(endpoint, await api.create_entity(endpoint, {**scope, **fields}))
 
         async def update(entity_id: str, fields: Mapping[str, Any]) -> None:
             cache.upsert_entity(endpoint, await api.update_entity(endpoint, entity_id, fields))
@@ -254,37 +265,56 @@ def SessionPage(app: App) -> Any:
         return None
     session_id = session["id"]
     return [
-        el(GoalSection, app=app, parent=layout.goal, session_id=session_id),
-        el(EntitySection, app=app, parent=layout.actions, name="action", title="Actions", session_id=session_id, has_status=True),
-        el(EntitySection, app=app, parent=layout.agreements, name="agreement", title="Agreements", session_id=session_id),
+        el(EntitySection, app=app, parent=getattr(layout, section.slot), section=section, session_id=session_id)
+        for section in SECTIONS
     ]
 
 
-def EntitySection(app: App, parent: Any, name: str, title: str, session_id: str, has_status: bool = False) -> None:
-    """One entity list; re-renders only when its own cache key changes."""
-    endpoint = f"{name}s"
-    key = use_memo(lambda: make_key(endpoint, coaching_session_id=session_id), (endpoint, session_id))
+def _list_panel(parent: Any, kind: EntityKind, create: Create, update: Update, delete: Delete) -> EntityListPanel:
+    """Every entity of the list, one row each; a status select if the kind
+    has a writable `status`."""
+    title = kind.endpoint.replace("_", " ").capitalize()
+    return EntityListPanel(parent, kind.name, title, create, update, delete, has_status="status" in kind.writable)
+
+
+def _goal_panel(parent: Any, kind: EntityKind, create: Create, update: Update, delete: Delete) -> GoalPanel:
+    """The session's one goal: the newest of the list, or a form to set one."""
+    return GoalPanel(parent, create, update, delete)
+
+
+class Section(NamedTuple):
+    """One section of the session page: an entity kind, the slot of
+    `SessionLayout` it fills, and the widget that shows its list."""
+
+    kind: EntityKind
+    slot: str
+    panel: Panel
+
+
+SECTIONS = (
+    Section(OVERARCHING_GOALS, "goal", _goal_panel),
+    Section(ACTIONS, "actions", _list_panel),
+    Section(AGREEMENTS, "agreements", _list_panel),
+)
+"""The session page's sections, in page order."""
+
+
+def _session_scope(session_id: str) -> Dict[str, str]:
+    """The session page's scope: each kind takes its scope fields from it."""
+    return {"coaching_session_id": session_id}
+
+
+def EntitySection(app: App, parent: Any, section: Section, session_id: str) -> None:
+    """One kind's list in the session, drawn by the section's widget;
+    re-renders only when its own cache key changes."""
+    kind = section.kind
+    key = use_memo(lambda: entity_key(kind, _session_scope(session_id)), (kind, session_id))
     entry = use_swr(key)
     panel = use_ref(None)
 
     def mount() -> Callable[[], None]:
-        create, update, delete = app.mutations(endpoint, session_id)
-        panel.current = EntityListPanel(parent, name, title, create, update, delete, has_status=has_status)
-        panel.current.render(app.cache.get(key))
-        return panel.current.dispose
-
-    use_effect(mount, (parent, key))
-    use_effect(lambda: panel.current.render(entry), (entry,))
-
-
-def GoalSection(app: App, parent: Any, session_id: str) -> None:
-    key = use_memo(lambda: make_key("overarching_goals", coaching_session_id=session_id), (session_id,))
-    entry = use_swr(key)
-    panel = use_ref(None)
-
-    def mount() -> Callable[[], None]:
-        create, update, delete = app.mutations("overarching_goals", session_id)
-        panel.current = GoalPanel(parent, create, update, delete)
+        create, update, delete = app.mutations(kind, _session_scope(session_id))
+        panel.current = section.panel(parent, kind, create, update, delete)
         panel.current.render(app.cache.get(key))
         return panel.current.dispose
 

@@ -20,15 +20,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
+from contract.registry import EntityKind
 from frontend.store import Store
 
-__all__ = ["Cache", "CacheEntry", "Key", "make_key"]
+__all__ = ["Cache", "CacheEntry", "Key", "entity_key", "make_key"]
 
 Key = Tuple[str, Tuple[Tuple[str, str], ...]]
 """(endpoint, sorted (name, value) params), e.g. ("actions", (("coaching_session_id", "session-1"),)).
 
-The endpoint is the entity endpoint name without a slash (`frontend.api.ENDPOINTS`,
-`ENTITY_ENDPOINTS` of the cache invalidation hook), as entity events name it."""
+The endpoint is an entity kind's `endpoint` (`contract.registry`), and the
+params its scope fields: `entity_key`."""
 
 _MISSING: Any = object()
 
@@ -36,6 +37,13 @@ _MISSING: Any = object()
 def make_key(endpoint: str, **params: str) -> Key:
     """The cache key of `GET endpoint?params`."""
     return (endpoint, tuple(sorted((name, str(value)) for name, value in params.items())))
+
+
+def entity_key(kind: EntityKind, context: Mapping[str, Any]) -> Key:
+    """The key of `kind`'s list in `context` (a mapping holding the kind's
+    scope fields, such as the page's `{"coaching_session_id": "session-1"}`):
+    `("actions", (("coaching_session_id", "session-1"),))`."""
+    return make_key(kind.endpoint, **kind.scope(context))
 
 
 class CacheEntry(NamedTuple):

@@ -1,12 +1,14 @@
-"""The app's Python package in one archive, `frontend.zip` (pyscript.toml `[files]`).
+"""The app's Python packages in one archive, `frontend.zip` (pyscript.toml `[files]`).
 
 The stub builds it on each request from the current sources
 (`backend_stub/static.py`); `python tools/bundle.py` (run by `make setup`)
 writes it, with its `.br` and `.gz` siblings, to the repository root for
-static hosting. Rebuild it after editing `frontend/` if you host statically.
+static hosting. Rebuild it after editing `frontend/` or `contract/` if you
+host statically.
 
 What it holds: each module of `frontend/` (but `main.py`, which index.html
-loads itself) as browser byte-code where `make setup` compiled it from the
+loads itself) and of `contract/` (the wire contract it shares with the
+backend, `PACKAGES`) as browser byte-code where `make setup` compiled it from the
 module's current source (tools/pyodide_build.py --frontend, recorded by
 sha256 in `APP_BYTECODE/sources.json`), placed where the source would be
 (`frontend/app.pyc`: a sourceless import); a module edited since ships as its
@@ -33,6 +35,10 @@ BROWSER_PYC_TAG = "cpython-314"
 """`sys.implementation.cache_tag` of the browser's Python (Pyodide 314)."""
 APP_BYTECODE = "vendor/app-bytecode"
 """Where `make setup` puts the app's byte-code (`frontend/app.pyc`) and `sources.json`."""
+PACKAGES = ("contract", "frontend")
+"""The top-level packages the bundle carries (unpacked side by side, both importable)."""
+ENTRY = "frontend/main.py"
+"""The page's entry script: index.html loads it itself, the bundle leaves it out."""
 PYSCRIPT_BYTECODE = "vendor/pyscript-bytecode"
 """Where `make setup` puts the byte-code of PyScript's own `pyscript` package."""
 ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
@@ -40,14 +46,14 @@ ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
 
 
 def bundle_sources(site_root: Path) -> list[Path]:
-    """The modules that go in the bundle: `frontend/**/*.py` but the entry
-    script `main.py` (index.html loads it itself), no dot-files, no `__pycache__`."""
-    folder = site_root / "frontend"
+    """The modules that go in the bundle: `<package>/**/*.py` of each of
+    `PACKAGES` but the entry script `ENTRY`, no dot-files, no `__pycache__`."""
     return sorted(
         path
-        for path in folder.rglob("*.py")
-        if path != folder / "main.py"
-        and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(folder).parts)
+        for package in PACKAGES
+        for path in (site_root / package).rglob("*.py")
+        if path != site_root / ENTRY
+        and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(site_root).parts)
     )
 
 

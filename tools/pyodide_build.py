@@ -42,7 +42,7 @@ it, so a change that breaks them fails here: Pyodide 314 restores at most
 fails the build rather than every browser's own snapshot later.
 
 **Byte-code for the app.** `--frontend` compiles the modules of `frontend/`
-(without docstrings) into `vendor/app-bytecode/`, with the sha256 of each
+and `contract/` (without docstrings) into `vendor/app-bytecode/`, with the sha256 of each
 source compiled: `frontend.zip` carries a module's `.pyc` in place of its
 source only while the source is unchanged (tools/bundle.py), so a stale
 build costs time, never correctness. It also compiles PyScript's own
@@ -76,7 +76,7 @@ from playwright.sync_api import Route, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tools.bundle import APP_BYTECODE, PYSCRIPT_BYTECODE, bundle_sources  # noqa: E402
+from tools.bundle import APP_BYTECODE, PACKAGES, PYSCRIPT_BYTECODE, bundle_sources  # noqa: E402
 from tools.bundle import BROWSER_PYC_TAG as PYC_TAG  # noqa: E402
 from tools.vendor import (  # noqa: E402
     BROWSER_WHEELS,
@@ -433,7 +433,8 @@ def remove_stale(keep: set[str]) -> None:
 
 
 def frontend_modules() -> dict[str, str]:
-    """{"frontend/app.py": source, ...}: the modules `frontend.zip` carries."""
+    """{"frontend/app.py": source, "contract/events.py": source, ...}: the
+    modules `frontend.zip` carries (tools/bundle.py `PACKAGES`)."""
     return {path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8") for path in bundle_sources(ROOT)}
 
 
@@ -607,7 +608,7 @@ def main(argv: list[str]) -> int:
                 app = frontend_modules()
                 compiled = json.loads(tab.evaluate(COMPILE, [INDEX_URL, app, APP_ROOT, False, []]))
                 count = write_app_bytecode(app, {name: base64.b64decode(data) for name, data in compiled.items()})
-                print(f"pyodide-build: frontend/: {count} modules compiled to byte-code")
+                print(f"pyodide-build: {', '.join(f'{name}/' for name in PACKAGES)}: {count} modules compiled to byte-code")
                 pyscript = tab.evaluate(PYSCRIPT_SOURCES, pyscript_package_literal())
                 compiled = json.loads(tab.evaluate(COMPILE, [INDEX_URL, pyscript, APP_ROOT, True, None]))
                 count = write_pyscript_bytecode({cache_path(name): base64.b64decode(data) for name, data in compiled.items()})

@@ -9,48 +9,79 @@ request and only the subscribers of that endpoint's keys re-render. A
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
+from contract.registry import ENTITY_KINDS, EntityKind
 from frontend.cache import Cache, Key
 from frontend.contexts.app_context import use_swr_config
 from frontend.contexts.sse_connection_context import use_sse_connection_store
-from frontend.events import ENTITY_EVENT_TYPES
 from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler, use_sse_event_handler
 from frontend.reactive import use_effect
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import ConnectionState
 
-__all__ = ["ENTITY_ENDPOINTS", "apply_entity_event", "apply_entity_events", "use_sse_cache_invalidation"]
+__all__ = [
+    "CACHE_INVALIDATION",
+    "CacheChange",
+    "apply_entity_event",
+    "apply_entity_events",
+    "cache_invalidation_map",
+    "use_sse_cache_invalidation",
+]
 
-ENTITY_ENDPOINTS = {"action": "actions", "agreement": "agreements", "overarching_goal": "overarching_goals"}
-"""Entity name in event types and payloads -> its REST endpoint (the cache key's endpoint)."""
 
-_ENTITY_EVENT_ORDER = sorted(ENTITY_EVENT_TYPES)  # hooks are called in a fixed order
+class CacheChange(NamedTuple):
+    """What an entity event changes in the cache: the lists of `endpoint`
+    (the cache key's endpoint), by the entity under `field` of the event's
+    `data`, or, if `deleted`, the id under `field`."""
+
+    endpoint: str
+    field: str
+    deleted: bool
 
 
-def apply_entity_event(cache: Cache, event: Any) -> List[Key]:
+def cache_invalidation_map(kinds: Tuple[EntityKind, ...]) -> Dict[str, CacheChange]:
+    """Event type -> its `CacheChange`, for each event of each kind of
+    `kinds`: `{"action_created": ("actions", "action", False), ...,
+    "action_deleted": ("actions", "action_id", True), ...}`."""
+    changes: Dict[str, CacheChange] = {}
+    for kind in kinds:
+        for change, event_type in kind.event_types.items():
+            deleted = change == "deleted"
+            changes[event_type] = CacheChange(kind.endpoint, kind.deleted_id_field if deleted else kind.payload_key, deleted)
+    return changes
+
+
+CACHE_INVALIDATION = cache_invalidation_map(ENTITY_KINDS)
+"""The cache change of every entity event of the API (`ENTITY_KINDS`)."""
+
+_ENTITY_EVENT_ORDER = sorted(CACHE_INVALIDATION)  # hooks are called in a fixed order
+
+
+def apply_entity_event(cache: Cache, event: Any, changes: Mapping[str, CacheChange] = CACHE_INVALIDATION) -> List[Key]:
     """Upsert or remove the entity an entity event (an `SSEEvent` dict)
-    carries; returns the changed keys.
+    carries, as `changes` (by default the API's) says; returns the changed
+    keys.
 
     Created and updated events upsert (an older `updated_at` never wins);
-    deleted events remove by `<name>_id`. Pure.
+    deleted events remove by the id the kind's `deleted_id_field` names
+    (`<name>_id`). Pure.
     """
-    name, change = event["type"].rsplit("_", 1)
-    endpoint = ENTITY_ENDPOINTS[name]
+    endpoint, field, deleted = changes[event["type"]]
     data = event["data"]
-    if change == "deleted":
-        return cache.remove_entity(endpoint, data[f"{name}_id"], data)
-    return cache.upsert_entity(endpoint, data[name])
+    if deleted:
+        return cache.remove_entity(endpoint, data[field], data)
+    return cache.upsert_entity(endpoint, data[field])
 
 
-def apply_entity_events(cache: Cache, events: List[Any]) -> List[Key]:
+def apply_entity_events(cache: Cache, events: List[Any], changes: Mapping[str, CacheChange] = CACHE_INVALIDATION) -> List[Key]:
     """`apply_entity_event` for each of `events` in order, as one update of
     the cache's store: its subscribers hear once, of the final state.
     Returns the changed keys, each once. Pure."""
     changed: List[Key] = []
     with cache.store.batch():
         for event in events:
-            changed += apply_entity_event(cache, event)
+            changed += apply_entity_event(cache, event, changes)
     return list(dict.fromkeys(changed))
 
 

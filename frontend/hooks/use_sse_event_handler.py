@@ -3,7 +3,7 @@
 One listener per event type on the connection, registered once per
 (connection, type): the handler is read through a ref, so a re-render with a
 new handler does not re-register. Each event's `data` is validated with the
-shared pydantic types (`frontend.events`) and its `type` checked against the
+shared pydantic types (`contract.events`) and its `type` checked against the
 SSE event name; invalid events are recorded in the connection store (type
 and reason only) and skipped; the stream goes on.
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Optional
 
+from contract.events import EventValidationError, event_outcome, event_outcomes
 from frontend.contexts.sse_connection_context import use_sse_connection_store_api
-from frontend.events import EventValidationError, event_outcome, event_outcomes
 from frontend.reactive import use_effect, use_ref
 from frontend.sse.connection import SSEConnection
 from frontend.sse.parser import EventRun, ServerSentEvent

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any, List, Optional
 
+from contract.events import notification_level
 from frontend.contexts.app_context import LogoutContext, NotificationsContext, use_required_context
-from frontend.events import notification_level
 from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler, use_sse_event_handler
 from frontend.notifications import NotificationStore
 from frontend.sse.connection import SSEConnection

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, Mapping
 
+from contract.models import ActionStatus
 from frontend.cache import CacheEntry
-from frontend.events import ActionStatus
 from frontend.platform import optional
 from frontend.ui.dom import Listeners, h, set_attribute, set_hidden, set_text
 from frontend.ui.keyed_list import KeyedList

@@ -18,6 +18,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
 
+from contract.models import Action
 from frontend.auth import AuthStore
 from frontend.cache import Cache
 from frontend.contexts.app_context import (
@@ -29,7 +30,6 @@ from frontend.contexts.app_context import (
     SWRConfigContext,
     provide,
 )
-from frontend.events import Action
 from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
 from frontend.notifications import NotificationStore
 from frontend.providers.sse_provider import SSEProvider

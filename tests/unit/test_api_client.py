@@ -14,12 +14,13 @@ import httpx
 import pytest
 
 from backend_stub.testing import API_HEADERS, StubProcess, free_port, login
+from contract.models import Action, ActionStatus, Agreement, OverarchingGoal
 from frontend.api import API_VERSION, ApiClient, ApiError, Send
-from frontend.events import Action, ActionStatus, Agreement, OverarchingGoal
 
 pytestmark = pytest.mark.anyio
 
 SECRET = "hunter2-do-not-echo"
+SESSION_1 = {"coaching_session_id": "session-1"}
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +130,7 @@ async def test_no_token_sends_no_authorization_header(stub: StubProcess, http: h
 async def test_401_calls_on_unauthorized(stub: StubProcess, http: httpx.AsyncClient) -> None:
     c = client(stub, http, "not-a-real-token")
     with pytest.raises(ApiError) as raised:
-        await c.api.list_entities("actions", "session-1")
+        await c.api.list_entities("actions", SESSION_1)
     assert raised.value.status == 401
     assert c.unauthorized == 1
 
@@ -188,7 +189,7 @@ async def test_error_statuses_map_to_api_error_with_a_message(
 async def test_network_failure_is_api_error_0(http: httpx.AsyncClient) -> None:
     c = Client(f"http://127.0.0.1:{free_port()}", http, "token")  # nothing listens there
     with pytest.raises(ApiError) as raised:
-        await c.api.list_entities("actions", "session-1")
+        await c.api.list_entities("actions", SESSION_1)
     assert raised.value.status == 0
     assert raised.value.message
     assert c.unauthorized == 0
@@ -213,7 +214,7 @@ async def test_entity_crud_is_validated_into_models(stub: StubProcess, http: htt
     assert created.status is ActionStatus.NotStarted
     assert created.created_at.tzinfo is not None
 
-    listed = await c.api.list_entities("actions", "session-1")
+    listed = await c.api.list_entities("actions", SESSION_1)
     assert all(isinstance(item, Action) for item in listed)
     assert created.id in [item.id for item in listed]
 
@@ -223,7 +224,7 @@ async def test_entity_crud_is_validated_into_models(stub: StubProcess, http: htt
     assert updated.updated_at > created.updated_at
 
     assert await c.api.delete_entity("actions", created.id) is None
-    assert created.id not in [item.id for item in await c.api.list_entities("actions", "session-1")]
+    assert created.id not in [item.id for item in await c.api.list_entities("actions", SESSION_1)]
 
 
 async def test_agreements_and_goals_are_validated_into_their_models(
@@ -234,8 +235,8 @@ async def test_agreements_and_goals_are_validated_into_their_models(
     goal = await c.api.create_entity("overarching_goals", {"coaching_session_id": "session-1", "title": "Ship it"})
     assert isinstance(agreement, Agreement)
     assert isinstance(goal, OverarchingGoal)
-    assert all(isinstance(item, Agreement) for item in await c.api.list_entities("agreements", "session-1"))
-    assert all(isinstance(item, OverarchingGoal) for item in await c.api.list_entities("overarching_goals", "session-1"))
+    assert all(isinstance(item, Agreement) for item in await c.api.list_entities("agreements", SESSION_1))
+    assert all(isinstance(item, OverarchingGoal) for item in await c.api.list_entities("overarching_goals", SESSION_1))
 
 
 async def test_coaching_sessions_of_the_user(stub: StubProcess, http: httpx.AsyncClient, tokens: Dict[str, str]) -> None:

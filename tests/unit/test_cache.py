@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contract.models import Action
 from frontend.cache import Cache, CacheEntry, make_key
-from frontend.events import Action
 from tests.unit.fakes import FakeFetcher, make_action, settle
 
 ACTIONS = make_key("actions", coaching_session_id="session-1")

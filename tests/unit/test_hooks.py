@@ -17,16 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from frontend.cache import Cache, CacheEntry, make_key
-from frontend.contexts.app_context import SWRConfigContext
-from frontend.contexts.sse_connection_context import SSEConnectionStoreContext
-from frontend.events import (
+from contract.events import (
     EVENT_TYPES,
-    Action,
-    ActionChanged,
-    ActionCreatedEvent,
-    ActionDeleted,
-    ActionDeletedEvent,
     EventValidationError,
     ForceLogout,
     ForceLogoutEvent,
@@ -39,6 +31,11 @@ from frontend.events import (
     event_outcomes,
     parse_event,
 )
+from contract.models import Action
+from contract.registry import ACTIONS as ACTION_KIND
+from frontend.cache import Cache, CacheEntry, make_key
+from frontend.contexts.app_context import SWRConfigContext
+from frontend.contexts.sse_connection_context import SSEConnectionStoreContext
 from frontend.hooks.use_sse_cache_invalidation import apply_entity_event, apply_entity_events, use_sse_cache_invalidation
 from frontend.hooks.use_sse_event_handler import BATCH_SLICE, use_sse_event_batch_handler, use_sse_event_handler
 from frontend.hooks.use_sse_system_events import show_notifications
@@ -187,7 +184,6 @@ def test_valid_event_reaches_the_handler_typed_with_aware_dates() -> None:
     assert event["data"]["action"].updated_at.utcoffset().total_seconds() == 0
 
 
-_SCOPE = {"coaching_session_id": "session-1", "coaching_relationship_id": "rel-1"}
 _ACTION = Action.model_validate(
     {"id": "a1", "coaching_session_id": "session-1", "body": "<b>x</b>", "created_at": "2026-01-01T00:00:00Z",
      "updated_at": "2026-01-01T00:00:01Z"}
@@ -197,8 +193,8 @@ _ACTION = Action.model_validate(
 @pytest.mark.parametrize(
     "event",
     [
-        ActionCreatedEvent(type="action_created", data=ActionChanged(**_SCOPE, action=_ACTION)),
-        ActionDeletedEvent(type="action_deleted", data=ActionDeleted(**_SCOPE, action_id="a1")),
+        ACTION_KIND.changed_event("created", _ACTION, "rel-1"),
+        ACTION_KIND.deleted_event(_ACTION, "rel-1"),
         ForceLogoutEvent(type="force_logout", data=ForceLogout(reason="Account disabled")),
         ResyncEvent(type="resync", data=Resync()),
         NotificationEvent(type="notification", data=Notification(level="warning", message="Heads up")),
@@ -537,7 +533,7 @@ async def test_a_burst_of_entity_events_changes_the_cache_once_per_run_of_one_ty
 
 
 def test_apply_entity_events_returns_each_changed_key_once() -> None:
-    from frontend.events import parse_event
+    from contract.events import parse_event
 
     cache = Cache(FakeFetcher())
     cache.store.set_state({key: CacheEntry(data=()) for key in (ACTIONS, AGREEMENTS)})
@@ -549,7 +545,7 @@ def test_apply_entity_events_returns_each_changed_key_once() -> None:
 
 
 def test_apply_entity_event_maps_each_entity_to_its_endpoint() -> None:
-    from frontend.events import parse_event
+    from contract.events import parse_event
 
     cache = Cache(FakeFetcher())
     cache.store.set_state({key: CacheEntry(data=()) for key in (ACTIONS, AGREEMENTS, GOALS)})

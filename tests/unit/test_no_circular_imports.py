@@ -1,5 +1,5 @@
-"""No circular imports in `frontend` (the original needed
-`sse-connection-context.tsx` only to break one).
+"""No circular imports in `frontend` and the `contract` it imports (the
+original needed `sse-connection-context.tsx` only to break one).
 
 Every pure module imports ALONE in a fresh interpreter (an import cycle
 often only shows when a module is the first one imported), and the graph of
@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Set
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGE = REPO / "frontend"
+PACKAGES = (REPO / "frontend", REPO / "contract")
 
 BROWSER_ONLY = {"frontend.app", "frontend.bench_hooks", "frontend.main", "frontend.platform", "frontend.sse.browser"}
 BROWSER_ONLY_PACKAGES = ("frontend.ui",)
@@ -34,7 +34,12 @@ def module_name(path: Path) -> str:
 
 
 def all_modules() -> Dict[str, Path]:
-    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py")) if "__pycache__" not in path.parts}
+    return {
+        module_name(path): path
+        for package in PACKAGES
+        for path in sorted(package.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
 
 
 def is_pure(name: str) -> bool:
@@ -65,6 +70,10 @@ def test_the_pure_module_list_covers_the_app_layer() -> None:
         "frontend.providers.sse_provider",
         "frontend.sse.connection",
         "frontend.sse.connection_store",
+        "contract",
+        "contract.models",
+        "contract.registry",
+        "contract.events",
     }
     assert expected <= set(PURE)
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MAGIC_314 = (3627).to_bytes(2, "little") + b"\r\n"  # importlib.util.MAGIC_NUMBER of Python 3.14
 
 
-def test_the_bundle_holds_every_frontend_module_as_byte_code():
+def test_the_bundle_holds_every_frontend_and_contract_module_as_byte_code():
     import io
     import zipfile
 
@@ -20,8 +20,14 @@ def test_the_bundle_holds_every_frontend_module_as_byte_code():
     config = tomllib.loads((ROOT / "pyscript.toml").read_text())
     assert "files" not in config  # frontend/boot.mjs unpacks the bundle itself, while Python starts
     assert "'../frontend.zip'" in (ROOT / "frontend" / "boot.mjs").read_text()
-    on_disk = {path.relative_to(ROOT).as_posix() for path in (ROOT / "frontend").rglob("*.py") if "__pycache__" not in path.parts}
+    on_disk = {
+        path.relative_to(ROOT).as_posix()
+        for package in ("frontend", "contract")  # the app, and the wire contract it shares with the stub
+        for path in (ROOT / package).rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
     on_disk.discard("frontend/main.py")  # the entry script, loaded by index.html itself
+    assert {"contract/__init__.py", "contract/events.py", "contract/models.py", "contract/registry.py"} <= on_disk
     # PyScript's `pyscript` package's byte-code (PyScript writes its sources there)
     pyscript = {f"pyscript/__pycache__/{name}.cpython-314.pyc" for name in ("__init__", "context", "display", "ffi")}
     bundle = frontend_bundle(ROOT)
@@ -31,8 +37,9 @@ def test_the_bundle_holds_every_frontend_module_as_byte_code():
         # `make setup` compiled every module from its current source: each travels as
         # its byte-code only, where the source would be (a sourceless import).
         assert {name for name in names if not name.startswith("pyscript/")} == {name + "c" for name in on_disk}
-        header = archive.read("frontend/events.pyc")[:16]
-        assert header[:4] == MAGIC_314 and int.from_bytes(header[4:8], "little") == 0b01  # unchecked hash
+        for module in ("frontend/app.pyc", "contract/events.pyc"):
+            header = archive.read(module)[:16]
+            assert header[:4] == MAGIC_314 and int.from_bytes(header[4:8], "little") == 0b01  # unchecked hash
         assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}  # it travels brotli-encoded
     assert frontend_bundle(ROOT) == bundle  # deterministic: same sources, same bytes (and ETag)
 
@@ -43,20 +50,24 @@ def test_the_bundle_carries_byte_code_only_of_a_modules_current_source(tmp_path)
 
     from tools.bundle import APP_BYTECODE, bundle_files
 
-    for name in ("frontend/__init__.py", "frontend/app.py", "frontend/api.py", "frontend/main.py"):
+    for name in ("frontend/__init__.py", "frontend/app.py", "frontend/api.py", "frontend/main.py", "contract/__init__.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(f"# {name}\n")
     compiled = tmp_path / APP_BYTECODE
     (compiled / "frontend").mkdir(parents=True)
     for name in ("__init__.pyc", "app.pyc", "api.pyc", "gone.pyc", "main.pyc"):
         (compiled / "frontend" / name).write_bytes(b"pyc")
-    digests = {name: hashlib.sha256(f"# {name}\n".encode()).hexdigest() for name in ("frontend/__init__.py", "frontend/app.py")}
+    (compiled / "contract").mkdir()
+    (compiled / "contract" / "__init__.pyc").write_bytes(b"pyc")
+    names = ("frontend/__init__.py", "frontend/app.py", "contract/__init__.py")
+    digests = {name: hashlib.sha256(f"# {name}\n".encode()).hexdigest() for name in names}
     digests["frontend/api.py"] = hashlib.sha256(b"# before an edit\n").hexdigest()
     (compiled / "sources.json").write_text(json_module.dumps(digests))
     pyscript = tmp_path / "vendor" / "pyscript-bytecode" / "pyscript" / "__pycache__"
     pyscript.mkdir(parents=True)
     (pyscript / "__init__.cpython-314.pyc").write_bytes(b"pyc")
     assert [name for _, name in bundle_files(tmp_path)] == [
+        "contract/__init__.pyc",
         "frontend/__init__.pyc",
         "frontend/api.py",  # edited since it was compiled: its source, compiled in the page
         "frontend/app.pyc",

@@ -20,7 +20,7 @@ from backend_stub.testing import (
     auth_headers,
     login,
 )
-from frontend.events import parse_event
+from contract.events import parse_event
 
 pytestmark = pytest.mark.anyio
 

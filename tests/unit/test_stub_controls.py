@@ -20,7 +20,7 @@ from backend_stub.testing import (
     login,
     wait_until,
 )
-from frontend.events import parse_event
+from contract.events import parse_event
 
 pytestmark = pytest.mark.anyio
 

@@ -12,9 +12,9 @@ import pytest
 
 from backend_stub.auth import hash_password, verify_password
 from backend_stub.broker import Broker, StreamClosed
-from backend_stub.entities import ACTIONS
 from backend_stub.storage import LoggedEvent, Storage, User, next_updated_at
-from frontend.events import utc_now
+from contract.models import utc_now
+from contract.registry import ACTIONS
 
 ALICE = User("user-alice", "alice", "Alice Coach", "coach")
 CAROL = User("user-carol", "carol", "Carol Coachee", "coachee")
