@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from bench import streams
 from frontend.events import (
     ForceLogout,
     ForceLogoutEvent,
@@ -306,16 +306,15 @@ class StubControls:
         """GET ?count=N&size=BYTES[&same=1] -> a finite `text/event-stream` of
         N valid events of about BYTES each: `notification`s up to 200 bytes
         (each message different; `same=1`: all the same message), else
-        `action_updated` (for the benchmarks: the same bytes for the native
-        EventSource and for the page's client; made once per shape)."""
+        `action_updated` (bench/streams.py: the same bytes for the native
+        EventSource and for the page's client in `make bench`)."""
         try:
             count = min(max(int(request.query_params.get("count", "1000")), 1), 200_000)
             size = min(max(int(request.query_params.get("size", "100")), 50), 65_536)
         except ValueError:
             raise ApiError(422, "invalid", "count and size must be integers") from None
         same = request.query_params.get("same") == "1"
-        stream = _burst(count, size, same) if count * size <= BURST_CACHE_BYTES else _make_burst(count, size, same)
-        return Response(stream, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+        return Response(streams.burst(count, size, same), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     async def reset_logs(self, request: Request) -> Response:
         """POST -> 204; both logs emptied (pending failures are kept)."""
@@ -342,64 +341,3 @@ class StubControls:
         streams = len(self._broker.streams(None if user is None else user.username))
         return JSONResponse({"id": logged.id, "streams": streams})
 
-
-BURST_CACHE_BYTES = 32 * 1024 * 1024
-"""Bursts up to this size are made once and kept (the two last shapes asked for)."""
-
-
-def _make_burst(count: int, size: int, same: bool = False) -> bytes:
-    return notification_burst(count, size, same) if size <= 200 else burst_stream(count, size)
-
-
-@functools.lru_cache(maxsize=3)
-def _burst(count: int, size: int, same: bool = False) -> bytes:
-    """`_make_burst`, kept: building 20,000 events takes the stub ~0.2 s, which
-    would otherwise sit inside every timed read of the stream (the page's and
-    the native reference's alike, pulling their ratio towards 1)."""
-    return _make_burst(count, size, same)
-
-
-def burst_stream(count: int, size: int) -> bytes:
-    """`retry: 1000`, then `count` `action_updated` frames of about `size` bytes."""
-    from frontend.events import Action, ActionChanged, ActionUpdatedEvent
-
-    def frame_data(action: dict) -> str:
-        scope = {"coaching_session_id": "session-burst", "coaching_relationship_id": "rel-burst"}
-        data = ActionChanged(**scope, action=Action.model_validate(action))  # type: ignore[typeddict-item]
-        return dump_event(ActionUpdatedEvent(type="action_updated", data=data))
-
-    now = utc_now()
-    frames = [b"retry: 1000\n\n"]
-    for number in range(1, count + 1):
-        action = {
-            "id": f"act-burst{number % 50:04d}",
-            "coaching_session_id": "session-burst",
-            "body": "",
-            "status": "InProgress",
-            "created_at": now,
-            "updated_at": now,
-        }
-        data = frame_data(action)
-        padding = max(0, size - len(data) - 40)
-        if padding:
-            action["body"] = "x" * padding
-            data = frame_data(action)
-        frames.append(f"id: {number}\nevent: action_updated\ndata: {data}\n\n".encode())
-    return b"".join(frames)
-
-
-def notification_burst(count: int, size: int, same: bool = False) -> bytes:
-    """`retry: 1000`, then `count` `notification` frames of about `size` bytes,
-    each message different (`#<number> mmm...`) as real events are, or with
-    `same` all one message (`mmm...`)."""
-    frames = [b"retry: 1000\n\n"]
-    empty = dump_event(NotificationEvent(type="notification", data=Notification(level="info", message="")))
-    for number in range(1, count + 1):
-        head = f"id: {number}\nevent: notification\ndata: "
-        label = "" if same else f"#{number} "
-        # Sized on the longest id, so `same` gives one message throughout.
-        longest_head = len(f"id: {count}\nevent: notification\ndata: ")
-        message = label + "m" * max(1, size - longest_head - len(empty) - len(label) - 2)
-        data = dump_event(NotificationEvent(type="notification", data=Notification(level="info", message=message)))
-        frames.append(f"{head}{data}\n\n".encode())
-    return b"".join(frames)
