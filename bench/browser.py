@@ -21,7 +21,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from bench import network
 from bench.stats import summary
-from tests.e2e.conftest import CHROMIUM_FLAGS, OUTSIDE, Stub, start_stub, stop_stub
+from tests.support.browser import CHROMIUM_FLAGS, OUTSIDE
+from tests.support.stub import StubProcess, start_stub, stop_stub
 
 FIRST_LIVE_SCRIPT = """
 window.__firstLive = null;
@@ -122,7 +123,7 @@ WASM_TRANSFERRED = "performance.getEntriesByType('resource').find((e) => e.name.
 
 
 class Bench:
-    def __init__(self, browser: Browser, stub: Stub, browser_path: str = "/usr/bin/chromium") -> None:
+    def __init__(self, browser: Browser, stub: StubProcess, browser_path: str = "/usr/bin/chromium") -> None:
         self.browser = browser
         self.browser_path = browser_path
         self.stub = stub

@@ -9,7 +9,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import wait_until
+from tests.support.stub import wait_until
 
 
 def unique(text: str) -> str:
