@@ -1,10 +1,14 @@
 """Test controls: the `/_test/*` routes (CONTRACT.md "Test controls").
 
-Mounted only with `--test-controls`; without it `/_test/*` is a plain 404.
-They need no token and no `X-Version`. `StubControls` also keeps the two
-logs the API feeds (every GET /sse attempt, every API request) and the
-pending forced failures of GET /sse; with controls off it records nothing.
-A bad body is a 422 `ApiError`, answered as JSON by the app's handler.
+Only with `--test-controls` does `create_app` import this module; it then
+mounts `StubControls.app()` at `/_test` and serves the API through
+`RecordingApi`. Without the flag `/_test/*` is a plain 404 and the API
+records nothing: none of this is on its request path.
+
+The controls need no token and no `X-Version`. `StubControls` keeps the two
+logs `RecordingApi` feeds (every GET /sse attempt, every API request) and the
+pending forced failures of GET /sse. A bad body is a 422 `ApiError`,
+answered as JSON by the sub-app's handler.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import Route
 
 from bench import streams
 from frontend.events import (
@@ -32,9 +37,12 @@ from frontend.events import (
     utc_now,
 )
 
+from .app import StubApi, presented_username
 from .broker import Broker
-from .errors import ApiError, not_found, parse_body
-from .storage import Storage, User, iso
+from .config import StubConfig
+from .errors import ApiError, api_error_handler, not_found, parse_body
+from .storage import Storage, TokenInfo, User, iso
+from .stream import StreamResponse
 
 __test__ = False  # not a pytest module, despite its name
 
@@ -176,10 +184,9 @@ class NotifyBody(_Body):
 
 
 class StubControls:
-    """State and routes of the test controls. `enabled=False` records nothing."""
+    """State and routes of the test controls."""
 
-    def __init__(self, storage: Storage, broker: Broker, *, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, storage: Storage, broker: Broker) -> None:
         self._storage = storage
         self._broker = broker
         self._connections: deque[ConnectionAttempt] = deque(maxlen=LOG_LIMIT)
@@ -192,8 +199,6 @@ class StubControls:
 
     def record_request(self, request: Request, username: str | None, status: int, at: datetime) -> None:
         """Log one API request: `{method, path, query, username, at, status}`."""
-        if not self.enabled:
-            return
         self._requests.append(
             {
                 "method": request.method,
@@ -208,41 +213,39 @@ class StubControls:
     def open_attempt(
         self, username: str | None, last_event_id: str | None, x_version: str | None, arrived: datetime
     ) -> ConnectionAttempt:
-        """Start the record of a GET /sse attempt that `arrived` then (logged only when enabled)."""
+        """Log a GET /sse attempt that `arrived` then; its record, to complete."""
         self._seq += 1
         attempt = ConnectionAttempt(self._seq, username, last_event_id, x_version, arrived)
-        if self.enabled:
-            self._connections.append(attempt)
+        self._connections.append(attempt)
         return attempt
 
     def take_forced_failure(self) -> ForcedFailure | None:
         """The failure the current GET /sse must answer, if `fail_next` is pending."""
-        if not self.enabled or self._failures_left <= 0 or self._failure is None:
+        if self._failures_left <= 0 or self._failure is None:
             return None
         self._failures_left -= 1
         return self._failure
 
     # --- routes --------------------------------------------------------------
 
-    def routes(self) -> list[BaseRoute]:
-        """`Mount("/_test", ...)` with every control."""
-        return [
-            Mount(
-                "/_test",
-                routes=[
-                    Route("/fail_next", self.fail_next, methods=["POST"]),
-                    Route("/drop_streams", self.drop_streams, methods=["POST"]),
-                    Route("/stall_streams", self.stall_streams, methods=["POST"]),
-                    Route("/send", self.send, methods=["POST"], max_body_size=SEND_MAX_BODY_SIZE),
-                    Route("/force_logout", self.force_logout, methods=["POST"]),
-                    Route("/notify", self.notify, methods=["POST"]),
-                    Route("/connections", self.connections, methods=["GET"]),
-                    Route("/requests", self.requests, methods=["GET"]),
-                    Route("/reset_logs", self.reset_logs, methods=["POST"]),
-                    Route("/burst", self.burst, methods=["GET"]),
-                ],
-            )
-        ]
+    def app(self) -> Starlette:
+        """The controls as an ASGI app of their own, to mount at `/_test`
+        (the API's body limit still applies, but to `/send`)."""
+        return Starlette(
+            routes=[
+                Route("/fail_next", self.fail_next, methods=["POST"]),
+                Route("/drop_streams", self.drop_streams, methods=["POST"]),
+                Route("/stall_streams", self.stall_streams, methods=["POST"]),
+                Route("/send", self.send, methods=["POST"], max_body_size=SEND_MAX_BODY_SIZE),
+                Route("/force_logout", self.force_logout, methods=["POST"]),
+                Route("/notify", self.notify, methods=["POST"]),
+                Route("/connections", self.connections, methods=["GET"]),
+                Route("/requests", self.requests, methods=["GET"]),
+                Route("/reset_logs", self.reset_logs, methods=["POST"]),
+                Route("/burst", self.burst, methods=["GET"]),
+            ],
+            exception_handlers={ApiError: api_error_handler},
+        )
 
     async def fail_next(self, request: Request) -> Response:
         """POST {count, status, retry_after} -> {"pending": count}."""
@@ -341,3 +344,46 @@ class StubControls:
         streams = len(self._broker.streams(None if user is None else user.username))
         return JSONResponse({"id": logged.id, "streams": streams})
 
+
+class RecordingApi(StubApi):
+    """The API with the controls' bookkeeping: every answered API request goes
+    to the requests log; every GET /sse attempt to the connections log (its
+    answer, and its stream's end), and a pending `fail_next` answers it
+    before any other check."""
+
+    def __init__(self, config: StubConfig, storage: Storage, broker: Broker, controls: StubControls) -> None:
+        super().__init__(config, storage, broker)
+        self._controls = controls
+
+    def _finish(
+        self,
+        request: Request,
+        presented: tuple[str, TokenInfo] | None,
+        response: Response,
+        arrived: datetime,
+        username: str | None = None,
+    ) -> None:
+        """`StubApi._finish`, and the request into the requests log."""
+        if username is None:
+            username = presented_username(presented)
+        self._controls.record_request(request, username, response.status_code, arrived)
+        super()._finish(request, presented, response, arrived, username)
+
+    async def sse(self, request: Request) -> Response:
+        """`StubApi.sse`, recorded for `/_test/connections`, or the pending forced failure."""
+        arrived = utc_now()
+        presented = self._presented(request)
+        attempt = self._controls.open_attempt(
+            presented_username(presented),
+            request.headers.get("last-event-id"),
+            request.headers.get("x-version"),
+            arrived,
+        )
+        forced = self._controls.take_forced_failure()
+        if forced is not None:
+            response = forced.response()
+        else:
+            response = self._stream(request, presented, on_close=attempt.stream_closed)
+        attempt.answered(response.status_code, streaming=isinstance(response, StreamResponse))
+        self._finish(request, presented, response, arrived)
+        return response

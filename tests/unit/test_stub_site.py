@@ -227,6 +227,47 @@ def test_test_controls_are_absent_by_default(stub: StubProcess) -> None:
     assert httpx.post(f"{stub.url}/_test/drop_streams", json={}).status_code == 404
 
 
+CONTROLS_PROBE = """
+import sys
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from backend_stub.app import StubApi, create_app
+from backend_stub.config import StubConfig
+
+app = create_app(StubConfig(db_path=Path(sys.argv[1]), site_root=Path(sys.argv[1]).parent, test_controls=sys.argv[2] == "on"))
+sse = next(route.endpoint for route in app.routes if getattr(route, "path", None) == "/sse")
+mounts = [route for route in app.routes if isinstance(route, Mount) and route.path == "/_test"]
+loaded = sorted(name for name in sys.modules if name == "backend_stub.test_controls" or name.split(".")[0] == "bench")
+print(type(sse.__self__).__name__, [type(mount.app).__name__ for mount in mounts], loaded)
+"""
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        # No route, no recording API, not even the module (nor the bench streams it uses).
+        ("off", "StubApi [] []"),
+        ("on", "RecordingApi ['Starlette'] ['backend_stub.test_controls', 'bench', 'bench.streams']"),
+    ],
+)
+def test_the_test_controls_exist_only_with_the_flag(tmp_path: Path, flag: str, expected: str) -> None:
+    import subprocess
+    import sys
+
+    probe = subprocess.run(
+        [sys.executable, "-c", CONTROLS_PROBE, str(tmp_path / "stub.sqlite3"), flag],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    assert probe.stdout.strip() == expected
+
+
 # --- CORS ----------------------------------------------------------------------------------
 
 
