@@ -39,6 +39,9 @@ SITE_FILES = {
     ".venv/pyvenv.cfg": "home = /usr\n",
     "var/stub.sqlite3": "db",
     "tests/unit/test_x.py": "",
+    "bench/page_hooks.py": "# hooks\n",
+    "bench/throttle.py": "# a proxy\n",
+    "bench/results.json": "{}",
     "Makefile": "all:\n",
     "requirements.txt": "pydantic\n",
 }
@@ -90,6 +93,7 @@ def stub(tmp_path_factory: pytest.TempPathFactory, site: Path) -> Iterator[StubP
         ("/vendor/pyodide-314.0.2/pydantic-2.14.3-py3-none-any.whl", "application/zip", None),
         ("/vendor/pyodide-314.0.2/python_stdlib.zip", "application/zip", None),
         ("/vendor/pyscript-0.7.31/core.js", "text/javascript; charset=utf-8", None),
+        ("/bench/page_hooks.py", "text/x-python; charset=utf-8", "no-cache"),  # for pages opened with ?bench=1
     ],
 )
 def test_site_files_are_served_with_their_type_and_cache_policy(
@@ -198,6 +202,10 @@ def test_the_frontend_bundle_travels_brotli_or_gzip_encoded(stub: StubProcess) -
         "/vendor/../var/stub.sqlite3",
         "/static/anything.js",  # no static/ folder: tolerated, 404
         "/vendor/missing.js",
+        "/bench/throttle.py",  # of bench/, only the page's hooks are served
+        "/bench/results.json",
+        "/bench/",
+        "/bench/%2e%2e/Makefile",
     ],
 )
 def test_nothing_else_is_served(stub: StubProcess, path: str) -> None:
