@@ -12,6 +12,5 @@ Modules, one idea each:
 - `errors`        API errors as JSON
 - `static`        the static site (page, frontend, vendor)
 - `test_controls` the `/_test/*` routes (only with `--test-controls`)
-- `testing`       run a stub in a subprocess (for tests)
 - `__main__`      the command line (`python -m backend_stub`)
 """

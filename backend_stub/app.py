@@ -1,8 +1,11 @@
 """The stub backend's ASGI app: every route of the API in one place.
 
 `create_app(config)` wires storage (SQLite), the broker (event log + fan-out),
-the test controls (only mounted with `test_controls`), the static site and
-CORS. The API follows docs/api.md "REST API":
+the static site and CORS; with `config.test_controls` (and only then) also
+the test controls (test_controls.py): their sub-app at `/_test`, and the API
+served by `RecordingApi`, which logs what the controls report. Without the
+flag that module is not imported: no `/_test` route, and nothing on the
+request path records anything. The API follows docs/api.md "REST API":
 
 - every API request needs `X-Version: 1` (else 400) and, except POST /login,
   `Authorization: Bearer <token>` (unknown, revoked or expired: 401);
@@ -31,7 +34,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from contract.events import EventSet, event_set
@@ -43,6 +46,7 @@ from .broker import Broker
 from .config import StubConfig
 from .errors import (
     ApiError,
+    api_error_handler,
     bad_request,
     forbidden,
     not_found,
@@ -52,7 +56,6 @@ from .errors import (
 from .static import site_routes
 from .storage import CoachingSession, Storage, TokenInfo, User, next_updated_at
 from .stream import EventStream, StreamResponse, UnfinishedResponseFilter
-from .test_controls import StubControls
 
 logger = logging.getLogger(__name__)
 
@@ -90,20 +93,16 @@ class StubApi:
     """Handlers of the API. Each runs behind `_endpoint`: version, auth, errors, request log.
 
     The entity routes serve each kind of `kinds` (the registry, `contract.registry`).
+    The test controls extend it (`test_controls.RecordingApi`) at two points:
+    `_finish`, which every API request passes once it is answered, and `sse`.
     """
 
     def __init__(
-        self,
-        config: StubConfig,
-        storage: Storage,
-        broker: Broker,
-        controls: StubControls,
-        kinds: tuple[EntityKind, ...] = ENTITY_KINDS,
+        self, config: StubConfig, storage: Storage, broker: Broker, kinds: tuple[EntityKind, ...] = ENTITY_KINDS
     ) -> None:
         self._config = config
         self._storage = storage
         self._broker = broker
-        self._controls = controls
         self._kinds = kinds
         self._events: EventSet = event_set(kinds)
 
@@ -190,9 +189,10 @@ class StubApi:
         arrived: datetime,
         username: str | None = None,
     ) -> None:
-        if username is None and presented is not None:
-            username = presented[1].user.username
-        self._controls.record_request(request, username, response.status_code, arrived)
+        """Log the answered request; `username` is the caller's (the token's owner,
+        even of an invalid token) unless given (login)."""
+        if username is None:
+            username = presented_username(presented)
         logger.info(
             "api %s %s status=%d username=%s",
             request.method,
@@ -340,48 +340,48 @@ class StubApi:
     # --- the stream ------------------------------------------------------------
 
     async def sse(self, request: Request) -> Response:
-        """GET /sse -> `text/event-stream` (see `stream.py`); errors as JSON, not a stream.
-
-        Every attempt is recorded for `/_test/connections`; a pending
-        `fail_next` answers before any other check.
-        """
+        """GET /sse -> `text/event-stream` (see `stream.py`); errors as JSON, not a stream."""
         arrived = utc_now()
         presented = self._presented(request)
-        attempt = self._controls.open_attempt(
-            None if presented is None else presented[1].user.username,
-            request.headers.get("last-event-id"),
-            request.headers.get("x-version"),
-            arrived,
-        )
-        response: Response
-        forced = self._controls.take_forced_failure()
-        if forced is not None:
-            response = forced.response()
-        else:
-            try:
-                self._check_version(request.headers)
-                caller = self._authenticate(presented)
-                stream = EventStream(
-                    self._broker,
-                    caller.info,
-                    token_digest(caller.token),
-                    self._storage.relationship_ids(caller.user.id),
-                    request.headers.get("last-event-id"),
-                    retry_ms=self._config.retry_ms,
-                    on_close=attempt.stream_closed,
-                )
-                response = StreamResponse(
-                    stream,
-                    keepalive=self._config.keepalive,
-                    send_timeout=self._config.send_timeout,
-                    headers=STREAM_HEADERS,
-                )
-                logger.info("stream opened username=%s", caller.user.username)
-            except ApiError as error:
-                response = error.response()
-        attempt.answered(response.status_code, streaming=isinstance(response, StreamResponse))
+        response = self._stream(request, presented)
         self._finish(request, presented, response, arrived)
         return response
+
+    def _stream(
+        self,
+        request: Request,
+        presented: tuple[str, TokenInfo] | None,
+        on_close: Callable[[str, int], None] | None = None,
+    ) -> Response:
+        """The answer to a GET /sse: a `StreamResponse` (its end reported to
+        `on_close(reason, events_sent)`), or the JSON error."""
+        try:
+            self._check_version(request.headers)
+            caller = self._authenticate(presented)
+            stream = EventStream(
+                self._broker,
+                caller.info,
+                token_digest(caller.token),
+                self._storage.relationship_ids(caller.user.id),
+                request.headers.get("last-event-id"),
+                retry_ms=self._config.retry_ms,
+                on_close=on_close,
+            )
+            response = StreamResponse(
+                stream,
+                keepalive=self._config.keepalive,
+                send_timeout=self._config.send_timeout,
+                headers=STREAM_HEADERS,
+            )
+        except ApiError as error:
+            return error.response()
+        logger.info("stream opened username=%s", caller.user.username)
+        return response
+
+
+def presented_username(presented: tuple[str, TokenInfo] | None) -> str | None:
+    """The owner of a presented token (valid or not), or None when unknown."""
+    return None if presented is None else presented[1].user.username
 
 
 def _json_entity(entity: Entity, status_code: int = 200) -> Response:
@@ -437,23 +437,26 @@ def create_app(config: StubConfig, kinds: tuple[EntityKind, ...] = ENTITY_KINDS)
     _quiet_loggers()
     storage = Storage(config.db_path, retention=config.retention, kinds=kinds)
     broker = Broker(storage, queue_size=config.queue_size)
-    controls = StubControls(storage, broker, enabled=config.test_controls)
-    api = StubApi(config, storage, broker, controls, kinds)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         storage.close()
 
-    routes = api.routes()
+    routes: list[BaseRoute]
     if config.test_controls:
-        routes += controls.routes()
+        from .test_controls import RecordingApi, StubControls
+
+        controls = StubControls(storage, broker)
+        routes = [*RecordingApi(config, storage, broker, controls, kinds).routes(), Mount("/_test", app=controls.app())]
+    else:
+        routes = StubApi(config, storage, broker, kinds).routes()
     routes += site_routes(config.site_root)
 
     app = Starlette(
         routes=routes,
         middleware=_cors(config.cors_origins),
-        exception_handlers={ApiError: _api_error},
+        exception_handlers={ApiError: api_error_handler},
         lifespan=lifespan,
         max_body_size=config.max_body_size,
     )
@@ -461,8 +464,3 @@ def create_app(config: StubConfig, kinds: tuple[EntityKind, ...] = ENTITY_KINDS)
     app.state.storage = storage
     app.state.broker = broker
     return app
-
-
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return exc.response()

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
 
@@ -90,3 +90,9 @@ async def parse_body(request: Request, model: type[BodyT], *, empty_is_object: b
         return model.model_validate_json(raw)
     except ValidationError as error:
         raise invalid_body(error) from None
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette exception handler: an `ApiError` raised by a route, as its JSON answer."""
+    assert isinstance(exc, ApiError)
+    return exc.response()

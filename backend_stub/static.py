@@ -3,9 +3,11 @@
 Only these paths are served: `/` and `/index.html`, `/pyscript.toml`,
 `/frontend.zip` (the `frontend` and `contract` packages in one archive,
 built on request), `/frontend/**`, `/vendor/**` (written by `make setup`;
-may be missing) and `/static/**` (if present). Nothing else under the root (`.git`, `.venv`,
-`var/`, `tests/`...) is reachable, and no dot-file or `__pycache__` inside
-the served folders either.
+may be missing), `/static/**` (if present) and `/bench/page_hooks.py` (the
+benchmark hooks a page opened with `?bench=1` loads; nothing else of
+`bench/`). Nothing else under the root (`.git`, `.venv`, `var/`, `tests/`...)
+is reachable, and no dot-file or `__pycache__` inside the served folders
+either.
 
 `/vendor/**` is versioned (by folder name, or by the content hash in a
 file's name), so it is cached for a year, except `/vendor/boot.json`, the
@@ -35,6 +37,8 @@ NO_CACHE = "no-cache"
 IMMUTABLE = "public, max-age=31536000, immutable"
 # The one file under vendor/ whose name carries no version: the build's manifest.
 MANIFEST = "boot.json"
+# The one file of bench/ the site serves (frontend/main.py loads it with `?bench=1`).
+BENCH_HOOKS = "page_hooks.py"
 
 
 def accepted_codings(header: str) -> set[str]:
@@ -197,4 +201,5 @@ def site_routes(site_root: Path) -> list[BaseRoute]:
         _root_file(SiteFiles(site_root / "vendor", cache_control=NO_CACHE), MANIFEST, f"/vendor/{MANIFEST}"),
         Mount("/vendor", SiteFiles(site_root / "vendor", cache_control=IMMUTABLE)),
         Mount("/static", SiteFiles(site_root / "static", cache_control=NO_CACHE)),
+        _root_file(SiteFiles(site_root / "bench", cache_control=NO_CACHE), BENCH_HOOKS, f"/bench/{BENCH_HOOKS}"),
     ]

@@ -1,17 +1,20 @@
 """Test controls: the `/_test/*` routes (docs/api.md "Test controls").
 
-Mounted only with `--test-controls`; without it `/_test/*` is a plain 404.
-They need no token and no `X-Version`. `StubControls` also keeps the two
-logs the API feeds (every GET /sse attempt, every API request) and the
-pending forced failures of GET /sse; with controls off it records nothing.
-A bad body is a 422 `ApiError`, answered as JSON by the app's handler.
+Only with `--test-controls` does `create_app` import this module; it then
+mounts `StubControls.app()` at `/_test` and serves the API through
+`RecordingApi`. Without the flag `/_test/*` is a plain 404 and the API
+records nothing: none of this is on its request path.
+
+The controls need no token and no `X-Version`. `StubControls` keeps the two
+logs `RecordingApi` feeds (every GET /sse attempt, every API request) and the
+pending forced failures of GET /sse. A bad body is a 422 `ApiError`,
+answered as JSON by the sub-app's handler.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -19,10 +22,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import Route
 
+from bench import streams
 from contract.events import (
     ForceLogout,
     ForceLogoutEvent,
@@ -30,12 +35,15 @@ from contract.events import (
     NotificationEvent,
     dump_event,
 )
-from contract.models import Action, utc_now
-from contract.registry import ACTIONS
+from contract.models import utc_now
+from contract.registry import ENTITY_KINDS, EntityKind
 
+from .app import StubApi, presented_username
 from .broker import Broker
-from .errors import ApiError, not_found, parse_body
-from .storage import Storage, User, iso
+from .config import StubConfig
+from .errors import ApiError, api_error_handler, not_found, parse_body
+from .storage import Storage, TokenInfo, User, iso
+from .stream import StreamResponse
 
 __test__ = False  # not a pytest module, despite its name
 
@@ -177,10 +185,9 @@ class NotifyBody(_Body):
 
 
 class StubControls:
-    """State and routes of the test controls. `enabled=False` records nothing."""
+    """State and routes of the test controls."""
 
-    def __init__(self, storage: Storage, broker: Broker, *, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, storage: Storage, broker: Broker) -> None:
         self._storage = storage
         self._broker = broker
         self._connections: deque[ConnectionAttempt] = deque(maxlen=LOG_LIMIT)
@@ -193,8 +200,6 @@ class StubControls:
 
     def record_request(self, request: Request, username: str | None, status: int, at: datetime) -> None:
         """Log one API request: `{method, path, query, username, at, status}`."""
-        if not self.enabled:
-            return
         self._requests.append(
             {
                 "method": request.method,
@@ -209,41 +214,39 @@ class StubControls:
     def open_attempt(
         self, username: str | None, last_event_id: str | None, x_version: str | None, arrived: datetime
     ) -> ConnectionAttempt:
-        """Start the record of a GET /sse attempt that `arrived` then (logged only when enabled)."""
+        """Log a GET /sse attempt that `arrived` then; its record, to complete."""
         self._seq += 1
         attempt = ConnectionAttempt(self._seq, username, last_event_id, x_version, arrived)
-        if self.enabled:
-            self._connections.append(attempt)
+        self._connections.append(attempt)
         return attempt
 
     def take_forced_failure(self) -> ForcedFailure | None:
         """The failure the current GET /sse must answer, if `fail_next` is pending."""
-        if not self.enabled or self._failures_left <= 0 or self._failure is None:
+        if self._failures_left <= 0 or self._failure is None:
             return None
         self._failures_left -= 1
         return self._failure
 
     # --- routes --------------------------------------------------------------
 
-    def routes(self) -> list[BaseRoute]:
-        """`Mount("/_test", ...)` with every control."""
-        return [
-            Mount(
-                "/_test",
-                routes=[
-                    Route("/fail_next", self.fail_next, methods=["POST"]),
-                    Route("/drop_streams", self.drop_streams, methods=["POST"]),
-                    Route("/stall_streams", self.stall_streams, methods=["POST"]),
-                    Route("/send", self.send, methods=["POST"], max_body_size=SEND_MAX_BODY_SIZE),
-                    Route("/force_logout", self.force_logout, methods=["POST"]),
-                    Route("/notify", self.notify, methods=["POST"]),
-                    Route("/connections", self.connections, methods=["GET"]),
-                    Route("/requests", self.requests, methods=["GET"]),
-                    Route("/reset_logs", self.reset_logs, methods=["POST"]),
-                    Route("/burst", self.burst, methods=["GET"]),
-                ],
-            )
-        ]
+    def app(self) -> Starlette:
+        """The controls as an ASGI app of their own, to mount at `/_test`
+        (the API's body limit still applies, but to `/send`)."""
+        return Starlette(
+            routes=[
+                Route("/fail_next", self.fail_next, methods=["POST"]),
+                Route("/drop_streams", self.drop_streams, methods=["POST"]),
+                Route("/stall_streams", self.stall_streams, methods=["POST"]),
+                Route("/send", self.send, methods=["POST"], max_body_size=SEND_MAX_BODY_SIZE),
+                Route("/force_logout", self.force_logout, methods=["POST"]),
+                Route("/notify", self.notify, methods=["POST"]),
+                Route("/connections", self.connections, methods=["GET"]),
+                Route("/requests", self.requests, methods=["GET"]),
+                Route("/reset_logs", self.reset_logs, methods=["POST"]),
+                Route("/burst", self.burst, methods=["GET"]),
+            ],
+            exception_handlers={ApiError: api_error_handler},
+        )
 
     async def fail_next(self, request: Request) -> Response:
         """POST {count, status, retry_after} -> {"pending": count}."""
@@ -307,16 +310,15 @@ class StubControls:
         """GET ?count=N&size=BYTES[&same=1] -> a finite `text/event-stream` of
         N valid events of about BYTES each: `notification`s up to 200 bytes
         (each message different; `same=1`: all the same message), else
-        `action_updated` (for the benchmarks: the same bytes for the native
-        EventSource and for the page's client; made once per shape)."""
+        `action_updated` (bench/streams.py: the same bytes for the native
+        EventSource and for the page's client in `make bench`)."""
         try:
             count = min(max(int(request.query_params.get("count", "1000")), 1), 200_000)
             size = min(max(int(request.query_params.get("size", "100")), 50), 65_536)
         except ValueError:
             raise ApiError(422, "invalid", "count and size must be integers") from None
         same = request.query_params.get("same") == "1"
-        stream = _burst(count, size, same) if count * size <= BURST_CACHE_BYTES else _make_burst(count, size, same)
-        return Response(stream, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+        return Response(streams.burst(count, size, same), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     async def reset_logs(self, request: Request) -> Response:
         """POST -> 204; both logs emptied (pending failures are kept)."""
@@ -344,60 +346,52 @@ class StubControls:
         return JSONResponse({"id": logged.id, "streams": streams})
 
 
-BURST_CACHE_BYTES = 32 * 1024 * 1024
-"""Bursts up to this size are made once and kept (the two last shapes asked for)."""
+class RecordingApi(StubApi):
+    """The API with the controls' bookkeeping: every answered API request goes
+    to the requests log; every GET /sse attempt to the connections log (its
+    answer, and its stream's end), and a pending `fail_next` answers it
+    before any other check."""
 
+    def __init__(
+        self,
+        config: StubConfig,
+        storage: Storage,
+        broker: Broker,
+        controls: StubControls,
+        kinds: tuple[EntityKind, ...] = ENTITY_KINDS,
+    ) -> None:
+        super().__init__(config, storage, broker, kinds)
+        self._controls = controls
 
-def _make_burst(count: int, size: int, same: bool = False) -> bytes:
-    return notification_burst(count, size, same) if size <= 200 else burst_stream(count, size)
+    def _finish(
+        self,
+        request: Request,
+        presented: tuple[str, TokenInfo] | None,
+        response: Response,
+        arrived: datetime,
+        username: str | None = None,
+    ) -> None:
+        """`StubApi._finish`, and the request into the requests log."""
+        if username is None:
+            username = presented_username(presented)
+        self._controls.record_request(request, username, response.status_code, arrived)
+        super()._finish(request, presented, response, arrived, username)
 
-
-@functools.lru_cache(maxsize=3)
-def _burst(count: int, size: int, same: bool = False) -> bytes:
-    """`_make_burst`, kept: building 20,000 events takes the stub ~0.2 s, which
-    would otherwise sit inside every timed read of the stream (the page's and
-    the native reference's alike, pulling their ratio towards 1)."""
-    return _make_burst(count, size, same)
-
-
-def burst_stream(count: int, size: int) -> bytes:
-    """`retry: 1000`, then `count` `action_updated` frames of about `size` bytes."""
-
-    def frame_data(action: dict) -> str:
-        return dump_event(ACTIONS.changed_event("updated", Action.model_validate(action), "rel-burst"))
-
-    now = utc_now()
-    frames = [b"retry: 1000\n\n"]
-    for number in range(1, count + 1):
-        action = {
-            "id": f"act-burst{number % 50:04d}",
-            "coaching_session_id": "session-burst",
-            "body": "",
-            "status": "InProgress",
-            "created_at": now,
-            "updated_at": now,
-        }
-        data = frame_data(action)
-        padding = max(0, size - len(data) - 40)
-        if padding:
-            action["body"] = "x" * padding
-            data = frame_data(action)
-        frames.append(f"id: {number}\nevent: action_updated\ndata: {data}\n\n".encode())
-    return b"".join(frames)
-
-
-def notification_burst(count: int, size: int, same: bool = False) -> bytes:
-    """`retry: 1000`, then `count` `notification` frames of about `size` bytes,
-    each message different (`#<number> mmm...`) as real events are, or with
-    `same` all one message (`mmm...`)."""
-    frames = [b"retry: 1000\n\n"]
-    empty = dump_event(NotificationEvent(type="notification", data=Notification(level="info", message="")))
-    for number in range(1, count + 1):
-        head = f"id: {number}\nevent: notification\ndata: "
-        label = "" if same else f"#{number} "
-        # Sized on the longest id, so `same` gives one message throughout.
-        longest_head = len(f"id: {count}\nevent: notification\ndata: ")
-        message = label + "m" * max(1, size - longest_head - len(empty) - len(label) - 2)
-        data = dump_event(NotificationEvent(type="notification", data=Notification(level="info", message=message)))
-        frames.append(f"{head}{data}\n\n".encode())
-    return b"".join(frames)
+    async def sse(self, request: Request) -> Response:
+        """`StubApi.sse`, recorded for `/_test/connections`, or the pending forced failure."""
+        arrived = utc_now()
+        presented = self._presented(request)
+        attempt = self._controls.open_attempt(
+            presented_username(presented),
+            request.headers.get("last-event-id"),
+            request.headers.get("x-version"),
+            arrived,
+        )
+        forced = self._controls.take_forced_failure()
+        if forced is not None:
+            response = forced.response()
+        else:
+            response = self._stream(request, presented, on_close=attempt.stream_closed)
+        attempt.answered(response.status_code, streaming=isinstance(response, StreamResponse))
+        self._finish(request, presented, response, arrived)
+        return response

@@ -21,7 +21,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from bench import network
 from bench.stats import summary
-from tests.e2e.conftest import CHROMIUM_FLAGS, OUTSIDE, Stub, start_stub, stop_stub
+from tests.support.browser import CHROMIUM_FLAGS, OUTSIDE
+from tests.support.stub import StubProcess, start_stub, stop_stub
 
 FIRST_LIVE_SCRIPT = """
 window.__firstLive = null;
@@ -53,6 +54,13 @@ NATIVE_SCRIPT = """([url, count]) => new Promise((resolve, reject) => {
   source.addEventListener('action_updated', onEvent);
   source.onerror = () => { if (received < count) { source.close(); reject(new Error('stream failed')); } };
 })"""
+
+
+# Every page opens with the benchmark hooks, which the product page does not carry:
+# `window.sseBench` and `window.sseBenchProfile` (bench/page_hooks.py), installed
+# once the page has fetched and imported them after its start.
+BENCH_QUERY = "bench=1"
+HOOKS_READY = "typeof window.sseBench === 'function' && typeof window.sseBenchProfile === 'function'"
 
 
 def _wait(page: Page, expression: str, timeout: float = 60.0) -> Any:
@@ -122,7 +130,7 @@ WASM_TRANSFERRED = "performance.getEntriesByType('resource').find((e) => e.name.
 
 
 class Bench:
-    def __init__(self, browser: Browser, stub: Stub, browser_path: str = "/usr/bin/chromium") -> None:
+    def __init__(self, browser: Browser, stub: StubProcess, browser_path: str = "/usr/bin/chromium") -> None:
         self.browser = browser
         self.browser_path = browser_path
         self.stub = stub
@@ -150,9 +158,14 @@ class Bench:
     def notify(self) -> None:
         self.stub.client.post("/_test/notify", json={"username": "alice", "level": "info", "message": "tick"})
 
-    def live_page(self, query: str = "") -> Page:
+    def page_url(self, settings: str = "") -> str:
+        """The page with the benchmark hooks (`?bench=1`: frontend/main.py loads
+        bench/page_hooks.py), and `settings` ("sse_max_attempts=5&...")."""
+        return f"{self.stub.url}/?{BENCH_QUERY}" + (f"&{settings}" if settings else "")
+
+    def live_page(self, settings: str = "") -> Page:
         page = self.context().new_page()
-        page.goto(self.stub.url + "/" + query)
+        page.goto(self.page_url(settings))
         _wait(page, "document.querySelector('[data-testid=sse-status][data-state=Connected]') !== null")
         return page
 
@@ -183,7 +196,7 @@ class Bench:
                         page = context.pages[0] if context.pages else context.new_page()
                         for kind in ("cold", "warm"):
                             if kind == "cold":
-                                page.goto(self.stub.url + "/", wait_until="commit")
+                                page.goto(self.page_url(), wait_until="commit")
                             else:
                                 page.reload(wait_until="commit")
                             suffix = "" if variant == "snapshot" else f"_{variant}"
@@ -217,8 +230,9 @@ class Bench:
     def throughput(self, repetitions: int) -> Dict[str, Any]:
         context = self.context(logged_in=False)
         page = context.new_page()
-        page.goto(self.stub.url + "/")
+        page.goto(self.page_url())
         _wait(page, "document.body.dataset.appReady === 'true'")
+        _wait(page, HOOKS_READY)
         results: Dict[str, Any] = {}
         # 100 B events each with its own message (as real events are), and
         # the same with one message repeated: V8 reads repeated strings much
@@ -352,7 +366,7 @@ class Bench:
     # -- memory -----------------------------------------------------------------
 
     def memory_growth(self, reconnects: int = 500) -> Dict[str, Any]:
-        page = self.live_page("?sse_min_delay=0.01&sse_base_delay=0.01&sse_max_delay=0.05&sse_max_attempts=100000")
+        page = self.live_page("sse_min_delay=0.01&sse_base_delay=0.01&sse_max_delay=0.05&sse_max_attempts=100000")
         cdp = page.context.new_cdp_session(page)
 
         def heap() -> tuple:

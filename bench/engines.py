@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from bench.stats import summary
-from tests.e2e.conftest import Stub, start_stub, stop_stub
-from tests.smoke.conftest import SNAPSHOT_SETTLED
 from tests.smoke.engines import ENGINES, OutsideTrap, launch
+from tests.support.browser import SNAPSHOT_SETTLED
+from tests.support.stub import StubProcess, start_stub, stop_stub
 
 FIGURES = """document.body.dataset.appReady === 'true' && {
   boot: window.pyodideBoot ?? null,
@@ -34,7 +34,7 @@ FIGURES = """document.body.dataset.appReady === 'true' && {
 PHASES = ("boot:start", "boot:image", "boot:restored", "boot:ready", "app:imported", "app:started")
 
 
-def measure(stub: Stub, names: List[str], repetitions: int, workdir: Path) -> Dict[str, Any]:
+def measure(stub: StubProcess, names: List[str], repetitions: int, workdir: Path) -> Dict[str, Any]:
     """`engine_<name>_<fresh|reload>_ready_s` (+ phases) and `engine_<name>_boots`."""
     results: Dict[str, Any] = {}
     for name in names:
@@ -71,7 +71,7 @@ def measure(stub: Stub, names: List[str], repetitions: int, workdir: Path) -> Di
     return results
 
 
-def run(stub: Optional[Stub] = None, quick: bool = False, engines: Optional[List[str]] = None) -> Dict[str, Any]:
+def run(stub: Optional[StubProcess] = None, quick: bool = False, engines: Optional[List[str]] = None) -> Dict[str, Any]:
     """The figures for every engine (a stub of its own unless one is given)."""
     names = engines or list(ENGINES)
     with tempfile.TemporaryDirectory() as tmp:

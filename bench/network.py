@@ -29,7 +29,7 @@ from playwright.sync_api import BrowserContext, Page, Playwright
 
 from bench.stats import summary
 from bench.throttle import DESKTOP, MOBILE, Profile, ThrottledLink
-from tests.e2e.conftest import OUTSIDE
+from tests.support.browser import OUTSIDE
 
 VISIT_SCRIPT = """
 (() => {
@@ -170,7 +170,7 @@ if __name__ == "__main__":  # python -m bench.network [--quick]: these figures a
     from playwright.sync_api import sync_playwright
 
     from bench.browser import BENCH_FLAGS
-    from tests.e2e.conftest import start_stub, stop_stub
+    from tests.support.stub import start_stub, stop_stub
 
     with tempfile.TemporaryDirectory() as tmp:
         stub = start_stub(Path(tmp), "--test-controls")

@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from typing import Callable, Dict
 
-from backend_stub.test_controls import notification_burst
 from bench.stats import summary
+from bench.streams import notification_burst
 from contract.events import event_outcomes
 from frontend.hooks.use_sse_event_handler import BATCH_SLICE
 from frontend.hooks.use_sse_system_events import show_notifications

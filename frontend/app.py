@@ -29,7 +29,6 @@ from pyodide.ffi import create_once_callable, create_proxy  # type: ignore[impor
 from contract.registry import ACTIONS, AGREEMENTS, OVERARCHING_GOALS, EntityKind
 from frontend.api import ApiClient, ApiError
 from frontend.auth import AuthStore
-from frontend.bench_hooks import bench_stream, profile_stream
 from frontend.cache import Cache, Key, entity_key
 from frontend.contexts.app_context import (
     AuthContext,
@@ -107,8 +106,6 @@ class App:
     def start(self) -> None:
         self.root.render(el(AppRoot, app=self))
         js.window.sseDebug = create_proxy(self.debug_snapshot)
-        js.window.sseBench = create_proxy(bench_stream)
-        js.window.sseBenchProfile = create_proxy(profile_stream)
         js.document.body.dataset.appReady = "true"
 
     # -- services ------------------------------------------------------------------

@@ -3,8 +3,13 @@
 The `performance` marks split the time to live for `make bench`:
 `app:python` (this file runs: the runtime is up and pydantic is loaded),
 `app:imported` (the app's modules are imported), `app:started` (mounted).
+
+Opened with `?bench=1` (as `make bench` opens it), the page then also loads
+the benchmark hooks, `bench/page_hooks.py`, from the site: they are not part
+of the app nor of `frontend.zip`.
 """
 
+import importlib
 import os
 import sys
 
@@ -34,7 +39,32 @@ class UnshippedStdlib:
 sys.meta_path.append(UnshippedStdlib)
 
 from frontend.app import main  # noqa: E402
+from frontend.platform import query_param  # noqa: E402
+from frontend.ui.tasks import spawn  # noqa: E402
+
+BENCH_HOOKS = "bench/page_hooks.py"
+"""The benchmark hooks: their path on the site (beside index.html) and in the
+interpreter's file system (beside the app's package, so `bench.page_hooks`)."""
+
+
+async def load_bench_hooks():
+    """Fetch `BENCH_HOOKS`, write it into the file system and import it; the
+    module installs `window.sseBench` and `window.sseBenchProfile`."""
+    response = await js.fetch(js.URL.new(BENCH_HOOKS, js.location.href).href)
+    if not response.ok:
+        raise RuntimeError(f"{BENCH_HOOKS}: HTTP {response.status}")
+    source = await response.text()
+    package_root = os.path.dirname(os.path.dirname(sys.modules["frontend"].__file__))
+    path = os.path.join(package_root, BENCH_HOOKS)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(source)
+    importlib.invalidate_caches()
+    importlib.import_module(BENCH_HOOKS.removesuffix(".py").replace("/", "."))
+
 
 js.performance.mark("app:imported")
 main()
 js.performance.mark("app:started")
+if query_param("bench") == "1":
+    spawn(load_bench_hooks(), "bench hooks")

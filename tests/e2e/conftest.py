@@ -2,7 +2,8 @@
 a new browser context per page.
 
 - `stub`: `python -m backend_stub --test-controls` on a free 127.0.0.1 port
-  with its own SQLite file, plus an HTTP client for the API and /_test.
+  with its own SQLite file, plus an HTTP client for the API and /_test
+  (tests/support/stub.py, shared with the unit tests and the benchmarks).
 - `open_app(user=None, query="")`: a new context + page on the app, with
   every request that is not to 127.0.0.1 aborted and recorded; the test fails
   at teardown if any was attempted. Console lines are kept per page.
@@ -14,36 +15,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-ROOT = Path(__file__).resolve().parents[2]
-LOCAL_PREFIXES = ("http://127.0.0.1:", "data:", "blob:", "about:")
-# Requests to anywhere else, as a regex: Playwright matches it in its driver.
-# (A Python predicate would hold every request of the page until the test's
-# Python code answers it, freezing the page's network while a test sleeps.)
-OUTSIDE = re.compile(r"^(?!http://127\.0\.0\.1:|data:|blob:|about:)")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-default-apps",
-    "--disable-extensions",
-]
+from tests.support.browser import CHROMIUM_FLAGS, OUTSIDE
+from tests.support.stub import ROOT, StubProcess, start_stub, stop_stub, wait_until
 
 expect.set_options(timeout=20_000)
 
@@ -70,103 +50,8 @@ def unshipped_modules(console: List[str]) -> List[str]:
     return sorted({name for line in console for name in UNSHIPPED.findall(line) if name in FULL_STDLIB})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> Any:
-    """Poll `condition()` until it returns a truthy value; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last_error: Optional[BaseException] = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception as error:  # e.g. connection refused while starting
-            last_error = error
-        else:
-            if value:
-                return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}" + (f" (last error: {last_error!r})" if last_error else ""))
-
-
-@dataclass
-class Stub:
-    """A running stub backend."""
-
-    url: str
-    db: Path
-    process: subprocess.Popen
-    log_path: Path
-    args: List[str]
-    client: httpx.Client = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.client = httpx.Client(base_url=self.url, timeout=10.0)
-
-    def control(self, path: str, body: Optional[Dict[str, Any]] = None) -> Any:
-        """POST /_test/<path>."""
-        response = self.client.post(f"/_test/{path}", json=body or {})
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def connections(self) -> List[Dict[str, Any]]:
-        return self.client.get("/_test/connections").json()
-
-    def requests(self) -> List[Dict[str, Any]]:
-        return self.client.get("/_test/requests").json()
-
-    def login(self, username: str) -> Dict[str, str]:
-        """API headers of a fresh login as `username`."""
-        response = self.client.post("/login", json={"username": username, "password": "demo"}, headers={"X-Version": "1"})
-        response.raise_for_status()
-        return {"Authorization": f"Bearer {response.json()['token']}", "X-Version": "1"}
-
-    def api(self, method: str, path: str, headers: Dict[str, str], **kwargs: Any) -> httpx.Response:
-        response = self.client.request(method, path, headers=headers, **kwargs)
-        response.raise_for_status()
-        return response
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def start_stub(tmp: Path, *extra: str, port: Optional[int] = None, db: Optional[Path] = None) -> Stub:
-    port = port or free_port()
-    db = db or tmp / "stub.sqlite3"
-    log_path = tmp / f"stub-{port}.log"
-    args = [sys.executable, "-m", "backend_stub", "--host", "127.0.0.1", "--port", str(port), "--db", str(db), *extra]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    stub = Stub(f"http://127.0.0.1:{port}", db, process, log_path, args)
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"stub exited with {process.returncode}:\n{stub.log_text()}")
-        return httpx.get(stub.url + "/index.html", timeout=1.0).status_code == 200
-
-    wait_until(ready, timeout=30, what="the stub to start")
-    return stub
-
-
-def stop_stub(stub: Stub, kill: bool = False) -> None:
-    if stub.process.poll() is None:
-        if kill:
-            stub.process.kill()
-        else:
-            stub.process.terminate()
-        try:
-            stub.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            stub.process.kill()
-            stub.process.wait(timeout=10)
-    stub.client.close()
-
-
 @pytest.fixture(scope="session")
-def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stub]:
+def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
     running = start_stub(tmp_path_factory.mktemp("stub"), "--test-controls")
     yield running
     stop_stub(running)
@@ -224,7 +109,7 @@ def wait_for_app(app_page: AppPage, timeout: float = 90.0) -> None:
 
 
 @pytest.fixture
-def open_apps(browser: Browser, stub: Stub) -> Iterator[Callable[..., List[AppPage]]]:
+def open_apps(browser: Browser, stub: StubProcess) -> Iterator[Callable[..., List[AppPage]]]:
     """Open the app once per user, each in a new context, booting in parallel.
 
     `open_apps("alice", "bob")` returns logged-in pages; `None` as a user

@@ -9,7 +9,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import wait_until
+from tests.support.stub import wait_until
 
 
 def unique(text: str) -> str:
@@ -195,3 +195,26 @@ def test_invalid_and_unknown_events_are_skipped_and_the_stream_goes_on(open_apps
     alice.expect_state("Connected")
     for line in alice.console:
         assert "not json" not in line and "no event name" not in line
+
+
+BENCH_HOOKS = "typeof window.sseBench === 'function' && typeof window.sseBenchProfile === 'function'"
+HOOKS_FETCHED = "performance.getEntriesByType('resource').some((entry) => entry.name.includes('/bench/'))"
+
+
+def test_benchmark_hooks_load_only_on_a_page_opened_with_bench_1(open_app, stub):
+    """`make bench` opens the page with `?bench=1`: it then fetches bench/page_hooks.py
+    and installs `window.sseBench` / `window.sseBenchProfile`, which read a burst with
+    the page's own client. The page otherwise neither fetches nor carries them."""
+    plain = open_app()
+    bench = open_app(query="?bench=1")
+    bench.page.wait_for_function(BENCH_HOOKS, timeout=30_000)
+    url = f"{stub.url}/_test/burst?count=300&size=100"
+    elapsed_ms = bench.page.evaluate("([url, count]) => window.sseBench(url, count)", [url, 300])
+    assert isinstance(elapsed_ms, (int, float)) and elapsed_ms > 0
+    profile = bench.page.evaluate("([url, count]) => window.sseBenchProfile(url, count, 5)", [url, 300])
+    assert profile.startswith("300 events in ") and "tottime" in profile
+    assert bench.page.evaluate(HOOKS_FETCHED)
+
+    assert plain.page.evaluate("typeof window.sseBench === 'undefined' && typeof window.sseBenchProfile === 'undefined'")
+    assert not plain.page.evaluate(HOOKS_FETCHED)
+    assert not [line for line in plain.console + bench.console if "bench hooks failed" in line]

@@ -21,7 +21,8 @@ import pytest
 from playwright.sync_api import Route, expect
 
 from bench.throttle import Profile, ThrottledLink
-from tests.e2e.conftest import CHROMIUM_FLAGS, OUTSIDE, ROOT, wait_until
+from tests.support.browser import CHROMIUM_FLAGS, OUTSIDE
+from tests.support.stub import ROOT, wait_until
 
 MANIFEST = json.loads((ROOT / "vendor" / "boot.json").read_text())
 WASM = re.compile(r"/pyodide\.asm\.wasm$")

@@ -24,7 +24,8 @@ from typing import Any, Callable, Dict, List, Tuple
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import WASM_MEMORY_PROBE, AppPage, Stub, memory_figures, start_stub, stop_stub, wait_until
+from tests.e2e.conftest import WASM_MEMORY_PROBE, AppPage, memory_figures
+from tests.support.stub import StubProcess, start_stub, stop_stub, wait_until
 
 CHAOS_SECONDS = float(os.environ.get("CHAOS_SECONDS", "90"))
 SESSION = "session-1"
@@ -91,7 +92,7 @@ def shown(app: AppPage) -> Dict[str, List[Tuple[str, str, Any]]]:
     return {kind: [tuple(row) for row in rows] for kind, rows in items.items()}
 
 
-def on_server(stub: Stub, headers: Dict[str, str]) -> Dict[str, List[Tuple[str, str, Any]]]:
+def on_server(stub: StubProcess, headers: Dict[str, str]) -> Dict[str, List[Tuple[str, str, Any]]]:
     """The server's lists as (id, body, status) rows (status None for agreements)."""
     data = {}
     for kind in KINDS:
@@ -103,7 +104,9 @@ def on_server(stub: Stub, headers: Dict[str, str]) -> Dict[str, List[Tuple[str, 
 class Chaos:
     """The seeded loop: chaos on the streams, changes through the API."""
 
-    def __init__(self, stub: Stub, rng: random.Random, headers: Dict[str, Dict[str, str]], wait: Callable[[float], None]) -> None:
+    def __init__(
+        self, stub: StubProcess, rng: random.Random, headers: Dict[str, Dict[str, str]], wait: Callable[[float], None]
+    ) -> None:
         self.stub = stub
         self.wait = wait
         self.rng = rng
@@ -173,7 +176,7 @@ class Chaos:
             self.wait(max(0.0, min(next_disruption, next_change) - time.monotonic()))
 
 
-def settle(apps: List[AppPage], stub: Stub, headers: Dict[str, str], timeout: float) -> Dict[str, Any]:
+def settle(apps: List[AppPage], stub: StubProcess, headers: Dict[str, str], timeout: float) -> Dict[str, Any]:
     """Wait until both pages are Connected and show exactly the server's data."""
     for app in apps:
         app.expect_state("Connected", timeout=timeout * 1000)

@@ -18,7 +18,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import AppPage, Stub, start_stub, stop_stub
+from tests.e2e.conftest import AppPage
+from tests.support.stub import StubProcess, start_stub, stop_stub
 
 SESSION = "session-1"
 
@@ -26,18 +27,18 @@ SESSION = "session-1"
 # --- helpers ------------------------------------------------------------------------
 
 
-def fresh(stub: Stub) -> None:
+def fresh(stub: StubProcess) -> None:
     """Start of a test: empty logs, no forced failure left over by an earlier test."""
     stub.control("fail_next", {"count": 0})
     stub.control("reset_logs")
 
 
-def attempts(stub: Stub, username: str, after: int = 0) -> List[Dict[str, Any]]:
+def attempts(stub: StubProcess, username: str, after: int = 0) -> List[Dict[str, Any]]:
     """GET /sse attempts of `username` with a log id greater than `after`, oldest first."""
     return [c for c in stub.connections() if c["username"] == username and c["id"] > after]
 
 
-def last_id(stub: Stub) -> int:
+def last_id(stub: StubProcess) -> int:
     """The newest attempt id in the log (0 if empty): a mark for `attempts(after=...)`."""
     return max((c["id"] for c in stub.connections()), default=0)
 
@@ -52,7 +53,7 @@ def debug(app: AppPage) -> Dict[str, Any]:
     return json.loads(app.page.evaluate("window.sseDebug()"))
 
 
-def open_streams(stub: Stub, username: str) -> List[Dict[str, Any]]:
+def open_streams(stub: StubProcess, username: str) -> List[Dict[str, Any]]:
     return [c for c in stub.connections() if c["username"] == username and c["open"]]
 
 
@@ -70,7 +71,7 @@ def poll(app: AppPage, condition: Callable[[], Any], what: str, timeout: float =
 
 
 def wait_attempts(
-    app: AppPage, stub: Stub, username: str, after: int, count: int, what: str, timeout: float = 20.0
+    app: AppPage, stub: StubProcess, username: str, after: int, count: int, what: str, timeout: float = 20.0
 ) -> List[Dict[str, Any]]:
     """Wait until at least `count` attempts of `username` after `after` are answered."""
 
@@ -84,7 +85,9 @@ def wait_attempts(
         raise AssertionError(f"{error}; attempts: {attempts(stub, username, after)}; page: {debug(app)}") from None
 
 
-def wait_open_attempt(app: AppPage, stub: Stub, username: str, after: int, what: str, timeout: float = 20.0) -> Dict[str, Any]:
+def wait_open_attempt(
+    app: AppPage, stub: StubProcess, username: str, after: int, what: str, timeout: float = 20.0
+) -> Dict[str, Any]:
     """Wait for an open (streaming) attempt of `username` after `after`."""
 
     def ready() -> Optional[Dict[str, Any]]:
@@ -97,7 +100,7 @@ def wait_open_attempt(app: AppPage, stub: Stub, username: str, after: int, what:
         raise AssertionError(f"{error}; attempts: {attempts(stub, username, after)}; page: {debug(app)}") from None
 
 
-def assert_no_attempt(app: AppPage, stub: Stub, username: str, after: int, seconds: float, why: str) -> None:
+def assert_no_attempt(app: AppPage, stub: StubProcess, username: str, after: int, seconds: float, why: str) -> None:
     """Prove an absence: no GET /sse of `username` after `after` for `seconds` (bounded).
 
     Waits through Playwright so the page's requests are not held up meanwhile.
@@ -110,7 +113,7 @@ def assert_no_attempt(app: AppPage, stub: Stub, username: str, after: int, secon
     assert not attempts(stub, username, after), why
 
 
-def create_action(stub: Stub, headers: Dict[str, str], text: str) -> Dict[str, Any]:
+def create_action(stub: StubProcess, headers: Dict[str, str], text: str) -> Dict[str, Any]:
     """Create an action in session-1 through the API (an event for alice and bob)."""
     response = stub.api("POST", "/actions", headers, json={"coaching_session_id": SESSION, "body": text})
     return response.json()
@@ -120,7 +123,7 @@ def unique(text: str) -> str:
     return f"{text} {uuid.uuid4().hex[:8]}"
 
 
-def receive_an_event(app: AppPage, stub: Stub, as_user: str = "bob") -> Dict[str, Any]:
+def receive_an_event(app: AppPage, stub: StubProcess, as_user: str = "bob") -> Dict[str, Any]:
     """Make the page receive one event with an id; returns the page's counters after it."""
     before = debug(app)["events_received"]
     create_action(stub, stub.login(as_user), unique("event with an id"))
@@ -180,7 +183,7 @@ def retry_now(app: AppPage):
     return app.page.get_by_test_id("sse-retry-now")
 
 
-def connected(app: AppPage, stub: Stub, username: str) -> Dict[str, Any]:
+def connected(app: AppPage, stub: StubProcess, username: str) -> Dict[str, Any]:
     """Wait until the page is Connected with exactly one open stream at the stub; returns it."""
     app.expect_state("Connected")
     streams = poll(app, lambda: len(s := open_streams(stub, username)) == 1 and s, f"one open stream of {username}")

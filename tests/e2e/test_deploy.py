@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ROOT, Stub, free_port, start_stub, stop_stub, wait_until
+from tests.support.stub import ROOT, StubProcess, free_port, start_stub, stop_stub, wait_until
 
 NGINX = "/usr/sbin/nginx"
 
@@ -37,22 +37,22 @@ def action_items(app, text: str):
 
 
 @pytest.fixture
-def stubs(tmp_path: Path) -> Iterator[List[Stub]]:
+def stubs(tmp_path: Path) -> Iterator[List[StubProcess]]:
     """Stubs a test starts; all stopped at the end."""
-    running: List[Stub] = []
+    running: List[StubProcess] = []
     yield running
     for stub in running:
         stop_stub(stub, kill=True)
 
 
-def kill_and_restart(stubs: List[Stub], stub: Stub, tmp_path: Path, downtime_ms: int, page) -> Stub:
+def kill_and_restart(stubs: List[StubProcess], stub: StubProcess, tmp_path: Path, downtime_ms: int, page) -> StubProcess:
     """`kill -9` the stub, wait `downtime_ms` (the deploy), start it again on
     the same port and database."""
     stub.process.kill()
     stub.process.wait(timeout=10)
     page.wait_for_timeout(downtime_ms)  # the backend is down this long: a deploy, not a condition
     port = int(stub.url.rsplit(":", 1)[1])
-    restarted = start_stub(tmp_path, *stub.args[stub.args.index("--db") + 2 :], port=port, db=stub.db)
+    restarted = start_stub(tmp_path, *stub.args, port=port, db=stub.db)
     stubs.append(restarted)
     return restarted
 

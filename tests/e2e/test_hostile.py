@@ -25,15 +25,8 @@ from typing import Any, Dict, List, Optional
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import (
-    WASM_MEMORY_PROBE,
-    AppPage,
-    Stub,
-    memory_figures,
-    start_stub,
-    stop_stub,
-    wait_until,
-)
+from tests.e2e.conftest import WASM_MEMORY_PROBE, AppPage, memory_figures
+from tests.support.stub import StubProcess, start_stub, stop_stub, wait_until
 
 OVERSIZE = 2 * 1024 * 1024  # one data line of 2 MiB: twice the client's 1 MiB event limit
 EXPIRED_TEXT = "session has expired"
@@ -53,7 +46,7 @@ def token_of(app: AppPage) -> str:
     return json.loads(saved)["token"]
 
 
-def send(stub: Stub, username: Optional[str], frame: Optional[str] = None, raw: Optional[bytes] = None) -> None:
+def send(stub: StubProcess, username: Optional[str], frame: Optional[str] = None, raw: Optional[bytes] = None) -> None:
     """Write a raw frame (text, or arbitrary bytes) to the user's open streams."""
     body: Dict[str, Any] = {"username": username}
     if raw is not None:
@@ -72,7 +65,7 @@ def toasts(app: AppPage, text: str):
     return app.page.get_by_test_id("notifications").get_by_test_id("notification").filter(has_text=text)
 
 
-def create(stub: Stub, headers: Dict[str, str], endpoint: str, **fields: Any) -> Dict[str, Any]:
+def create(stub: StubProcess, headers: Dict[str, str], endpoint: str, **fields: Any) -> Dict[str, Any]:
     body = {"coaching_session_id": "session-1", **fields}
     return stub.api("POST", f"/{endpoint}", headers, json=body).json()
 
@@ -203,7 +196,7 @@ JS_HEAP_BOUND = 8 * 1024 * 1024
 WASM_BOUND = 16 * 1024 * 1024
 
 
-def flood(stub: Stub, oversize: int, garbage_rounds: int, tag: str) -> None:
+def flood(stub: StubProcess, oversize: int, garbage_rounds: int, tag: str) -> None:
     """`oversize` 2 MiB events, then `garbage_rounds` x len(GARBAGE) small
     malformed frames (sent 100 rounds per request)."""
     for number in range(oversize):
@@ -212,7 +205,7 @@ def flood(stub: Stub, oversize: int, garbage_rounds: int, tag: str) -> None:
         send(stub, "alice", "".join(GARBAGE) * min(100, garbage_rounds - first))
 
 
-def settle(app: AppPage, stub: Stub, bob: Dict[str, str], invalid_expected: int, oversize_expected: int) -> None:
+def settle(app: AppPage, stub: StubProcess, bob: Dict[str, str], invalid_expected: int, oversize_expected: int) -> None:
     """Wait until alice has read everything sent so far: bob's change made
     after it shows, every invalid event is counted, every over-size event
     logged as discarded."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ROOT, wait_until
+from tests.support.stub import ROOT, wait_until
 
 
 def unique(text: str) -> str:

@@ -19,8 +19,8 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from tests.e2e.conftest import Stub, start_stub, stop_stub
 from tests.smoke.engines import ENGINES, Engine, OutsideTrap, launch
+from tests.support.stub import StubProcess, start_stub, stop_stub
 
 SELECTED = [name for name in os.environ.get("SMOKE_ENGINES", ",".join(ENGINES)).split(",") if name]
 
@@ -34,16 +34,11 @@ BOOT_FIGURES = """document.body.dataset.appReady === 'true' && {
   snapshot_downloaded: performance.getEntriesByType('resource').some((r) => /snapshot[^/]*\\.bin/.test(r.name)),
 }"""
 
-# This browser's own snapshot of the build is stored (or could not be).
-SNAPSHOT_SETTLED = (
-    "window.pyodideLocalSnapshot === 'stored' || String(window.pyodideLocalSnapshot).startsWith('failed')"
-)
-
 REPORT: Dict[str, Dict[str, Any]] = {}
 
 
 @pytest.fixture(scope="session")
-def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stub]:
+def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
     running = start_stub(tmp_path_factory.mktemp("stub"), "--test-controls")
     yield running
     stop_stub(running)
@@ -66,7 +61,7 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 class App:
     """The engine's tab on the app."""
 
-    def __init__(self, engine: Engine, stub: Stub) -> None:
+    def __init__(self, engine: Engine, stub: StubProcess) -> None:
         self.engine = engine
         self.stub = stub
         self.opened = False
@@ -126,7 +121,7 @@ class App:
 
 
 @pytest.fixture(scope="session")
-def app(engine: Engine, stub: Stub) -> App:
+def app(engine: Engine, stub: StubProcess) -> App:
     return App(engine, stub)
 
 

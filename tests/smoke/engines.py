@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from tests.e2e.conftest import CHROMIUM_FLAGS, free_port, wait_until
+from tests.support.browser import CHROMIUM_FLAGS
+from tests.support.stub import free_port, wait_until
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FIREFOX = os.environ.get("FIREFOX") or shutil.which("firefox-esr") or "/usr/bin/firefox-esr"

@@ -13,9 +13,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import httpx
 import pytest
 
-from backend_stub.testing import API_HEADERS, StubProcess, free_port, login
 from contract.models import Action, ActionStatus, Agreement, OverarchingGoal
 from frontend.api import API_VERSION, ApiClient, ApiError, Send
+from tests.support.stub import API_HEADERS, StubProcess, free_port, login
 
 pytestmark = pytest.mark.anyio
 
@@ -37,7 +37,7 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
 
 @pytest.fixture(scope="module")
 def tokens(stub: StubProcess) -> Dict[str, str]:
-    return {name: login(stub.base_url, name) for name in ("alice", "bob", "carol")}
+    return {name: login(stub.url, name) for name in ("alice", "bob", "carol")}
 
 
 class Sent:
@@ -81,11 +81,11 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def client(stub: StubProcess, http: httpx.AsyncClient, token: Optional[str] = None) -> Client:
-    return Client(stub.base_url, http, token)
+    return Client(stub.url, http, token)
 
 
 async def requests_log(stub: StubProcess, http: httpx.AsyncClient) -> List[Dict[str, Any]]:
-    response = await http.get(f"{stub.base_url}/_test/requests", headers=API_HEADERS)
+    response = await http.get(f"{stub.url}/_test/requests", headers=API_HEADERS)
     response.raise_for_status()
     answer = response.json()
     return answer if isinstance(answer, list) else answer["requests"]

@@ -22,13 +22,13 @@ from pydantic import ValidationError
 
 from backend_stub.app import create_app
 from backend_stub.config import StubConfig
-from backend_stub.testing import API_HEADERS, auth_headers
 from contract.events import EVENTS, EventSet, event_set
 from contract.models import ActionStatus, Entity, Text
 from contract.registry import ACTIONS, AGREEMENTS, ENTITY_KINDS, OVERARCHING_GOALS, REQUIRED, EntityKind
 from frontend.api import ApiClient
 from frontend.cache import Cache, CacheEntry, entity_key
 from frontend.hooks.use_sse_cache_invalidation import CACHE_INVALIDATION, CacheChange, apply_entity_events, cache_invalidation_map
+from tests.support.stub import API_HEADERS, auth_headers
 
 pytestmark = pytest.mark.anyio
 

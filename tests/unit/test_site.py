@@ -44,6 +44,29 @@ def test_the_bundle_holds_every_frontend_and_contract_module_as_byte_code():
     assert frontend_bundle(ROOT) == bundle  # deterministic: same sources, same bytes (and ETag)
 
 
+def test_the_bundle_carries_no_benchmark_code():
+    """The benchmark hooks live in bench/ and are loaded only by a page opened
+    with `?bench=1` (frontend/main.py): neither the bundle the stub builds nor
+    the one `make setup` wrote for static hosting carries them."""
+    import io
+    import zipfile
+
+    from tools.bundle import BUNDLE_NAME, frontend_bundle
+
+    assert not (ROOT / "frontend" / "bench_hooks.py").exists()
+    assert (ROOT / "bench" / "page_hooks.py").is_file()
+    bundles = {"built": frontend_bundle(ROOT)}
+    if (ROOT / BUNDLE_NAME).is_file():
+        bundles["static"] = (ROOT / BUNDLE_NAME).read_bytes()
+    for kind, bundle in bundles.items():
+        with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+            assert not [name for name in archive.namelist() if "bench" in name], kind
+            for name in archive.namelist():
+                data = archive.read(name)
+                for needle in (b"sseBench", b"bench_stream", b"profile_stream", b"page_hooks", b"cProfile"):
+                    assert needle not in data, (kind, name, needle)
+
+
 def test_the_bundle_carries_byte_code_only_of_a_modules_current_source(tmp_path):
     import hashlib
     import json as json_module

@@ -13,14 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend_stub.testing import (
-    API_HEADERS,
-    StreamRecorder,
-    StubProcess,
-    auth_headers,
-    login,
-)
 from contract.events import parse_event
+from tests.support.sse import StreamRecorder
+from tests.support.stub import API_HEADERS, StubProcess, auth_headers, login
 
 pytestmark = pytest.mark.anyio
 
@@ -39,12 +34,12 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
 
 @pytest.fixture(scope="module")
 def tokens(stub: StubProcess) -> dict[str, str]:
-    return {name: login(stub.base_url, name) for name in ("alice", "bob", "carol")}
+    return {name: login(stub.url, name) for name in ("alice", "bob", "carol")}
 
 
 @pytest.fixture
 async def http(stub: StubProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as client:
+    async with httpx.AsyncClient(base_url=stub.url, timeout=5) as client:
         yield client
 
 
@@ -313,7 +308,7 @@ async def test_the_stream_is_an_event_stream_that_starts_with_retry(http: httpx.
 async def test_logout_ends_the_tokens_streams_and_the_token(
     http: httpx.AsyncClient, stub: StubProcess, tokens: dict[str, str]
 ) -> None:
-    token = login(stub.base_url, "bob")
+    token = login(stub.url, "bob")
     headers = auth_headers(token)
     async with (
         StreamRecorder(http, headers) as stream,

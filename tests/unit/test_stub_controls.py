@@ -12,15 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend_stub.testing import (
-    API_HEADERS,
-    StreamRecorder,
-    StubProcess,
-    auth_headers,
-    login,
-    wait_until,
-)
 from contract.events import parse_event
+from tests.support.sse import StreamRecorder, wait_until_async
+from tests.support.stub import API_HEADERS, StubProcess, auth_headers, login
 
 pytestmark = pytest.mark.anyio
 
@@ -41,12 +35,12 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
 
 @pytest.fixture(scope="module")
 def tokens(stub: StubProcess) -> dict[str, str]:
-    return {name: login(stub.base_url, name) for name in ("alice", "bob", "carol")}
+    return {name: login(stub.url, name) for name in ("alice", "bob", "carol")}
 
 
 @pytest.fixture
 async def http(stub: StubProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as client:
+    async with httpx.AsyncClient(base_url=stub.url, timeout=5) as client:
         await client.post("/_test/fail_next", json={"count": 0})
         await client.post("/_test/reset_logs")
         yield client
@@ -61,10 +55,10 @@ async def _connections_once(stub: StubProcess, ready: Callable[[list[dict]], boo
     """GET /_test/connections until `ready(entries)`; the entries."""
 
     def check() -> list[dict] | None:
-        entries = httpx.get(f"{stub.base_url}/_test/connections").json()
+        entries = httpx.get(f"{stub.url}/_test/connections").json()
         return entries if ready(entries) else None
 
-    return await wait_until(check)
+    return await wait_until_async(check)
 
 
 # --- failing, dropping, stalling -------------------------------------------------------
@@ -166,8 +160,10 @@ async def test_stall_streams_sends_nothing_then_delivers_what_arrived(http: http
         assert not bob.ended.is_set()  # the socket was kept open
 
     assert waited >= stall * 0.9
-    # Nothing at all during the stall: not even a keepalive before the event.
-    assert ": keepalive" not in after.split("event: action_created")[0]
+    # Nothing during the stall, not even a keepalive, though several were due: at
+    # most the one the server wrote before the stall began may still have been on
+    # its way when `mark` was taken.
+    assert after.split("event: action_created")[0].count(": keepalive") <= 1
 
 
 # --- writing frames and events -----------------------------------------------------------
@@ -185,7 +181,7 @@ async def test_send_writes_the_raw_frame_verbatim(http: httpx.AsyncClient, token
             "/_test/send",
             json={"username": "carol", "frame_base64": base64.b64encode(invalid_utf8).decode()},
         )
-        await wait_until(lambda: invalid_utf8 in carol.raw)
+        await wait_until_async(lambda: invalid_utf8 in carol.raw)
     assert frame.encode() in carol.raw
 
 
@@ -199,7 +195,7 @@ async def test_send_accepts_a_frame_larger_than_the_api_body_limit(
         await _open(carol)
         sent = await http.post("/_test/send", json={"username": "carol", "frame": frame})
         assert sent.json() == {"streams": 1}
-        await wait_until(lambda: carol.raw.endswith(b"x\n\n"))
+        await wait_until_async(lambda: carol.raw.endswith(b"x\n\n"))
     too_big = await http.post(
         "/actions",
         headers=auth_headers(tokens["alice"]),
@@ -267,7 +263,7 @@ async def test_force_logout_of_an_unknown_user_is_404(http: httpx.AsyncClient) -
 async def test_connections_lists_every_attempt_oldest_first(
     http: httpx.AsyncClient, stub: StubProcess, tokens: dict[str, str]
 ) -> None:
-    revoked = login(stub.base_url, "carol")
+    revoked = login(stub.url, "carol")
     await http.post("/logout", headers=auth_headers(revoked))
     await http.get("/sse", headers=auth_headers("unknown-token"))
     await http.get("/sse", headers=auth_headers(revoked))

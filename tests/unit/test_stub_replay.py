@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend_stub.testing import StreamRecorder, StubProcess, auth_headers, login
+from tests.support.sse import StreamRecorder
+from tests.support.stub import StubProcess, auth_headers, login
 
 pytestmark = pytest.mark.anyio
 
@@ -53,8 +54,8 @@ def _entity_ids(stream: StreamRecorder) -> list[str]:
 async def test_reconnect_replays_what_was_missed_then_goes_live_without_gap_or_duplicate(
     stub: StubProcess,
 ) -> None:
-    alice, bob = login(stub.base_url, "alice"), login(stub.base_url, "bob")
-    async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as http:
+    alice, bob = login(stub.url, "alice"), login(stub.url, "bob")
+    async with httpx.AsyncClient(base_url=stub.url, timeout=5) as http:
         async with StreamRecorder(http, auth_headers(bob)) as first:
             await first.wait_for_text("retry: 1000")
             await _create_actions(http, alice, ["one", "two"])
@@ -78,8 +79,8 @@ async def test_reconnect_replays_what_was_missed_then_goes_live_without_gap_or_d
 
 
 async def test_replay_holds_only_events_the_user_may_see(stub: StubProcess) -> None:
-    alice, carol = login(stub.base_url, "alice"), login(stub.base_url, "carol")
-    async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as http:
+    alice, carol = login(stub.url, "alice"), login(stub.url, "carol")
+    async with httpx.AsyncClient(base_url=stub.url, timeout=5) as http:
         async with StreamRecorder(http, auth_headers(carol)) as stream:
             await stream.wait_for_text("retry: 1000")
             marker = await http.post("/_test/notify", json={"username": "carol", "message": "m"})
@@ -97,8 +98,8 @@ async def test_replay_holds_only_events_the_user_may_see(stub: StubProcess) -> N
 async def test_last_event_id_older_than_the_retention_gets_resync_first(
     stub: StubProcess,
 ) -> None:
-    alice = login(stub.base_url, "alice")
-    async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as http:
+    alice = login(stub.url, "alice")
+    async with httpx.AsyncClient(base_url=stub.url, timeout=5) as http:
         async with StreamRecorder(http, auth_headers(alice)) as stream:
             await stream.wait_for_text("retry: 1000")
             await _create_actions(http, alice, [f"r{n}" for n in range(8)])  # retention is 5
@@ -124,8 +125,8 @@ async def test_last_event_id_older_than_the_retention_gets_resync_first(
 
 @pytest.mark.parametrize("last_event_id", ["not-a-number", "-3", "99999999"])
 async def test_an_unknown_last_event_id_gets_resync(stub: StubProcess, last_event_id: str) -> None:
-    bob = login(stub.base_url, "bob")
-    async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as http:
+    bob = login(stub.url, "bob")
+    async with httpx.AsyncClient(base_url=stub.url, timeout=5) as http:
         async with StreamRecorder(http, auth_headers(bob, Last_Event_ID=last_event_id)) as stream:
             event = await stream.wait_for_event(lambda event: event.event == "resync")
     assert event.data == RESYNC_DATA
@@ -133,8 +134,8 @@ async def test_an_unknown_last_event_id_gets_resync(stub: StubProcess, last_even
 
 async def test_a_restart_keeps_tokens_entities_and_increasing_ids(tmp_path: Path) -> None:
     with StubProcess(tmp_path / "stub.sqlite3", ["--test-controls"]) as stub:
-        alice = login(stub.base_url, "alice")
-        async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as http:
+        alice = login(stub.url, "alice")
+        async with httpx.AsyncClient(base_url=stub.url, timeout=5) as http:
             async with StreamRecorder(http, auth_headers(alice)) as stream:
                 await stream.wait_for_text("retry: 1000")
                 before = await _create_actions(http, alice, ["before the deploy"])
@@ -143,7 +144,7 @@ async def test_a_restart_keeps_tokens_entities_and_increasing_ids(tmp_path: Path
 
         stub.restart()
 
-        async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as http:
+        async with httpx.AsyncClient(base_url=stub.url, timeout=5) as http:
             listed = await http.get("/actions?coaching_session_id=session-1", headers=auth_headers(alice))
             assert listed.status_code == 200  # the token survived the restart
             assert before[0] in listed.json()
@@ -162,8 +163,8 @@ async def test_a_restart_keeps_tokens_entities_and_increasing_ids(tmp_path: Path
 
 async def test_an_expired_token_ends_its_stream_then_gets_401(tmp_path: Path) -> None:
     with StubProcess(tmp_path / "stub.sqlite3", ["--token-ttl", "1"]) as stub:
-        token = login(stub.base_url, "bob")
-        async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as http:
+        token = login(stub.url, "bob")
+        async with httpx.AsyncClient(base_url=stub.url, timeout=5) as http:
             async with StreamRecorder(http, auth_headers(token)) as stream:
                 await stream.wait_for_text("retry: 1000")
                 await stream.wait_ended(timeout=5)

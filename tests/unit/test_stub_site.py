@@ -13,13 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend_stub.testing import (
-    API_HEADERS,
-    StreamRecorder,
-    StubProcess,
-    auth_headers,
-    login,
-)
+from tests.support.sse import StreamRecorder
+from tests.support.stub import API_HEADERS, StubProcess, auth_headers, login
 
 pytestmark = pytest.mark.anyio
 
@@ -44,6 +39,9 @@ SITE_FILES = {
     ".venv/pyvenv.cfg": "home = /usr\n",
     "var/stub.sqlite3": "db",
     "tests/unit/test_x.py": "",
+    "bench/page_hooks.py": "# hooks\n",
+    "bench/throttle.py": "# a proxy\n",
+    "bench/results.json": "{}",
     "Makefile": "all:\n",
     "requirements.txt": "pydantic\n",
 }
@@ -95,12 +93,13 @@ def stub(tmp_path_factory: pytest.TempPathFactory, site: Path) -> Iterator[StubP
         ("/vendor/pyodide-314.0.2/pydantic-2.14.3-py3-none-any.whl", "application/zip", None),
         ("/vendor/pyodide-314.0.2/python_stdlib.zip", "application/zip", None),
         ("/vendor/pyscript-0.7.31/core.js", "text/javascript; charset=utf-8", None),
+        ("/bench/page_hooks.py", "text/x-python; charset=utf-8", "no-cache"),  # for pages opened with ?bench=1
     ],
 )
 def test_site_files_are_served_with_their_type_and_cache_policy(
     stub: StubProcess, site: Path, path: str, content_type: str, cache_control: str | None
 ) -> None:
-    response = httpx.get(stub.base_url + path)
+    response = httpx.get(stub.url + path)
     assert response.status_code == 200
     name = "index.html" if path == "/" else path.lstrip("/")
     assert response.content == (site / name).read_bytes()
@@ -114,7 +113,7 @@ def test_the_frontend_bundle_is_built_from_the_current_sources_with_an_etag(stub
     import time
     import zipfile
 
-    url = stub.base_url + "/frontend.zip"
+    url = stub.url + "/frontend.zip"
     first = httpx.get(url)
     assert first.status_code == 200
     assert first.headers["content-type"] == "application/zip"
@@ -147,7 +146,7 @@ def test_a_precompressed_sibling_is_sent_to_clients_that_accept_its_coding_brotl
     (folder / "snapshot-1.bin").write_bytes(raw)
     (folder / "snapshot-1.bin.gz").write_bytes(gzip.compress(raw))
     (folder / "snapshot-1.bin.br").write_bytes(brotli.compress(raw))
-    url = stub.base_url + "/vendor/pyodide-314.0.2/snapshot-1.bin"
+    url = stub.url + "/vendor/pyodide-314.0.2/snapshot-1.bin"
 
     for accept, coding in [("gzip, deflate, br, zstd", "br"), ("gzip", "gzip"), ("br;q=0, gzip", "gzip"), ("BR", "br")]:
         answer = httpx.get(url, headers={"Accept-Encoding": accept})
@@ -162,7 +161,7 @@ def test_a_precompressed_sibling_is_sent_to_clients_that_accept_its_coding_brotl
     assert "content-encoding" not in plain.headers
     assert plain.content == raw
     # A file without a sibling is sent as it is, whatever the client accepts.
-    wasm = httpx.get(stub.base_url + "/vendor/pyodide-314.0.2/pyodide.asm.wasm", headers={"Accept-Encoding": "gzip, br"})
+    wasm = httpx.get(stub.url + "/vendor/pyodide-314.0.2/pyodide.asm.wasm", headers={"Accept-Encoding": "gzip, br"})
     assert "content-encoding" not in wasm.headers
 
     # A file edited after its siblings were written: they are stale, the file is sent.
@@ -177,7 +176,7 @@ def test_a_precompressed_sibling_is_sent_to_clients_that_accept_its_coding_brotl
 
 
 def test_the_frontend_bundle_travels_brotli_or_gzip_encoded(stub: StubProcess) -> None:
-    url = stub.base_url + "/frontend.zip"
+    url = stub.url + "/frontend.zip"
     plain = httpx.get(url, headers={"Accept-Encoding": "identity"})
     for accept, coding in [("gzip, br", "br"), ("gzip", "gzip")]:
         answer = httpx.get(url, headers={"Accept-Encoding": accept})
@@ -203,10 +202,14 @@ def test_the_frontend_bundle_travels_brotli_or_gzip_encoded(stub: StubProcess) -
         "/vendor/../var/stub.sqlite3",
         "/static/anything.js",  # no static/ folder: tolerated, 404
         "/vendor/missing.js",
+        "/bench/throttle.py",  # of bench/, only the page's hooks are served
+        "/bench/results.json",
+        "/bench/",
+        "/bench/%2e%2e/Makefile",
     ],
 )
 def test_nothing_else_is_served(stub: StubProcess, path: str) -> None:
-    response = httpx.get(stub.base_url + path)
+    response = httpx.get(stub.url + path)
     assert response.status_code == 404
     assert b"[core]" not in response.content
 
@@ -214,22 +217,63 @@ def test_nothing_else_is_served(stub: StubProcess, path: str) -> None:
 def test_a_missing_vendor_folder_is_a_404_not_an_error(tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text("page")
     with StubProcess(tmp_path / "stub.sqlite3", ["--site-root", str(tmp_path)]) as stub:
-        assert httpx.get(f"{stub.base_url}/vendor/pyodide/pyodide.mjs").status_code == 404
-        assert httpx.get(f"{stub.base_url}/pyscript.toml").status_code == 404
-        assert httpx.get(f"{stub.base_url}/").text == "page"
+        assert httpx.get(f"{stub.url}/vendor/pyodide/pyodide.mjs").status_code == 404
+        assert httpx.get(f"{stub.url}/pyscript.toml").status_code == 404
+        assert httpx.get(f"{stub.url}/").text == "page"
 
 
 def test_unchanged_files_revalidate_with_304(stub: StubProcess) -> None:
-    first = httpx.get(f"{stub.base_url}/frontend/app.py")
-    again = httpx.get(f"{stub.base_url}/frontend/app.py", headers={"If-None-Match": first.headers["etag"]})
+    first = httpx.get(f"{stub.url}/frontend/app.py")
+    again = httpx.get(f"{stub.url}/frontend/app.py", headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
     assert again.headers["cache-control"] == "no-cache"
 
 
 def test_test_controls_are_absent_by_default(stub: StubProcess) -> None:
     for path in ("/_test/connections", "/_test/requests"):
-        assert httpx.get(stub.base_url + path).status_code == 404
-    assert httpx.post(f"{stub.base_url}/_test/drop_streams", json={}).status_code == 404
+        assert httpx.get(stub.url + path).status_code == 404
+    assert httpx.post(f"{stub.url}/_test/drop_streams", json={}).status_code == 404
+
+
+CONTROLS_PROBE = """
+import sys
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from backend_stub.app import StubApi, create_app
+from backend_stub.config import StubConfig
+
+app = create_app(StubConfig(db_path=Path(sys.argv[1]), site_root=Path(sys.argv[1]).parent, test_controls=sys.argv[2] == "on"))
+sse = next(route.endpoint for route in app.routes if getattr(route, "path", None) == "/sse")
+mounts = [route for route in app.routes if isinstance(route, Mount) and route.path == "/_test"]
+loaded = sorted(name for name in sys.modules if name == "backend_stub.test_controls" or name.split(".")[0] == "bench")
+print(type(sse.__self__).__name__, [type(mount.app).__name__ for mount in mounts], loaded)
+"""
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [
+        # No route, no recording API, not even the module (nor the bench streams it uses).
+        ("off", "StubApi [] []"),
+        ("on", "RecordingApi ['Starlette'] ['backend_stub.test_controls', 'bench', 'bench.streams']"),
+    ],
+)
+def test_the_test_controls_exist_only_with_the_flag(tmp_path: Path, flag: str, expected: str) -> None:
+    import subprocess
+    import sys
+
+    probe = subprocess.run(
+        [sys.executable, "-c", CONTROLS_PROBE, str(tmp_path / "stub.sqlite3"), flag],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    assert probe.stdout.strip() == expected
 
 
 # --- CORS ----------------------------------------------------------------------------------
@@ -237,7 +281,7 @@ def test_test_controls_are_absent_by_default(stub: StubProcess) -> None:
 
 def test_a_listed_origin_may_call_the_api(stub: StubProcess) -> None:
     preflight = httpx.options(
-        f"{stub.base_url}/actions",
+        f"{stub.url}/actions",
         headers={
             "Origin": ALLOWED,
             "Access-Control-Request-Method": "PUT",
@@ -253,7 +297,7 @@ def test_a_listed_origin_may_call_the_api(stub: StubProcess) -> None:
     assert "access-control-allow-credentials" not in preflight.headers
 
     response = httpx.post(
-        f"{stub.base_url}/login",
+        f"{stub.url}/login",
         json={"username": "bob", "password": "demo"},
         headers={**API_HEADERS, "Origin": ALLOWED},
     )
@@ -264,11 +308,11 @@ def test_a_listed_origin_may_call_the_api(stub: StubProcess) -> None:
 
 def test_another_origin_gets_no_cors_headers(stub: StubProcess) -> None:
     preflight = httpx.options(
-        f"{stub.base_url}/actions",
+        f"{stub.url}/actions",
         headers={"Origin": OTHER, "Access-Control-Request-Method": "POST"},
     )
     response = httpx.post(
-        f"{stub.base_url}/login",
+        f"{stub.url}/login",
         json={"username": "bob", "password": "demo"},
         headers={**API_HEADERS, "Origin": OTHER},
     )
@@ -280,7 +324,7 @@ def test_another_origin_gets_no_cors_headers(stub: StubProcess) -> None:
 def test_without_cors_origins_no_origin_is_allowed(tmp_path: Path) -> None:
     with StubProcess(tmp_path / "stub.sqlite3") as stub:
         response = httpx.post(
-            f"{stub.base_url}/login",
+            f"{stub.url}/login",
             json={"username": "bob", "password": "demo"},
             headers={**API_HEADERS, "Origin": ALLOWED},
         )
@@ -293,10 +337,10 @@ def test_without_cors_origins_no_origin_is_allowed(tmp_path: Path) -> None:
 
 async def test_logs_carry_no_token_password_or_entity_text(stub: StubProcess) -> None:
     body, title, new_body = "Zebra-Quokka-7781", "Heron-Walrus-3302", "Okapi-Narwhal-5519"
-    token = login(stub.base_url, "alice")
-    async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as http:
+    token = login(stub.url, "alice")
+    async with httpx.AsyncClient(base_url=stub.url, timeout=5) as http:
         headers = auth_headers(token)
-        async with StreamRecorder(http, auth_headers(login(stub.base_url, "bob"))) as bob:
+        async with StreamRecorder(http, auth_headers(login(stub.url, "bob"))) as bob:
             await bob.wait_for_text("retry: 1000")
             created = await http.post("/actions", json={"coaching_session_id": "session-1", "body": body}, headers=headers)
             await http.put(f"/actions/{created.json()['id']}", json={"body": new_body}, headers=headers)
@@ -319,8 +363,8 @@ async def test_logs_carry_no_token_password_or_entity_text(stub: StubProcess) ->
 
 async def test_shutdown_is_prompt_with_streams_open(tmp_path: Path) -> None:
     stub = StubProcess(tmp_path / "stub.sqlite3").start()
-    token = login(stub.base_url, "bob")
-    async with httpx.AsyncClient(base_url=stub.base_url, timeout=5) as http:
+    token = login(stub.url, "bob")
+    async with httpx.AsyncClient(base_url=stub.url, timeout=5) as http:
         async with StreamRecorder(http, auth_headers(token)) as stream:
             await stream.wait_for_text("retry: 1000")
             took = stub.stop()

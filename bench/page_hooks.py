@@ -1,14 +1,20 @@
 """Benchmark hooks of the page (browser only): `window.sseBench(url, count)`
-and `window.sseBenchProfile(url, count)`.
+and `window.sseBenchProfile(url, count, top)`, installed when this module is
+imported.
 
-Reads a finite stream with the page's own client (fetch + ReadableStream,
-`EventStreamParser`, pydantic validation, the connection store, the toast
-store and an entity cache) until `count` events are in the stores, and
-resolves to the elapsed milliseconds. Events take the app's own path: the
-batch listeners of `use_sse_event_batch_handler` with the handlers of
-`use_sse_system_events` and `use_sse_cache_invalidation`. `make bench` runs
-the browser's native `EventSource` + `JSON.parse` on the same bytes in the
-same page for the reference.
+Not part of the app: the page fetches this file and imports it only when it
+is opened with `?bench=1` (frontend/main.py), as `make bench` opens it
+(bench/browser.py); the stub serves it at `/bench/page_hooks.py`.
+
+`sseBench` reads a finite stream with the page's own client (fetch +
+ReadableStream, `EventStreamParser`, pydantic validation, the connection
+store, the toast store and an entity cache) until `count` events are in the
+stores, and resolves to the elapsed milliseconds. Events take the app's own
+path: the batch listeners of `use_sse_event_batch_handler` with the handlers
+of `use_sse_system_events` and `use_sse_cache_invalidation`. `make bench`
+runs the browser's native `EventSource` + `JSON.parse` on the same bytes in
+the same page for the reference. `sseBenchProfile` is the same read under
+cProfile, resolving to the pstats text of its `top` functions.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import asyncio
 from typing import Any
 
 import js  # type: ignore[import-not-found]
+from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
 
 from frontend.cache import Cache, make_key
 from frontend.hooks.use_sse_cache_invalidation import apply_entity_events
@@ -27,7 +34,7 @@ from frontend.sse.browser import create_browser_connection
 from frontend.sse.config import ClientConfig
 from frontend.sse.connection_store import create_sse_connection_store
 
-__all__ = ["bench_stream", "profile_stream"]
+__all__ = ["bench_stream", "install", "profile_stream"]
 
 
 async def _no_fetch(key: Any) -> Any:
@@ -107,3 +114,12 @@ async def profile_stream(url: str, count: int, top: int = 25) -> str:
     out.write(f"{count} events in {elapsed:.0f} ms under the profiler\n")
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
     return out.getvalue()
+
+
+def install() -> None:
+    """Put `sseBench` and `sseBenchProfile` on `window` (they return promises)."""
+    js.window.sseBench = create_proxy(bench_stream)
+    js.window.sseBenchProfile = create_proxy(profile_stream)
+
+
+install()

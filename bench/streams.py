@@ -1,0 +1,100 @@
+"""Finite event streams for the benchmarks: the bytes of a burst of valid events.
+
+`burst(count, size, same)` is what the stub's `/_test/burst` control answers
+(backend_stub/test_controls.py): `retry: 1000`, then `count` events of about
+`size` bytes each (a frame: `id:`, `event:`, `data:` lines and the blank
+line), ids 1..count:
+
+- `size` <= 200: `notification` events (`notification_burst`), each message
+  different (`#<n> mmm...`), as a live session's events are; with `same`, one
+  message throughout (V8 reads a repeated string much faster, so the native
+  reference differs between the two);
+- larger: `action_updated` events of one session (`action_burst`), the body
+  padded to the size, over 50 actions.
+
+The same bytes go to the native EventSource and to the page's client, so
+their times compare. bench/pipeline.py times the page's steps on
+`notification_burst` in CPython.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from contract.events import Notification, NotificationEvent, dump_event
+from contract.models import Action, utc_now
+from contract.registry import ACTIONS
+
+__all__ = ["BURST_CACHE_BYTES", "action_burst", "burst", "notification_burst"]
+
+BURST_CACHE_BYTES = 32 * 1024 * 1024
+"""Bursts up to `count * size` bytes are made once and kept (the last three shapes asked for)."""
+
+NOTIFICATION_MAX_SIZE = 200
+"""Events up to this size are notifications; larger ones carry an action."""
+
+
+def burst(count: int, size: int, same: bool = False) -> bytes:
+    """The stream of `count` events of about `size` bytes (see the module docstring).
+
+    A burst of up to `BURST_CACHE_BYTES` is built once and kept: building it
+    costs the stub time that would otherwise sit inside every timed read of
+    the stream (the page's and the native reference's alike, pulling their
+    ratio towards 1)."""
+    if count * size <= BURST_CACHE_BYTES:
+        return _kept_burst(count, size, same)
+    return _make_burst(count, size, same)
+
+
+def _make_burst(count: int, size: int, same: bool) -> bytes:
+    if size <= NOTIFICATION_MAX_SIZE:
+        return notification_burst(count, size, same)
+    return action_burst(count, size)
+
+
+@functools.lru_cache(maxsize=3)
+def _kept_burst(count: int, size: int, same: bool) -> bytes:
+    return _make_burst(count, size, same)
+
+
+def action_burst(count: int, size: int) -> bytes:
+    """`retry: 1000`, then `count` `action_updated` frames of about `size` bytes."""
+
+    def frame_data(action: dict) -> str:
+        return dump_event(ACTIONS.changed_event("updated", Action.model_validate(action), "rel-burst"))
+
+    now = utc_now()
+    frames = [b"retry: 1000\n\n"]
+    for number in range(1, count + 1):
+        action = {
+            "id": f"act-burst{number % 50:04d}",
+            "coaching_session_id": "session-burst",
+            "body": "",
+            "status": "InProgress",
+            "created_at": now,
+            "updated_at": now,
+        }
+        data = frame_data(action)
+        padding = max(0, size - len(data) - 40)
+        if padding:
+            action["body"] = "x" * padding
+            data = frame_data(action)
+        frames.append(f"id: {number}\nevent: action_updated\ndata: {data}\n\n".encode())
+    return b"".join(frames)
+
+
+def notification_burst(count: int, size: int, same: bool = False) -> bytes:
+    """`retry: 1000`, then `count` `notification` frames of about `size` bytes,
+    each message different (`#<number> mmm...`) as real events are, or with
+    `same` all one message (`mmm...`)."""
+    frames = [b"retry: 1000\n\n"]
+    empty = dump_event(NotificationEvent(type="notification", data=Notification(level="info", message="")))
+    # Sized on the longest id, so `same` gives one message throughout.
+    longest_head = len(f"id: {count}\nevent: notification\ndata: ")
+    for number in range(1, count + 1):
+        head = f"id: {number}\nevent: notification\ndata: "
+        label = "" if same else f"#{number} "
+        message = label + "m" * max(1, size - longest_head - len(empty) - len(label) - 2)
+        data = dump_event(NotificationEvent(type="notification", data=Notification(level="info", message=message)))
+        frames.append(f"{head}{data}\n\n".encode())
+    return b"".join(frames)
