@@ -10,8 +10,9 @@ is opened with `?bench=1` (frontend/main.py), as `make bench` opens it
 ReadableStream, `EventStreamParser`, pydantic validation, the connection
 store, the toast store and an entity cache) until `count` events are in the
 stores, and resolves to the elapsed milliseconds. Events take the app's own
-path: the batch listeners of `use_sse_event_batch_handler` with the handlers
-of `use_sse_system_events` and `use_sse_cache_invalidation`. `make bench`
+path: the connection's batches into an `EventPipeline` (validated once per
+slice, handed on in slices, yielding to the browser as the page does), with
+the handlers of `use_sse_system_events` and `use_sse_cache_invalidation`. `make bench`
 runs the browser's native `EventSource` + `JSON.parse` on the same bytes in
 the same page for the reference. `sseBenchProfile` is the same read under
 cProfile, resolving to the pstats text of its `top` functions.
@@ -26,10 +27,10 @@ import js  # type: ignore[import-not-found]
 from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
 
 from frontend.cache import Cache, make_key
-from frontend.hooks.use_sse_cache_invalidation import apply_entity_events
-from frontend.hooks.use_sse_event_handler import batch_listener
+from frontend.hooks.use_sse_cache_invalidation import CACHE_INVALIDATION, apply_entity_events
 from frontend.hooks.use_sse_system_events import show_notifications
 from frontend.notifications import NotificationStore
+from frontend.pipeline import EventPipeline
 from frontend.sse.browser import create_browser_connection
 from frontend.sse.config import ClientConfig
 from frontend.sse.connection_store import create_sse_connection_store
@@ -72,13 +73,12 @@ async def bench_stream(url: str, count: int) -> float:
     connection, io = create_browser_connection(
         url=lambda: url, headers=lambda: {}, store=store, config=ClientConfig(max_attempts=1)
     )
+    events = EventPipeline(defer=io.defer, clock=connection.clock)
+    events.on_invalid = invalid
+    connection.add_batch_listener(events.on_batch)
     now = js.Date.now() / 1000
-    handlers = {
-        "notification": lambda events: show_notifications(notifications, events, now),
-        "action_updated": lambda events: apply_entity_events(cache, events),
-    }
-    for event_type, handle in handlers.items():
-        connection.add_batch_listener(event_type, batch_listener(event_type, counted(handle), invalid))
+    events.add_handler({"notification"}, counted(lambda batch: show_notifications(notifications, batch, now)))
+    events.add_handler(CACHE_INVALIDATION, counted(lambda batch: apply_entity_events(cache, batch)))
     start = js.performance.now()
     connection.connect()
     await done

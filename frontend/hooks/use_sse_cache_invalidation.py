@@ -16,8 +16,8 @@ from frontend.cache import Cache, Key
 from frontend.contexts.app_context import use_swr_config
 from frontend.contexts.sse_connection_context import use_sse_connection_store
 from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler, use_sse_event_handler
+from frontend.pipeline import EventPipeline
 from frontend.reactive import use_effect
-from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import ConnectionState
 
 __all__ = [
@@ -55,7 +55,6 @@ def cache_invalidation_map(kinds: Tuple[EntityKind, ...]) -> Dict[str, CacheChan
 CACHE_INVALIDATION = cache_invalidation_map(ENTITY_KINDS)
 """The cache change of every entity event of the API (`ENTITY_KINDS`)."""
 
-_ENTITY_EVENT_ORDER = sorted(CACHE_INVALIDATION)  # hooks are called in a fixed order
 
 
 def apply_entity_event(cache: Cache, event: Any, changes: Mapping[str, CacheChange] = CACHE_INVALIDATION) -> List[Key]:
@@ -89,12 +88,11 @@ def revalidate_all(cache: Cache) -> None:
     cache.mutate(lambda key: True)
 
 
-def use_sse_cache_invalidation(source: Optional[SSEConnection]) -> None:
-    """Keep every entity cache in step with `source`'s events."""
+def use_sse_cache_invalidation(events: Optional[EventPipeline]) -> None:
+    """Keep every entity cache in step with `events`'s events."""
     cache = use_swr_config()
-    for event_type in _ENTITY_EVENT_ORDER:
-        use_sse_event_batch_handler(source, event_type, lambda events: apply_entity_events(cache, events))
-    use_sse_event_handler(source, "resync", lambda event: revalidate_all(cache))
+    use_sse_event_batch_handler(events, CACHE_INVALIDATION, lambda events: apply_entity_events(cache, events))
+    use_sse_event_handler(events, "resync", lambda event: revalidate_all(cache))
     opened = use_sse_connection_store(
         lambda state: (state["last_connected_at"], state["resumed"]) if state["state"] is ConnectionState.Connected else None
     )

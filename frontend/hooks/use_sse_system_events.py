@@ -14,7 +14,7 @@ from contract.events import notification_level
 from frontend.contexts.app_context import LogoutContext, NotificationsContext, use_required_context
 from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler, use_sse_event_handler
 from frontend.notifications import NotificationStore
-from frontend.sse.connection import SSEConnection
+from frontend.pipeline import EventPipeline
 
 __all__ = ["show_notifications", "use_sse_system_events"]
 
@@ -32,9 +32,9 @@ def show_notifications(notifications: NotificationStore, events: List[Any], now:
     )
 
 
-def use_sse_system_events(source: Optional[SSEConnection]) -> None:
-    """Handle `force_logout` and `notification` events of `source`."""
+def use_sse_system_events(events: Optional[EventPipeline]) -> None:
+    """Handle `force_logout` and `notification` events of `events`."""
     logout = use_required_context(LogoutContext)
     notifications = use_required_context(NotificationsContext)
-    use_sse_event_handler(source, "force_logout", lambda event: logout(f"You were signed out: {event['data']['reason']}"))
-    use_sse_event_batch_handler(source, "notification", lambda events: show_notifications(notifications, events, time.time()))
+    use_sse_event_handler(events, "force_logout", lambda event: logout(f"You were signed out: {event['data']['reason']}"))
+    use_sse_event_batch_handler(events, "notification", lambda events: show_notifications(notifications, events, time.time()))

@@ -11,6 +11,9 @@ by the end-to-end tests.
   `headers()` (a fresh token each time); chunks go to the machine as bytes.
 - Timers: `setTimeout` with a once-callable proxy, `clearTimeout` plus
   `destroy()` on cancel, so no proxy outlives its timer.
+- `defer`: a message to itself on a `MessageChannel`, the browser's way to
+  run code in a task of its own with no timer clamping (the page paints and
+  takes input between tasks).
 - `online` / `offline` and `visibilitychange` listeners feed the machine.
 """
 
@@ -54,6 +57,9 @@ class BrowserIO:
         self._timers: Dict[str, Tuple[object, object]] = {}
         self._listeners: list = []
         self.requests_started = 0
+        self._deferred: list = []
+        self._channel: object = None
+        self._on_message: object = None
 
     # -- ConnectionIO ------------------------------------------------------------
 
@@ -88,6 +94,18 @@ class BrowserIO:
         if entry is not None:
             js.clearTimeout(entry[0])
             entry[1].destroy()
+
+    def defer(self, callback: Callable[[], None]) -> None:
+        self._deferred.append(callback)
+        if self._channel is None:
+            self._channel = js.MessageChannel.new()
+            self._on_message = create_proxy(self._run_deferred)
+            self._channel.port1.onmessage = self._on_message
+        self._channel.port2.postMessage(None)
+
+    def _run_deferred(self, event: object) -> None:
+        if self._deferred:
+            self._deferred.pop(0)()
 
     # -- the request -------------------------------------------------------------
 
@@ -171,6 +189,12 @@ class BrowserIO:
             self.clear_timer(name)
         for generation in list(self._controllers):
             self.abort(generation)
+        self._deferred.clear()
+        if self._channel is not None:
+            self._channel.port1.onmessage = None
+            self._channel.port1.close()
+            self._on_message.destroy()
+            self._channel = self._on_message = None
 
     @property
     def open_requests(self) -> int:

@@ -28,11 +28,12 @@ for the remainder when bytes came meanwhile.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Protocol
+from typing import Callable, Dict, Optional, Protocol
 
 from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection_store import ConnectionState, LastError, SSEConnectionStore
-from frontend.sse.parser import EventRun, EventStreamParser, ServerSentEvent
+from frontend.sse.dispatch import BatchListener, EventDispatcher, Listener
+from frontend.sse.parser import EventStreamParser
 from frontend.sse.retry import Outcome, backoff_delay, classify_response, parse_retry_after
 
 __all__ = ["ConnectionIO", "InvalidTransition", "SSEConnection", "TRANSITIONS"]
@@ -92,6 +93,9 @@ class ConnectionIO(Protocol):
     - `set_timer(name, delay, token)`: call `on_timer(name, token)` after
       `delay` s, replacing any timer of that name.
     - `clear_timer(name)`: cancel the timer of that name, if any.
+    - `defer(callback)`: call `callback()` soon, in a task of its own (after
+      the browser has had a chance to paint and take input); for consumers
+      that cut a large batch into slices (`frontend.pipeline`).
     """
 
     def start(self, generation: int, last_event_id: str) -> None: ...
@@ -102,9 +106,7 @@ class ConnectionIO(Protocol):
 
     def clear_timer(self, name: str) -> None: ...
 
-
-Listener = Callable[[ServerSentEvent], None]
-BatchListener = Callable[[EventRun], None]
+    def defer(self, callback: Callable[[], None]) -> None: ...
 
 
 class SSEConnection:
@@ -114,13 +116,13 @@ class SSEConnection:
     `set_visible(bool)`, and from the shell `on_response`, `on_chunk`,
     `on_stream_end`, `on_network_error`, `on_timer`.
 
-    Events go to listeners added with `add_event_listener(type, listener)`
-    (as on an `EventSource`), in order, each isolated from the others'
-    errors. A listener added with `add_batch_listener(type, listener)` gets
-    each run of consecutive events of its type in one chunk in one call.
-    `on_unauthorized()` runs on a 401 (the app logs out); `on_parse_error(kind)`
-    and `on_listener_error(type, error)` report problems by kind only (no
-    stream content).
+    Events go to its `dispatcher` (`frontend.sse.dispatch`): listeners added
+    with `add_event_listener(type, listener)` (as on an `EventSource`) get
+    each event; those added with `add_batch_listener(listener)` each chunk's
+    events as columns. `on_unauthorized()` runs on a 401 (the app logs out);
+    `on_parse_error(kind)` and `on_listener_error(type, error)` report
+    problems by kind only (no stream content). `gave_up` is True in Error
+    after `max_attempts` failures (a retry helps), False otherwise.
     """
 
     def __init__(
@@ -135,14 +137,13 @@ class SSEConnection:
         self.store = store
         self.config = config
         self._clock = clock
+        self.clock = clock  # seconds; for whoever paces work on its events (frontend.pipeline)
         self._random = random
-        self._listeners: Dict[str, List[Listener]] = {}
-        self._batch_listeners: Dict[str, List[BatchListener]] = {}
-        self._listeners_version = 0  # changes when a listener is added or removed
+        self.dispatcher = EventDispatcher()
         self.on_unauthorized: Callable[[], None] = lambda: None
         self.on_parse_error: Callable[[str], None] = lambda kind: None
-        self.on_listener_error: Callable[[str, BaseException], None] = lambda event_type, error: None
         self.state = S.Disconnected
+        self.gave_up = False
         self.generation = 0
         self.last_event_id = ""
         self.server_retry_ms: Optional[int] = None
@@ -162,48 +163,36 @@ class SSEConnection:
         self._token = 0
         self.store.set_state({"max_attempts": config.max_attempts})
 
-    # -- listeners ---------------------------------------------------------------
+    # -- listeners (the dispatcher's) ------------------------------------------------
 
     def add_event_listener(self, event_type: str, listener: Listener) -> None:
-        """Call `listener(event)` for every event of `event_type`."""
-        self._add(self._listeners, event_type, listener)
+        """Call `listener(event)` for every event of `event_type` (a `ServerSentEvent`)."""
+        self.dispatcher.add_event_listener(event_type, listener)
 
     def remove_event_listener(self, event_type: str, listener: Listener) -> None:
         """Stop calling `listener`; unknown listeners are ignored."""
-        self._remove(self._listeners, event_type, listener)
+        self.dispatcher.remove_event_listener(event_type, listener)
 
-    def add_batch_listener(self, event_type: str, listener: BatchListener) -> None:
-        """Call `listener(run)` with each run of consecutive `event_type`
-        events of a chunk, an `EventRun` (their data and last event IDs as
-        columns, in stream order, never empty; `run.events()` gives them as
-        `ServerSentEvent`s).
+    def add_batch_listener(self, listener: BatchListener) -> None:
+        """Call `listener(batch)` with each chunk's events, an `EventBatch`
+        (types, data and last event IDs as columns, in stream order, never
+        empty). A replay after a reconnect, or a busy server, hands over
+        thousands of events in one chunk: a consumer validates them in few
+        calls and updates its stores once per slice."""
+        self.dispatcher.add_batch_listener(listener)
 
-        A replay after a reconnect, or a busy server, hands over thousands
-        of events in one chunk: taken as runs, a consumer validates them in
-        one call and updates its store once (as React batches the updates
-        of one event handler); the parser hands a burst of one shape over as
-        columns, with no object per event (`EventStreamParser.feed_runs`).
-        Runs keep the stream's order: events of
-        another type between two runs are dispatched between them. Within a
-        run, the per-event listeners of its type get each event first, then
-        the batch listeners get the run. A batch listener removed during
-        dispatch is not called; one added is called from the next run on.
-        """
-        self._add(self._batch_listeners, event_type, listener)
-
-    def remove_batch_listener(self, event_type: str, listener: BatchListener) -> None:
+    def remove_batch_listener(self, listener: BatchListener) -> None:
         """Stop calling `listener`; unknown listeners are ignored."""
-        self._remove(self._batch_listeners, event_type, listener)
+        self.dispatcher.remove_batch_listener(listener)
 
-    def _add(self, registry: Dict[str, list], event_type: str, listener: Callable) -> None:
-        registry.setdefault(event_type, []).append(listener)
-        self._listeners_version += 1
+    @property
+    def on_listener_error(self) -> Callable[[str, BaseException], None]:
+        """Called with (event type, or "*" for a batch listener, error) when a listener raises."""
+        return self.dispatcher.on_listener_error
 
-    def _remove(self, registry: Dict[str, list], event_type: str, listener: Callable) -> None:
-        listeners = registry.get(event_type)
-        if listeners and listener in listeners:
-            listeners.remove(listener)
-            self._listeners_version += 1
+    @on_listener_error.setter
+    def on_listener_error(self, report: Callable[[str, BaseException], None]) -> None:
+        self.dispatcher.on_listener_error = report
 
     # -- public inputs -----------------------------------------------------------
 
@@ -248,7 +237,7 @@ class SSEConnection:
                 self._abort_current()
                 self._wait_for_network(LastError("offline", None, self._clock(), self.failures))
             return
-        if self.state is S.Reconnecting or (self.state is S.Error and self.store.get_state()["gave_up"]):
+        if self.state is S.Reconnecting or (self.state is S.Error and self.gave_up):
             if self.state is S.Error:
                 self.failures = self.backoff_band = 0
             self._attempt_or_wait()  # not while hidden with pause_when_hidden
@@ -275,7 +264,7 @@ class SSEConnection:
             self._attempt_or_wait()
         elif self.state is S.Reconnecting and self.online:
             self._attempt()
-        elif self.state is S.Error and self.store.get_state()["gave_up"]:
+        elif self.state is S.Error and self.gave_up:
             self.failures = self.backoff_band = 0
             self._attempt_or_wait()
 
@@ -321,7 +310,7 @@ class SSEConnection:
         now = self._clock()
         self._last_byte_at = now
         parser = self._parser
-        runs = parser.feed_runs(chunk)
+        batch = parser.feed_batch(chunk)
         if parser.retry is not None:
             self.server_retry_ms = parser.retry
         if parser.error_count != self._parse_errors_seen:
@@ -330,7 +319,7 @@ class SSEConnection:
                 self.on_parse_error(error.kind)
             self._parse_errors_seen = parser.error_count
         self.last_event_id = parser.last_event_id
-        if not runs:
+        if not batch.data:
             # An `id:` without data still sets the last event ID (spec).
             self.store.set_state({"last_event_id": self.last_event_id})
             return
@@ -338,40 +327,9 @@ class SSEConnection:
             self._delivered = True
             self.failures = self.backoff_band = 0  # opened and delivered an event: recovered
             self.store.set_state({"attempt": 0})
-        self.store.record_event(now, self.last_event_id, sum(len(run.data) for run in runs))
-        listeners = self._listeners
-        batch_listeners = self._batch_listeners
-        for run in runs:
-            event_type = run.event
-            registered = listeners.get(event_type)
-            batch = batch_listeners.get(event_type)
-            if not registered and not batch:
-                continue
-            if registered:
-                for event in run.events():
-                    if not self._call_each(registered, event, event_type, generation):
-                        return
-            if batch and not self._call_each(batch, run, event_type, generation):
-                return
-
-    def _call_each(self, registered: list, argument: object, event_type: str, generation: int) -> bool:
-        """Call each of `registered` with `argument`, each isolated from the
-        others' errors. As for DOM events: a listener removed meanwhile is
-        not called, one added is called from the next call on. False when a
-        listener closed or restarted the connection: the rest of the chunk
-        is dropped."""
-        version = self._listeners_version
-        for listener in tuple(registered):
-            if generation != self.generation:
-                self.stale_dropped += 1
-                return False
-            if version != self._listeners_version and listener not in registered:
-                continue
-            try:
-                listener(argument)
-            except Exception as error:
-                self.on_listener_error(event_type, error)
-        return True
+        self.store.record_event(now, self.last_event_id, len(batch.data))
+        if not self.dispatcher.dispatch(batch, lambda: generation == self.generation):
+            self.stale_dropped += 1
 
     def on_stream_end(self, generation: int) -> None:
         """The body ended (the server closed the stream)."""
@@ -409,6 +367,7 @@ class SSEConnection:
         if target is None:
             raise InvalidTransition(self.state, event)
         self.state = target
+        self.gave_up = False  # only "give_up" leaves it True (set just after)
 
     def _attempt_or_wait(self) -> None:
         if self.paused:
@@ -466,6 +425,7 @@ class SSEConnection:
         error = LastError(message, status, now, max(self.failures, 1))
         if self.failures >= self.config.max_attempts:
             self._transition("give_up")
+            self.gave_up = True
             self.store.set_error(error, gave_up=True)
             return
         if not self.online:

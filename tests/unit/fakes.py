@@ -32,6 +32,7 @@ from frontend.contexts.app_context import (
 )
 from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
 from frontend.notifications import NotificationStore
+from frontend.pipeline import EventPipeline
 from frontend.providers.sse_provider import SSEProvider
 from frontend.reactive import Element, Root, el
 from frontend.sse.config import ClientConfig
@@ -73,6 +74,8 @@ class FakeIO:
     - `timers`: the pending timer of each name.
     - `advance(seconds)`: move the fake clock, firing due timers in order
       through `connection.on_timer`, as the browser's `setTimeout` would.
+    - `deferred`: callbacks given to `defer`, not yet run; `run_deferred()`
+      runs them (and those they defer) in order, as the browser's tasks.
     """
 
     def __init__(self, clock: FakeClock) -> None:
@@ -82,6 +85,7 @@ class FakeIO:
         self.live: Set[int] = set()
         self.timers: Dict[str, Timer] = {}
         self.max_live = 0
+        self.deferred: List[Callable[[], None]] = []
 
     # -- ConnectionIO --------------------------------------------------------
 
@@ -101,6 +105,17 @@ class FakeIO:
     def clear_timer(self, name: str) -> None:
         self.calls.append(("clear_timer", name))
         self.timers.pop(name, None)
+
+    def defer(self, callback: Callable[[], None]) -> None:
+        self.deferred.append(callback)
+
+    def run_deferred(self) -> int:
+        """Run the deferred callbacks until none is left; returns how many ran."""
+        ran = 0
+        while self.deferred:
+            self.deferred.pop(0)()
+            ran += 1
+        return ran
 
     # -- what happened -------------------------------------------------------
 
@@ -142,17 +157,27 @@ class Harness(NamedTuple):
     io: FakeIO
     clock: FakeClock
     store: SSEConnectionStore
+    events: Optional[EventPipeline]  # None for the factory's: use_sse_connection makes them
+
+
+def typed_events(connection: SSEConnection, store: SSEConnectionStore) -> EventPipeline:
+    """The connection's typed events, wired as `use_sse_connection` wires them."""
+    events = EventPipeline(defer=connection.io.defer, clock=connection.clock)
+    events.on_invalid = lambda error: store.record_invalid_event(error.event_type, error.reason)
+    events.on_handler_error = lambda types, error: connection.on_listener_error(",".join(sorted(types)), error)
+    connection.add_batch_listener(events.on_batch)
+    return events
 
 
 def make_connection(seed: int = 1234, **config: object) -> Harness:
-    """A connection on fake IO, fake time and a seeded random."""
+    """A connection on fake IO, fake time and a seeded random, with its typed events."""
     clock = FakeClock()
     io = FakeIO(clock)
     store = create_sse_connection_store()
     client_config = ClientConfig(**config)  # type: ignore[arg-type]
     connection = SSEConnection(io, store, clock=clock, random=seeded_random(seed), config=client_config)
     io.connection = connection
-    return Harness(connection, io, clock, store)
+    return Harness(connection, io, clock, store, typed_events(connection, store))
 
 
 # -- the app layer: connections made by a factory, wire frames, entities, fetchers ----------
@@ -178,7 +203,7 @@ class ConnectionFactory:
         io = FakeIO(self.clock)
         connection = SSEConnection(io, store, clock=self.clock, random=seeded_random(len(self.made)), config=self.config)
         io.connection = connection
-        self.made.append(Harness(connection, io, self.clock, store))
+        self.made.append(Harness(connection, io, self.clock, store, None))
         return connection, lambda: self.disposed.append(connection)
 
     @property

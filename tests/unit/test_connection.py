@@ -14,7 +14,7 @@ from frontend.sse.config import ClientConfig
 from frontend.sse.connection import TRANSITIONS, InvalidTransition
 from frontend.sse.connection_store import ConnectionState as S
 from frontend.sse.connection_store import LastError
-from frontend.sse.parser import EventRun, ServerSentEvent
+from frontend.sse.parser import EventBatch, ServerSentEvent
 from tests.unit.fakes import Harness, make_connection
 
 CONFIG = ClientConfig()
@@ -730,33 +730,20 @@ def test_a_listener_that_closes_stops_the_rest_of_the_chunk() -> None:
     assert h.connection.state is S.Disconnected
 
 
-def test_batch_listeners_get_runs_of_one_type_in_stream_order() -> None:
-    h = connected()
-    seen: List[Tuple[str, object]] = []
-    h.connection.add_batch_listener("a", lambda run: seen.append(("batch a", run.data)))
-    h.connection.add_batch_listener("b", lambda run: seen.append(("batch b", run.data)))
-    h.connection.add_event_listener("c", lambda e: seen.append(("c", e.data)))
-    chunk(h, b"event:a\ndata:1\n\nevent:a\ndata:2\n\nevent:b\ndata:3\n\nevent:c\ndata:4\n\nevent:a\ndata:5\n\nevent:a\nda")
-    chunk(h, b"ta:6\n\n")
-    assert seen == [
-        ("batch a", ["1", "2"]),
-        ("batch b", ["3"]),
-        ("c", "4"),
-        ("batch a", ["5"]),  # a run ends with its chunk
-        ("batch a", ["6"]),
-    ]
-
-
-def test_batch_listeners_get_the_run_as_columns_after_its_per_event_listeners() -> None:
+def test_batch_listeners_get_each_chunks_events_as_columns_after_the_per_event_listeners() -> None:
     h = connected()
     seen: List[object] = []
-    h.connection.add_batch_listener("message", lambda run: seen.append(run))
-    h.connection.add_event_listener("message", lambda e: seen.append(e))
-    chunk(h, b"id:1\ndata:x\n\nid:2\ndata:y\n\n")
-    first, second, run = seen
-    assert (first, second) == (ServerSentEvent("message", "x", "1"), ServerSentEvent("message", "y", "2"))
-    assert run == EventRun("message", ["x", "y"], ["1", "2"])
-    assert run.events() == [first, second]
+    h.connection.add_batch_listener(lambda batch: seen.append(batch))
+    h.connection.add_event_listener("c", lambda e: seen.append(e))
+    chunk(h, b"id:1\nevent:a\ndata:1\n\nevent:c\ndata:2\n\nevent:b\ndata:3\n\nevent:a\nda")
+    chunk(h, b"ta:4\n\n")
+    chunk(h, b": only a comment\n\n")  # no event: no call
+    assert seen == [
+        ServerSentEvent("c", "2", "1"),
+        EventBatch(["a", "c", "b"], ["1", "2", "3"], ["1", "1", "1"]),
+        EventBatch(["a"], ["4"], ["1"]),
+    ]
+    assert seen[1].events()[1] == seen[0]
 
 
 def test_batch_listener_errors_are_isolated_and_reported() -> None:
@@ -765,13 +752,13 @@ def test_batch_listener_errors_are_isolated_and_reported() -> None:
     seen: List[int] = []
     h.connection.on_listener_error = lambda kind, error: reported.append((kind, str(error)))
 
-    def broken(run: object) -> None:
+    def broken(batch: object) -> None:
         raise RuntimeError("boom")
 
-    h.connection.add_batch_listener("message", broken)
-    h.connection.add_batch_listener("message", lambda run: seen.append(len(run.data)))
+    h.connection.add_batch_listener(broken)
+    h.connection.add_batch_listener(lambda batch: seen.append(len(batch.data)))
     chunk(h, b"data:1\n\ndata:2\n\n")
-    assert reported == [("message", "boom")]
+    assert reported == [("*", "boom")]
     assert seen == [2]
 
 
@@ -779,36 +766,38 @@ def test_batch_listener_removed_or_added_during_dispatch() -> None:
     h = connected()
     seen: List[Tuple[str, List[str]]] = []
 
-    def late(run: EventRun) -> None:
-        seen.append(("late", run.data))
+    def late(batch: EventBatch) -> None:
+        seen.append(("late", batch.data))
 
-    def removed(run: EventRun) -> None:
-        seen.append(("removed", run.data))
+    def removed(batch: EventBatch) -> None:
+        seen.append(("removed", batch.data))
 
-    def first(run: EventRun) -> None:
-        seen.append(("first", run.data))
-        h.connection.remove_batch_listener("a", removed)
-        h.connection.remove_batch_listener("a", removed)  # unknown now: ignored
-        h.connection.add_batch_listener("a", late)
+    def first(batch: EventBatch) -> None:
+        seen.append(("first", batch.data))
+        if len(seen) == 1:
+            h.connection.remove_batch_listener(removed)
+            h.connection.remove_batch_listener(removed)  # unknown now: ignored
+            h.connection.add_batch_listener(late)
 
-    h.connection.add_batch_listener("a", first)
-    h.connection.add_batch_listener("a", removed)
-    chunk(h, b"event:a\ndata:1\n\nevent:b\ndata:-\n\nevent:a\ndata:2\n\n")
+    h.connection.add_batch_listener(first)
+    h.connection.add_batch_listener(removed)
+    chunk(h, b"data:1\n\n")
+    chunk(h, b"data:2\n\n")
     assert seen == [("first", ["1"]), ("first", ["2"]), ("late", ["2"])]
 
 
-def test_a_batch_listener_that_closes_stops_the_rest_of_the_chunk() -> None:
+def test_a_listener_that_closes_also_stops_the_batch_listeners() -> None:
     h = connected()
-    seen: List[List[str]] = []
+    seen: List[object] = []
 
-    def listener(run: EventRun) -> None:
-        seen.append(run.data)
+    def closing(event: ServerSentEvent) -> None:
+        seen.append(event.data)
         h.connection.close()
 
-    h.connection.add_batch_listener("a", listener)
-    h.connection.add_batch_listener("a", lambda run: seen.append(["second"]))
+    h.connection.add_event_listener("a", closing)
+    h.connection.add_batch_listener(lambda batch: seen.append("batch"))
     chunk(h, b"event:a\ndata:1\n\nevent:b\ndata:-\n\nevent:a\ndata:2\n\n")
-    assert seen == [["1"]]
+    assert seen == ["1"]
     assert h.connection.stale_dropped == 1
 
 

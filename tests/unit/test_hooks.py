@@ -1,9 +1,11 @@
-"""The original's hooks in Python (`frontend.hooks`): listeners registered
-once per (connection, type), events validated with pydantic, entity events
-into the caches without REST requests, system events, and `use_swr`.
+"""The original's hooks in Python (`frontend.hooks`): handlers registered
+once per (events, types) on the connection's typed events (`EventPipeline`),
+events validated with pydantic once per chunk, entity events into the caches
+without REST requests, system events, and `use_swr`.
 
-Connections are real `SSEConnection`s on the fake IO of `tests.unit.fakes`;
-events reach them as wire bytes through `on_chunk`."""
+Connections are real `SSEConnection`s on the fake IO of `tests.unit.fakes`,
+with their typed events (`Harness.events`); events reach them as wire bytes
+through `on_chunk`."""
 
 from __future__ import annotations
 
@@ -37,12 +39,12 @@ from frontend.cache import Cache, CacheEntry, make_key
 from frontend.contexts.app_context import SWRConfigContext
 from frontend.contexts.sse_connection_context import SSEConnectionStoreContext
 from frontend.hooks.use_sse_cache_invalidation import apply_entity_event, apply_entity_events, use_sse_cache_invalidation
-from frontend.hooks.use_sse_event_handler import BATCH_SLICE, use_sse_event_batch_handler, use_sse_event_handler
+from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler, use_sse_event_handler
 from frontend.hooks.use_sse_system_events import show_notifications
 from frontend.hooks.use_swr import use_swr
 from frontend.notifications import NotificationStore
+from frontend.pipeline import SLICE, EventPipeline
 from frontend.reactive import Root, el, use_state
-from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import SSEConnectionStore
 from tests.unit.fakes import (
     AppHarness,
@@ -69,7 +71,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def Listener(source: Optional[SSEConnection], event_type: str, handler: Callable[[Any], None]) -> None:
+def Listener(source: Optional[EventPipeline], event_type: str, handler: Callable[[Any], None]) -> None:
     use_sse_event_handler(source, event_type, handler)
 
 
@@ -77,22 +79,29 @@ def listening(store: SSEConnectionStore, *children: Any) -> Any:
     return SSEConnectionStoreContext.provider(store, *children)
 
 
-def count_listener_calls(connection: SSEConnection) -> List[Tuple[str, str]]:
-    """Wrap add/remove_event_listener of `connection`; returns the log of calls."""
+def count_handler_calls(events: EventPipeline) -> List[Tuple[str, str]]:
+    """Wrap `events.add_handler` and the removals it returns; the log of calls."""
     calls: List[Tuple[str, str]] = []
-    add, remove = connection.add_event_listener, connection.remove_event_listener
+    add = events.add_handler
 
-    def counted_add(event_type: str, listener: Any) -> None:
-        calls.append(("add", event_type))
-        add(event_type, listener)
+    def counted_add(types: Any, handler: Any) -> Callable[[], None]:
+        label = ",".join(sorted(types))
+        calls.append(("add", label))
+        remove = add(types, handler)
 
-    def counted_remove(event_type: str, listener: Any) -> None:
-        calls.append(("remove", event_type))
-        remove(event_type, listener)
+        def counted_remove() -> None:
+            calls.append(("remove", label))
+            remove()
 
-    connection.add_event_listener = counted_add  # type: ignore[method-assign]
-    connection.remove_event_listener = counted_remove  # type: ignore[method-assign]
+        return counted_remove
+
+    events.add_handler = counted_add  # type: ignore[method-assign]
     return calls
+
+
+def handlers(events: EventPipeline, event_type: Optional[str] = None) -> int:
+    """Handlers registered on `events` (for `event_type`, or all)."""
+    return sum(1 for entry in events._registrations if event_type is None or event_type in entry.types)
 
 
 def connected() -> Harness:
@@ -116,22 +125,22 @@ def test_event_handler_registers_one_listener_per_connection_and_type() -> None:
         root.render(
             listening(
                 h.store,
-                el(Listener, source=h.connection, event_type="notification", handler=lambda e, n=n: None),
-                el(Listener, source=h.connection, event_type="resync", handler=lambda e, n=n: None),
+                el(Listener, source=h.events, event_type="notification", handler=lambda e, n=n: None),
+                el(Listener, source=h.events, event_type="resync", handler=lambda e, n=n: None),
             )
         )
-    assert len(h.connection._listeners["notification"]) == 1
-    assert len(h.connection._listeners["resync"]) == 1
+    assert handlers(h.events, "notification") == 1
+    assert handlers(h.events, "resync") == 1
 
 
 def test_event_handler_calls_the_latest_handler_without_re_registering() -> None:
     h = connected()
-    calls = count_listener_calls(h.connection)
+    calls = count_handler_calls(h.events)
     received: List[str] = []
     root = Root()
     for name in ("first", "second"):
         handler = functools.partial(lambda label, event: received.append(label), name)
-        root.render(listening(h.store, el(Listener, source=h.connection, event_type="notification", handler=handler)))
+        root.render(listening(h.store, el(Listener, source=h.events, event_type="notification", handler=handler)))
     deliver(h, notification())
     assert received == ["second"]
     assert calls == [("add", "notification")]
@@ -141,9 +150,9 @@ def test_event_handler_removes_its_listener_on_unmount() -> None:
     h = connected()
     received: List[Any] = []
     root = Root()
-    root.render(listening(h.store, el(Listener, source=h.connection, event_type="notification", handler=received.append)))
+    root.render(listening(h.store, el(Listener, source=h.events, event_type="notification", handler=received.append)))
     root.unmount()
-    assert h.connection._listeners["notification"] == []
+    assert handlers(h.events) == 0
     deliver(h, notification())
     assert received == []
 
@@ -152,10 +161,10 @@ def test_event_handler_moves_to_the_new_connection_when_it_changes() -> None:
     first, second = connected(), connected()
     received: List[Any] = []
     root = Root()
-    for source in (first.connection, second.connection):
+    for source in (first.events, second.events):
         root.render(listening(first.store, el(Listener, source=source, event_type="notification", handler=received.append)))
-    assert first.connection._listeners["notification"] == []
-    assert len(second.connection._listeners["notification"]) == 1
+    assert handlers(first.events) == 0
+    assert handlers(second.events, "notification") == 1
     deliver(first, notification("old"))
     deliver(second, notification("new"))
     assert [event["data"]["message"] for event in received] == ["new"]
@@ -165,7 +174,7 @@ def test_event_handler_with_no_connection_registers_nothing() -> None:
     h = connected()
     root = Root()
     root.render(listening(h.store, el(Listener, source=None, event_type="notification", handler=lambda e: None)))
-    assert h.connection._listeners == {}
+    assert handlers(h.events) == 0
 
 
 # -- use_sse_event_handler: validation ---------------------------------------------------
@@ -174,7 +183,7 @@ def test_event_handler_with_no_connection_registers_nothing() -> None:
 def test_valid_event_reaches_the_handler_typed_with_aware_dates() -> None:
     h = connected()
     received: List[Any] = []
-    Root().render(listening(h.store, el(Listener, source=h.connection, event_type="action_created", handler=received.append)))
+    Root().render(listening(h.store, el(Listener, source=h.events, event_type="action_created", handler=received.append)))
     deliver(h, sse_frame(*action_event("created", make_action("a1", created=5))))
     [event] = received
     assert event["type"] == "action_created"
@@ -238,8 +247,8 @@ def test_invalid_event_is_recorded_once_without_content_and_skipped(data: str, r
     Root().render(
         listening(
             h.store,
-            el(Listener, source=h.connection, event_type="notification", handler=received.append),
-            el(Listener, source=h.connection, event_type="notification", handler=received.append),
+            el(Listener, source=h.events, event_type="notification", handler=received.append),
+            el(Listener, source=h.events, event_type="notification", handler=received.append),
         )
     )
     deliver(h, sse_frame("notification", data))
@@ -261,8 +270,8 @@ def test_unknown_event_types_are_ignored() -> None:
     Root().render(
         listening(
             h.store,
-            el(Listener, source=h.connection, event_type="coffee_brewed", handler=received.append),
-            el(Listener, source=h.connection, event_type="notification", handler=received.append),
+            el(Listener, source=h.events, event_type="coffee_brewed", handler=received.append),
+            el(Listener, source=h.events, event_type="notification", handler=received.append),
         )
     )
     deliver(h, sse_frame("coffee_brewed", wire_event("coffee_brewed", {"cups": 2})), notification("after"))
@@ -302,7 +311,7 @@ def test_event_outcomes_is_event_outcome_for_each(event_type: str, datas: List[s
     ]
 
 
-def BatchListener(source: Optional[SSEConnection], event_type: str, handler: Callable[[Any], None]) -> None:
+def BatchListener(source: Optional[EventPipeline], event_type: Any, handler: Callable[[Any], None]) -> None:
     use_sse_event_batch_handler(source, event_type, handler)
 
 
@@ -313,38 +322,38 @@ def test_batch_handler_gets_the_valid_events_in_slices_and_invalid_ones_are_reco
     Root().render(
         listening(
             h.store,
-            el(BatchListener, source=h.connection, event_type="notification",
+            el(BatchListener, source=h.events, event_type="notification",
                handler=lambda events: first.append([e["data"]["message"] for e in events])),
-            el(BatchListener, source=h.connection, event_type="notification",
+            el(BatchListener, source=h.events, event_type="notification",
                handler=lambda events: second.append([e["data"]["message"] for e in events])),
         )
     )
-    count = 2 * BATCH_SLICE + 44
-    bad = {5, BATCH_SLICE + 1}
+    count = 2 * SLICE + 44
+    bad = {5, SLICE + 1}
     frames = [
         sse_frame("notification", '{"type": "notification"' if n in bad else wire_event("notification", {"message": str(n)}))
         for n in range(count)
     ]
     deliver(h, *frames)
     assert first == second
-    assert [len(events) for events in first] == [BATCH_SLICE - 1, BATCH_SLICE - 1, 44]
+    assert [len(events) for events in first] == [SLICE - 1, SLICE - 1, 44]
     assert sum(first, []) == [str(n) for n in range(count) if n not in bad]
-    assert h.store.get_state()["invalid_events"] == 2  # once each, though two listeners validated them
+    assert h.store.get_state()["invalid_events"] == 2  # once each, validated once for both handlers
 
 
 @pytest.mark.parametrize("data", ["", "x"])  # CPython shares these string objects
-def test_the_same_invalid_data_in_two_runs_is_recorded_twice(data: str) -> None:
+def test_the_same_invalid_data_in_two_chunks_is_recorded_twice(data: str) -> None:
     h = connected()
     Root().render(
         listening(
             h.store,
-            el(BatchListener, source=h.connection, event_type="notification", handler=lambda events: None),
-            el(BatchListener, source=h.connection, event_type="notification", handler=lambda events: None),
+            el(BatchListener, source=h.events, event_type="notification", handler=lambda events: None),
+            el(BatchListener, source=h.events, event_type="notification", handler=lambda events: None),
         )
     )
     deliver(h, sse_frame("notification", data))
     deliver(h, sse_frame("notification", data))
-    assert h.store.get_state()["invalid_events"] == 2  # once per run, each run once
+    assert h.store.get_state()["invalid_events"] == 2  # once per chunk, each chunk once
 
 
 def test_batch_handler_that_raises_on_a_slice_still_gets_the_next_and_the_error_is_reported() -> None:
@@ -358,16 +367,16 @@ def test_batch_handler_that_raises_on_a_slice_still_gets_the_next_and_the_error_
         if len(received) == 1:
             raise RuntimeError("boom")
 
-    Root().render(listening(h.store, el(BatchListener, source=h.connection, event_type="notification", handler=handler)))
-    deliver(h, *[notification(str(n)) for n in range(BATCH_SLICE + 3)])
-    assert received == [BATCH_SLICE, 3]
-    assert reported == [("notification", "boom")]
+    Root().render(listening(h.store, el(BatchListener, source=h.events, event_type="notification", handler=handler)))
+    deliver(h, *[notification(str(n)) for n in range(SLICE + 3)])
+    assert received == [SLICE, 3]
+    assert reported == [("notification", "boom")]  # the handler's types, no content
 
 
 def test_batch_handler_is_not_called_for_a_slice_without_valid_events() -> None:
     h = connected()
     received: List[Any] = []
-    Root().render(listening(h.store, el(BatchListener, source=h.connection, event_type="notification", handler=received.append)))
+    Root().render(listening(h.store, el(BatchListener, source=h.events, event_type="notification", handler=received.append)))
     deliver(h, sse_frame("notification", "{"), sse_frame("coffee_brewed", "{}"))
     assert received == []
     assert h.store.get_state()["invalid_events"] == 1
@@ -379,12 +388,12 @@ def test_batch_handler_registers_once_calls_the_latest_handler_and_unregisters()
     root = Root()
     for name in ("first", "second"):
         handler = functools.partial(lambda label, events: received.append(label), name)
-        root.render(listening(h.store, el(BatchListener, source=h.connection, event_type="notification", handler=handler)))
-    assert len(h.connection._batch_listeners["notification"]) == 1
+        root.render(listening(h.store, el(BatchListener, source=h.events, event_type="notification", handler=handler)))
+    assert handlers(h.events, "notification") == 1
     deliver(h, notification(), notification())
     assert received == ["second"]
     root.unmount()
-    assert h.connection._batch_listeners["notification"] == []
+    assert handlers(h.events) == 0
     deliver(h, notification())
     assert received == ["second"]
 
@@ -392,13 +401,13 @@ def test_batch_handler_registers_once_calls_the_latest_handler_and_unregisters()
 def test_batch_handler_with_no_connection_registers_nothing() -> None:
     h = connected()
     Root().render(listening(h.store, el(BatchListener, source=None, event_type="notification", handler=print)))
-    assert h.connection._batch_listeners == {}
+    assert handlers(h.events) == 0
 
 
 # -- use_sse_cache_invalidation ------------------------------------------------------------
 
 
-def Invalidation(source: Optional[SSEConnection]) -> None:
+def Invalidation(source: Optional[EventPipeline]) -> None:
     use_sse_cache_invalidation(source)
 
 
@@ -415,7 +424,7 @@ async def invalidation_on_an_open_stream(fetcher: FakeFetcher) -> Tuple[Harness,
     await cache.revalidate(OTHER_ACTIONS)
     h = make_connection()
     root = Root()
-    root.render(SWRConfigContext.provider(cache, listening(h.store, el(Invalidation, source=h.connection))))
+    root.render(SWRConfigContext.provider(cache, listening(h.store, el(Invalidation, source=h.events))))
     h.connection.connect()
     open_stream(h)
     await settle()
@@ -483,7 +492,7 @@ async def test_stream_opened_without_replay_revalidates() -> None:
     await cache.revalidate(ACTIONS)
     fetcher.calls.clear()
     h = make_connection()
-    Root().render(SWRConfigContext.provider(cache, listening(h.store, el(Invalidation, source=h.connection))))
+    Root().render(SWRConfigContext.provider(cache, listening(h.store, el(Invalidation, source=h.events))))
     h.connection.connect()
     open_stream(h)
     assert h.store.get_state()["resumed"] is False
@@ -517,7 +526,7 @@ async def test_stream_reopened_without_an_id_revalidates() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_burst_of_entity_events_changes_the_cache_once_per_run_of_one_type() -> None:
+async def test_a_burst_of_entity_events_changes_the_cache_once_per_slice() -> None:
     h, cache, _ = await invalidation_on_an_open_stream(FakeFetcher({ACTIONS: (make_action("a1", created=1),)}))
     affected = watch(cache, ACTIONS)
     deliver(
@@ -526,7 +535,7 @@ async def test_a_burst_of_entity_events_changes_the_cache_once_per_run_of_one_ty
         sse_frame(*action_event("deleted", make_action("a1", 1))),
         sse_frame(*action_event("updated", make_action("n0", created=10, updated=30, body="changed"))),
     )
-    assert len(affected) == 3  # 8 events, one update per run of one type: created, deleted, updated
+    assert len(affected) == 1  # 8 events of three types in one slice: one update, in stream order
     assert [(item.id, item.body) for item in cache.get(ACTIONS).data] == [("n0", "changed")] + [
         (f"n{n}", "do it") for n in range(1, 6)
     ]
@@ -698,14 +707,14 @@ def test_a_component_unmounted_by_an_event_does_not_make_the_next_listener_miss_
     hide: List[Callable[[], None]] = []
 
     def Dismissable() -> None:
-        use_sse_event_handler(h.connection, "notification", lambda event: hide[0]())
+        use_sse_event_handler(h.events, "notification", lambda event: hide[0]())
 
     def Page() -> Any:
         show, set_show = use_state(True)
         hide[:] = [lambda: set_show(False)]
         return [
             el(Dismissable) if show else None,
-            el(Listener, source=h.connection, event_type="notification", handler=received.append),
+            el(Listener, source=h.events, event_type="notification", handler=received.append),
         ]
 
     Root().render(listening(h.store, el(Page)))
