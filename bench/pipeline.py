@@ -1,11 +1,11 @@
 """`pipeline_*_us`: where one event's time goes, in CPython (a profile).
 
 The same steps the page runs, timed apart on 20,000 ~100-byte notification
-events: parsing (bytes -> runs of one type, `EventStreamParser.feed_runs`,
-as the connection parses), validation (pydantic, the shared
-models, a slice of `BATCH_SLICE` events at a time as the batch handler does,
-each slice's results dropped before the next) and the toast store's update
-per slice (`show_notifications`). The browser runs the same Python in
+events: parsing (bytes -> columns, `EventStreamParser.feed_batch`, as the
+connection parses), validation (pydantic, the contract's envelopes, a slice of
+`SLICE` events at a time as the app's `EventPipeline` does, each slice's
+results dropped before the next) and the toast store's update per slice
+(`show_notifications`). The browser runs the same Python in
 WebAssembly, a few times slower, in about the same proportions.
 """
 
@@ -16,10 +16,10 @@ from typing import Callable, Dict
 
 from bench.stats import summary
 from bench.streams import notification_burst
-from contract.events import event_outcomes
-from frontend.hooks.use_sse_event_handler import BATCH_SLICE
+from contract.events import batch_outcomes
 from frontend.hooks.use_sse_system_events import show_notifications
 from frontend.notifications import NotificationStore
+from frontend.pipeline import SLICE
 from frontend.sse.parser import EventStreamParser
 
 EVENTS = 20_000
@@ -38,22 +38,24 @@ def run() -> Dict[str, object]:
     stream = notification_burst(EVENTS, 100)
     chunks = [stream[index : index + 65536] for index in range(0, len(stream), 65536)]
 
-    def parse() -> list:
+    def parse() -> tuple:
         parser = EventStreamParser()
+        types: list = []
         datas: list = []
         for chunk in chunks:
-            for run_ in parser.feed_runs(chunk):
-                datas += run_.data
-        return datas
+            batch = parser.feed_batch(chunk)
+            types += batch.types
+            datas += batch.data
+        return types, datas
 
-    datas = parse()
-    slices = [datas[start : start + BATCH_SLICE] for start in range(0, EVENTS, BATCH_SLICE)]
+    types, datas = parse()
+    slices = [(types[start : start + SLICE], datas[start : start + SLICE]) for start in range(0, EVENTS, SLICE)]
 
     def validate() -> None:
-        for datas in slices:
-            event_outcomes("notification", datas)
+        for slice_types, slice_datas in slices:
+            batch_outcomes(slice_types, slice_datas)
 
-    typed, _ = event_outcomes("notification", slices[0])
+    typed, _, _ = batch_outcomes(*slices[0])
     store = NotificationStore()
 
     def show() -> None:

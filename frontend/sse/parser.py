@@ -19,14 +19,14 @@ batch per chunk, or as `ServerSentEvent`s (`feed`).
 
 from __future__ import annotations
 
-from itertools import groupby, repeat
+from itertools import repeat
 from typing import Deque, NamedTuple, Optional
 
 from frontend.sse import fast_path
 from frontend.sse.event_builder import DEFAULT_MAX_EVENT_SIZE, EventBuilder, ParseError
 from frontend.sse.line_decoder import LineDecoder
 
-__all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventBatch", "EventRun", "EventStreamParser", "ParseError", "ServerSentEvent"]
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventBatch", "EventStreamParser", "ParseError", "ServerSentEvent"]
 
 _new_event = tuple.__new__  # builds a ServerSentEvent without NamedTuple's Python-level __new__
 
@@ -58,19 +58,6 @@ class EventBatch(NamedTuple):
     def events(self) -> list[ServerSentEvent]:
         """The batch as `ServerSentEvent`s, in stream order."""
         return list(map(_new_event, repeat(ServerSentEvent), zip(self.types, self.data, self.ids, strict=True)))
-
-
-class EventRun(NamedTuple):
-    """Consecutive events of one type (`EventStreamParser.feed_runs`): their
-    type, data column and ids column."""
-
-    event: str
-    data: list[str]
-    ids: list[str]
-
-    def events(self) -> list[ServerSentEvent]:
-        """The run as `ServerSentEvent`s, in stream order."""
-        return list(map(_new_event, repeat(ServerSentEvent), zip(repeat(self.event), self.data, self.ids, strict=False)))
 
 
 class EventStreamParser:
@@ -122,17 +109,6 @@ class EventStreamParser:
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Parse one chunk; return the events it completed (maybe none)."""
         return self.feed_batch(chunk).events()
-
-    def feed_runs(self, chunk: bytes) -> list[EventRun]:
-        """Parse one chunk; return the events it completed as runs of one type."""
-        batch = self.feed_batch(chunk)
-        runs: list[EventRun] = []
-        position = 0
-        for event_type, group in groupby(batch.types):
-            count = sum(1 for _ in group)
-            runs.append(EventRun(event_type, batch.data[position : position + count], batch.ids[position : position + count]))
-            position += count
-        return runs
 
     def feed_batch(self, chunk: bytes) -> EventBatch:
         """Parse one chunk; return the events it completed (maybe none) as columns."""

@@ -827,56 +827,6 @@ def test_run_path_gives_the_same_whatever_its_window(case: Tuple[bytes, List[byt
         assert run(chunks) == reference_parse(stream)
 
 
-# -- feed_runs: the same events, as runs of one type -------------------------------------
-
-
-def run_runs(
-    chunks: Sequence[bytes], last_event_id: str = "", max_event_size: int = DEFAULT_MAX_EVENT_SIZE
-) -> Outcome:
-    """`run` through `feed_runs`, checking the runs of each chunk: none
-    empty, columns of one length, no two in a row of one type."""
-    parser = EventStreamParser(last_event_id, max_event_size)
-    events: List[ServerSentEvent] = []
-    for chunk in chunks:
-        runs = parser.feed_runs(chunk)
-        assert all(run.data and len(run.data) == len(run.ids) for run in runs)
-        assert all(before.event != after.event for before, after in zip(runs, runs[1:], strict=False))
-        for run_ in runs:
-            events.extend(run_.events())
-    parser.end()
-    return Outcome([tuple(event) for event in events], parser.retry, parser.last_event_id, [e.kind for e in parser.errors])
-
-
-@PROPERTY_SETTINGS
-@given(stream_and_chunks(), st.sampled_from(["", "prev"]))
-def test_feed_runs_gives_the_events_feed_gives(case: Tuple[bytes, List[bytes]], initial_id: str) -> None:
-    stream, chunks = case
-    assert run_runs(chunks, initial_id) == run(chunks, initial_id)
-
-
-@PROPERTY_SETTINGS
-@given(uniform_run_stream(), st.sampled_from(["", "prev"]), st.sampled_from([None, 30]))
-def test_feed_runs_on_the_run_path_gives_the_events_feed_gives(
-    case: Tuple[bytes, List[bytes]], initial_id: str, window: Optional[int]
-) -> None:
-    stream, chunks = case
-    with run_path(window):
-        assert run_runs([stream], initial_id) == run([stream], initial_id)
-        assert run_runs(chunks, initial_id) == run(chunks, initial_id)
-        assert run_runs(chunks, max_event_size=8) == run(chunks, max_event_size=8)
-
-
-def test_a_burst_of_one_type_is_one_run_across_windows() -> None:
-    frames = (f"id: {n}\nevent: notification\ndata: {n}\n\n".encode() for n in range(1, 5001))
-    stream = b"retry: 1000\n\n" + b"".join(frames) + b"event: resync\ndata: {}\n\n"
-    parser, taken = counting_runs()
-    runs = parser.feed_runs(stream)
-    assert len([count for count in taken if count]) > 1  # several windows of the run path...
-    assert [(run.event, len(run.data)) for run in runs] == [("notification", 5000), ("resync", 1)]  # ...one run
-    assert runs[0].data[:2] == ["1", "2"] and runs[0].ids[-1] == "5000"
-    assert runs[1].ids == ["5000"] and parser.last_event_id == "5000"
-
-
 # -- feed_batch: the same events, as the columns of each chunk ---------------------------
 
 
