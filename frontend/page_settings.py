@@ -12,6 +12,7 @@ query string so a deployment (or a test) can tune them without a rebuild:
 | `sse_retry_after_cap`   | `retry_after_cap`   | s    |
 | `sse_retry_after_spread`| `retry_after_spread`| fraction |
 | `sse_recovery_time`     | `recovery_time`     | s    |
+| `sse_connect_timeout`   | `connect_timeout`   | s    |
 | `sse_idle_timeout`      | `idle_timeout`      | s    |
 | `sse_max_event_size`    | `max_event_size`    | characters |
 | `sse_pause_when_hidden` | `pause_when_hidden` | 1/true/yes or 0/false/no |

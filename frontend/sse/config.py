@@ -32,6 +32,9 @@ class ClientConfig:
 
     The stream and the tab (frontend/sse/connection.py):
 
+    - `connect_timeout` [30.0]: no response head this long after an attempt
+      started (a server or proxy that takes the connection and never
+      answers): abort and retry.
     - `idle_timeout` [45.0]: no byte at all for this long: abort and retry.
     - `max_event_size` [1 MiB]: larger events are discarded (characters).
     - `pause_when_hidden` [False]: close while the tab is hidden.
@@ -44,6 +47,7 @@ class ClientConfig:
     retry_after_cap: float = 300.0
     retry_after_spread: float = 0.2
     recovery_time: float = 5.0
+    connect_timeout: float = 30.0
     idle_timeout: float = 45.0
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE
     pause_when_hidden: bool = False
@@ -51,8 +55,8 @@ class ClientConfig:
     def __post_init__(self) -> None:
         if not 0 < self.min_delay <= self.base_delay <= self.max_delay:
             raise ValueError("need 0 < min_delay <= base_delay <= max_delay")
-        if self.max_attempts < 1 or self.idle_timeout <= 0 or self.max_event_size < 1:
-            raise ValueError("max_attempts, idle_timeout and max_event_size must be positive")
+        if self.max_attempts < 1 or self.connect_timeout <= 0 or self.idle_timeout <= 0 or self.max_event_size < 1:
+            raise ValueError("max_attempts, connect_timeout, idle_timeout and max_event_size must be positive")
 
 
 DEFAULT_CLIENT_CONFIG = ClientConfig()

@@ -281,6 +281,7 @@ class SSEConnection:
             self._transition("open")
             self._opened_at = now
             self._last_byte_at = now
+            self._clear_timer("connect")
             self._set_timer("idle", self.config.idle_timeout)
             self.store.set_connected(now, resumed=self._resuming)
             return True
@@ -353,6 +354,8 @@ class SSEConnection:
         del self._timer_tokens[name]
         if name == "retry":
             self._attempt_or_wait()
+        elif name == "connect":
+            self._failed(f"no response in {self.config.connect_timeout:g} s", None)
         elif name == "idle":
             idle_for = self._clock() - self._last_byte_at
             if idle_for >= self.config.idle_timeout:
@@ -393,6 +396,9 @@ class SSEConnection:
         self._delivered = False
         self.store.set_connecting(self.failures + 1)
         self.io.start(self.generation, self.last_event_id)
+        # fetch() has no timeout of its own: a server that takes the connection
+        # and never answers would hold the page in Connecting for good.
+        self._set_timer("connect", self.config.connect_timeout)
 
     def _abort_current(self) -> None:
         if self.state in (S.Connecting, S.Connected):
@@ -448,6 +454,10 @@ class SSEConnection:
         self._token += 1
         self._timer_tokens[name] = self._token
         self.io.set_timer(name, delay, self._token)
+
+    def _clear_timer(self, name: str) -> None:
+        if self._timer_tokens.pop(name, None) is not None:
+            self.io.clear_timer(name)
 
     def _clear_timers(self) -> None:
         for name in list(self._timer_tokens):

@@ -64,7 +64,8 @@ def fail_with_503(h: Harness, times: int) -> None:
 def test_connect_starts_generation_one_without_last_event_id() -> None:
     h = make_connection()
     h.connection.connect()
-    assert h.io.calls == [("start", 1, "")]
+    assert h.io.calls[0] == ("start", 1, "")
+    assert [call[0] for call in h.io.calls] == ["start", "set_timer"]  # the connect timeout
     assert h.connection.state is S.Connecting
     assert h.store.get_state()["state"] is S.Connecting
     assert h.store.get_state()["attempt"] == 1
@@ -525,6 +526,26 @@ def test_idle_watchdog_is_not_armed_before_the_response() -> None:
     assert "idle" not in h.io.timers
 
 
+def test_no_response_head_within_the_connect_timeout_aborts_and_retries() -> None:
+    h = make_connection()
+    h.connection.connect()
+    generation = h.connection.generation
+    assert h.io.timers["connect"].delay == CONFIG.connect_timeout
+    h.io.advance(CONFIG.connect_timeout - 1)
+    assert h.connection.state is S.Connecting and h.io.aborts == []
+    h.io.advance(1)
+    assert ("abort", generation) in h.io.calls
+    assert h.connection.state is S.Reconnecting
+    assert "no response in 30 s" in h.store.get_state()["last_error"].message
+
+
+def test_the_response_head_disarms_the_connect_timeout() -> None:
+    h = connected()
+    assert "connect" not in h.io.timers
+    h.io.advance(CONFIG.connect_timeout + 1)
+    assert h.connection.state is S.Connected
+
+
 # -- network ------------------------------------------------------------------------
 
 
@@ -607,7 +628,7 @@ def test_visible_while_waiting_to_retry_reconnects_at_once() -> None:
     h.connection.set_visible(False)
     h.connection.set_visible(True)
     assert len(h.io.starts) == 6
-    assert h.io.timers == {} and h.io.live == {h.connection.generation}
+    assert set(h.io.timers) == {"connect"} and h.io.live == {h.connection.generation}
 
 
 def test_visible_after_giving_up_reconnects_afresh() -> None:
@@ -953,6 +974,7 @@ def test_invariants_hold_for_any_sequence_of_inputs(actions: list, pause_when_hi
             assert io.live == set()
         if state is not S.Connected:
             assert "idle" not in io.timers
+        assert ("connect" in io.timers) == (state is S.Connecting)
         if state is not S.Reconnecting:
             assert "retry" not in io.timers
         if state is S.Reconnecting:
