@@ -198,7 +198,7 @@ class Transaction:
         """UPDATE every column of an existing entity (matched by id)."""
         values = _row_values(kind, entity)
         assignments = ", ".join(f"{column} = ?" for column in columns(kind)[1:])
-        self._db.execute(f"UPDATE {kind.endpoint} SET {assignments} WHERE id = ?", values[1:] + [entity.id])
+        self._db.execute(f"UPDATE {kind.endpoint} SET {assignments} WHERE id = ?", [*values[1:], entity.id])
 
     def delete_entity(self, kind: EntityKind, entity_id: str) -> None:
         """DELETE one entity by id."""

@@ -5,7 +5,7 @@ Thin on purpose; what it feeds is tested in CPython.
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping, MutableMapping, Optional, Tuple
+from collections.abc import Iterator, Mapping, MutableMapping
 
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import jsnull, to_js  # type: ignore[import-not-found]
@@ -18,7 +18,7 @@ def optional(value: object) -> object:
     return None if value is None or value is jsnull else value
 
 
-async def fetch_send(method: str, url: str, headers: Mapping[str, str], body: Optional[str]) -> Tuple[int, str]:
+async def fetch_send(method: str, url: str, headers: Mapping[str, str], body: str | None) -> tuple[int, str]:
     """`frontend.api.Send` on the browser's fetch. Raises OSError on a network failure."""
     options = {
         "method": method,
@@ -58,7 +58,7 @@ class SessionStorage(MutableMapping[str, str]):
         return int(js.sessionStorage.length)
 
 
-def query_param(name: str) -> Optional[str]:
+def query_param(name: str) -> str | None:
     """A parameter of the page's URL, or None."""
     value = optional(js.URLSearchParams.new(js.location.search).get(name))
     return None if value is None else str(value)

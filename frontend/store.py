@@ -12,10 +12,11 @@ function. Pure Python, no I/O: runs in CPython and in the browser alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Mapping as AbcMapping
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import Any, Callable, Iterator, Mapping, Optional, Union
+from typing import Any
 
 __all__ = ["Store", "create_store", "same"]
 
@@ -63,13 +64,13 @@ class Store:
         self._subscriptions: list[_Subscription] = []
         self._batch_depth = 0
         self._batch_changed = False
-        self.on_listener_error: Optional[Callable[[BaseException], None]] = None
+        self.on_listener_error: Callable[[BaseException], None] | None = None
 
     def get_state(self) -> State:
         """The current state; never mutate it, call `set_state`."""
         return self._state
 
-    def set_state(self, partial: Union[State, Callable[[State], State]], replace: bool = False) -> None:
+    def set_state(self, partial: State | Callable[[State], State], replace: bool = False) -> None:
         """Merge `partial` (or `partial(state)`) into the state and notify.
 
         `replace=True` replaces the whole state instead of merging.
@@ -121,8 +122,8 @@ class Store:
     def subscribe(
         self,
         listener: Listener,
-        selector: Optional[Selector] = None,
-        equality: Optional[Equality] = None,
+        selector: Selector | None = None,
+        equality: Equality | None = None,
     ) -> Callable[[], None]:
         """Call `listener(new, old)` when `selector(state)` changes.
 
@@ -174,7 +175,7 @@ class _Subscription:
         self.active = True
 
 
-def create_store(initial: Union[State, Callable[["Store"], State]]) -> Store:
+def create_store(initial: State | Callable[[Store], State]) -> Store:
     """Make a store; `initial` is the state or a function of the store.
 
     A function receives the store and may return actions (callables) in the

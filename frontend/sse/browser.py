@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Callable, Dict, Mapping, Optional, Tuple
+from collections.abc import Callable, Mapping
 
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import create_once_callable, create_proxy, jsnull, to_js  # type: ignore[import-not-found]
@@ -52,12 +52,15 @@ class BrowserIO:
     def __init__(self, url: Callable[[], str], headers: Callable[[], Mapping[str, str]]) -> None:
         self._url = url
         self._headers = headers
-        self.connection: Optional[SSEConnection] = None
-        self._controllers: Dict[int, object] = {}
-        self._timers: Dict[str, Tuple[object, object]] = {}
+        self.connection: SSEConnection | None = None
+        self._controllers: dict[int, object] = {}
+        self._timers: dict[str, tuple[object, object]] = {}
         self._listeners: list = []
         self.requests_started = 0
         self._deferred: list = []
+        # The event loop holds a task only weakly: each request's task is kept
+        # here until it ends, so it cannot be collected mid-read.
+        self._requests: set[asyncio.Future[None]] = set()
         self._channel: object = None
         self._on_message: object = None
 
@@ -70,7 +73,9 @@ class BrowserIO:
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
         self.requests_started += 1
-        asyncio.ensure_future(self._run(generation, controller, headers))
+        request = asyncio.ensure_future(self._run(generation, controller, headers))
+        self._requests.add(request)
+        request.add_done_callback(self._requests.discard)
 
     def abort(self, generation: int) -> None:
         controller = self._controllers.pop(generation, None)
@@ -210,7 +215,7 @@ def create_browser_connection(
     headers: Callable[[], Mapping[str, str]],
     store: SSEConnectionStore,
     config: ClientConfig = DEFAULT_CLIENT_CONFIG,
-) -> Tuple[SSEConnection, BrowserIO]:
+) -> tuple[SSEConnection, BrowserIO]:
     """An `SSEConnection` wired to the browser, listening to page events."""
     io = BrowserIO(url, headers)
     connection = SSEConnection(io, store, clock=time.time, random=random.random, config=config)

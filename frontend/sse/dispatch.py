@@ -19,7 +19,7 @@ then dropped.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
 from frontend.sse.parser import EventBatch, ServerSentEvent
 
@@ -35,8 +35,8 @@ class EventDispatcher:
     __slots__ = ("_batch", "_by_type", "_version", "on_listener_error")
 
     def __init__(self) -> None:
-        self._by_type: Dict[str, List[Listener]] = {}
-        self._batch: List[BatchListener] = []
+        self._by_type: dict[str, list[Listener]] = {}
+        self._batch: list[BatchListener] = []
         self._version = 0  # changes when a listener is added or removed
         self.on_listener_error: Callable[[str, BaseException], None] = lambda event_type, error: None
 

@@ -9,7 +9,8 @@ again after a logout.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import js  # type: ignore[import-not-found]
 
