@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Request, sync_playwright
 
 from bench import network
 from bench.stats import summary
@@ -153,7 +153,12 @@ class Bench:
         if logged_in:
             context.add_init_script(f"sessionStorage.setItem('coaching.auth', {json.dumps(self.auth)});")
         context.add_init_script(FIRST_LIVE_SCRIPT)
-        context.on("request", lambda request: OUTSIDE.match(request.url) and self.outside.append(request.url))
+
+        def note_outside(request: Request) -> None:
+            if OUTSIDE.match(request.url):
+                self.outside.append(request.url)
+
+        context.on("request", note_outside)
         return context
 
     def notify(self) -> None:

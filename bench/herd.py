@@ -86,6 +86,9 @@ class _SimIO:
     def clear_timer(self, name: str) -> None:
         pass  # stale tokens are dropped by the machine
 
+    def defer(self, callback: Callable[[], None]) -> None:
+        raise NotImplementedError("only the event pipeline defers, and the simulation has none")
+
 
 def peak_fraction(times: list[float], clients: int, window: float = WINDOW) -> float:
     """Largest number of attempts in any `window` s, over `clients`."""

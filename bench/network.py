@@ -25,7 +25,7 @@ import tempfile
 import time
 from typing import Any
 
-from playwright.sync_api import BrowserContext, Page, Playwright
+from playwright.sync_api import BrowserContext, Page, Playwright, Request
 
 from bench.stats import summary
 from bench.throttle import DESKTOP, MOBILE, Profile, ThrottledLink
@@ -110,7 +110,12 @@ def visits(
                 )
                 try:
                     if outside is not None:
-                        context.on("request", lambda request: OUTSIDE.match(request.url) and outside.append(request.url))
+
+                        def note_outside(request: Request) -> None:
+                            if OUTSIDE.match(request.url):
+                                outside.append(request.url)
+
+                        context.on("request", note_outside)
                     context.add_init_script(VISIT_SCRIPT)
                     page = context.pages[0] if context.pages else context.new_page()
                     link.reset_counts()

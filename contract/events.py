@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import compress
-from typing import Annotated, Any, Literal, NotRequired, Union
+from typing import Annotated, Any, Literal, NotRequired, Union, final
 
 from pydantic import ConfigDict, Field, TypeAdapter, with_config
 
@@ -188,10 +188,11 @@ class EventSet:
         self.entity_event_types = frozenset(entity)
         self.event_types = frozenset(self.envelopes)
         # `Union[...]` of a tuple built at run time: the `|` form has no spelling for that.
-        self.union: Any = Annotated[Union[tuple(self.envelopes.values())], Field(discriminator="type")]  # noqa: UP007
+        union: Any = Annotated[Union[tuple(self.envelopes.values())], Field(discriminator="type")]  # noqa: UP007
+        self.union = union
         # Without the string cache, as the models.
-        self.adapter: TypeAdapter = TypeAdapter(self.union, config=ConfigDict(cache_strings=False))
-        self.adapters: dict[str, TypeAdapter] = {
+        self.adapter: TypeAdapter[Any] = TypeAdapter(union, config=ConfigDict(cache_strings=False))
+        self.adapters: dict[str, TypeAdapter[Any]] = {
             event_type: TypeAdapter(envelope) for event_type, envelope in self.envelopes.items()
         }
         self.validators: dict[str, Callable[[str], Any]] = {
@@ -233,6 +234,7 @@ _validate_json = EVENTS.adapter.validator.validate_json
 _EVENT_VALIDATORS = EVENTS.validators
 
 
+@final  # the outcomes are told apart by `type(outcome) is EventValidationError`
 class EventValidationError(ValueError):
     """`data` of an event could not be accepted.
 
@@ -246,7 +248,7 @@ class EventValidationError(ValueError):
         self.reason = reason
 
 
-def parse_event(event_type: str, data: str):
+def parse_event(event_type: str, data: str) -> dict[str, Any] | None:
     """Validate one SSE event's `data` (JSON text) against `SSEEvent`.
 
     Returns the event (a dict, as its `SSEEvent` member types it), or None
@@ -263,14 +265,14 @@ def parse_event(event_type: str, data: str):
     return outcome
 
 
-def event_outcome(event_type: str, data: str):
+def event_outcome(event_type: str, data: str) -> dict[str, Any] | EventValidationError | None:
     """`parse_event` that returns the `EventValidationError` instead of
     raising it: the event (a dict), None (unknown type) or the error. The
     stream's hot path (one call per event, no exception raised and caught)."""
     if event_type not in EVENT_TYPES:
         return None
     try:
-        event = _validate_json(data)
+        event: dict[str, Any] = _validate_json(data)
     except ValueError as error:  # pydantic.ValidationError is a ValueError
         return EventValidationError(event_type, _reason(error))
     if event["type"] != event_type:
@@ -311,11 +313,14 @@ def event_outcomes(event_type: str, datas: Sequence[str]) -> tuple[list[Any], li
     errors: list[EventValidationError] = []
     for data in datas:
         outcome = event_outcome(event_type, data)
-        (errors if type(outcome) is EventValidationError else events).append(outcome)
+        if type(outcome) is EventValidationError:
+            errors.append(outcome)
+        else:
+            events.append(outcome)
     return events, errors
 
 
-def batch_outcomes(types: Sequence[str], datas: Sequence[str]) -> tuple[list[Any], list[EventValidationError], frozenset]:
+def batch_outcomes(types: Sequence[str], datas: Sequence[str]) -> tuple[list[Any], list[EventValidationError], frozenset[str]]:
     """Validate a chunk's events at once (the columns of an `EventBatch`):
     (the valid events, dicts, in stream order; the errors of the invalid
     ones, as `event_outcome` gives them; the types of the valid events).
@@ -332,7 +337,7 @@ def batch_outcomes(types: Sequence[str], datas: Sequence[str]) -> tuple[list[Any
         events, errors = event_outcomes(event_type, datas)
         return events, errors, frozenset(kinds if events else ())
     validated: dict[str, Any] = {}
-    errors: list[EventValidationError] = []
+    errors = []  # typed where the one-type path above first binds it
     present = set()
     for event_type in kinds:
         if event_type not in _EVENT_VALIDATORS:

@@ -128,9 +128,9 @@ class EntityKind:
         return {name: str(context[name]) for name in self.scope_fields}
 
     @cached_property
-    def list_adapter(self) -> TypeAdapter:
+    def list_adapter(self) -> TypeAdapter[list[Entity]]:
         """Validates a list answer into a list of `model`."""
-        return TypeAdapter(list[self.model])  # type: ignore[name-defined]
+        return TypeAdapter(list[self.model])  # type: ignore[name-defined]  # the model is a value here
 
     @cached_property
     def create_body(self) -> type[BaseModel]:
@@ -138,7 +138,7 @@ class EntityKind:
         the scope fields (strings), then `writable` with its defaults."""
         fields: dict[str, Any] = {name: (str, REQUIRED) for name in self.scope_fields}
         fields.update(self.writable)
-        return create_model(  # type: ignore[call-overload]
+        return create_model(
             f"{self.type_name}Create", __base__=_Body, __doc__=f"POST {self.path}.", **fields
         )
 
@@ -146,8 +146,8 @@ class EntityKind:
     def update_body(self) -> type[BaseModel]:
         """The body an update accepts, as a pydantic model (`ActionUpdate`):
         every writable field optional, null or absent meaning unchanged."""
-        fields = {name: (annotation | None, None) for name, (annotation, _) in self.writable.items()}
-        return create_model(  # type: ignore[call-overload]
+        fields: dict[str, Any] = {name: (annotation | None, None) for name, (annotation, _) in self.writable.items()}
+        return create_model(
             f"{self.type_name}Update", __base__=_Body, __doc__=f"PUT {self.path}/{{id}}.", **fields
         )
 

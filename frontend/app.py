@@ -24,8 +24,8 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import create_once_callable, create_proxy  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import create_once_callable, create_proxy
 
 from contract.registry import ACTIONS, AGREEMENTS, OVERARCHING_GOALS, EntityKind
 from frontend.api import ApiClient, ApiError
@@ -250,7 +250,7 @@ def SessionPage(app: App) -> Any:
     use_effect(lambda: layout.attach(app.main), ())
     use_effect(lambda: UserMenu(app.user_area, user or {}, app.logout).dispose, (user,))
 
-    def load() -> Callable[[], None]:
+    def load() -> Callable[[], object]:
         async def run() -> None:
             chosen = await _pick_session(app)
             layout.show_session(chosen)
@@ -333,7 +333,7 @@ async def _pick_session(app: App) -> dict | None:
 def _wasm_heap_bytes() -> int:
     """Size of the Pyodide (WebAssembly) heap, in bytes; 0 if unknown."""
     try:
-        import pyodide_js  # type: ignore[import-not-found]
+        import pyodide_js
 
         return int(pyodide_js._module.HEAP8.length)
     except Exception:

@@ -22,7 +22,7 @@ __all__ = ["STORAGE_KEY", "AuthStore"]
 STORAGE_KEY = "coaching.auth"
 
 
-class AuthStore(Store):
+class AuthStore(Store[str]):
     """Login state, persisted in `storage` under `STORAGE_KEY`."""
 
     def __init__(self, storage: MutableMapping[str, str] | None = None) -> None:

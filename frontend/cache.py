@@ -88,8 +88,8 @@ class Cache:
 
     def __init__(self, fetcher: Callable[[Key], Awaitable[Any]]) -> None:
         self.fetcher = fetcher
-        self.store = Store({})
-        self._inflight: dict[Key, asyncio.Future] = {}
+        self.store: Store[Key] = Store({})
+        self._inflight: dict[Key, asyncio.Future[Any]] = {}
         self._replay: dict[Key, list[tuple[str, Any]]] = {}
         self._latest: dict[Key, int] = {}
         self._sequence = 0
@@ -99,7 +99,8 @@ class Cache:
 
     def get(self, key: Key) -> CacheEntry:
         """The entry of `key` (an empty entry if never loaded)."""
-        return self.store.get_state().get(key, _EMPTY)
+        entry: CacheEntry = self.store.get_state().get(key, _EMPTY)
+        return entry
 
     def keys(self) -> list[Key]:
         return list(self.store.get_state().keys())

@@ -23,7 +23,7 @@ class Toast(NamedTuple):
     created_at: float  # s since the epoch
 
 
-class NotificationStore(Store):
+class NotificationStore(Store[str]):
     """`push(level, message, now) -> id`, `push_many(pairs, now) -> id`,
     `dismiss(id)`, `clear()`."""
 

@@ -6,15 +6,17 @@ Thin on purpose; what it feeds is tested in CPython.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import jsnull, to_js  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import jsnull, to_js
 
 __all__ = ["SessionStorage", "api_base_url", "fetch_send", "log", "optional"]
 
 
-def optional(value: object) -> object:
-    """A JS value with `null` and `undefined` as None (Pyodide gives `jsnull`)."""
+def optional(value: Any) -> Any:
+    """A JS value with `null` and `undefined` as None (Pyodide gives `jsnull`).
+    JS values are `Any`: the browser's objects have no Python types."""
     return None if value is None or value is jsnull else value
 
 
@@ -64,7 +66,7 @@ def query_param(name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def query_params() -> dict:
+def query_params() -> dict[str, str]:
     """Every parameter of the page's URL (the last value of a repeated one)."""
     params = js.URLSearchParams.new(js.location.search)
     return {str(entry[0]): str(entry[1]) for entry in params.entries()}

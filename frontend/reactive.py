@@ -160,7 +160,7 @@ class Instance:
         self.key = element.key
         self.parent = parent
         self.root = root
-        self.depth = 0 if parent is None else parent.depth + 1
+        self.depth: int = 0 if parent is None else parent.depth + 1
         self.hooks: list[Hook] = []
         self.hook_index = 0
         self.children: list[Instance] = []
@@ -191,7 +191,7 @@ class Hook:
         self.kind = kind
         self.value: Any = None
         self.deps: tuple[Any, ...] | None = None
-        self.cleanup: Callable[[], None] | None = None
+        self.cleanup: Callable[[], object] | None = None
         self.setter: Callable[[Any], None] | None = None
         self.select: Callable[[Any], Any] | None = None
         self.equal: Callable[[Any, Any], bool] | None = None
@@ -244,6 +244,7 @@ def use_state(initial: Any) -> tuple[Any, Callable[[Any], None]]:
                 owner.root._mark(owner)
 
         hook.setter = set_value
+    assert hook.setter is not None  # set when the hook was created
     return hook.value, hook.setter
 
 
@@ -269,10 +270,11 @@ def use_callback(callback: Callable[..., Any], deps: Sequence[Any]) -> Callable[
     return use_memo(lambda: callback, deps)
 
 
-def use_effect(effect: Callable[[], Callable[[], None] | None], deps: Sequence[Any] | None = None) -> None:
+def use_effect(effect: Callable[[], Callable[[], object] | None], deps: Sequence[Any] | None = None) -> None:
     """Run `effect` after commit when `deps` changed (None: after every render).
 
-    `effect` may return a cleanup, run before the next run and on unmount.
+    `effect` may return a cleanup, run before the next run and on unmount
+    (what the cleanup returns is ignored).
     """
     instance = _current_instance("use_effect")
     hook, created = _hook("effect")
@@ -307,6 +309,7 @@ def use_store(
 
     def subscribe() -> Callable[[], None]:
         def changed(state: Any, previous: Any) -> None:
+            assert hook.equal is not None and hook.select is not None  # set at every render
             if not hook.equal(hook.select(state), hook.value):
                 instance.root._mark(instance)
 
@@ -376,7 +379,7 @@ class Root:
         self.scheduler = scheduler or (lambda flush: flush())
         self.instance: Instance | None = None
         self._dirty: set[Instance] = set()
-        self._effects: list[tuple[Instance, list, Callable[[], Any]]] = []
+        self._effects: list[tuple[Instance, Hook, Callable[[], Callable[[], object] | None]]] = []
         self._flushing = False
         self._scheduled = False
         self.renders = 0  # component renders, for tests and benchmarks

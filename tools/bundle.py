@@ -23,7 +23,6 @@ import gzip
 import hashlib
 import io
 import json
-import sys
 import zipfile
 from pathlib import Path
 
@@ -125,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -28,10 +28,11 @@ __all__ = ["use_sse_event_batch_handler", "use_sse_event_handler"]
 Types = str | Iterable[str]
 
 
-def use_sse_event_batch_handler(events: EventPipeline | None, types: Types, handler: Callable[[list[Any]], None]) -> None:
+def use_sse_event_batch_handler(events: EventPipeline | None, types: Types, handler: Callable[[list[Any]], object]) -> None:
     """Call `handler(events)` with the valid events of `types` (a type or
     several), lists in stream order, never empty. `events` None (logged out)
-    registers nothing; the newest `handler` is the one called."""
+    registers nothing; the newest `handler` is the one called (what it
+    returns is ignored)."""
     handler_ref = use_ref(handler)
     handler_ref.current = handler
     wanted = frozenset((types,) if isinstance(types, str) else types)
@@ -44,7 +45,7 @@ def use_sse_event_batch_handler(events: EventPipeline | None, types: Types, hand
     use_effect(register, (events, wanted))
 
 
-def use_sse_event_handler(events: EventPipeline | None, event_type: Types, handler: Callable[[Any], None]) -> None:
+def use_sse_event_handler(events: EventPipeline | None, event_type: Types, handler: Callable[[Any], object]) -> None:
     """Call `handler(event)` with each valid event of `event_type`, in stream
     order; `events` None registers nothing; the newest `handler` is called."""
     handler_ref = use_ref(handler)

@@ -73,7 +73,7 @@ INITIAL_STATE = {
 }
 
 
-class SSEConnectionStore(Store):
+class SSEConnectionStore(Store[str]):
     """The connection store with the original's actions as methods."""
 
     def set_connecting(self, attempt: int) -> None:

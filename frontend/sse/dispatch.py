@@ -20,6 +20,7 @@ then dropped.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from frontend.sse.parser import EventBatch, ServerSentEvent
 
@@ -27,6 +28,8 @@ __all__ = ["BatchListener", "EventDispatcher", "Listener"]
 
 Listener = Callable[[ServerSentEvent], None]
 BatchListener = Callable[[EventBatch], None]
+
+_T = TypeVar("_T")
 
 
 class EventDispatcher:
@@ -76,7 +79,9 @@ class EventDispatcher:
             return self._call_each(self._batch, batch, "*", current)
         return True
 
-    def _call_each(self, listeners: list, argument: object, event_type: str, current: Callable[[], bool]) -> bool:
+    def _call_each(
+        self, listeners: list[Callable[[_T], None]], argument: _T, event_type: str, current: Callable[[], bool]
+    ) -> bool:
         version = self._version
         for listener in tuple(listeners):
             if not current():

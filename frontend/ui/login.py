@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import js  # type: ignore[import-not-found]
+import js
 
 from frontend.ui.dom import Listeners, set_hidden, set_text
 from frontend.ui.tasks import spawn

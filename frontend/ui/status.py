@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import create_proxy
 
 from frontend.sse.connection_store import ConnectionState, SSEConnectionStore, describe_status
 from frontend.ui.dom import Listeners, h, set_text

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import create_once_callable  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import create_once_callable
 
 from frontend.notifications import NotificationStore, Toast
 from frontend.platform import optional
