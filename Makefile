@@ -62,8 +62,10 @@ system-packages:
 run: setup
 	$(PY) -m backend_stub --host $(HOST) --port $(PORT)
 
+# Ruff, then mypy (its settings and which modules are strict: pyproject.toml).
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -84,4 +86,4 @@ bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) vendor var .pytest_cache .ruff_cache test-results frontend.zip frontend.zip.br frontend.zip.gz
+	rm -rf $(VENV) vendor var .pytest_cache .ruff_cache .mypy_cache test-results frontend.zip frontend.zip.br frontend.zip.gz

@@ -22,7 +22,7 @@ import uvicorn
 from .app import create_app
 from .config import DEFAULT_DB_PATH, REPO_ROOT, StubConfig
 
-GRACEFUL_SHUTDOWN_SECONDS = 3.0
+GRACEFUL_SHUTDOWN_SECONDS = 3
 """Backstop: uvicorn stops waiting for open connections after this many seconds."""
 
 

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
@@ -89,6 +90,12 @@ class LoginBody(BaseModel):
 Handler = Callable[[Request, Caller], Awaitable[Response]]
 
 
+class EntityHandler(Protocol):
+    """A handler of one entity kind's route, `kind` given by keyword."""
+
+    def __call__(self, request: Request, caller: Caller, kind: EntityKind) -> Awaitable[Response]: ...
+
+
 class StubApi:
     """Handlers of the API. Each runs behind `_endpoint`: version, auth, errors, request log.
 
@@ -150,10 +157,8 @@ class StubApi:
 
         return endpoint
 
-    def _entity_endpoint(
-        self, handler: Callable[[Request, Caller, EntityKind], Awaitable[Response]], kind: EntityKind
-    ) -> Callable[[Request], Awaitable[Response]]:
-        return self._endpoint(functools.partial(handler, kind=kind))  # type: ignore[arg-type]
+    def _entity_endpoint(self, handler: EntityHandler, kind: EntityKind) -> Callable[[Request], Awaitable[Response]]:
+        return self._endpoint(functools.partial(handler, kind=kind))
 
     def _presented(self, request: Request) -> tuple[str, TokenInfo] | None:
         """The bearer token of the request and what is known of it (valid or not)."""

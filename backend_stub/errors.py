@@ -63,11 +63,11 @@ def not_found(message: str) -> ApiError:
 
 def invalid_body(error: ValidationError) -> ApiError:
     """422 naming the offending field(s); the values sent are never echoed."""
-    problems = []
+    problems: list[dict[str, Any]] = []
     for item in error.errors(include_url=False, include_input=False, include_context=False):
         location = ".".join(str(part) for part in item.get("loc", ()))
         problems.append({"field": location or None, "message": item.get("msg", "invalid")})
-    first = problems[0] if problems else {"field": None, "message": "invalid"}
+    first: dict[str, Any] = problems[0] if problems else {"field": None, "message": "invalid"}
     message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     return ApiError(
         422,

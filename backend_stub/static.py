@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Optional
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -134,7 +133,7 @@ class SiteFiles(StaticFiles):
         stat_result: os.stat_result,
         scope: Scope,
         status_code: int = 200,
-        media: Optional[str] = None,
+        media: str | None = None,
     ) -> Response:
         """The file with our content type (or `media`) and Cache-Control (also on a 304)."""
         response = FileResponse(

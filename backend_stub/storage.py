@@ -198,7 +198,7 @@ class Transaction:
         """UPDATE every column of an existing entity (matched by id)."""
         values = _row_values(kind, entity)
         assignments = ", ".join(f"{column} = ?" for column in columns(kind)[1:])
-        self._db.execute(f"UPDATE {kind.endpoint} SET {assignments} WHERE id = ?", values[1:] + [entity.id])
+        self._db.execute(f"UPDATE {kind.endpoint} SET {assignments} WHERE id = ?", [*values[1:], entity.id])
 
     def delete_entity(self, kind: EntityKind, entity_id: str) -> None:
         """DELETE one entity by id."""
@@ -220,7 +220,8 @@ class Transaction:
             "INSERT INTO event_log (type, coaching_relationship_id, target_user_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
             (event_type, coaching_relationship_id, target_user_id, payload, iso(utc_now())),
         )
-        event_id = int(cursor.lastrowid)
+        event_id = cursor.lastrowid
+        assert event_id is not None  # an INSERT sets it
         cutoff = event_id - self._retention
         if cutoff > _pruned_through(self._db):
             self._db.execute("DELETE FROM event_log WHERE id <= ?", (cutoff,))

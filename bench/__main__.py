@@ -15,16 +15,16 @@ import argparse
 import json
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 from bench import browser, engines, herd, parser_bench, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # (key, goal text, test of the goal on the median, how it was measured)
-FIGURES: List[Tuple[str, str, Any, str]] = [
+FIGURES: list[tuple[str, str, Any, str]] = [
     ("first_visit_form_s", "<= 1.0 s", lambda v: v <= 1.0,
      "10 Mbit/s down, 40 ms round trip (bench/throttle.py, one shared link, bytes counted as they cross), a browser "
      "on a fresh on-disk profile: navigation start -> the login form visible and enabled"),
@@ -85,7 +85,7 @@ def _fmt_number(value: Any) -> str:
     return str(value)
 
 
-def write_report(results: Dict[str, Any], path: Path) -> None:
+def write_report(results: dict[str, Any], path: Path) -> None:
     lines = [
         "# Benchmarks",
         "",
@@ -148,9 +148,9 @@ def main() -> None:
     arguments.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     options = arguments.parse_args()
     started = time.monotonic()
-    results: Dict[str, Any] = {
+    results: dict[str, Any] = {
         "meta": {
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
             "Debian Chromium, headless",
             "quick": options.quick,

@@ -12,12 +12,13 @@ import statistics
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Request, sync_playwright
 
 from bench import network
 from bench.stats import summary
@@ -73,7 +74,7 @@ def _wait(page: Page, expression: str, timeout: float = 60.0) -> Any:
     raise TimeoutError(expression)
 
 
-def _debug(page: Page) -> Dict[str, Any]:
+def _debug(page: Page) -> dict[str, Any]:
     return json.loads(page.evaluate("window.sseDebug()"))
 
 
@@ -93,7 +94,7 @@ class Emitter:
                 pass
             self._stop.wait(self._interval)
 
-    def __enter__(self) -> "Emitter":
+    def __enter__(self) -> Emitter:
         self._thread.start()
         return self
 
@@ -139,7 +140,7 @@ class Bench:
         self.auth = json.dumps({"token": answer["token"], "user": answer["user"]})
         self.headers = {"Authorization": f"Bearer {answer['token']}", "X-Version": "1"}
 
-    def context(self, logged_in: bool = True, profile: Optional[str] = None):
+    def context(self, logged_in: bool = True, profile: str | None = None):
         """A new context: incognito-like (`browser.new_context`), or with `profile` a
         browser of its own on that user-data directory, with a disk HTTP cache and
         V8's code cache (compiled JS and WebAssembly), as a user's browser has."""
@@ -152,7 +153,12 @@ class Bench:
         if logged_in:
             context.add_init_script(f"sessionStorage.setItem('coaching.auth', {json.dumps(self.auth)});")
         context.add_init_script(FIRST_LIVE_SCRIPT)
-        context.on("request", lambda request: OUTSIDE.match(request.url) and self.outside.append(request.url))
+
+        def note_outside(request: Request) -> None:
+            if OUTSIDE.match(request.url):
+                self.outside.append(request.url)
+
+        context.on("request", note_outside)
         return context
 
     def notify(self) -> None:
@@ -171,7 +177,7 @@ class Bench:
 
     # -- time to live -----------------------------------------------------------
 
-    def time_to_live(self, repetitions: int) -> Dict[str, Any]:
+    def time_to_live(self, repetitions: int) -> dict[str, Any]:
         """Cold and warm time to live, and the same page refused its storage (so it
         never has a snapshot of its own: every start from scratch) as the reference,
         alternated per repetition.
@@ -181,9 +187,9 @@ class Bench:
         a reload in it (warm: the disk HTTP cache, V8's code cache and the snapshot a
         user's browser keeps). The same in an incognito-like context, whose reload has
         an in-memory HTTP cache and no code cache, is reported as `*_incognito_s`."""
-        times: Dict[str, list] = {}
+        times: dict[str, list] = {}
         paint = []
-        boots: Dict[str, list] = {"snapshot": [], "scratch": [], "incognito": []}
+        boots: dict[str, list] = {"snapshot": [], "scratch": [], "incognito": []}
         with Emitter(self.notify, 0.05):
             for index in range(repetitions):
                 variants = ["snapshot", "scratch", "incognito"]
@@ -216,7 +222,7 @@ class Bench:
         expected = {"snapshot": ["scratch", "snapshot"], "scratch": ["scratch", "scratch"], "incognito": ["scratch", "snapshot"]}
         if any(boots[variant] != expected[variant] * repetitions for variant in boots):
             raise AssertionError(f"pages did not boot as intended: {boots}")
-        results: Dict[str, Any] = {"shell_painted_ms": summary(paint)}
+        results: dict[str, Any] = {"shell_painted_ms": summary(paint)}
         for kind in ("cold", "warm"):
             ours, reference = times[f"time_to_live_{kind}_s"], times[f"time_to_live_{kind}_scratch_s"]
             results[f"time_to_live_{kind}_scratch_over_snapshot_ratio"] = summary(
@@ -227,13 +233,13 @@ class Bench:
 
     # -- throughput -------------------------------------------------------------
 
-    def throughput(self, repetitions: int) -> Dict[str, Any]:
+    def throughput(self, repetitions: int) -> dict[str, Any]:
         context = self.context(logged_in=False)
         page = context.new_page()
         page.goto(self.page_url())
         _wait(page, "document.body.dataset.appReady === 'true'")
         _wait(page, HOOKS_READY)
-        results: Dict[str, Any] = {}
+        results: dict[str, Any] = {}
         # 100 B events each with its own message (as real events are), and
         # the same with one message repeated: V8 reads repeated strings much
         # faster, so the native reference differs between the two. The
@@ -242,7 +248,7 @@ class Bench:
         shapes = {"100b": (20_000, "size=100"), "100b_same": (20_000, "size=100&same=1"), "4kib": (2_000, "size=4096")}
         urls = {label: f"{self.stub.url}/_test/burst?count={count}&{query}" for label, (count, query) in shapes.items()}
         clients = [("ours", "([u, c]) => window.sseBench(u, c)"), ("native", NATIVE_SCRIPT)]
-        rates: Dict[Tuple[str, str], List[float]] = {(label, name): [] for label in shapes for name, _ in clients}
+        rates: dict[tuple[str, str], list[float]] = {(label, name): [] for label in shapes for name, _ in clients}
         for label, url in urls.items():
             self.stub.client.get(url)  # the stub makes the burst once; no timed read waits for it
             # One untimed read each first: the page's WebAssembly code tiers up
@@ -275,7 +281,7 @@ class Bench:
 
     # -- latency ----------------------------------------------------------------
 
-    def latency(self, rate: float = 50.0, seconds: float = 30.0) -> Dict[str, Any]:
+    def latency(self, rate: float = 50.0, seconds: float = 30.0) -> dict[str, Any]:
         action = self.stub.client.post(
             "/actions", json={"coaching_session_id": "session-1", "body": "latency probe"}, headers=self.headers
         ).json()
@@ -296,7 +302,7 @@ class Bench:
         start = time.monotonic()
         sent = 0
         while time.monotonic() - start < seconds:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             body = f"t={time.time() * 1000:.3f}"
             event = {
                 "type": "action_updated",
@@ -324,7 +330,7 @@ class Bench:
 
     # -- reconnect overhead -------------------------------------------------------
 
-    def reconnect_overhead(self, repetitions: int) -> Dict[str, Any]:
+    def reconnect_overhead(self, repetitions: int) -> dict[str, Any]:
         overheads, live_overheads = [], []
         for index in range(repetitions):
             page = self.live_page()  # a fresh, healthy page: it has delivered an event
@@ -365,7 +371,7 @@ class Bench:
 
     # -- memory -----------------------------------------------------------------
 
-    def memory_growth(self, reconnects: int = 500) -> Dict[str, Any]:
+    def memory_growth(self, reconnects: int = 500) -> dict[str, Any]:
         page = self.live_page("sse_min_delay=0.01&sse_base_delay=0.01&sse_max_delay=0.05&sse_max_attempts=100000")
         cdp = page.context.new_cdp_session(page)
 
@@ -400,7 +406,7 @@ class Bench:
         _wait(page, f"(() => {{ const d = JSON.parse(window.sseDebug()); return {check}; }})()")
 
 
-def run(quick: bool = False) -> Dict[str, Any]:
+def run(quick: bool = False) -> dict[str, Any]:
     repetitions = 2 if quick else 5
     with tempfile.TemporaryDirectory() as tmp:
         stub = start_stub(Path(tmp), "--test-controls")
@@ -408,7 +414,7 @@ def run(quick: bool = False) -> Dict[str, Any]:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=BENCH_FLAGS)
                 bench = Bench(browser, stub)
-                results: Dict[str, Any] = {}
+                results: dict[str, Any] = {}
                 port = int(stub.url.rsplit(":", 1)[1])
                 for name, step in (
                     ("visits", lambda: network.run(port, playwright, "/usr/bin/chromium", BENCH_FLAGS, quick, bench.outside)),

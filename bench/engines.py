@@ -18,7 +18,7 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from bench.stats import summary
 from tests.smoke.engines import ENGINES, OutsideTrap, launch
@@ -34,14 +34,14 @@ FIGURES = """document.body.dataset.appReady === 'true' && {
 PHASES = ("boot:start", "boot:image", "boot:restored", "boot:ready", "app:imported", "app:started")
 
 
-def measure(stub: StubProcess, names: List[str], repetitions: int, workdir: Path) -> Dict[str, Any]:
+def measure(stub: StubProcess, names: list[str], repetitions: int, workdir: Path) -> dict[str, Any]:
     """`engine_<name>_<fresh|reload>_ready_s` (+ phases) and `engine_<name>_boots`."""
-    results: Dict[str, Any] = {}
+    results: dict[str, Any] = {}
     for name in names:
         trap = OutsideTrap()
         engine = launch(name, trap, workdir)
-        times: Dict[str, List[float]] = {}
-        boots: List[str] = []
+        times: dict[str, list[float]] = {}
+        boots: list[str] = []
         downloaded = False
         try:
             results[f"engine_{name}_version"] = engine.version()
@@ -71,7 +71,7 @@ def measure(stub: StubProcess, names: List[str], repetitions: int, workdir: Path
     return results
 
 
-def run(stub: Optional[StubProcess] = None, quick: bool = False, engines: Optional[List[str]] = None) -> Dict[str, Any]:
+def run(stub: StubProcess | None = None, quick: bool = False, engines: list[str] | None = None) -> dict[str, Any]:
     """The figures for every engine (a stub of its own unless one is given)."""
     names = engines or list(ENGINES)
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
 from frontend.sse.config import ClientConfig
 from frontend.sse.connection import SSEConnection
@@ -26,10 +26,10 @@ WINDOW = 0.1  # s
 class _Simulation:
     def __init__(self, clients: int, random_factory: Callable[[int], Callable[[], float]]) -> None:
         self.now = -60.0
-        self.queue: List[tuple] = []  # (time, seq, client, name, token)
+        self.queue: list[tuple] = []  # (time, seq, client, name, token)
         self.seq = 0
-        self.attempts: List[float] = []
-        self.connections: List[SSEConnection] = []
+        self.attempts: list[float] = []
+        self.connections: list[SSEConnection] = []
         self.setting_up = True
         for index in range(clients):
             io = _SimIO(self, index)
@@ -68,7 +68,7 @@ class _SimIO:
         self.simulation = simulation
         self.index = index
         self.connection: SSEConnection
-        self.timers: Dict[str, int] = {}
+        self.timers: dict[str, int] = {}
 
     def start(self, generation: int, last_event_id: str) -> None:
         self.simulation.attempt(self.index, generation)
@@ -86,8 +86,11 @@ class _SimIO:
     def clear_timer(self, name: str) -> None:
         pass  # stale tokens are dropped by the machine
 
+    def defer(self, callback: Callable[[], None]) -> None:
+        raise NotImplementedError("only the event pipeline defers, and the simulation has none")
 
-def peak_fraction(times: List[float], clients: int, window: float = WINDOW) -> float:
+
+def peak_fraction(times: list[float], clients: int, window: float = WINDOW) -> float:
     """Largest number of attempts in any `window` s, over `clients`."""
     ordered = sorted(times)
     best = start = 0
@@ -98,7 +101,7 @@ def peak_fraction(times: List[float], clients: int, window: float = WINDOW) -> f
     return best / clients
 
 
-def simulate(clients: int = CLIENTS, jitter: bool = True, seed: int = 1) -> Dict[str, float]:
+def simulate(clients: int = CLIENTS, jitter: bool = True, seed: int = 1) -> dict[str, float]:
     if jitter:
         factory: Callable[[int], Callable[[], float]] = lambda index: random.Random(seed * 1_000_003 + index).random  # noqa: E731
     else:
@@ -114,7 +117,7 @@ def simulate(clients: int = CLIENTS, jitter: bool = True, seed: int = 1) -> Dict
     }
 
 
-def run(repetitions: int = 3) -> Dict[str, object]:
+def run(repetitions: int = 3) -> dict[str, object]:
     from bench.stats import summary
 
     runs = [simulate(seed=seed) for seed in range(1, repetitions + 1)]

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
-from playwright.sync_api import BrowserContext, Page, Playwright
+from playwright.sync_api import BrowserContext, Page, Playwright, Request
 
 from bench.stats import summary
 from bench.throttle import DESKTOP, MOBILE, Profile, ThrottledLink
@@ -65,7 +65,7 @@ def _wait(page: Page, expression: str, timeout: float) -> Any:
     raise TimeoutError(expression)
 
 
-def _visit(page: Page, url: str, timeout: float) -> Dict[str, float]:
+def _visit(page: Page, url: str, timeout: float) -> dict[str, float]:
     """Navigate, log in as soon as the form takes input, wait until live. Times in s."""
     page.goto(url, wait_until="commit")
     form = page.locator("[data-testid=login-form]")
@@ -92,15 +92,15 @@ def visits(
     profile: Profile,
     repetitions: int,
     executable: str,
-    flags: List[str],
-    outside: Optional[List[str]] = None,
-) -> Dict[str, Any]:
+    flags: list[str],
+    outside: list[str] | None = None,
+) -> dict[str, Any]:
     """First and return visit figures for `profile` (see the module docstring); any
     request for anywhere but 127.0.0.1 is appended to `outside`."""
-    times: Dict[str, List[float]] = {}
-    files: Dict[str, List[int]] = {}
-    boots: List[str] = []
-    local: List[str] = []
+    times: dict[str, list[float]] = {}
+    files: dict[str, list[int]] = {}
+    boots: list[str] = []
+    local: list[str] = []
     timeout = 240.0 if profile.down_bps < 5e6 else 90.0
     with ThrottledLink(stub_port, profile) as link:
         for _ in range(repetitions):
@@ -110,7 +110,12 @@ def visits(
                 )
                 try:
                     if outside is not None:
-                        context.on("request", lambda request: OUTSIDE.match(request.url) and outside.append(request.url))
+
+                        def note_outside(request: Request) -> None:
+                            if OUTSIDE.match(request.url):
+                                outside.append(request.url)
+
+                        context.on("request", note_outside)
                     context.add_init_script(VISIT_SCRIPT)
                     page = context.pages[0] if context.pages else context.new_page()
                     link.reset_counts()
@@ -131,7 +136,7 @@ def visits(
                     boots.append(str(second.evaluate("window.pyodideBoot")))
                 finally:
                     context.close()
-    results: Dict[str, Any] = {key: summary(values) for key, values in times.items()}
+    results: dict[str, Any] = {key: summary(values) for key, values in times.items()}
     results["files"] = {name: round(sum(sizes) / len(sizes)) for name, sizes in sorted(files.items())}
     results["boots"] = boots
     results["local_snapshots"] = local
@@ -142,12 +147,12 @@ def run(
     stub_port: int,
     playwright: Playwright,
     executable: str,
-    flags: List[str],
+    flags: list[str],
     quick: bool = False,
-    outside: Optional[List[str]] = None,
-) -> Dict[str, Any]:
+    outside: list[str] | None = None,
+) -> dict[str, Any]:
     """`first_visit_*` / `return_visit_*` at 10 Mbit/s / 40 ms, `*_mobile` at 1.6 Mbit/s / 150 ms."""
-    results: Dict[str, Any] = {}
+    results: dict[str, Any] = {}
     for profile, suffix, repetitions in ((DESKTOP, "", 2 if quick else 3), (MOBILE, "_mobile", 1)):
         figures = visits(playwright, stub_port, profile, repetitions, executable, flags, outside)
         results[f"first_visit_form_s{suffix}"] = figures["first_form_s"]

@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import create_proxy
 
 from frontend.cache import Cache, make_key
 from frontend.hooks.use_sse_cache_invalidation import CACHE_INVALIDATION, apply_entity_events

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import codecs
 import json
-from typing import Dict, List
 
 from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 
@@ -32,11 +31,11 @@ def make_stream(events: int = EVENTS, payload: int = 100) -> bytes:
     return ("retry: 1000\n\n" + "".join(frames)).encode()
 
 
-def chunks(stream: bytes, size: int = CHUNK) -> List[bytes]:
+def chunks(stream: bytes, size: int = CHUNK) -> list[bytes]:
     return [stream[index : index + size] for index in range(0, len(stream), size)]
 
 
-def parse_ours(parts: List[bytes]) -> int:
+def parse_ours(parts: list[bytes]) -> int:
     parser = EventStreamParser()
     count = 0
     for part in parts:
@@ -44,7 +43,7 @@ def parse_ours(parts: List[bytes]) -> int:
     return count
 
 
-def parse_httpx_sse(parts: List[bytes]) -> int:
+def parse_httpx_sse(parts: list[bytes]) -> int:
     text_decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     lines = SSELineDecoder()
     decoder = SSEDecoder()
@@ -56,7 +55,7 @@ def parse_httpx_sse(parts: List[bytes]) -> int:
     return count
 
 
-def run(repetitions: int = 15) -> Dict[str, object]:
+def run(repetitions: int = 15) -> dict[str, object]:
     stream = make_stream()
     parts = chunks(stream)
     # httpx-sse also dispatches the data-less `retry:` block (a known slip).

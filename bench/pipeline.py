@@ -12,7 +12,7 @@ WebAssembly, a few times slower, in about the same proportions.
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict
+from collections.abc import Callable
 
 from bench.stats import summary
 from bench.streams import notification_burst
@@ -25,7 +25,7 @@ from frontend.sse.parser import EventStreamParser
 EVENTS = 20_000
 
 
-def _per_event_us(fn: Callable[[], object], repetitions: int = 7) -> Dict[str, float]:
+def _per_event_us(fn: Callable[[], object], repetitions: int = 7) -> dict[str, float]:
     times = []
     for _ in range(repetitions):
         start = time.perf_counter()
@@ -34,7 +34,7 @@ def _per_event_us(fn: Callable[[], object], repetitions: int = 7) -> Dict[str, f
     return summary(times)
 
 
-def run() -> Dict[str, object]:
+def run() -> dict[str, object]:
     stream = notification_burst(EVENTS, 100)
     chunks = [stream[index : index + 65536] for index in range(0, len(stream), 65536)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Dict, List, Sequence
+from collections.abc import Callable, Sequence
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -14,12 +14,12 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def summary(values: Sequence[float]) -> Dict[str, float]:
+def summary(values: Sequence[float]) -> dict[str, float]:
     """median, min, max and the number of repetitions."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
-def alternate(a: Callable[[], object], b: Callable[[], object], repetitions: int) -> List[tuple]:
+def alternate(a: Callable[[], object], b: Callable[[], object], repetitions: int) -> list[tuple]:
     """Time `a` and `b` alternately (a, b, b, a, ...), so drift hits both alike.
     Returns [(seconds_a, seconds_b), ...]."""
     pairs = []

@@ -25,8 +25,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 CHUNK = 16 * 1024
 METHODS = {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"}
@@ -74,7 +74,7 @@ class ThrottledLink:
         self.connections = 0
         self.requests: list[str] = []
         self._loop = asyncio.new_event_loop()
-        self._server: Optional[asyncio.base_events.Server] = None
+        self._server: asyncio.base_events.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="throttled-link", daemon=True)
         self.port = 0
 
@@ -95,7 +95,7 @@ class ThrottledLink:
         self.down.bytes = self.up.bytes = 0
         self.requests.clear()
 
-    def __enter__(self) -> "ThrottledLink":
+    def __enter__(self) -> ThrottledLink:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
             asyncio.start_server(self._accept, "127.0.0.1", 0), self._loop
@@ -143,7 +143,7 @@ class ThrottledLink:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         direction: _Direction,
-        observe: Optional[Callable[[bytes], None]] = None,
+        observe: Callable[[bytes], None] | None = None,
     ) -> None:
         """Carry one direction of one connection: read at once, deliver when the link says."""
         loop = asyncio.get_running_loop()

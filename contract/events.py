@@ -25,14 +25,15 @@ into the union, its validators and `dump_event`; `EVENTS` is the API's
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable, Sequence
+from functools import cache
 from itertools import compress
-from typing import Annotated, Any, Callable, Dict, List, Literal, Sequence, Tuple, Union
+from typing import Annotated, Any, Literal, NotRequired, Union, final
 
 from pydantic import ConfigDict, Field, TypeAdapter, with_config
 
 # pydantic needs typing_extensions' TypedDict before Python 3.12.
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from contract.registry import ENTITY_KINDS, EntityKind
 
@@ -73,7 +74,7 @@ _envelope = with_config(ConfigDict(cache_strings=False))
 # --- entity events -----------------------------------------------------------
 
 
-def entity_envelopes(kind: EntityKind) -> Dict[str, Any]:
+def entity_envelopes(kind: EntityKind) -> dict[str, Any]:
     """The three envelopes of `kind`, event type -> `TypedDict` class:
     `{"action_created": ActionCreatedEvent, "action_updated": ActionUpdatedEvent,
     "action_deleted": ActionDeletedEvent}`.
@@ -83,7 +84,7 @@ def entity_envelopes(kind: EntityKind) -> Dict[str, Any]:
     (`ActionDeleted`: the event scope, then `deleted_id_field`). Fields are in
     wire order (`EntityKind.changed_event`)."""
     camel = kind.type_name
-    scope: Dict[str, Any] = {name: str for name in kind.event_scope_fields}
+    scope: dict[str, Any] = {name: str for name in kind.event_scope_fields}
     changed = TypedDict(f"{camel}Changed", {**scope, kind.payload_key: kind.model})  # type: ignore[misc]
     deleted = TypedDict(f"{camel}Deleted", {**scope, kind.deleted_id_field: str})  # type: ignore[misc]
     what = kind.name.replace("_", " ")
@@ -96,7 +97,9 @@ def entity_envelopes(kind: EntityKind) -> Dict[str, Any]:
     envelopes = {}
     for change, event_type in kind.event_types.items():
         payload = deleted if change == "deleted" else changed
-        envelope = TypedDict(  # type: ignore[misc]
+        # Functional form: the name is built here, and class syntax would
+        # leave `Literal[event_type]` a string the module cannot resolve.
+        envelope = TypedDict(  # type: ignore[misc]  # noqa: UP013
             f"{camel}{change.capitalize()}Event", {"type": Literal[event_type], "data": payload}
         )
         envelope.__doc__ = docs[change]
@@ -152,7 +155,7 @@ def notification_level(notification: Notification) -> str:
     return notification.get("level", "info")
 
 
-SYSTEM_ENVELOPES: Dict[str, Any] = {
+SYSTEM_ENVELOPES: dict[str, Any] = {
     "force_logout": ForceLogoutEvent,
     "resync": ResyncEvent,
     "notification": NotificationEvent,
@@ -176,21 +179,23 @@ class EventSet:
       says which).
     """
 
-    def __init__(self, kinds: Tuple[EntityKind, ...]) -> None:
+    def __init__(self, kinds: tuple[EntityKind, ...]) -> None:
         self.kinds = tuple(kinds)
-        entity: Dict[str, Any] = {}
+        entity: dict[str, Any] = {}
         for kind in self.kinds:
             entity.update(entity_envelopes(kind))
-        self.envelopes: Dict[str, Any] = {**entity, **SYSTEM_ENVELOPES}
+        self.envelopes: dict[str, Any] = {**entity, **SYSTEM_ENVELOPES}
         self.entity_event_types = frozenset(entity)
         self.event_types = frozenset(self.envelopes)
-        self.union: Any = Annotated[Union[tuple(self.envelopes.values())], Field(discriminator="type")]
+        # `Union[...]` of a tuple built at run time: the `|` form has no spelling for that.
+        union: Any = Annotated[Union[tuple(self.envelopes.values())], Field(discriminator="type")]  # noqa: UP007
+        self.union = union
         # Without the string cache, as the models.
-        self.adapter: TypeAdapter = TypeAdapter(self.union, config=ConfigDict(cache_strings=False))
-        self.adapters: Dict[str, TypeAdapter] = {
+        self.adapter: TypeAdapter[Any] = TypeAdapter(union, config=ConfigDict(cache_strings=False))
+        self.adapters: dict[str, TypeAdapter[Any]] = {
             event_type: TypeAdapter(envelope) for event_type, envelope in self.envelopes.items()
         }
-        self.validators: Dict[str, Callable[[str], Any]] = {
+        self.validators: dict[str, Callable[[str], Any]] = {
             event_type: adapter.validator.validate_json for event_type, adapter in self.adapters.items()
         }
 
@@ -202,8 +207,8 @@ class EventSet:
         return self.adapters[event["type"]].dump_json(event).decode()
 
 
-@lru_cache(maxsize=None)
-def event_set(kinds: Tuple[EntityKind, ...]) -> EventSet:
+@cache
+def event_set(kinds: tuple[EntityKind, ...]) -> EventSet:
     """The `EventSet` of `kinds`, made once per registry."""
     return EventSet(kinds)
 
@@ -229,6 +234,7 @@ _validate_json = EVENTS.adapter.validator.validate_json
 _EVENT_VALIDATORS = EVENTS.validators
 
 
+@final  # the outcomes are told apart by `type(outcome) is EventValidationError`
 class EventValidationError(ValueError):
     """`data` of an event could not be accepted.
 
@@ -242,7 +248,7 @@ class EventValidationError(ValueError):
         self.reason = reason
 
 
-def parse_event(event_type: str, data: str):
+def parse_event(event_type: str, data: str) -> dict[str, Any] | None:
     """Validate one SSE event's `data` (JSON text) against `SSEEvent`.
 
     Returns the event (a dict, as its `SSEEvent` member types it), or None
@@ -259,14 +265,14 @@ def parse_event(event_type: str, data: str):
     return outcome
 
 
-def event_outcome(event_type: str, data: str):
+def event_outcome(event_type: str, data: str) -> dict[str, Any] | EventValidationError | None:
     """`parse_event` that returns the `EventValidationError` instead of
     raising it: the event (a dict), None (unknown type) or the error. The
     stream's hot path (one call per event, no exception raised and caught)."""
     if event_type not in EVENT_TYPES:
         return None
     try:
-        event = _validate_json(data)
+        event: dict[str, Any] = _validate_json(data)
     except ValueError as error:  # pydantic.ValidationError is a ValueError
         return EventValidationError(event_type, _reason(error))
     if event["type"] != event_type:
@@ -283,7 +289,7 @@ def _reason(error: ValueError) -> str:
     return f"{first.get('type', 'invalid')} at {location}"
 
 
-def event_outcomes(event_type: str, datas: Sequence[str]) -> Tuple[List[Any], List[EventValidationError]]:
+def event_outcomes(event_type: str, datas: Sequence[str]) -> tuple[list[Any], list[EventValidationError]]:
     """`event_outcome` for many events of one type (a run of one chunk,
     `SSEConnection.add_batch_listener`): (the events, dicts, in stream order,
     the errors of the invalid ones, each as `event_outcome` gives it). An
@@ -303,15 +309,18 @@ def event_outcomes(event_type: str, datas: Sequence[str]) -> Tuple[List[Any], Li
         return list(map(validate, datas)), []
     except ValueError:  # pydantic.ValidationError: some are invalid
         pass
-    events: List[Any] = []
-    errors: List[EventValidationError] = []
+    events: list[Any] = []
+    errors: list[EventValidationError] = []
     for data in datas:
         outcome = event_outcome(event_type, data)
-        (errors if type(outcome) is EventValidationError else events).append(outcome)
+        if type(outcome) is EventValidationError:
+            errors.append(outcome)
+        else:
+            events.append(outcome)
     return events, errors
 
 
-def batch_outcomes(types: Sequence[str], datas: Sequence[str]) -> Tuple[List[Any], List[EventValidationError], frozenset]:
+def batch_outcomes(types: Sequence[str], datas: Sequence[str]) -> tuple[list[Any], list[EventValidationError], frozenset[str]]:
     """Validate a chunk's events at once (the columns of an `EventBatch`):
     (the valid events, dicts, in stream order; the errors of the invalid
     ones, as `event_outcome` gives them; the types of the valid events).
@@ -327,8 +336,8 @@ def batch_outcomes(types: Sequence[str], datas: Sequence[str]) -> Tuple[List[Any
         (event_type,) = kinds
         events, errors = event_outcomes(event_type, datas)
         return events, errors, frozenset(kinds if events else ())
-    validated: Dict[str, Any] = {}
-    errors: List[EventValidationError] = []
+    validated: dict[str, Any] = {}
+    errors = []  # typed where the one-type path above first binds it
     present = set()
     for event_type in kinds:
         if event_type not in _EVENT_VALIDATORS:

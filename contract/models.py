@@ -7,9 +7,9 @@ Unknown fields are ignored: a newer backend may add some.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
@@ -28,7 +28,7 @@ __all__ = [
 
 def utc_now() -> datetime:
     """The current time as an aware UTC `datetime` (what entities carry)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 TEXT_MAX = 10_000
@@ -71,14 +71,14 @@ class Action(Entity):
 
     body: str
     status: ActionStatus = ActionStatus.NotStarted
-    user_id: Optional[str] = None
+    user_id: str | None = None
 
 
 class Agreement(Entity):
     """An agreement reached in a coaching session (original: `Agreement`)."""
 
     body: str
-    user_id: Optional[str] = None
+    user_id: str | None = None
 
 
 class OverarchingGoal(Entity):
@@ -87,4 +87,4 @@ class OverarchingGoal(Entity):
     title: str
     body: str = ""
     status: ActionStatus = ActionStatus.NotStarted
-    user_id: Optional[str] = None
+    user_id: str | None = None

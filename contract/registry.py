@@ -20,9 +20,10 @@ event's `data` carries the entity under `<name>`, a deleted one its id under
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 
@@ -70,15 +71,15 @@ class EntityKind:
     """Singular, as in event types and payload keys: `action`."""
     endpoint: str
     """Plural, as in REST paths, cache keys and the stub's table: `actions`."""
-    model: Type[Entity]
+    model: type[Entity]
     """The entity's pydantic model (`contract.models`)."""
-    writable: Mapping[str, Tuple[Any, Any]]
+    writable: Mapping[str, tuple[Any, Any]]
     """The fields a client may set: name -> (type, create default or `REQUIRED`).
     A create takes the scope fields and these (defaults filled in); an update
     takes any of these (null or absent: unchanged)."""
     id_prefix: str
     """Ids the backend makes for this kind start `<id_prefix>-` (`act-3f2a9c0d1b4e`)."""
-    scope_fields: Tuple[str, ...] = ("coaching_session_id",)
+    scope_fields: tuple[str, ...] = ("coaching_session_id",)
     """What a list is scoped by: the list's query parameters, the cache key's
     params, and fields a create must give."""
     payload_key: str = ""
@@ -112,64 +113,64 @@ class EntityKind:
         return f"/{self.endpoint}/{entity_id}"
 
     @property
-    def create_fields(self) -> Tuple[str, ...]:
+    def create_fields(self) -> tuple[str, ...]:
         """Fields a create accepts: the scope fields, then `writable`'s."""
         return self.scope_fields + tuple(self.writable)
 
     @property
-    def update_fields(self) -> Tuple[str, ...]:
+    def update_fields(self) -> tuple[str, ...]:
         """Fields an update accepts: `writable`'s."""
         return tuple(self.writable)
 
-    def scope(self, context: Mapping[str, Any]) -> Dict[str, str]:
+    def scope(self, context: Mapping[str, Any]) -> dict[str, str]:
         """This kind's scope fields taken from `context` (say the page's
         `{"coaching_session_id": "session-1"}`); KeyError if one is missing."""
         return {name: str(context[name]) for name in self.scope_fields}
 
     @cached_property
-    def list_adapter(self) -> TypeAdapter:
+    def list_adapter(self) -> TypeAdapter[list[Entity]]:
         """Validates a list answer into a list of `model`."""
-        return TypeAdapter(List[self.model])  # type: ignore[name-defined]
+        return TypeAdapter(list[self.model])  # type: ignore[name-defined]  # the model is a value here
 
     @cached_property
-    def create_body(self) -> Type[BaseModel]:
+    def create_body(self) -> type[BaseModel]:
         """The body a create accepts, as a pydantic model (`ActionCreate`):
         the scope fields (strings), then `writable` with its defaults."""
-        fields: Dict[str, Any] = {name: (str, REQUIRED) for name in self.scope_fields}
+        fields: dict[str, Any] = {name: (str, REQUIRED) for name in self.scope_fields}
         fields.update(self.writable)
-        return create_model(  # type: ignore[call-overload]
+        return create_model(
             f"{self.type_name}Create", __base__=_Body, __doc__=f"POST {self.path}.", **fields
         )
 
     @cached_property
-    def update_body(self) -> Type[BaseModel]:
+    def update_body(self) -> type[BaseModel]:
         """The body an update accepts, as a pydantic model (`ActionUpdate`):
         every writable field optional, null or absent meaning unchanged."""
-        fields = {name: (Optional[annotation], None) for name, (annotation, _) in self.writable.items()}
-        return create_model(  # type: ignore[call-overload]
+        fields: dict[str, Any] = {name: (annotation | None, None) for name, (annotation, _) in self.writable.items()}
+        return create_model(
             f"{self.type_name}Update", __base__=_Body, __doc__=f"PUT {self.path}/{{id}}.", **fields
         )
 
     # -- events ----------------------------------------------------------------
 
     @property
-    def event_scope_fields(self) -> Tuple[str, ...]:
+    def event_scope_fields(self) -> tuple[str, ...]:
         """The scope an event's `data` carries, in wire order: the kind's
         scope fields, then `RELATIONSHIP_FIELD`."""
-        return self.scope_fields + (RELATIONSHIP_FIELD,)
+        return (*self.scope_fields, RELATIONSHIP_FIELD)
 
-    def changed_event(self, change: str, entity: Entity, coaching_relationship_id: str) -> Dict[str, Any]:
+    def changed_event(self, change: str, entity: Entity, coaching_relationship_id: str) -> dict[str, Any]:
         """The `<name>_created` or `<name>_updated` event of `entity`, as its
         envelope types it: `{"type": ..., "data": {<scope>, <payload_key>: entity}}`."""
-        data: Dict[str, Any] = {name: getattr(entity, name) for name in self.scope_fields}
+        data: dict[str, Any] = {name: getattr(entity, name) for name in self.scope_fields}
         data[RELATIONSHIP_FIELD] = coaching_relationship_id
         data[self.payload_key] = entity
         return {"type": self.event_types[change], "data": data}
 
-    def deleted_event(self, entity: Entity, coaching_relationship_id: str) -> Dict[str, Any]:
+    def deleted_event(self, entity: Entity, coaching_relationship_id: str) -> dict[str, Any]:
         """The `<name>_deleted` event of `entity`: `{"type": ..., "data":
         {<scope>, <deleted_id_field>: entity.id}}`."""
-        data: Dict[str, Any] = {name: getattr(entity, name) for name in self.scope_fields}
+        data: dict[str, Any] = {name: getattr(entity, name) for name in self.scope_fields}
         data[RELATIONSHIP_FIELD] = coaching_relationship_id
         data[self.deleted_id_field] = entity.id
         return {"type": self.event_types["deleted"], "data": data}
@@ -203,10 +204,10 @@ OVERARCHING_GOALS = EntityKind(
     id_prefix="goal",
 )
 
-ENTITY_KINDS: Tuple[EntityKind, ...] = (ACTIONS, AGREEMENTS, OVERARCHING_GOALS)
+ENTITY_KINDS: tuple[EntityKind, ...] = (ACTIONS, AGREEMENTS, OVERARCHING_GOALS)
 """Every kind of entity of the API, in the order events and routes are listed."""
 
 
-def kinds_by_endpoint(kinds: Tuple[EntityKind, ...] = ENTITY_KINDS) -> Dict[str, EntityKind]:
+def kinds_by_endpoint(kinds: tuple[EntityKind, ...] = ENTITY_KINDS) -> dict[str, EntityKind]:
     """{"actions": ACTIONS, ...}: each kind of `kinds` by its endpoint."""
     return {kind.endpoint: kind for kind in kinds}

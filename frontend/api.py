@@ -15,7 +15,8 @@ logs out and says the session expired).
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from contract.registry import ENTITY_KINDS, EntityKind, kinds_by_endpoint
@@ -24,7 +25,7 @@ __all__ = ["API_VERSION", "ApiClient", "ApiError"]
 
 API_VERSION = "1"
 
-Send = Callable[[str, str, Mapping[str, str], Optional[str]], Awaitable[Tuple[int, str]]]
+Send = Callable[[str, str, Mapping[str, str], str | None], Awaitable[tuple[int, str]]]
 """async send(method, url, headers, body) -> (status, text); raises OSError on network failure."""
 
 
@@ -49,9 +50,9 @@ class ApiClient:
         self,
         base_url: str,
         send: Send,
-        token: Callable[[], Optional[str]],
+        token: Callable[[], str | None],
         on_unauthorized: Callable[[], None] = lambda: None,
-        kinds: Tuple[EntityKind, ...] = ENTITY_KINDS,
+        kinds: tuple[EntityKind, ...] = ENTITY_KINDS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.kinds = kinds_by_endpoint(kinds)
@@ -59,7 +60,7 @@ class ApiClient:
         self._token = token
         self.on_unauthorized = on_unauthorized
 
-    def headers(self, token: Optional[str] = None) -> Dict[str, str]:
+    def headers(self, token: str | None = None) -> dict[str, str]:
         """Headers of every API call, computed now (fresh token unless given)."""
         headers = {"X-Version": API_VERSION}
         token = token or self._token()
@@ -72,8 +73,8 @@ class ApiClient:
         method: str,
         path: str,
         body: Any = None,
-        query: Optional[Mapping[str, str]] = None,
-        token: Optional[str] = None,
+        query: Mapping[str, str] | None = None,
+        token: str | None = None,
     ) -> Any:
         """One call; returns the decoded JSON answer (None for 204).
 
@@ -103,7 +104,7 @@ class ApiClient:
 
     # -- auth ------------------------------------------------------------------
 
-    async def login(self, username: str, password: str) -> Tuple[str, dict]:
+    async def login(self, username: str, password: str) -> tuple[str, dict]:
         """POST /login: returns (token, user dict). Raises ApiError (401: wrong credentials)."""
         answer = await self.request("POST", "/login", {"username": username, "password": password})
         if not isinstance(answer, dict) or not isinstance(answer.get("token"), str) or not isinstance(answer.get("user"), dict):
@@ -116,7 +117,7 @@ class ApiClient:
 
     # -- sessions --------------------------------------------------------------
 
-    async def list_coaching_sessions(self) -> List[dict]:
+    async def list_coaching_sessions(self) -> list[dict]:
         """GET /coaching_sessions: the sessions the user belongs to."""
         return list(await self.request("GET", "/coaching_sessions") or [])
 
@@ -129,7 +130,7 @@ class ApiClient:
     # One set of calls for every kind: its paths, list scope, accepted fields
     # and model come from its registry entry (`contract.registry.EntityKind`).
 
-    async def list_entities(self, endpoint: str, scope: Mapping[str, Any]) -> List[Any]:
+    async def list_entities(self, endpoint: str, scope: Mapping[str, Any]) -> list[Any]:
         """GET /{endpoint}?<the kind's scope fields, from `scope`>, validated
         into the kind's model (`scope` is a cache key's params, or the page's
         `{"coaching_session_id": ...}`)."""
@@ -157,7 +158,7 @@ class ApiClient:
         await self.request("DELETE", self.kinds[endpoint].item_path(entity_id))
 
 
-def _check_fields(kind: EntityKind, fields: Mapping[str, Any], accepted: Tuple[str, ...]) -> None:
+def _check_fields(kind: EntityKind, fields: Mapping[str, Any], accepted: tuple[str, ...]) -> None:
     # The backend ignores unknown fields: a misspelt one would be lost silently.
     unknown = sorted(set(fields) - set(accepted))
     if unknown:

@@ -21,10 +21,11 @@ CPython; the widgets in `frontend/ui/` draw it.
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NamedTuple
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import create_once_callable, create_proxy  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import create_once_callable, create_proxy
 
 from contract.registry import ACTIONS, AGREEMENTS, OVERARCHING_GOALS, EntityKind
 from frontend.api import ApiClient, ApiError
@@ -93,7 +94,7 @@ class App:
         self.logout_cleanup = LogoutCleanupRegistry()
         self.logout_cleanup.register(self.cache.clear)
         self.logout_cleanup.register(self.notifications.clear)
-        self.connection: Optional[SSEConnection] = None
+        self.connection: SSEConnection | None = None
         self.io: Any = None
         self.connections_made = 0
         self.main = js.document.getElementById("app")
@@ -110,7 +111,7 @@ class App:
 
     # -- services ------------------------------------------------------------------
 
-    def connection_factory(self, store: SSEConnectionStore) -> Tuple[SSEConnection, Callable[[], None]]:
+    def connection_factory(self, store: SSEConnectionStore) -> tuple[SSEConnection, Callable[[], None]]:
         """Make the one browser connection (for `use_sse_connection`)."""
         connection, io = create_browser_connection(
             url=lambda: self.base_url + "/sse",
@@ -165,7 +166,7 @@ class App:
         endpoint, params = key  # a list key's params are its kind's scope (`entity_key`)
         return await self.api.list_entities(endpoint, dict(params))
 
-    def mutations(self, kind: EntityKind, context: Mapping[str, Any]) -> Tuple[Create, Update, Delete]:
+    def mutations(self, kind: EntityKind, context: Mapping[str, Any]) -> tuple[Create, Update, Delete]:
         """create(fields), update(id, fields), delete(id) for `kind` in
         `context` (the page's scope, `_session_scope`); each answer goes into
         the cache at once (the event that follows is then a no-op: same
@@ -249,7 +250,7 @@ def SessionPage(app: App) -> Any:
     use_effect(lambda: layout.attach(app.main), ())
     use_effect(lambda: UserMenu(app.user_area, user or {}, app.logout).dispose, (user,))
 
-    def load() -> Callable[[], None]:
+    def load() -> Callable[[], object]:
         async def run() -> None:
             chosen = await _pick_session(app)
             layout.show_session(chosen)
@@ -296,7 +297,7 @@ SECTIONS = (
 """The session page's sections, in page order."""
 
 
-def _session_scope(session_id: str) -> Dict[str, str]:
+def _session_scope(session_id: str) -> dict[str, str]:
     """The session page's scope: each kind takes its scope fields from it."""
     return {"coaching_session_id": session_id}
 
@@ -319,7 +320,7 @@ def EntitySection(app: App, parent: Any, section: Section, session_id: str) -> N
     use_effect(lambda: panel.current.render(entry), (entry,))
 
 
-async def _pick_session(app: App) -> Optional[dict]:
+async def _pick_session(app: App) -> dict | None:
     """`?session=ID` if it is one of the user's sessions, else their first."""
     wanted = query_param("session")
     sessions = await app.api.list_coaching_sessions()
@@ -332,7 +333,7 @@ async def _pick_session(app: App) -> Optional[dict]:
 def _wasm_heap_bytes() -> int:
     """Size of the Pyodide (WebAssembly) heap, in bytes; 0 if unknown."""
     try:
-        import pyodide_js  # type: ignore[import-not-found]
+        import pyodide_js
 
         return int(pyodide_js._module.HEAP8.length)
     except Exception:

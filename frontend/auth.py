@@ -12,19 +12,20 @@ logged out, shown on the login screen, or "").
 from __future__ import annotations
 
 import json
-from typing import Any, MutableMapping, Optional
+from collections.abc import MutableMapping
+from typing import Any
 
 from frontend.store import Store
 
-__all__ = ["AuthStore", "STORAGE_KEY"]
+__all__ = ["STORAGE_KEY", "AuthStore"]
 
 STORAGE_KEY = "coaching.auth"
 
 
-class AuthStore(Store):
+class AuthStore(Store[str]):
     """Login state, persisted in `storage` under `STORAGE_KEY`."""
 
-    def __init__(self, storage: Optional[MutableMapping[str, str]] = None) -> None:
+    def __init__(self, storage: MutableMapping[str, str] | None = None) -> None:
         self._storage = storage
         saved = self._load()
         super().__init__(
@@ -36,7 +37,7 @@ class AuthStore(Store):
             }
         )
 
-    def _load(self) -> Optional[dict]:
+    def _load(self) -> dict | None:
         if self._storage is None:
             return None
         raw = self._storage.get(STORAGE_KEY)
@@ -63,7 +64,7 @@ class AuthStore(Store):
         self.set_state({"is_logged_in": False, "token": None, "user": None, "message": message})
 
     @property
-    def token(self) -> Optional[str]:
+    def token(self) -> str | None:
         return self._state["token"]
 
     def __repr__(self) -> str:  # never show the token

@@ -18,14 +18,15 @@ Pure: the fetcher is an injected `async (key) -> data`; no I/O here.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NamedTuple
 
 from contract.registry import EntityKind
 from frontend.store import Store
 
 __all__ = ["Cache", "CacheEntry", "Key", "entity_key", "make_key"]
 
-Key = Tuple[str, Tuple[Tuple[str, str], ...]]
+Key = tuple[str, tuple[tuple[str, str], ...]]
 """(endpoint, sorted (name, value) params), e.g. ("actions", (("coaching_session_id", "session-1"),)).
 
 The endpoint is an entity kind's `endpoint` (`contract.registry`), and the
@@ -50,7 +51,7 @@ class CacheEntry(NamedTuple):
     """One cached request: `data` (None until loaded), `error`, `is_validating`."""
 
     data: Any = None
-    error: Optional[BaseException] = None
+    error: BaseException | None = None
     is_validating: bool = False
 
 
@@ -63,17 +64,17 @@ def _matches(key: Key, params: Mapping[str, Any]) -> bool:
     return all(str(params.get(name)) == value for name, value in key[1])
 
 
-def _upsert(items: Tuple[Any, ...], entity: Any) -> Optional[Tuple[Any, ...]]:
+def _upsert(items: tuple[Any, ...], entity: Any) -> tuple[Any, ...] | None:
     """`items` with `entity` inserted or replaced; None if nothing changes."""
     for index, current in enumerate(items):
         if current.id == entity.id:
             if entity.updated_at <= current.updated_at:
                 return None  # same or older version: keep the newer one
-            return items[:index] + (entity,) + items[index + 1 :]
-    return tuple(sorted(items + (entity,), key=lambda item: (item.created_at, item.id)))
+            return (*items[:index], entity, *items[index + 1 :])
+    return tuple(sorted((*items, entity), key=lambda item: (item.created_at, item.id)))
 
 
-def _remove(items: Tuple[Any, ...], entity_id: str) -> Optional[Tuple[Any, ...]]:
+def _remove(items: tuple[Any, ...], entity_id: str) -> tuple[Any, ...] | None:
     kept = tuple(item for item in items if item.id != entity_id)
     return kept if len(kept) != len(items) else None
 
@@ -87,10 +88,10 @@ class Cache:
 
     def __init__(self, fetcher: Callable[[Key], Awaitable[Any]]) -> None:
         self.fetcher = fetcher
-        self.store = Store({})
-        self._inflight: Dict[Key, asyncio.Future] = {}
-        self._replay: Dict[Key, List[Tuple[str, Any]]] = {}
-        self._latest: Dict[Key, int] = {}
+        self.store: Store[Key] = Store({})
+        self._inflight: dict[Key, asyncio.Future[Any]] = {}
+        self._replay: dict[Key, list[tuple[str, Any]]] = {}
+        self._latest: dict[Key, int] = {}
         self._sequence = 0
         self.fetches = 0  # REST requests made, for tests and benchmarks
 
@@ -98,9 +99,10 @@ class Cache:
 
     def get(self, key: Key) -> CacheEntry:
         """The entry of `key` (an empty entry if never loaded)."""
-        return self.store.get_state().get(key, _EMPTY)
+        entry: CacheEntry = self.store.get_state().get(key, _EMPTY)
+        return entry
 
-    def keys(self) -> List[Key]:
+    def keys(self) -> list[Key]:
         return list(self.store.get_state().keys())
 
     def subscribe(self, key: Key, listener: Callable[[CacheEntry, CacheEntry], None]) -> Callable[[], None]:
@@ -109,7 +111,7 @@ class Cache:
 
     # -- loading ---------------------------------------------------------------
 
-    def revalidate(self, key: Key, force: bool = False) -> "asyncio.Future[Any]":
+    def revalidate(self, key: Key, force: bool = False) -> asyncio.Future[Any]:
         """(Re)load `key`; joins the request in flight unless `force`.
 
         The old data stays readable meanwhile (`is_validating` is True).
@@ -154,12 +156,12 @@ class Cache:
             self._set(key, CacheEntry(data, None, False))
         return data
 
-    def _finish(self, key: Key) -> List[Tuple[str, Any]]:
+    def _finish(self, key: Key) -> list[tuple[str, Any]]:
         self._inflight.pop(key, None)
         self._latest.pop(key, None)
         return self._replay.pop(key, [])
 
-    def mutate(self, key_filter: Callable[[Key], bool], data: Any = _MISSING, revalidate: bool = True) -> List[Key]:
+    def mutate(self, key_filter: Callable[[Key], bool], data: Any = _MISSING, revalidate: bool = True) -> list[Key]:
         """SWR's `mutate(filter, data, {revalidate})` for every matching key.
 
         Sets `data` when given, then revalidates (a new request, even if one
@@ -182,7 +184,7 @@ class Cache:
 
     # -- entity events ---------------------------------------------------------
 
-    def upsert_entity(self, endpoint: str, entity: Any) -> List[Key]:
+    def upsert_entity(self, endpoint: str, entity: Any) -> list[Key]:
         """Insert or update `entity` (a model: its fields, `vars(entity)`,
         hold the key's params) in every loaded list of `endpoint` it belongs to.
 
@@ -191,13 +193,13 @@ class Cache:
         """
         return self._apply(endpoint, vars(entity), "upsert", entity)
 
-    def remove_entity(self, endpoint: str, entity_id: str, scope: Mapping[str, Any]) -> List[Key]:
+    def remove_entity(self, endpoint: str, entity_id: str, scope: Mapping[str, Any]) -> list[Key]:
         """Remove entity `entity_id` from the lists of `endpoint` that `scope`
         (a mapping of the key's params, such as a deleted event's `data`)
         belongs to."""
         return self._apply(endpoint, scope, "remove", entity_id)
 
-    def _apply(self, endpoint: str, scope: Mapping[str, Any], operation: str, value: Any) -> List[Key]:
+    def _apply(self, endpoint: str, scope: Mapping[str, Any], operation: str, value: Any) -> list[Key]:
         changed_keys = []
         for key, entry in self.store.get_state().items():
             if key[0] != endpoint or not _matches(key, scope):
@@ -222,6 +224,6 @@ class Cache:
         self.store.set_state({key: entry})
 
 
-def _ignore_error(future: "asyncio.Future[Any]") -> None:
+def _ignore_error(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()  # retrieved: the entry already records it

@@ -6,7 +6,8 @@ oldest first, at most `limit` (the oldest goes first when full).
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence, Tuple
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from frontend.store import Store
 
@@ -22,7 +23,7 @@ class Toast(NamedTuple):
     created_at: float  # s since the epoch
 
 
-class NotificationStore(Store):
+class NotificationStore(Store[str]):
     """`push(level, message, now) -> id`, `push_many(pairs, now) -> id`,
     `dismiss(id)`, `clear()`."""
 
@@ -35,7 +36,7 @@ class NotificationStore(Store):
         """Add a toast (`now` in s since the epoch); returns its id."""
         return self.push_many(((level, message),), now)
 
-    def push_many(self, notifications: Sequence[Tuple[str, str]], now: float = 0.0, pushed_out: int = 0) -> int:
+    def push_many(self, notifications: Sequence[tuple[str, str]], now: float = 0.0, pushed_out: int = 0) -> int:
         """`push` each (level, message) in order, in one state change (`now`
         in s since the epoch); returns the last id. Always a change (new
         ids), so it skips `set_state`'s comparison. `pushed_out` more came

@@ -21,7 +21,8 @@ query string so a deployment (or a test) can tune them without a rebuild:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 
@@ -38,7 +39,7 @@ def client_config_from_params(params: Mapping[str, str], base: ClientConfig = DE
     parameter; other parameters are ignored.
     """
     fields = {field.name: field.type for field in dataclasses.fields(ClientConfig)}
-    changes: Dict[str, Any] = {}
+    changes: dict[str, Any] = {}
     for name, raw in params.items():
         if not name.startswith(PREFIX):
             continue

@@ -34,14 +34,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any, Callable, Deque, FrozenSet, Iterable, List, Optional, Tuple
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from contract.events import EventValidationError, batch_outcomes
 from frontend.sse.parser import EventBatch
 
 __all__ = ["BARRIER_TYPES", "SLICE", "EventPipeline", "Handler"]
 
-Handler = Callable[[List[Any]], None]
+Handler = Callable[[list[Any]], None]
 
 SLICE = 128
 """Events validated and handed on at a time. Slices rather than whole chunks:
@@ -59,7 +60,7 @@ well under the 50 ms after which a browser reports a long task."""
 class _Registration:
     __slots__ = ("handler", "types")
 
-    def __init__(self, types: FrozenSet[str], handler: Handler) -> None:
+    def __init__(self, types: frozenset[str], handler: Handler) -> None:
         self.types = types
         self.handler = handler
 
@@ -77,23 +78,23 @@ class EventPipeline:
 
     def __init__(
         self,
-        defer: Optional[Callable[[Callable[[], None]], None]] = None,
-        clock: Optional[Callable[[], float]] = None,
+        defer: Callable[[Callable[[], None]], None] | None = None,
+        clock: Callable[[], float] | None = None,
         budget: float = DEFAULT_BUDGET,
-        validate: Callable[..., Tuple[List[Any], List[EventValidationError], FrozenSet[str]]] = batch_outcomes,
+        validate: Callable[..., tuple[list[Any], list[EventValidationError], frozenset[str]]] = batch_outcomes,
     ) -> None:
         self._defer = defer
         self._clock = clock or time.monotonic
         self._budget = budget
         self._validate = validate
-        self._registrations: List[_Registration] = []
-        self._queue: Deque[EventBatch] = deque()
+        self._registrations: list[_Registration] = []
+        self._queue: deque[EventBatch] = deque()
         self._position = 0  # events of the queue's head already handed on
         self._running = False
         self._scheduled = False
         self._epoch = 0  # changes on clear(): work of before is dropped
         self.on_invalid: Callable[[EventValidationError], None] = lambda error: None
-        self.on_handler_error: Callable[[FrozenSet[str], BaseException], None] = lambda types, error: None
+        self.on_handler_error: Callable[[frozenset[str], BaseException], None] = lambda types, error: None
 
     # -- handlers -------------------------------------------------------------------
 
@@ -174,7 +175,7 @@ class EventPipeline:
         if events:
             self._deliver(events, present)
 
-    def _deliver(self, events: List[Any], present: FrozenSet[str]) -> None:
+    def _deliver(self, events: list[Any], present: frozenset[str]) -> None:
         epoch = self._epoch
         for registration in self._registrations:
             if epoch != self._epoch:

@@ -5,20 +5,22 @@ Thin on purpose; what it feeds is tested in CPython.
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping, MutableMapping, Optional, Tuple
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import jsnull, to_js  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import jsnull, to_js
 
 __all__ = ["SessionStorage", "api_base_url", "fetch_send", "log", "optional"]
 
 
-def optional(value: object) -> object:
-    """A JS value with `null` and `undefined` as None (Pyodide gives `jsnull`)."""
+def optional(value: Any) -> Any:
+    """A JS value with `null` and `undefined` as None (Pyodide gives `jsnull`).
+    JS values are `Any`: the browser's objects have no Python types."""
     return None if value is None or value is jsnull else value
 
 
-async def fetch_send(method: str, url: str, headers: Mapping[str, str], body: Optional[str]) -> Tuple[int, str]:
+async def fetch_send(method: str, url: str, headers: Mapping[str, str], body: str | None) -> tuple[int, str]:
     """`frontend.api.Send` on the browser's fetch. Raises OSError on a network failure."""
     options = {
         "method": method,
@@ -58,13 +60,13 @@ class SessionStorage(MutableMapping[str, str]):
         return int(js.sessionStorage.length)
 
 
-def query_param(name: str) -> Optional[str]:
+def query_param(name: str) -> str | None:
     """A parameter of the page's URL, or None."""
     value = optional(js.URLSearchParams.new(js.location.search).get(name))
     return None if value is None else str(value)
 
 
-def query_params() -> dict:
+def query_params() -> dict[str, str]:
     """Every parameter of the page's URL (the last value of a repeated one)."""
     params = js.URLSearchParams.new(js.location.search)
     return {str(entry[0]): str(entry[1]) for entry in params.entries()}

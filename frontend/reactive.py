@@ -30,7 +30,8 @@ exceeded", which the original once hit in its tests).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Set, Tuple
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
 
 from frontend.store import Store, same
 
@@ -68,7 +69,7 @@ class Element:
 
     __slots__ = ("component", "key", "props")
 
-    def __init__(self, component: Callable[..., Any], props: Mapping[str, Any], key: Optional[Hashable] = None) -> None:
+    def __init__(self, component: Callable[..., Any], props: Mapping[str, Any], key: Hashable | None = None) -> None:
         self.component = component
         self.props = props
         self.key = key
@@ -77,7 +78,7 @@ class Element:
         return f"<{getattr(self.component, '__name__', 'component')} key={self.key!r}>"
 
 
-def el(component: Callable[..., Any], *children: Any, key: Optional[Hashable] = None, **props: Any) -> Element:
+def el(component: Callable[..., Any], *children: Any, key: Hashable | None = None, **props: Any) -> Element:
     """An element of `component` with `props` (children, if any, as `children`)."""
     if children:
         props["children"] = tuple(children)
@@ -111,7 +112,7 @@ class Context:
         return f"<Context {self.name}>"
 
 
-def _Provider(context: Context, value: Any, children: Tuple[Any, ...]) -> Any:
+def _Provider(context: Context, value: Any, children: tuple[Any, ...]) -> Any:
     instance = _current_instance("provider")
     previous = instance.provided.get(context, _UNSET)
     instance.provided[context] = value
@@ -122,10 +123,10 @@ def _Provider(context: Context, value: Any, children: Tuple[Any, ...]) -> Any:
 
 
 _UNSET: Any = object()
-_stack: List["Instance"] = []
+_stack: list[Instance] = []
 
 
-def _current_instance(hook: str) -> "Instance":
+def _current_instance(hook: str) -> Instance:
     if not _stack:
         raise HookError(f"{hook} called outside a component render")
     return _stack[-1]
@@ -153,23 +154,23 @@ class Instance:
         "subscriptions",
     )
 
-    def __init__(self, element: Element, parent: Optional["Instance"], root: "Root") -> None:
+    def __init__(self, element: Element, parent: Instance | None, root: Root) -> None:
         self.component = element.component
         self.props = element.props
         self.key = element.key
         self.parent = parent
         self.root = root
-        self.depth = 0 if parent is None else parent.depth + 1
-        self.hooks: List[Hook] = []
+        self.depth: int = 0 if parent is None else parent.depth + 1
+        self.hooks: list[Hook] = []
         self.hook_index = 0
-        self.children: List[Instance] = []
-        self.provided: Dict[Context, Any] = {}
-        self.consumers: Dict[Context, Set[Instance]] = {}
-        self.subscriptions: List[Tuple[Context, Instance]] = []
+        self.children: list[Instance] = []
+        self.provided: dict[Context, Any] = {}
+        self.consumers: dict[Context, set[Instance]] = {}
+        self.subscriptions: list[tuple[Context, Instance]] = []
         self.dirty = True
         self.mounted = True
         self.rendered = False
-        self.slot: Tuple[Any, Any] = (element.component, element.key)  # identity among siblings
+        self.slot: tuple[Any, Any] = (element.component, element.key)  # identity among siblings
 
     def __repr__(self) -> str:
         return f"<instance {getattr(self.component, '__name__', '?')} key={self.key!r}>"
@@ -189,14 +190,14 @@ class Hook:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.value: Any = None
-        self.deps: Optional[Tuple[Any, ...]] = None
-        self.cleanup: Optional[Callable[[], None]] = None
-        self.setter: Optional[Callable[[Any], None]] = None
-        self.select: Optional[Callable[[Any], Any]] = None
-        self.equal: Optional[Callable[[Any, Any], bool]] = None
+        self.deps: tuple[Any, ...] | None = None
+        self.cleanup: Callable[[], object] | None = None
+        self.setter: Callable[[Any], None] | None = None
+        self.select: Callable[[Any], Any] | None = None
+        self.equal: Callable[[Any, Any], bool] | None = None
 
 
-def _hook(kind: str) -> Tuple[Hook, bool]:
+def _hook(kind: str) -> tuple[Hook, bool]:
     """This call's `Hook` of the rendering component, and whether it is new."""
     instance = _current_instance(kind)
     index = instance.hook_index
@@ -213,7 +214,7 @@ def _hook(kind: str) -> Tuple[Hook, bool]:
     return hook, True
 
 
-def _deps_changed(old: Optional[Sequence[Any]], new: Optional[Sequence[Any]]) -> bool:
+def _deps_changed(old: Sequence[Any] | None, new: Sequence[Any] | None) -> bool:
     if old is None or new is None or len(old) != len(new):
         return True
     return not all(same(a, b) for a, b in zip(old, new, strict=True))
@@ -222,7 +223,7 @@ def _deps_changed(old: Optional[Sequence[Any]], new: Optional[Sequence[Any]]) ->
 # -- hooks ---------------------------------------------------------------------
 
 
-def use_state(initial: Any) -> Tuple[Any, Callable[[Any], None]]:
+def use_state(initial: Any) -> tuple[Any, Callable[[Any], None]]:
     """`(value, set_value)`; `initial` may be a function (called once).
 
     `set_value(new)` or `set_value(lambda old: new)` re-renders the component
@@ -243,6 +244,7 @@ def use_state(initial: Any) -> Tuple[Any, Callable[[Any], None]]:
                 owner.root._mark(owner)
 
         hook.setter = set_value
+    assert hook.setter is not None  # set when the hook was created
     return hook.value, hook.setter
 
 
@@ -268,10 +270,11 @@ def use_callback(callback: Callable[..., Any], deps: Sequence[Any]) -> Callable[
     return use_memo(lambda: callback, deps)
 
 
-def use_effect(effect: Callable[[], Optional[Callable[[], None]]], deps: Optional[Sequence[Any]] = None) -> None:
+def use_effect(effect: Callable[[], Callable[[], object] | None], deps: Sequence[Any] | None = None) -> None:
     """Run `effect` after commit when `deps` changed (None: after every render).
 
-    `effect` may return a cleanup, run before the next run and on unmount.
+    `effect` may return a cleanup, run before the next run and on unmount
+    (what the cleanup returns is ignored).
     """
     instance = _current_instance("use_effect")
     hook, created = _hook("effect")
@@ -306,6 +309,7 @@ def use_store(
 
     def subscribe() -> Callable[[], None]:
         def changed(state: Any, previous: Any) -> None:
+            assert hook.equal is not None and hook.select is not None  # set at every render
             if not hook.equal(hook.select(state), hook.value):
                 instance.root._mark(instance)
 
@@ -320,7 +324,7 @@ def use_store(
 # -- the tree --------------------------------------------------------------------
 
 
-def _flatten(result: Any, path: Tuple[int, ...] = ()) -> List[Tuple[Tuple[int, ...], Element]]:
+def _flatten(result: Any, path: tuple[int, ...] = ()) -> list[tuple[tuple[int, ...], Element]]:
     """The elements of a render result with their positions.
 
     As in React, a None (or False) child keeps its position, so the siblings
@@ -331,7 +335,7 @@ def _flatten(result: Any, path: Tuple[int, ...] = ()) -> List[Tuple[Tuple[int, .
     if isinstance(result, Element):
         return [(path, result)]
     if isinstance(result, (list, tuple)):
-        flat: List[Tuple[Tuple[int, ...], Element]] = []
+        flat: list[tuple[tuple[int, ...], Element]] = []
         for index, item in enumerate(result):
             flat.extend(_flatten(item, (*path, index)))
         return flat
@@ -371,15 +375,15 @@ class Root:
     once the commit is done if `on_error` is None.
     """
 
-    def __init__(self, scheduler: Optional[Callable[[Callable[[], None]], None]] = None) -> None:
+    def __init__(self, scheduler: Callable[[Callable[[], None]], None] | None = None) -> None:
         self.scheduler = scheduler or (lambda flush: flush())
-        self.instance: Optional[Instance] = None
-        self._dirty: Set[Instance] = set()
-        self._effects: List[Tuple[Instance, list, Callable[[], Any]]] = []
+        self.instance: Instance | None = None
+        self._dirty: set[Instance] = set()
+        self._effects: list[tuple[Instance, Hook, Callable[[], Callable[[], object] | None]]] = []
         self._flushing = False
         self._scheduled = False
         self.renders = 0  # component renders, for tests and benchmarks
-        self.on_error: Optional[Callable[[BaseException], None]] = None
+        self.on_error: Callable[[BaseException], None] | None = None
 
     def render(self, element: Element) -> None:
         if self.instance is None or self.instance.component is not element.component:
@@ -429,7 +433,7 @@ class Root:
         finally:
             self._flushing = False
 
-    def _report(self, errors: List[BaseException]) -> None:
+    def _report(self, errors: list[BaseException]) -> None:
         """Hand errors of effects to `on_error`, or raise the first (default)."""
         if not errors:
             return
@@ -452,9 +456,9 @@ class Root:
         instance.rendered = True
         self._reconcile(instance, _flatten(result))
 
-    def _reconcile(self, instance: Instance, elements: List[Tuple[Tuple[int, ...], Element]]) -> None:
-        old: Dict[Tuple[Any, Any], Instance] = {child.slot: child for child in instance.children}
-        children: List[Instance] = []
+    def _reconcile(self, instance: Instance, elements: list[tuple[tuple[int, ...], Element]]) -> None:
+        old: dict[tuple[Any, Any], Instance] = {child.slot: child for child in instance.children}
+        children: list[Instance] = []
         for path, element in elements:
             identity = (element.component, element.key if element.key is not None else ("#", path))
             child = old.pop(identity, None)
@@ -468,7 +472,7 @@ class Root:
             if child.dirty or not _props_equal(child.props, element.props):
                 child.props = element.props
                 self._render(child)
-        errors: List[BaseException] = []
+        errors: list[BaseException] = []
         for child in old.values():
             self._unmount_tree(child, errors)
         instance.children = children
@@ -479,7 +483,7 @@ class Root:
         effects, self._effects = self._effects, []
         # Effects were queued parent first; React runs children first.
         effects.sort(key=lambda entry: -entry[0].depth)
-        errors: List[BaseException] = []
+        errors: list[BaseException] = []
         for instance, hook, effect in effects:
             if not instance.mounted:
                 continue
@@ -495,12 +499,12 @@ class Root:
         self._report(errors)
 
     def _unmount(self, instance: Instance) -> None:
-        errors: List[BaseException] = []
+        errors: list[BaseException] = []
         self._unmount_tree(instance, errors)
         if errors:
             raise errors[0]
 
-    def _unmount_tree(self, instance: Instance, errors: List[BaseException]) -> None:
+    def _unmount_tree(self, instance: Instance, errors: list[BaseException]) -> None:
         """Unmount `instance` and its subtree, children first; every cleanup
         runs, the errors they raise are appended to `errors`."""
         for child in instance.children:

@@ -12,20 +12,24 @@ function. Pure Python, no I/O: runs in CPython and in the browser alike.
 
 from __future__ import annotations
 
-from collections.abc import Mapping as AbcMapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import Any, Callable, Iterator, Mapping, Optional, Union
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Store", "create_store", "same"]
 
-State = Mapping[str, Any]
-Selector = Callable[[State], Any]
+K = TypeVar("K", bound=Hashable)
+"""The type of a state's keys: names (`str`) for the app's stores, request
+keys for the cache (`frontend.cache.Key`)."""
+
+State = Mapping[K, Any]
+Selector = Callable[[State[K]], Any]
 Equality = Callable[[Any, Any], bool]
 Listener = Callable[[Any, Any], None]
 
 
-def _identity(state: State) -> State:
+def _identity(state: State[K]) -> State[K]:
     return state
 
 
@@ -36,7 +40,7 @@ def same(a: Any, b: Any) -> bool:
     return a is b or (type(a) is type(b) and not isinstance(a, (dict, list)) and a == b)
 
 
-class Store:
+class Store(Generic[K]):
     """A store of one immutable state mapping.
 
     - `get_state() -> Mapping`: the current state (read-only view).
@@ -53,23 +57,23 @@ class Store:
     `on_listener_error` (default: re-raised after all listeners ran).
     """
 
-    def __init__(self, initial: State) -> None:
+    def __init__(self, initial: State[K]) -> None:
         # `_data` is the dict behind the read-only `_state`; neither is ever
         # mutated, each change makes a new pair. Merging and comparing go
         # through the dict: on the proxy they take the generic mapping path,
         # most of an update's cost in the page (BENCHMARKS.md).
-        self._data: dict = dict(initial)
-        self._state: State = MappingProxyType(self._data)
+        self._data: dict[K, Any] = dict(initial)
+        self._state: State[K] = MappingProxyType(self._data)
         self._subscriptions: list[_Subscription] = []
         self._batch_depth = 0
         self._batch_changed = False
-        self.on_listener_error: Optional[Callable[[BaseException], None]] = None
+        self.on_listener_error: Callable[[BaseException], None] | None = None
 
-    def get_state(self) -> State:
+    def get_state(self) -> State[K]:
         """The current state; never mutate it, call `set_state`."""
         return self._state
 
-    def set_state(self, partial: Union[State, Callable[[State], State]], replace: bool = False) -> None:
+    def set_state(self, partial: State[K] | Callable[[State[K]], State[K]], replace: bool = False) -> None:
         """Merge `partial` (or `partial(state)`) into the state and notify.
 
         `replace=True` replaces the whole state instead of merging.
@@ -78,7 +82,7 @@ class Store:
         update = partial(self._state) if callable(partial) else partial
         # `type() is dict` first: the ABC check costs more than the rest of a
         # small update in Pyodide (in-page profile, BENCHMARKS.md).
-        if type(update) is not dict and not isinstance(update, AbcMapping):
+        if type(update) is not dict and not isinstance(update, Mapping):
             raise TypeError("set_state needs a mapping or a function returning one")
         data = self._data
         if replace:
@@ -93,7 +97,7 @@ class Store:
             merged.update(update)
         self._commit(merged)
 
-    def _commit(self, data: dict) -> None:
+    def _commit(self, data: dict[K, Any]) -> None:
         """Make `data` (a new dict, never mutated after) the state and notify.
         For subclasses whose update is known to change the state."""
         self._data = data
@@ -121,8 +125,8 @@ class Store:
     def subscribe(
         self,
         listener: Listener,
-        selector: Optional[Selector] = None,
-        equality: Optional[Equality] = None,
+        selector: Selector[K] | None = None,
+        equality: Equality | None = None,
     ) -> Callable[[], None]:
         """Call `listener(new, old)` when `selector(state)` changes.
 
@@ -153,10 +157,10 @@ class Store:
                 subscription.listener(current, previous)
             except Exception as error:  # isolate listeners from each other
                 errors.append(error)
-        for error in errors:
+        for failure in errors:
             if self.on_listener_error is None:
-                raise error
-            self.on_listener_error(error)
+                raise failure
+            self.on_listener_error(failure)
 
 
 class _Subscription:
@@ -166,7 +170,7 @@ class _Subscription:
 
     __slots__ = ("active", "equal", "listener", "select", "selected")
 
-    def __init__(self, listener: Listener, select: Selector, equal: Equality, selected: Any) -> None:
+    def __init__(self, listener: Listener, select: Selector[Any], equal: Equality, selected: Any) -> None:
         self.listener = listener
         self.select = select
         self.equal = equal
@@ -174,14 +178,14 @@ class _Subscription:
         self.active = True
 
 
-def create_store(initial: Union[State, Callable[["Store"], State]]) -> Store:
+def create_store(initial: State[str] | Callable[[Store[str]], State[str]]) -> Store[str]:
     """Make a store; `initial` is the state or a function of the store.
 
     A function receives the store and may return actions (callables) in the
     state, as Zustand's `create((set, get) => ...)` does.
     """
     if callable(initial):
-        store = Store({})
+        store: Store[str] = Store({})
         store._commit(dict(initial(store)))
         return store
     return Store(initial)

@@ -23,10 +23,8 @@ import gzip
 import hashlib
 import io
 import json
-import sys
 import zipfile
 from pathlib import Path
-from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +82,7 @@ def bundle_files(site_root: Path) -> list[tuple[Path, str]]:
     return files
 
 
-def frontend_bundle(site_root: Path, files: Optional[list[tuple[Path, str]]] = None) -> bytes:
+def frontend_bundle(site_root: Path, files: list[tuple[Path, str]] | None = None) -> bytes:
     """The bundle as zip bytes (`bundle_files`, or `files` already listed), which
     PyScript unpacks into the interpreter's working directory.
 
@@ -126,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -67,9 +67,9 @@ import shutil
 import sys
 import time
 import zipfile
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterable
 
 from playwright.sync_api import Route, sync_playwright
 

@@ -187,7 +187,7 @@ def lock_entry(wheel: Path) -> dict:
             name.split("/")[0].removesuffix(".py")
             for name in names
             if not name.split("/")[0].endswith((".dist-info", ".data"))
-            and (name.endswith("/__init__.py") and name.count("/") == 1 or "/" not in name and name.endswith(".py"))
+            and ((name.endswith("/__init__.py") and name.count("/") == 1) or ("/" not in name and name.endswith(".py")))
         }
     )
     return {

@@ -3,19 +3,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any
 
 from frontend.cache import Cache
-from frontend.reactive import Context, Element, use_context
+from frontend.reactive import Context, use_context
 
 __all__ = [
     "AuthContext",
+    "ContextMissingError",
     "LogoutCleanupContext",
     "LogoutContext",
     "NotificationsContext",
     "SSEConnectionFactoryContext",
     "SWRConfigContext",
-    "ContextMissingError",
     "provide",
     "use_required_context",
     "use_swr_config",
@@ -58,8 +58,9 @@ def use_swr_config() -> Cache:
     return use_required_context(SWRConfigContext)
 
 
-def provide(pairs: Tuple[Tuple[Context, Any], ...], *children: Any) -> Optional[Element]:
-    """Nest `context.provider(value, ...)` for each pair, outermost first."""
+def provide(pairs: tuple[tuple[Context, Any], ...], *children: Any) -> Any:
+    """Nest `context.provider(value, ...)` for each pair, outermost first: an
+    `Element`, or `children` themselves if there are no pairs."""
     element: Any = children
     for context, value in reversed(pairs):
         element = context.provider(value, *(element if isinstance(element, tuple) else (element,)))

@@ -6,7 +6,8 @@ neither imports the other.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from frontend.reactive import Context, use_context, use_store
 from frontend.sse.connection_store import SSEConnectionStore
@@ -30,7 +31,7 @@ def use_sse_connection_store_api() -> SSEConnectionStore:
 
 
 def use_sse_connection_store(
-    selector: Optional[Callable[[Mapping[str, Any]], Any]] = None,
+    selector: Callable[[Mapping[str, Any]], Any] | None = None,
     equality: Callable[[Any, Any], bool] = same,
 ) -> Any:
     """The selected slice of the connection store; re-renders when it changes

@@ -7,7 +7,7 @@ others' errors, so one failing cleanup cannot keep the rest from running.
 
 from __future__ import annotations
 
-from typing import Callable, List
+from collections.abc import Callable
 
 __all__ = ["LogoutCleanupRegistry"]
 
@@ -18,7 +18,7 @@ class LogoutCleanupRegistry:
     """A set of cleanup callbacks run on logout, in registration order."""
 
     def __init__(self) -> None:
-        self._callbacks: List[Cleanup] = []
+        self._callbacks: list[Cleanup] = []
 
     def register(self, callback: Cleanup) -> Callable[[], None]:
         """Add `callback`; returns a function that removes it again."""
@@ -30,9 +30,9 @@ class LogoutCleanupRegistry:
 
         return unregister
 
-    def run(self) -> List[BaseException]:
+    def run(self) -> list[BaseException]:
         """Call every callback; returns the errors raised (none re-raised)."""
-        errors: List[BaseException] = []
+        errors: list[BaseException] = []
         for callback in list(self._callbacks):
             try:
                 callback()

@@ -9,7 +9,8 @@ request and only the subscribers of that endpoint's keys re-render. A
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from contract.registry import ENTITY_KINDS, EntityKind
 from frontend.cache import Cache, Key
@@ -40,11 +41,11 @@ class CacheChange(NamedTuple):
     deleted: bool
 
 
-def cache_invalidation_map(kinds: Tuple[EntityKind, ...]) -> Dict[str, CacheChange]:
+def cache_invalidation_map(kinds: tuple[EntityKind, ...]) -> dict[str, CacheChange]:
     """Event type -> its `CacheChange`, for each event of each kind of
     `kinds`: `{"action_created": ("actions", "action", False), ...,
     "action_deleted": ("actions", "action_id", True), ...}`."""
-    changes: Dict[str, CacheChange] = {}
+    changes: dict[str, CacheChange] = {}
     for kind in kinds:
         for change, event_type in kind.event_types.items():
             deleted = change == "deleted"
@@ -57,7 +58,7 @@ CACHE_INVALIDATION = cache_invalidation_map(ENTITY_KINDS)
 
 
 
-def apply_entity_event(cache: Cache, event: Any, changes: Mapping[str, CacheChange] = CACHE_INVALIDATION) -> List[Key]:
+def apply_entity_event(cache: Cache, event: Any, changes: Mapping[str, CacheChange] = CACHE_INVALIDATION) -> list[Key]:
     """Upsert or remove the entity an entity event (an `SSEEvent` dict)
     carries, as `changes` (by default the API's) says; returns the changed
     keys.
@@ -73,11 +74,11 @@ def apply_entity_event(cache: Cache, event: Any, changes: Mapping[str, CacheChan
     return cache.upsert_entity(endpoint, data[field])
 
 
-def apply_entity_events(cache: Cache, events: List[Any], changes: Mapping[str, CacheChange] = CACHE_INVALIDATION) -> List[Key]:
+def apply_entity_events(cache: Cache, events: list[Any], changes: Mapping[str, CacheChange] = CACHE_INVALIDATION) -> list[Key]:
     """`apply_entity_event` for each of `events` in order, as one update of
     the cache's store: its subscribers hear once, of the final state.
     Returns the changed keys, each once. Pure."""
-    changed: List[Key] = []
+    changed: list[Key] = []
     with cache.store.batch():
         for event in events:
             changed += apply_entity_event(cache, event, changes)
@@ -88,7 +89,7 @@ def revalidate_all(cache: Cache) -> None:
     cache.mutate(lambda key: True)
 
 
-def use_sse_cache_invalidation(events: Optional[EventPipeline]) -> None:
+def use_sse_cache_invalidation(events: EventPipeline | None) -> None:
     """Keep every entity cache in step with `events`'s events."""
     cache = use_swr_config()
     use_sse_event_batch_handler(events, CACHE_INVALIDATION, lambda events: apply_entity_events(cache, events))

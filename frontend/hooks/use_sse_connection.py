@@ -11,7 +11,7 @@ listeners to `null`).
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from collections.abc import Callable
 
 from frontend.contexts.app_context import LogoutCleanupContext, SSEConnectionFactoryContext, use_required_context
 from frontend.contexts.sse_connection_context import use_sse_connection_store_api
@@ -21,7 +21,7 @@ from frontend.reactive import use_effect, use_state
 __all__ = ["use_sse_connection"]
 
 
-def use_sse_connection(is_logged_in: bool) -> Optional[EventPipeline]:
+def use_sse_connection(is_logged_in: bool) -> EventPipeline | None:
     """The live connection's typed events while `is_logged_in`, else None.
 
     Exactly one connection exists per login, across re-renders; it is closed
@@ -33,7 +33,7 @@ def use_sse_connection(is_logged_in: bool) -> Optional[EventPipeline]:
     registry = use_required_context(LogoutCleanupContext)
     source, set_source = use_state(None)
 
-    def connect() -> Optional[Callable[[], None]]:
+    def connect() -> Callable[[], None] | None:
         if not is_logged_in:
             store.set_disconnected()
             return None
@@ -42,7 +42,7 @@ def use_sse_connection(is_logged_in: bool) -> Optional[EventPipeline]:
         events.on_invalid = lambda error: store.record_invalid_event(error.event_type, error.reason)
         events.on_handler_error = lambda types, error: connection.on_listener_error(",".join(sorted(types)), error)
         connection.add_batch_listener(events.on_batch)
-        closed: List[bool] = []
+        closed: list[bool] = []
 
         def close() -> None:
             if closed:

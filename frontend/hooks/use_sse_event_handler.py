@@ -17,25 +17,27 @@ name equals the payload's `type` is the envelope's (`contract.events`).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, List, Optional, Union
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from frontend.pipeline import EventPipeline
 from frontend.reactive import use_effect, use_ref
 
 __all__ = ["use_sse_event_batch_handler", "use_sse_event_handler"]
 
-Types = Union[str, Iterable[str]]
+Types = str | Iterable[str]
 
 
-def use_sse_event_batch_handler(events: Optional[EventPipeline], types: Types, handler: Callable[[List[Any]], None]) -> None:
+def use_sse_event_batch_handler(events: EventPipeline | None, types: Types, handler: Callable[[list[Any]], object]) -> None:
     """Call `handler(events)` with the valid events of `types` (a type or
     several), lists in stream order, never empty. `events` None (logged out)
-    registers nothing; the newest `handler` is the one called."""
+    registers nothing; the newest `handler` is the one called (what it
+    returns is ignored)."""
     handler_ref = use_ref(handler)
     handler_ref.current = handler
     wanted = frozenset((types,) if isinstance(types, str) else types)
 
-    def register() -> Optional[Callable[[], None]]:
+    def register() -> Callable[[], None] | None:
         if events is None:
             return None
         return events.add_handler(wanted, lambda batch: handler_ref.current(batch))
@@ -43,13 +45,13 @@ def use_sse_event_batch_handler(events: Optional[EventPipeline], types: Types, h
     use_effect(register, (events, wanted))
 
 
-def use_sse_event_handler(events: Optional[EventPipeline], event_type: Types, handler: Callable[[Any], None]) -> None:
+def use_sse_event_handler(events: EventPipeline | None, event_type: Types, handler: Callable[[Any], object]) -> None:
     """Call `handler(event)` with each valid event of `event_type`, in stream
     order; `events` None registers nothing; the newest `handler` is called."""
     handler_ref = use_ref(handler)
     handler_ref.current = handler
 
-    def each(batch: List[Any]) -> None:
+    def each(batch: list[Any]) -> None:
         for event in batch:
             handler_ref.current(event)
 

@@ -8,7 +8,7 @@ last few (`show_notifications`).
 from __future__ import annotations
 
 import time
-from typing import Any, List, Optional
+from typing import Any
 
 from contract.events import notification_level
 from frontend.contexts.app_context import LogoutContext, NotificationsContext, use_required_context
@@ -19,7 +19,7 @@ from frontend.pipeline import EventPipeline
 __all__ = ["show_notifications", "use_sse_system_events"]
 
 
-def show_notifications(notifications: NotificationStore, events: List[Any], now: float) -> int:
+def show_notifications(notifications: NotificationStore, events: list[Any], now: float) -> int:
     """Toasts for `notification` events (`NotificationEvent` dicts, in
     stream order), in one update of `notifications`; `now` in s since the
     epoch. Returns the last id. Only the last `notifications.limit` can be
@@ -32,7 +32,7 @@ def show_notifications(notifications: NotificationStore, events: List[Any], now:
     )
 
 
-def use_sse_system_events(events: Optional[EventPipeline]) -> None:
+def use_sse_system_events(events: EventPipeline | None) -> None:
     """Handle `force_logout` and `notification` events of `events`."""
     logout = use_required_context(LogoutContext)
     notifications = use_required_context(NotificationsContext)

@@ -8,7 +8,7 @@ reads `is_logged_in` from the auth store and composes
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any
 
 from frontend.contexts.app_context import AuthContext, use_required_context
 from frontend.contexts.sse_connection_context import SSEConnectionStoreContext
@@ -31,7 +31,7 @@ def SSEConnectionManager() -> None:
     use_sse_system_events(source)
 
 
-def SSEProvider(children: Tuple[Any, ...] = (), max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Element:
+def SSEProvider(children: tuple[Any, ...] = (), max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Element:
     """Provide one connection store (made on first render) to `children`."""
     store, _ = use_state(lambda: create_sse_connection_store(max_attempts))
     return SSEConnectionStoreContext.provider(store, el(SSEConnectionManager), *children)

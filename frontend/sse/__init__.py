@@ -7,11 +7,11 @@ from frontend.sse.connection_store import ConnectionState, SSEConnectionStore, c
 from frontend.sse.parser import EventStreamParser, ParseError, ServerSentEvent
 
 __all__ = [
+    "ClientConfig",
     "ConnectionState",
     "EventStreamParser",
     "InvalidTransition",
     "ParseError",
-    "ClientConfig",
     "SSEConnection",
     "SSEConnectionStore",
     "ServerSentEvent",

@@ -22,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Callable, Dict, Mapping, Optional, Tuple
+from collections.abc import Callable, Mapping
+from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import create_once_callable, create_proxy, jsnull, to_js  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import create_once_callable, create_proxy, jsnull, to_js
 
 from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection import SSEConnection
@@ -34,11 +35,13 @@ from frontend.sse.connection_store import SSEConnectionStore
 __all__ = ["BrowserIO", "create_browser_connection"]
 
 
-def _optional(value: object) -> object:
+# JS values (`js`, `pyodide.ffi`) are `Any` here: the browser's objects have
+# no Python types.
+def _optional(value: Any) -> Any:
     return None if value is None or value is jsnull else value
 
 
-def _js_object(value: Mapping) -> object:
+def _js_object(value: Mapping[str, Any]) -> Any:
     return to_js(value, dict_converter=js.Object.fromEntries)
 
 
@@ -52,14 +55,17 @@ class BrowserIO:
     def __init__(self, url: Callable[[], str], headers: Callable[[], Mapping[str, str]]) -> None:
         self._url = url
         self._headers = headers
-        self.connection: Optional[SSEConnection] = None
-        self._controllers: Dict[int, object] = {}
-        self._timers: Dict[str, Tuple[object, object]] = {}
-        self._listeners: list = []
+        self.connection: SSEConnection | None = None
+        self._controllers: dict[int, Any] = {}
+        self._timers: dict[str, tuple[Any, Any]] = {}
+        self._listeners: list[tuple[Any, str, Any]] = []
         self.requests_started = 0
-        self._deferred: list = []
-        self._channel: object = None
-        self._on_message: object = None
+        self._deferred: list[Callable[[], None]] = []
+        # The event loop holds a task only weakly: each request's task is kept
+        # here until it ends, so it cannot be collected mid-read.
+        self._requests: set[asyncio.Future[None]] = set()
+        self._channel: Any = None
+        self._on_message: Any = None
 
     # -- ConnectionIO ------------------------------------------------------------
 
@@ -70,7 +76,9 @@ class BrowserIO:
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
         self.requests_started += 1
-        asyncio.ensure_future(self._run(generation, controller, headers))
+        request = asyncio.ensure_future(self._run(generation, controller, headers))
+        self._requests.add(request)
+        request.add_done_callback(self._requests.discard)
 
     def abort(self, generation: int) -> None:
         controller = self._controllers.pop(generation, None)
@@ -103,13 +111,13 @@ class BrowserIO:
             self._channel.port1.onmessage = self._on_message
         self._channel.port2.postMessage(None)
 
-    def _run_deferred(self, event: object) -> None:
+    def _run_deferred(self, event: Any) -> None:
         if self._deferred:
             self._deferred.pop(0)()
 
     # -- the request -------------------------------------------------------------
 
-    async def _run(self, generation: int, controller: object, headers: Mapping[str, str]) -> None:
+    async def _run(self, generation: int, controller: Any, headers: Mapping[str, str]) -> None:
         connection = self.connection
         assert connection is not None
         options = _js_object(
@@ -174,7 +182,7 @@ class BrowserIO:
             lambda event: connection.set_visible(js.document.visibilityState != "hidden"),
         )
 
-    def _add(self, target: object, name: str, handler: Callable) -> None:
+    def _add(self, target: Any, name: str, handler: Callable[[Any], None]) -> None:
         proxy = create_proxy(handler)
         target.addEventListener(name, proxy)
         self._listeners.append((target, name, proxy))
@@ -210,7 +218,7 @@ def create_browser_connection(
     headers: Callable[[], Mapping[str, str]],
     store: SSEConnectionStore,
     config: ClientConfig = DEFAULT_CLIENT_CONFIG,
-) -> Tuple[SSEConnection, BrowserIO]:
+) -> tuple[SSEConnection, BrowserIO]:
     """An `SSEConnection` wired to the browser, listening to page events."""
     io = BrowserIO(url, headers)
     connection = SSEConnection(io, store, clock=time.time, random=random.random, config=config)

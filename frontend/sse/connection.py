@@ -28,7 +28,8 @@ for the remainder when bytes came meanwhile.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection_store import ConnectionState, LastError, SSEConnectionStore
@@ -36,11 +37,11 @@ from frontend.sse.dispatch import BatchListener, EventDispatcher, Listener
 from frontend.sse.parser import EventStreamParser
 from frontend.sse.retry import Outcome, backoff_delay, classify_response, parse_retry_after
 
-__all__ = ["ConnectionIO", "InvalidTransition", "SSEConnection", "TRANSITIONS"]
+__all__ = ["TRANSITIONS", "ConnectionIO", "InvalidTransition", "SSEConnection"]
 
 S = ConnectionState
 
-TRANSITIONS: Dict[str, Dict[ConnectionState, ConnectionState]] = {
+TRANSITIONS: dict[str, dict[ConnectionState, ConnectionState]] = {
     # start an attempt (connect(), retry timer, retry now, online, visible)
     "attempt": {S.Disconnected: S.Connecting, S.Reconnecting: S.Connecting, S.Error: S.Connecting},
     # 200 + text/event-stream
@@ -146,20 +147,20 @@ class SSEConnection:
         self.gave_up = False
         self.generation = 0
         self.last_event_id = ""
-        self.server_retry_ms: Optional[int] = None
+        self.server_retry_ms: int | None = None
         self.failures = self.backoff_band = 0
         self.online = True
         self.visible = True
         self.paused = False  # closed because hidden with pause_when_hidden
         self.wanted = False  # connect() was called and close() was not
         self.stale_dropped = 0  # reports of older generations dropped
-        self._parser: Optional[EventStreamParser] = None
-        self._opened_at: Optional[float] = None
+        self._parser: EventStreamParser | None = None
+        self._opened_at: float | None = None
         self._delivered = False
         self._resuming = False  # the current attempt sent Last-Event-ID
         self._last_byte_at = 0.0
         self._parse_errors_seen = 0
-        self._timer_tokens: Dict[str, int] = {}
+        self._timer_tokens: dict[str, int] = {}
         self._token = 0
         self.store.set_state({"max_attempts": config.max_attempts})
 
@@ -270,7 +271,7 @@ class SSEConnection:
 
     # -- reports from the shell --------------------------------------------------
 
-    def on_response(self, generation: int, status: int, content_type: Optional[str], retry_after: Optional[str]) -> bool:
+    def on_response(self, generation: int, status: int, content_type: str | None, retry_after: str | None) -> bool:
         """The response head arrived. Returns True if the body should be read."""
         if generation != self.generation:
             self.stale_dropped += 1
@@ -412,7 +413,7 @@ class SSEConnection:
         self._transition("wait_network")
         self.store.set_reconnecting(self.failures + 1, None, error)
 
-    def _failed(self, message: str, status: Optional[int], retry_after: Optional[float] = None) -> None:
+    def _failed(self, message: str, status: int | None, retry_after: float | None = None) -> None:
         """The current attempt failed in a way a retry may fix."""
         now = self._clock()
         self._abort_current()

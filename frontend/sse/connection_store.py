@@ -26,8 +26,9 @@ State keys:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from enum import Enum
-from typing import Any, Mapping, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 from frontend.sse.config import DEFAULT_MAX_ATTEMPTS
 from frontend.store import Store
@@ -49,7 +50,7 @@ class LastError(NamedTuple):
     """The latest failure: `status` is the HTTP status or None (network)."""
 
     message: str
-    status: Optional[int]
+    status: int | None
     timestamp: float
     attempt_number: int
 
@@ -72,7 +73,7 @@ INITIAL_STATE = {
 }
 
 
-class SSEConnectionStore(Store):
+class SSEConnectionStore(Store[str]):
     """The connection store with the original's actions as methods."""
 
     def set_connecting(self, attempt: int) -> None:
@@ -92,7 +93,7 @@ class SSEConnectionStore(Store):
             "gave_up": False,
         })
 
-    def set_reconnecting(self, attempt: int, next_retry_at: Optional[float], error: LastError) -> None:
+    def set_reconnecting(self, attempt: int, next_retry_at: float | None, error: LastError) -> None:
         """Waiting to retry (`next_retry_at` None: waiting for the network)."""
         self.set_state({
             "state": ConnectionState.Reconnecting,

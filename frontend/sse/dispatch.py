@@ -19,7 +19,8 @@ then dropped.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List
+from collections.abc import Callable
+from typing import TypeVar
 
 from frontend.sse.parser import EventBatch, ServerSentEvent
 
@@ -28,6 +29,8 @@ __all__ = ["BatchListener", "EventDispatcher", "Listener"]
 Listener = Callable[[ServerSentEvent], None]
 BatchListener = Callable[[EventBatch], None]
 
+_T = TypeVar("_T")
+
 
 class EventDispatcher:
     """The listeners of one connection (see the module docstring)."""
@@ -35,8 +38,8 @@ class EventDispatcher:
     __slots__ = ("_batch", "_by_type", "_version", "on_listener_error")
 
     def __init__(self) -> None:
-        self._by_type: Dict[str, List[Listener]] = {}
-        self._batch: List[BatchListener] = []
+        self._by_type: dict[str, list[Listener]] = {}
+        self._batch: list[BatchListener] = []
         self._version = 0  # changes when a listener is added or removed
         self.on_listener_error: Callable[[str, BaseException], None] = lambda event_type, error: None
 
@@ -76,7 +79,9 @@ class EventDispatcher:
             return self._call_each(self._batch, batch, "*", current)
         return True
 
-    def _call_each(self, listeners: list, argument: object, event_type: str, current: Callable[[], bool]) -> bool:
+    def _call_each(
+        self, listeners: list[Callable[[_T], None]], argument: _T, event_type: str, current: Callable[[], bool]
+    ) -> bool:
         version = self._version
         for listener in tuple(listeners):
             if not current():

@@ -15,7 +15,7 @@ recorded `ParseError("max-event-size-exceeded")` and the next one is clean.
 from __future__ import annotations
 
 from collections import deque
-from typing import Deque, NamedTuple, Optional
+from typing import NamedTuple
 
 __all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventBuilder", "ParseError"]
 
@@ -69,8 +69,8 @@ class EventBuilder:
         self.max_event_size = max_event_size
         self.last_event_id = last_event_id
         self.id_buffer = last_event_id
-        self.retry: Optional[int] = None
-        self.errors: Deque[ParseError] = deque(maxlen=100)
+        self.retry: int | None = None
+        self.errors: deque[ParseError] = deque(maxlen=100)
         self.error_count = 0
         self.reset_event()
 

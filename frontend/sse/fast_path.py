@@ -18,7 +18,6 @@ exist (bursts: a replay after a reconnect brings thousands of events at once).
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 __all__ = ["RUN_EVENT", "RUN_MIN", "RUN_WINDOW", "take_matches", "take_run"]
 
@@ -45,7 +44,7 @@ RUN_MIN = 2048
 RUN_EVENT = 1024
 
 
-def take_run(text: str, position: int, max_event_size: int) -> Optional[tuple[list[str], list[str], Optional[list[str]], int]]:
+def take_run(text: str, position: int, max_event_size: int) -> tuple[list[str], list[str], list[str] | None, int] | None:
     """Every whole event of `text` from `position` (an event boundary, empty
     buffers) if all have the same lines: at most one each of `id: `,
     `event: ` and `data: ` (a data line required), in the same order, then a
@@ -136,8 +135,8 @@ def take_matches(
     types: list[str],
     data: list[str],
     ids: list[str],
-    stop_at: Optional[int],
-) -> Optional[tuple[int, str]]:
+    stop_at: int | None,
+) -> tuple[int, str] | None:
     """Events of the usual shape from `position` (an event boundary), one
     match each, appended to the columns, up to `complete` (the end of the
     text's last blank line: the event a chunk cut is left to the rules). The

@@ -19,8 +19,9 @@ batch per chunk, or as `ServerSentEvent`s (`feed`).
 
 from __future__ import annotations
 
+from collections import deque
 from itertools import repeat
-from typing import Deque, NamedTuple, Optional
+from typing import NamedTuple
 
 from frontend.sse import fast_path
 from frontend.sse.event_builder import DEFAULT_MAX_EVENT_SIZE, EventBuilder, ParseError
@@ -87,7 +88,7 @@ class EventStreamParser:
         self._builder = EventBuilder(last_event_id, max_event_size)
 
     @property
-    def retry(self) -> Optional[int]:
+    def retry(self) -> int | None:
         return self._builder.retry
 
     @property
@@ -95,7 +96,7 @@ class EventStreamParser:
         return self._builder.last_event_id
 
     @property
-    def errors(self) -> Deque[ParseError]:
+    def errors(self) -> deque[ParseError]:
         return self._builder.errors
 
     @property
@@ -184,7 +185,7 @@ class EventStreamParser:
             position = stop
         return EventBatch(types, data, ids)
 
-    def _take_run(self, text: str, position: int) -> Optional[tuple[list[str], list[str], Optional[list[str]], int]]:
+    def _take_run(self, text: str, position: int) -> tuple[list[str], list[str], list[str] | None, int] | None:
         """`fast_path.take_run` with this parser's size limit (a seam for tests)."""
         return fast_path.take_run(text, position, self._builder.max_event_size)
 

@@ -9,10 +9,11 @@ caller passes `now` (s) and a `random()` in [0, 1).
 from __future__ import annotations
 
 import math
-from datetime import timezone
+from collections.abc import Callable
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from enum import Enum
-from typing import Callable, NamedTuple, Optional
+from typing import NamedTuple
 
 from frontend.sse.config import ClientConfig
 
@@ -40,11 +41,11 @@ class Classification(NamedTuple):
     message: str
 
 
-def _essence(content_type: Optional[str]) -> str:
+def _essence(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def classify_response(status: int, content_type: Optional[str]) -> Classification:
+def classify_response(status: int, content_type: str | None) -> Classification:
     """Classify one response to GET /sse (docs/client.md "Answering each response").
 
     | status                          | outcome                   |
@@ -73,7 +74,7 @@ def classify_response(status: int, content_type: Optional[str]) -> Classificatio
     return Classification(Outcome.FATAL, f"unexpected response ({status})")
 
 
-def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
+def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a `Retry-After` header (RFC 9110 section 10.2.3).
 
     Accepts delay-seconds ("120") or an HTTP-date; `now` is s since the
@@ -91,7 +92,7 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - now)
 
 
@@ -99,8 +100,8 @@ def backoff_delay(
     failures: int,
     config: ClientConfig,
     random: Callable[[], float],
-    server_retry_ms: Optional[int] = None,
-    retry_after: Optional[float] = None,
+    server_retry_ms: int | None = None,
+    retry_after: float | None = None,
 ) -> float:
     """Seconds to wait before the attempt that follows `failures` failures.
 

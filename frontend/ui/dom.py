@@ -7,17 +7,18 @@ never executes (docs/client.md "Events into the app").
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Union
+from collections.abc import Callable
+from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import create_proxy
 
 __all__ = ["Listeners", "h", "set_attribute", "set_hidden", "set_text"]
 
-Child = Union[str, Any, None]
+Child = str | Any | None
 
 
-def h(tag: str, attrs: Optional[Dict[str, Any]] = None, *children: Child) -> Any:
+def h(tag: str, attrs: dict[str, Any] | None = None, *children: Child) -> Any:
     """Create `<tag>` with attributes and children (str children become text).
 
     `attrs` keys: "class", "text" (textContent), "data-*", "aria-*", any
@@ -67,7 +68,7 @@ class Listeners:
     """
 
     def __init__(self) -> None:
-        self._entries: List[tuple] = []
+        self._entries: list[tuple] = []
 
     def on(self, target: Any, event: str, handler: Callable[[Any], None]) -> None:
         proxy = create_proxy(handler)

@@ -13,7 +13,8 @@ Test ids, for `name` "action" (likewise "agreement"): `action-form`,
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from contract.models import ActionStatus
 from frontend.cache import CacheEntry

@@ -11,7 +11,8 @@ Test ids: `overarching-goal`, `goal-title`, `goal-body`, `goal-status`,
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Mapping, Optional
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from frontend.cache import CacheEntry
 from frontend.platform import optional
@@ -95,7 +96,7 @@ class GoalPanel:
     def render(self, entry: CacheEntry) -> None:
         set_attribute(self.section, "aria-busy", "true" if entry.data is None else "false")
         goals = entry.data or ()
-        goal: Optional[Any] = goals[-1] if goals else None
+        goal: Any | None = goals[-1] if goals else None
         self.goal = goal
         set_hidden(self.view, goal is None)
         set_hidden(self.form, goal is not None or entry.data is None)

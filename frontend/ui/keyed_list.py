@@ -7,7 +7,8 @@ page on every event).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 __all__ = ["KeyedList"]
 
@@ -23,8 +24,8 @@ class KeyedList:
         self.container = container
         self._create = create
         self._update = update
-        self._rows: Dict[str, List[Any]] = {}  # id -> [entity, element]
-        self._order: List[str] = []  # ids in DOM order
+        self._rows: dict[str, list[Any]] = {}  # id -> [entity, element]
+        self._order: list[str] = []  # ids in DOM order
 
     def render(self, items: Sequence[Any]) -> None:
         wanted = {item.id for item in items}

@@ -9,9 +9,10 @@ again after a logout.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-import js  # type: ignore[import-not-found]
+import js
 
 from frontend.ui.dom import Listeners, set_hidden, set_text
 from frontend.ui.tasks import spawn

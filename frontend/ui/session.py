@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from frontend.ui.dom import Listeners, h, set_text
 
@@ -30,7 +31,7 @@ class SessionLayout:
             h("div", {"class": "grid"}, self.actions, self.agreements),
         )
 
-    def show_session(self, session: Optional[Mapping[str, Any]]) -> None:
+    def show_session(self, session: Mapping[str, Any] | None) -> None:
         if session is None:
             set_text(self.subtitle, "You have no coaching session.")
             return

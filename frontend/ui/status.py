@@ -9,10 +9,11 @@ the next try, the last error. A "Retry now" button
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import create_proxy
 
 from frontend.sse.connection_store import ConnectionState, SSEConnectionStore, describe_status
 from frontend.ui.dom import Listeners, h, set_text
@@ -35,7 +36,7 @@ class ConnectionIndicator:
         element.replaceChildren(h("span", {"class": "dot", "aria-hidden": "true"}), self.text, self.button)
         self._listeners = Listeners()
         self._listeners.on(self.button, "click", lambda event: retry_now())
-        self._ticker: Optional[tuple] = None
+        self._ticker: tuple | None = None
         self._unsubscribe = store.subscribe(lambda new, old: self.render())
         self.render()
 

@@ -7,10 +7,10 @@ when it is closed early or the list is disposed.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import create_once_callable  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import create_once_callable
 
 from frontend.notifications import NotificationStore, Toast
 from frontend.platform import optional
@@ -26,7 +26,7 @@ class Toasts:
     def __init__(self, parent: Any, store: NotificationStore, lifetime: float = 8.0) -> None:
         self.store = store
         self.lifetime = lifetime
-        self._timers: Dict[int, Tuple[Any, Any]] = {}
+        self._timers: dict[int, tuple[Any, Any]] = {}
         self._listeners = Listeners()
         self.element = h(
             "ol", {"class": "toasts", "data-testid": "notifications", "aria-live": "polite", "aria-label": "Notifications"}
@@ -37,7 +37,7 @@ class Toasts:
         self._unsubscribe = store.subscribe(lambda items, old: self.render(items), selector=lambda state: state["items"])
         self.render(store.get_state()["items"])
 
-    def render(self, items: Tuple[Toast, ...]) -> None:
+    def render(self, items: tuple[Toast, ...]) -> None:
         self.rows.render(items)
         live = {item.id for item in items}
         for notification_id in [i for i in self._timers if i not in live]:

@@ -16,8 +16,9 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
@@ -44,7 +45,7 @@ FULL_STDLIB = _full_stdlib()
 UNSHIPPED = re.compile(r"\[app\] standard-library module not shipped: (\S+)")
 
 
-def unshipped_modules(console: List[str]) -> List[str]:
+def unshipped_modules(console: list[str]) -> list[str]:
     """Standard-library modules the page tried to import and did not ship
     (frontend/main.py logs each; C modules Pyodide lacks are not in the full zip)."""
     return sorted({name for line in console for name in UNSHIPPED.findall(line) if name in FULL_STDLIB})
@@ -58,7 +59,7 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
 
 
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: Dict[str, Any]) -> Dict[str, Any]:
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     return {**browser_type_launch_args, "executable_path": executable, "headless": True, "args": CHROMIUM_FLAGS}
 
@@ -69,8 +70,8 @@ class AppPage:
 
     page: Page
     context: BrowserContext
-    console: List[str]
-    blocked: List[str]
+    console: list[str]
+    blocked: list[str]
 
     def status(self):
         return self.page.get_by_test_id("sse-status")
@@ -109,7 +110,7 @@ def wait_for_app(app_page: AppPage, timeout: float = 90.0) -> None:
 
 
 @pytest.fixture
-def open_apps(browser: Browser, stub: StubProcess) -> Iterator[Callable[..., List[AppPage]]]:
+def open_apps(browser: Browser, stub: StubProcess) -> Iterator[Callable[..., list[AppPage]]]:
     """Open the app once per user, each in a new context, booting in parallel.
 
     `open_apps("alice", "bob")` returns logged-in pages; `None` as a user
@@ -118,25 +119,25 @@ def open_apps(browser: Browser, stub: StubProcess) -> Iterator[Callable[..., Lis
     every document of the new contexts before the page's own scripts (e.g.
     `WASM_MEMORY_PROBE`).
     """
-    pages: List[AppPage] = []
+    pages: list[AppPage] = []
 
     def open_pages(
-        *users: Optional[str], query: str = "", base: Optional[str] = None, init_script: Optional[str] = None
-    ) -> List[AppPage]:
+        *users: str | None, query: str = "", base: str | None = None, init_script: str | None = None
+    ) -> list[AppPage]:
         opened = []
         for _ in users:
             context = browser.new_context(viewport={"width": 1100, "height": 800})
             if init_script:
                 context.add_init_script(init_script)
-            blocked: List[str] = []
+            blocked: list[str] = []
 
-            def block(route: Any, blocked: List[str] = blocked) -> None:
+            def block(route: Any, blocked: list[str] = blocked) -> None:
                 blocked.append(route.request.url)
                 route.abort("blockedbyclient")
 
             context.route(OUTSIDE, block)
             page = context.new_page()
-            console: List[str] = []
+            console: list[str] = []
             page.on("console", lambda message, console=console: console.append(message.text))
             # A dead renderer ("Target crashed") says little by itself: keep the page's
             # last console lines with the URL, printed to the failing test's output.
@@ -167,11 +168,11 @@ def open_apps(browser: Browser, stub: StubProcess) -> Iterator[Callable[..., Lis
 
 
 @pytest.fixture
-def open_app(open_apps: Callable[..., List[AppPage]]) -> Callable[..., AppPage]:
+def open_app(open_apps: Callable[..., list[AppPage]]) -> Callable[..., AppPage]:
     """Open the app in a new context; `open_app("alice")` also logs in."""
 
     def open_page(
-        user: Optional[str] = None, query: str = "", base: Optional[str] = None, init_script: Optional[str] = None
+        user: str | None = None, query: str = "", base: str | None = None, init_script: str | None = None
     ) -> AppPage:
         return open_apps(user, query=query, base=base, init_script=init_script)[0]
 
@@ -205,7 +206,7 @@ WASM_MEMORY_PROBE = """
 the page's WebAssembly memories, read by `memory_figures`."""
 
 
-def memory_figures(app_page: AppPage) -> Dict[str, int]:
+def memory_figures(app_page: AppPage) -> dict[str, int]:
     """The page's memory after a full garbage collection, in bytes.
 
     - `js_heap`: V8's used JS heap (CDP `Runtime.getHeapUsage().usedSize`,

@@ -15,7 +15,7 @@ import json
 import re
 import tempfile
 import threading
-from typing import Any, List
+from typing import Any
 
 import pytest
 from playwright.sync_api import Route, expect
@@ -32,7 +32,7 @@ class Held:
     """Routes matching `pattern` wait until `release()` (Python is not up before)."""
 
     def __init__(self, context: Any, pattern: re.Pattern) -> None:
-        self.routes: List[Route] = []
+        self.routes: list[Route] = []
         self.released = threading.Event()
         context.route(pattern, self._hold)
 
@@ -251,7 +251,7 @@ def test_on_a_slow_link_the_browser_makes_its_own_snapshot_and_a_return_visit_do
     # No route here (a route turns the HTTP cache off): anything not for 127.0.0.1 goes
     # to a proxy that is not there, and is recorded.
     flags = [*CHROMIUM_FLAGS, "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1"]
-    outside: List[str] = []
+    outside: list[str] = []
     with ThrottledLink(port, Profile("8 Mbit/s", 8e6, 8e6, 0.01)) as link, tempfile.TemporaryDirectory() as profile:
         context = playwright.chromium.launch_persistent_context(profile, executable_path=_chromium(), args=flags)
         try:

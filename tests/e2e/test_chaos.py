@@ -18,8 +18,9 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -77,22 +78,22 @@ ITEMS_JS = """() => {
 }"""
 
 
-def debug(app: AppPage) -> Dict[str, Any]:
+def debug(app: AppPage) -> dict[str, Any]:
     return json.loads(app.page.evaluate("window.sseDebug()"))
 
 
-def token_headers(app: AppPage) -> Dict[str, str]:
+def token_headers(app: AppPage) -> dict[str, str]:
     token = json.loads(app.page.evaluate("sessionStorage.getItem('coaching.auth')"))["token"]
     return {"Authorization": f"Bearer {token}", "X-Version": "1"}
 
 
-def shown(app: AppPage) -> Dict[str, List[Tuple[str, str, Any]]]:
+def shown(app: AppPage) -> dict[str, list[tuple[str, str, Any]]]:
     """Each list of the page as (id, body, status) rows, in page order."""
     items = app.page.evaluate(ITEMS_JS)
     return {kind: [tuple(row) for row in rows] for kind, rows in items.items()}
 
 
-def on_server(stub: StubProcess, headers: Dict[str, str]) -> Dict[str, List[Tuple[str, str, Any]]]:
+def on_server(stub: StubProcess, headers: dict[str, str]) -> dict[str, list[tuple[str, str, Any]]]:
     """The server's lists as (id, body, status) rows (status None for agreements)."""
     data = {}
     for kind in KINDS:
@@ -105,13 +106,13 @@ class Chaos:
     """The seeded loop: chaos on the streams, changes through the API."""
 
     def __init__(
-        self, stub: StubProcess, rng: random.Random, headers: Dict[str, Dict[str, str]], wait: Callable[[float], None]
+        self, stub: StubProcess, rng: random.Random, headers: dict[str, dict[str, str]], wait: Callable[[float], None]
     ) -> None:
         self.stub = stub
         self.wait = wait
         self.rng = rng
         self.headers = headers
-        self.ids: Dict[str, List[str]] = {kind: [] for kind in KINDS}
+        self.ids: dict[str, list[str]] = {kind: [] for kind in KINDS}
         self.done: Counter = Counter()
 
     def user(self, anyone: bool = True) -> Any:
@@ -148,7 +149,7 @@ class Chaos:
             ids.append(self.stub.api("POST", f"/{kind}", headers, json=body).json()["id"])
             self.done["create"] += 1
         elif roll < 0.8:
-            fields: Dict[str, Any] = {"body": f"edited {uuid.uuid4().hex[:10]}"}
+            fields: dict[str, Any] = {"body": f"edited {uuid.uuid4().hex[:10]}"}
             if kind == "actions" and rng.random() < 0.6:
                 fields = {"status": rng.choice(STATUSES)} if rng.random() < 0.5 else {**fields, "status": rng.choice(STATUSES)}
             self.stub.api("PUT", f"/{kind}/{rng.choice(ids)}", headers, json=fields)
@@ -176,11 +177,11 @@ class Chaos:
             self.wait(max(0.0, min(next_disruption, next_change) - time.monotonic()))
 
 
-def settle(apps: List[AppPage], stub: StubProcess, headers: Dict[str, str], timeout: float) -> Dict[str, Any]:
+def settle(apps: list[AppPage], stub: StubProcess, headers: dict[str, str], timeout: float) -> dict[str, Any]:
     """Wait until both pages are Connected and show exactly the server's data."""
     for app in apps:
         app.expect_state("Connected", timeout=timeout * 1000)
-    server: Dict[str, Any] = {}
+    server: dict[str, Any] = {}
 
     def same() -> bool:
         server.update(on_server(stub, headers))

@@ -13,8 +13,10 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Optional
+from itertools import pairwise
+from typing import Any
 
 from playwright.sync_api import expect
 
@@ -33,7 +35,7 @@ def fresh(stub: StubProcess) -> None:
     stub.control("reset_logs")
 
 
-def attempts(stub: StubProcess, username: str, after: int = 0) -> List[Dict[str, Any]]:
+def attempts(stub: StubProcess, username: str, after: int = 0) -> list[dict[str, Any]]:
     """GET /sse attempts of `username` with a log id greater than `after`, oldest first."""
     return [c for c in stub.connections() if c["username"] == username and c["id"] > after]
 
@@ -48,12 +50,12 @@ def stamp(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def debug(app: AppPage) -> Dict[str, Any]:
+def debug(app: AppPage) -> dict[str, Any]:
     """`window.sseDebug()` of the page."""
     return json.loads(app.page.evaluate("window.sseDebug()"))
 
 
-def open_streams(stub: StubProcess, username: str) -> List[Dict[str, Any]]:
+def open_streams(stub: StubProcess, username: str) -> list[dict[str, Any]]:
     return [c for c in stub.connections() if c["username"] == username and c["open"]]
 
 
@@ -72,10 +74,10 @@ def poll(app: AppPage, condition: Callable[[], Any], what: str, timeout: float =
 
 def wait_attempts(
     app: AppPage, stub: StubProcess, username: str, after: int, count: int, what: str, timeout: float = 20.0
-) -> List[Dict[str, Any]]:
+) -> list[dict[str, Any]]:
     """Wait until at least `count` attempts of `username` after `after` are answered."""
 
-    def ready() -> Optional[List[Dict[str, Any]]]:
+    def ready() -> list[dict[str, Any]] | None:
         found = [c for c in attempts(stub, username, after) if c["status"] is not None]
         return found if len(found) >= count else None
 
@@ -87,10 +89,10 @@ def wait_attempts(
 
 def wait_open_attempt(
     app: AppPage, stub: StubProcess, username: str, after: int, what: str, timeout: float = 20.0
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Wait for an open (streaming) attempt of `username` after `after`."""
 
-    def ready() -> Optional[Dict[str, Any]]:
+    def ready() -> dict[str, Any] | None:
         found = [c for c in attempts(stub, username, after) if c["open"]]
         return found[-1] if found else None
 
@@ -113,7 +115,7 @@ def assert_no_attempt(app: AppPage, stub: StubProcess, username: str, after: int
     assert not attempts(stub, username, after), why
 
 
-def create_action(stub: StubProcess, headers: Dict[str, str], text: str) -> Dict[str, Any]:
+def create_action(stub: StubProcess, headers: dict[str, str], text: str) -> dict[str, Any]:
     """Create an action in session-1 through the API (an event for alice and bob)."""
     response = stub.api("POST", "/actions", headers, json={"coaching_session_id": SESSION, "body": text})
     return response.json()
@@ -123,7 +125,7 @@ def unique(text: str) -> str:
     return f"{text} {uuid.uuid4().hex[:8]}"
 
 
-def receive_an_event(app: AppPage, stub: StubProcess, as_user: str = "bob") -> Dict[str, Any]:
+def receive_an_event(app: AppPage, stub: StubProcess, as_user: str = "bob") -> dict[str, Any]:
     """Make the page receive one event with an id; returns the page's counters after it."""
     before = debug(app)["events_received"]
     create_action(stub, stub.login(as_user), unique("event with an id"))
@@ -163,7 +165,7 @@ def watch_status(app: AppPage) -> None:
     app.page.evaluate(WATCH_STATUS)
 
 
-def status_log(app: AppPage) -> List[Dict[str, Any]]:
+def status_log(app: AppPage) -> list[dict[str, Any]]:
     return app.page.evaluate("window.__statusLog")
 
 
@@ -183,7 +185,7 @@ def retry_now(app: AppPage):
     return app.page.get_by_test_id("sse-retry-now")
 
 
-def connected(app: AppPage, stub: StubProcess, username: str) -> Dict[str, Any]:
+def connected(app: AppPage, stub: StubProcess, username: str) -> dict[str, Any]:
     """Wait until the page is Connected with exactly one open stream at the stub; returns it."""
     app.expect_state("Connected")
     streams = poll(app, lambda: len(s := open_streams(stub, username)) == 1 and s, f"one open stream of {username}")
@@ -232,7 +234,7 @@ def test_503_three_times_backs_off_in_growing_bands_then_recovers(open_app, stub
     # the upper bounds get slack.
     assert steps[0] == 1, log  # the drop is no failed attempt: the first retry is attempt 1
     times = [stamp(c["opened_at"]) for c in tries]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in pairwise(times)]
     for gap, k in zip(gaps, steps[1:], strict=True):
         n = k
         lower, upper = (0.25, 1.0) if n == 1 else (2.0 ** (n - 2), 2.0 ** (n - 1))
@@ -346,7 +348,7 @@ def test_204_disconnects_without_retry(open_app, stub):
 
 def test_stalled_stream_is_detected_by_the_watchdog_and_missed_events_are_replayed(open_app, tmp_path):
     quick = start_stub(tmp_path, "--test-controls", "--keepalive", "1")
-    app: Optional[AppPage] = None
+    app: AppPage | None = None
     try:
         app = open_app("alice", query="?sse_idle_timeout=2", base=quick.url)
         first = connected(app, quick, "alice")

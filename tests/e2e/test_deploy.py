@@ -7,9 +7,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from string import Template
-from typing import Dict, Iterator, List
 
 import httpx
 import pytest
@@ -24,7 +24,7 @@ def unique(text: str) -> str:
     return f"{text} {uuid.uuid4().hex[:8]}"
 
 
-def create_action(stub_url: str, headers: Dict[str, str], body: str) -> str:
+def create_action(stub_url: str, headers: dict[str, str], body: str) -> str:
     response = httpx.post(
         stub_url + "/actions", json={"coaching_session_id": "session-1", "body": body}, headers=headers, timeout=10
     )
@@ -37,15 +37,15 @@ def action_items(app, text: str):
 
 
 @pytest.fixture
-def stubs(tmp_path: Path) -> Iterator[List[StubProcess]]:
+def stubs(tmp_path: Path) -> Iterator[list[StubProcess]]:
     """Stubs a test starts; all stopped at the end."""
-    running: List[StubProcess] = []
+    running: list[StubProcess] = []
     yield running
     for stub in running:
         stop_stub(stub, kill=True)
 
 
-def kill_and_restart(stubs: List[StubProcess], stub: StubProcess, tmp_path: Path, downtime_ms: int, page) -> StubProcess:
+def kill_and_restart(stubs: list[StubProcess], stub: StubProcess, tmp_path: Path, downtime_ms: int, page) -> StubProcess:
     """`kill -9` the stub, wait `downtime_ms` (the deploy), start it again on
     the same port and database."""
     stub.process.kill()
@@ -95,7 +95,7 @@ def render_nginx(prefix: Path, listen_port: int, upstream_port: int) -> Path:
 
 @pytest.fixture
 def nginx(tmp_path: Path):
-    processes: List[subprocess.Popen] = []
+    processes: list[subprocess.Popen] = []
 
     def start(upstream_port: int) -> str:
         port = free_port()

@@ -21,7 +21,7 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from playwright.sync_api import expect
 
@@ -36,7 +36,7 @@ def unique(text: str) -> str:
     return f"{text} {uuid.uuid4().hex[:8]}"
 
 
-def debug(app: AppPage) -> Dict[str, Any]:
+def debug(app: AppPage) -> dict[str, Any]:
     return json.loads(app.page.evaluate("window.sseDebug()"))
 
 
@@ -46,9 +46,9 @@ def token_of(app: AppPage) -> str:
     return json.loads(saved)["token"]
 
 
-def send(stub: StubProcess, username: Optional[str], frame: Optional[str] = None, raw: Optional[bytes] = None) -> None:
+def send(stub: StubProcess, username: str | None, frame: str | None = None, raw: bytes | None = None) -> None:
     """Write a raw frame (text, or arbitrary bytes) to the user's open streams."""
-    body: Dict[str, Any] = {"username": username}
+    body: dict[str, Any] = {"username": username}
     if raw is not None:
         body["frame_base64"] = base64.b64encode(raw).decode()
     else:
@@ -56,7 +56,7 @@ def send(stub: StubProcess, username: Optional[str], frame: Optional[str] = None
     assert stub.control("send", body)["streams"] >= 1, "no open stream took the frame"
 
 
-def action_items(app: AppPage, text: Optional[str] = None):
+def action_items(app: AppPage, text: str | None = None):
     rows = app.page.get_by_test_id("actions-list").get_by_test_id("action-item")
     return rows if text is None else rows.filter(has_text=text)
 
@@ -65,7 +65,7 @@ def toasts(app: AppPage, text: str):
     return app.page.get_by_test_id("notifications").get_by_test_id("notification").filter(has_text=text)
 
 
-def create(stub: StubProcess, headers: Dict[str, str], endpoint: str, **fields: Any) -> Dict[str, Any]:
+def create(stub: StubProcess, headers: dict[str, str], endpoint: str, **fields: Any) -> dict[str, Any]:
     body = {"coaching_session_id": "session-1", **fields}
     return stub.api("POST", f"/{endpoint}", headers, json=body).json()
 
@@ -96,7 +96,7 @@ def test_hostile_frames_leave_the_stream_connected_and_live(open_app, stub):
     bob = stub.login("bob")
     stub.control("reset_logs")  # from here on, any new /sse attempt of alice is a reconnect
     start = debug(alice)
-    sentinels: List[str] = []
+    sentinels: list[str] = []
 
     def still_live(case: str) -> None:
         """bob's next real change reaches alice, once, on the same stream."""
@@ -205,7 +205,7 @@ def flood(stub: StubProcess, oversize: int, garbage_rounds: int, tag: str) -> No
         send(stub, "alice", "".join(GARBAGE) * min(100, garbage_rounds - first))
 
 
-def settle(app: AppPage, stub: StubProcess, bob: Dict[str, str], invalid_expected: int, oversize_expected: int) -> None:
+def settle(app: AppPage, stub: StubProcess, bob: dict[str, str], invalid_expected: int, oversize_expected: int) -> None:
     """Wait until alice has read everything sent so far: bob's change made
     after it shows, every invalid event is counted, every over-size event
     logged as discarded."""

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Iterator, List
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ BOOT_FIGURES = """document.body.dataset.appReady === 'true' && {
   snapshot_downloaded: performance.getEntriesByType('resource').some((r) => /snapshot[^/]*\\.bin/.test(r.name)),
 }"""
 
-REPORT: Dict[str, Dict[str, Any]] = {}
+REPORT: dict[str, dict[str, Any]] = {}
 
 
 @pytest.fixture(scope="session")
@@ -66,12 +67,12 @@ class App:
         self.stub = stub
         self.opened = False
 
-    def wait_ready(self, timeout: float = 90.0) -> Dict[str, Any]:
+    def wait_ready(self, timeout: float = 90.0) -> dict[str, Any]:
         figures = self.engine.wait_for(BOOT_FIGURES, timeout=timeout, what=f"{self.engine.name}: data-app-ready")
         REPORT[self.engine.name]["boots"].append(figures)
         return figures
 
-    def open_fresh(self) -> Dict[str, Any]:
+    def open_fresh(self) -> dict[str, Any]:
         """A fresh profile on the app's page, booted."""
         self.engine.new_profile()
         self.engine.open(self.stub.url + "/")
@@ -108,7 +109,7 @@ class App:
             self.login()
         self.wait_state("Connected")
 
-    def action_texts(self) -> List[str]:
+    def action_texts(self) -> list[str]:
         return self.engine.evaluate("[...document.querySelectorAll('[data-testid=action-item]')].map((e) => e.textContent)")
 
     def wait_action(self, text: str, timeout: float = 20.0) -> None:

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from tests.support.browser import CHROMIUM_FLAGS
 from tests.support.stub import free_port, wait_until
@@ -61,7 +61,7 @@ class OutsideTrap:
     and closes the connection, so nothing leaves the machine and every attempt is seen."""
 
     def __init__(self) -> None:
-        self.requests: List[str] = []
+        self.requests: list[str] = []
         self._server = socket.socket()
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._server.bind(("127.0.0.1", 0))
@@ -147,13 +147,13 @@ class Engine:
 
     # -- shared --------------------------------------------------------------------------
     @property
-    def outside(self) -> List[str]:
+    def outside(self) -> list[str]:
         """Requests for anywhere but 127.0.0.1 that this engine attempted, less
         those for its own BROWSER_SERVICES."""
         return [r for r in self.trap.requests if trap_host(r) not in self.BROWSER_SERVICES]
 
     @property
-    def browser_services(self) -> List[str]:
+    def browser_services(self) -> list[str]:
         """The hosts of BROWSER_SERVICES that the browser tried to reach."""
         return sorted({trap_host(r) for r in self.trap.requests} & set(self.BROWSER_SERVICES))
 
@@ -164,7 +164,7 @@ class Engine:
             raise EngineError(f"{self.name}: {js!r} raised {answer['error']}")
         return answer["value"]
 
-    def wait_for(self, js_condition: str, timeout: float = 30.0, what: Optional[str] = None) -> Any:
+    def wait_for(self, js_condition: str, timeout: float = 30.0, what: str | None = None) -> Any:
         """Poll the expression until it is truthy; its value."""
         what = what or f"{self.name}: {js_condition}"
         return wait_until(lambda: self.evaluate(js_condition), timeout=timeout, interval=0.1, what=what)
@@ -254,7 +254,7 @@ class Chromium(Engine):
 
 # -- Firefox ESR (Marionette) ----------------------------------------------------------------
 
-FIREFOX_PREFS: Dict[str, Any] = {
+FIREFOX_PREFS: dict[str, Any] = {
     # Marionette applies its recommended prefs (no updates, telemetry, safe
     # browsing, remote settings...); the proxy catches anything they miss.
     "network.proxy.type": 1,

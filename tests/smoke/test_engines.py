@@ -7,14 +7,14 @@ order; each brings the tab to the state it needs, so any one runs alone too.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict
+from typing import Any
 
 from tests.smoke.conftest import REPORT
 from tests.support.browser import SNAPSHOT_SETTLED
 from tests.support.stub import StubProcess, wait_until
 
 
-def create_action(stub: StubProcess, text: str) -> Dict[str, Any]:
+def create_action(stub: StubProcess, text: str) -> dict[str, Any]:
     """bob creates an action in session-1 through the REST API."""
     headers = stub.login("bob")
     return stub.api("POST", "/actions", headers, json={"coaching_session_id": "session-1", "body": text}).json()

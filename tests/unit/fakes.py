@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from contract.models import Action
 from frontend.auth import AuthStore
@@ -80,12 +81,12 @@ class FakeIO:
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
-        self.connection: Optional[SSEConnection] = None
-        self.calls: List[Tuple] = []
-        self.live: Set[int] = set()
-        self.timers: Dict[str, Timer] = {}
+        self.connection: SSEConnection | None = None
+        self.calls: list[tuple] = []
+        self.live: set[int] = set()
+        self.timers: dict[str, Timer] = {}
         self.max_live = 0
-        self.deferred: List[Callable[[], None]] = []
+        self.deferred: list[Callable[[], None]] = []
 
     # -- ConnectionIO --------------------------------------------------------
 
@@ -120,14 +121,14 @@ class FakeIO:
     # -- what happened -------------------------------------------------------
 
     @property
-    def starts(self) -> List[Tuple]:
+    def starts(self) -> list[tuple]:
         return [call for call in self.calls if call[0] == "start"]
 
     @property
-    def aborts(self) -> List[Tuple]:
+    def aborts(self) -> list[tuple]:
         return [call for call in self.calls if call[0] == "abort"]
 
-    def timer_sets(self, name: str) -> List[Tuple]:
+    def timer_sets(self, name: str) -> list[tuple]:
         return [call for call in self.calls if call[0] == "set_timer" and call[1] == name]
 
     # -- the passing of time -------------------------------------------------
@@ -157,7 +158,7 @@ class Harness(NamedTuple):
     io: FakeIO
     clock: FakeClock
     store: SSEConnectionStore
-    events: Optional[EventPipeline]  # None for the factory's: use_sse_connection makes them
+    events: EventPipeline | None  # None for the factory's: use_sse_connection makes them
 
 
 def typed_events(connection: SSEConnection, store: SSEConnectionStore) -> EventPipeline:
@@ -193,13 +194,13 @@ class ConnectionFactory:
     whose `dispose` ran.
     """
 
-    def __init__(self, clock: Optional[FakeClock] = None, **config: object) -> None:
+    def __init__(self, clock: FakeClock | None = None, **config: object) -> None:
         self.clock = clock or FakeClock()
         self.config = ClientConfig(**config)  # type: ignore[arg-type]
-        self.made: List[Harness] = []
-        self.disposed: List[SSEConnection] = []
+        self.made: list[Harness] = []
+        self.disposed: list[SSEConnection] = []
 
-    def __call__(self, store: SSEConnectionStore) -> Tuple[SSEConnection, Callable[[], None]]:
+    def __call__(self, store: SSEConnectionStore) -> tuple[SSEConnection, Callable[[], None]]:
         io = FakeIO(self.clock)
         connection = SSEConnection(io, store, clock=self.clock, random=seeded_random(len(self.made)), config=self.config)
         io.connection = connection
@@ -220,7 +221,7 @@ class ConnectionFactory:
         return sum(len(harness.io.timers) for harness in self.made)
 
 
-def sse_frame(event: str, data: str, event_id: Optional[str] = None) -> bytes:
+def sse_frame(event: str, data: str, event_id: str | None = None) -> bytes:
     """One event as it travels on the wire (`id:` first when given)."""
     lines = [] if event_id is None else [f"id: {event_id}"]
     lines.append(f"event: {event}")
@@ -243,7 +244,7 @@ def deliver(harness: Harness, *frames: bytes) -> None:
     harness.connection.on_chunk(harness.connection.generation, b"".join(frames))
 
 
-EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:
@@ -254,7 +255,7 @@ def at(seconds: float) -> datetime:
 def make_action(
     action_id: str,
     created: float = 0.0,
-    updated: Optional[float] = None,
+    updated: float | None = None,
     body: str = "do it",
     session: str = "session-1",
 ) -> Action:
@@ -268,7 +269,7 @@ def make_action(
     )
 
 
-def action_event(change: str, action: Action, relationship: str = "rel-1") -> Tuple[str, str]:
+def action_event(change: str, action: Action, relationship: str = "rel-1") -> tuple[str, str]:
     """(`action_<change>`, its JSON data) for `action` (deleted carries the id only)."""
     event_type = f"action_{change}"
     scope = {"coaching_session_id": action.coaching_session_id, "coaching_relationship_id": relationship}
@@ -287,11 +288,11 @@ class FakeFetcher:
     resolves it: `pending` holds `(key, future)` in call order.
     """
 
-    def __init__(self, data: Optional[Dict[Any, Any]] = None, manual: bool = False) -> None:
-        self.data: Dict[Any, Any] = dict(data or {})
+    def __init__(self, data: dict[Any, Any] | None = None, manual: bool = False) -> None:
+        self.data: dict[Any, Any] = dict(data or {})
         self.manual = manual
-        self.calls: List[Any] = []
-        self.pending: List[Tuple[Any, "asyncio.Future[Any]"]] = []
+        self.calls: list[Any] = []
+        self.pending: list[tuple[Any, asyncio.Future[Any]]] = []
 
     def __call__(self, key: Any) -> Awaitable[Any]:
         self.calls.append(key)
@@ -326,8 +327,8 @@ class AppHarness:
     logout sequence: cleanup registry, then the auth store.
     """
 
-    def __init__(self, logged_in: bool = True, fetcher: Optional[FakeFetcher] = None, **config: object) -> None:
-        self.storage: Dict[str, str] = {}
+    def __init__(self, logged_in: bool = True, fetcher: FakeFetcher | None = None, **config: object) -> None:
+        self.storage: dict[str, str] = {}
         self.auth = AuthStore(self.storage)
         if logged_in:
             self.auth.log_in("token-1", USER)
@@ -336,7 +337,7 @@ class AppHarness:
         self.registry = LogoutCleanupRegistry()
         self.notifications = NotificationStore()
         self.factory = ConnectionFactory(**config)
-        self.logouts: List[str] = []
+        self.logouts: list[str] = []
         self.root = Root()
 
     def logout(self, message: str = "") -> None:

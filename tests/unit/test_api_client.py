@@ -6,9 +6,9 @@ network failure as `ApiError(0)`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any
 
 import httpx
 import pytest
@@ -36,7 +36,7 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
 
 
 @pytest.fixture(scope="module")
-def tokens(stub: StubProcess) -> Dict[str, str]:
+def tokens(stub: StubProcess) -> dict[str, str]:
     return {name: login(stub.url, name) for name in ("alice", "bob", "carol")}
 
 
@@ -44,13 +44,13 @@ class Sent:
     """What the client asked `send` for: (method, url, headers, body)."""
 
     def __init__(self) -> None:
-        self.requests: List[Tuple[str, str, Dict[str, str], Optional[str]]] = []
+        self.requests: list[tuple[str, str, dict[str, str], str | None]] = []
 
 
 def httpx_send(http: httpx.AsyncClient, sent: Sent) -> Send:
     """`frontend.api.Send` on httpx: OSError on a network failure, as `fetch_send`."""
 
-    async def send(method: str, url: str, headers: Mapping[str, str], body: Optional[str]) -> Tuple[int, str]:
+    async def send(method: str, url: str, headers: Mapping[str, str], body: str | None) -> tuple[int, str]:
         sent.requests.append((method, url, dict(headers), body))
         try:
             response = await http.request(method, url, headers=dict(headers), content=body)
@@ -64,7 +64,7 @@ def httpx_send(http: httpx.AsyncClient, sent: Sent) -> Send:
 class Client:
     """An ApiClient whose token the test sets, with its requests and 401 calls recorded."""
 
-    def __init__(self, base_url: str, http: httpx.AsyncClient, token: Optional[str] = None) -> None:
+    def __init__(self, base_url: str, http: httpx.AsyncClient, token: str | None = None) -> None:
         self.token = token
         self.sent = Sent()
         self.unauthorized = 0
@@ -80,11 +80,11 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def client(stub: StubProcess, http: httpx.AsyncClient, token: Optional[str] = None) -> Client:
+def client(stub: StubProcess, http: httpx.AsyncClient, token: str | None = None) -> Client:
     return Client(stub.url, http, token)
 
 
-async def requests_log(stub: StubProcess, http: httpx.AsyncClient) -> List[Dict[str, Any]]:
+async def requests_log(stub: StubProcess, http: httpx.AsyncClient) -> list[dict[str, Any]]:
     response = await http.get(f"{stub.url}/_test/requests", headers=API_HEADERS)
     response.raise_for_status()
     answer = response.json()
@@ -102,7 +102,7 @@ async def test_login_returns_the_token_and_the_user(stub: StubProcess, http: htt
 
 
 async def test_every_call_carries_the_api_version_and_the_current_token(
-    stub: StubProcess, http: httpx.AsyncClient, tokens: Dict[str, str]
+    stub: StubProcess, http: httpx.AsyncClient, tokens: dict[str, str]
 ) -> None:
     c = client(stub, http, tokens["alice"])
     await c.api.get_coaching_session("session-1")
@@ -147,7 +147,7 @@ async def test_401_of_login_and_logout_does_not_call_on_unauthorized(stub: StubP
 
 
 async def test_error_message_is_the_servers_human_message_and_never_the_request_body(
-    stub: StubProcess, http: httpx.AsyncClient, tokens: Dict[str, str]
+    stub: StubProcess, http: httpx.AsyncClient, tokens: dict[str, str]
 ) -> None:
     c = client(stub, http)
     with pytest.raises(ApiError) as raised:
@@ -176,7 +176,7 @@ async def test_error_message_is_the_servers_human_message_and_never_the_request_
     ids=["403-not-a-member", "404-session", "404-entity", "400-missing-query"],
 )
 async def test_error_statuses_map_to_api_error_with_a_message(
-    stub: StubProcess, http: httpx.AsyncClient, tokens: Dict[str, str], who: str, call: Any, status: int
+    stub: StubProcess, http: httpx.AsyncClient, tokens: dict[str, str], who: str, call: Any, status: int
 ) -> None:
     c = client(stub, http, tokens[who])
     with pytest.raises(ApiError) as raised:
@@ -196,7 +196,7 @@ async def test_network_failure_is_api_error_0(http: httpx.AsyncClient) -> None:
 
 
 async def test_error_status_without_a_json_body_gets_a_generic_message() -> None:
-    async def send(method: str, url: str, headers: Mapping[str, str], body: Optional[str]) -> Tuple[int, str]:
+    async def send(method: str, url: str, headers: Mapping[str, str], body: str | None) -> tuple[int, str]:
         return 502, "<html>Bad gateway</html>"
 
     with pytest.raises(ApiError) as raised:
@@ -207,7 +207,7 @@ async def test_error_status_without_a_json_body_gets_a_generic_message() -> None
 # -- entities ----------------------------------------------------------------------------------------
 
 
-async def test_entity_crud_is_validated_into_models(stub: StubProcess, http: httpx.AsyncClient, tokens: Dict[str, str]) -> None:
+async def test_entity_crud_is_validated_into_models(stub: StubProcess, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     c = client(stub, http, tokens["alice"])
     created = await c.api.create_entity("actions", {"coaching_session_id": "session-1", "body": "Write the plan"})
     assert isinstance(created, Action)
@@ -228,7 +228,7 @@ async def test_entity_crud_is_validated_into_models(stub: StubProcess, http: htt
 
 
 async def test_agreements_and_goals_are_validated_into_their_models(
-    stub: StubProcess, http: httpx.AsyncClient, tokens: Dict[str, str]
+    stub: StubProcess, http: httpx.AsyncClient, tokens: dict[str, str]
 ) -> None:
     c = client(stub, http, tokens["bob"])
     agreement = await c.api.create_entity("agreements", {"coaching_session_id": "session-1", "body": "Weekly check-in"})
@@ -239,7 +239,7 @@ async def test_agreements_and_goals_are_validated_into_their_models(
     assert all(isinstance(item, OverarchingGoal) for item in await c.api.list_entities("overarching_goals", SESSION_1))
 
 
-async def test_coaching_sessions_of_the_user(stub: StubProcess, http: httpx.AsyncClient, tokens: Dict[str, str]) -> None:
+async def test_coaching_sessions_of_the_user(stub: StubProcess, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     c = client(stub, http, tokens["carol"])
     sessions = await c.api.list_coaching_sessions()
     assert [session["id"] for session in sessions] == ["session-2"]

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import pytest
 
@@ -21,7 +21,7 @@ USER = {"id": "user-alice", "username": "alice", "display_name": "Alice Coach"}
 
 
 def test_log_in_persists_to_storage_and_a_new_store_restores_it() -> None:
-    storage: Dict[str, str] = {}
+    storage: dict[str, str] = {}
     AuthStore(storage).log_in(TOKEN, USER)
     assert json.loads(storage[STORAGE_KEY]) == {"token": TOKEN, "user": USER}
     restored = AuthStore(storage)
@@ -51,7 +51,7 @@ def test_without_storage_nothing_is_persisted() -> None:
 
 
 def test_log_out_removes_the_storage_entry_and_keeps_the_message() -> None:
-    storage: Dict[str, str] = {"other": "kept"}
+    storage: dict[str, str] = {"other": "kept"}
     store = AuthStore(storage)
     store.log_in(TOKEN, USER)
     store.log_out("Your session expired")
@@ -71,7 +71,7 @@ def test_log_in_clears_the_previous_logout_message() -> None:
 
 def test_subscribers_hear_only_the_slice_they_selected() -> None:
     store = AuthStore({})
-    heard: List[bool] = []
+    heard: list[bool] = []
     store.subscribe(lambda new, old: heard.append(new), selector=lambda state: state["is_logged_in"])
     store.log_in(TOKEN, USER)
     store.log_in("tok-2", USER)  # still logged in: nothing to hear
@@ -92,7 +92,7 @@ def test_repr_never_shows_the_token() -> None:
 
 def test_registry_runs_every_callback_in_order_with_errors_isolated_and_returned() -> None:
     registry = LogoutCleanupRegistry()
-    calls: List[str] = []
+    calls: list[str] = []
     first_error = RuntimeError("close failed")
     second_error = ValueError("clear failed")
 
@@ -112,7 +112,7 @@ def test_registry_runs_every_callback_in_order_with_errors_isolated_and_returned
 
 def test_registry_unregister_removes_the_callback_and_is_safe_twice() -> None:
     registry = LogoutCleanupRegistry()
-    calls: List[str] = []
+    calls: list[str] = []
     registry.register(lambda: calls.append("kept"))
     unregister = registry.register(lambda: calls.append("removed"))
     assert len(registry) == 2
@@ -125,8 +125,8 @@ def test_registry_unregister_removes_the_callback_and_is_safe_twice() -> None:
 
 def test_a_callback_may_unregister_itself_while_the_registry_runs() -> None:
     registry = LogoutCleanupRegistry()
-    calls: List[str] = []
-    unregister: Optional[object] = None
+    calls: list[str] = []
+    unregister: object | None = None
 
     def close() -> None:
         calls.append("close")
@@ -163,7 +163,7 @@ def test_push_many_ends_as_pushing_one_by_one_in_one_change(limit: int, before: 
     for n in range(before):
         one_by_one.push("info", f"old {n}", now=1.0)
         many.push("info", f"old {n}", now=1.0)
-    changes: List[Any] = []
+    changes: list[Any] = []
     many.subscribe(lambda new, old: changes.append(new))
     pairs = [("warning" if n % 2 else "info", f"new {n}") for n in range(count)]
     last = [one_by_one.push(level, message, now=2.0) for level, message in pairs]

@@ -7,7 +7,7 @@ data (a hypothesis model)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -24,7 +24,7 @@ AGREEMENTS = make_key("agreements", coaching_session_id="session-1")
 SCOPE = {"coaching_session_id": "session-1"}  # a deleted event's `data` (a mapping)
 
 
-def ids(entry: CacheEntry) -> List[str]:
+def ids(entry: CacheEntry) -> list[str]:
     return [item.id for item in entry.data]
 
 
@@ -231,7 +231,7 @@ async def test_update_keeps_the_position_and_an_older_version_never_wins() -> No
 
 async def test_entity_events_touch_only_the_keys_they_belong_to() -> None:
     cache = await loaded(FakeFetcher(), ACTIONS, OTHER, AGREEMENTS)
-    heard: Dict[Any, int] = {ACTIONS: 0, OTHER: 0, AGREEMENTS: 0}
+    heard: dict[Any, int] = {ACTIONS: 0, OTHER: 0, AGREEMENTS: 0}
     for key in heard:
         cache.subscribe(key, lambda new, old, key=key: heard.__setitem__(key, heard[key] + 1))
     assert cache.upsert_entity("actions", make_action("x", 1, session="session-2")) == [OTHER]
@@ -253,12 +253,12 @@ IDS = ("a", "b", "c")
 
 
 @st.composite
-def histories(draw: Any) -> Dict[str, Any]:
+def histories(draw: Any) -> dict[str, Any]:
     """A server history of create/update/delete, a client stream of its events
     with a replayed overlap, an initial REST snapshot overlapping the stream,
     and a forced revalidation whose snapshot lands anywhere in between."""
-    ops: List[Tuple[str, str]] = []
-    live: Dict[str, bool] = {}
+    ops: list[tuple[str, str]] = []
+    live: dict[str, bool] = {}
     for _ in range(draw(st.integers(0, 12))):
         entity_id = draw(st.sampled_from(IDS))
         if entity_id not in live:
@@ -276,7 +276,7 @@ def histories(draw: Any) -> Dict[str, Any]:
     j = draw(st.integers(first, k))  # reconnect replays from after event j
     stream = list(range(first + 1, k + 1)) + list(range(j + 1, n + 1))
     revalidate_at = draw(st.none() | st.integers(0, len(stream)))
-    answer_at: Optional[int] = None
+    answer_at: int | None = None
     snapshot_at = s0
     if revalidate_at is not None:
         answer_at = draw(st.integers(revalidate_at, len(stream)))
@@ -292,13 +292,13 @@ def histories(draw: Any) -> Dict[str, Any]:
     }
 
 
-def server_state(ops: List[Tuple[str, str]], upto: int) -> Tuple[Action, ...]:
+def server_state(ops: list[tuple[str, str]], upto: int) -> tuple[Action, ...]:
     """The list GET /actions answers after the first `upto` events (oldest first).
 
     Event i stamps its entity's `updated_at` with i; `created_at` is its creation's i.
     """
-    created: Dict[str, int] = {}
-    versions: Dict[str, Action] = {}
+    created: dict[str, int] = {}
+    versions: dict[str, Action] = {}
     for index, (change, entity_id) in enumerate(ops[:upto], start=1):
         if change == "deleted":
             del versions[entity_id]
@@ -308,7 +308,7 @@ def server_state(ops: List[Tuple[str, str]], upto: int) -> Tuple[Action, ...]:
     return tuple(sorted(versions.values(), key=lambda item: (item.created_at, item.id)))
 
 
-def event_of(ops: List[Tuple[str, str]], index: int) -> Tuple[str, Any]:
+def event_of(ops: list[tuple[str, str]], index: int) -> tuple[str, Any]:
     change, entity_id = ops[index - 1]
     if change == "deleted":
         return "deleted", entity_id
@@ -316,7 +316,7 @@ def event_of(ops: List[Tuple[str, str]], index: int) -> Tuple[str, Any]:
     return "upsert", version
 
 
-def check_step(cache: Cache, previous: Dict[str, Any]) -> Dict[str, Any]:
+def check_step(cache: Cache, previous: dict[str, Any]) -> dict[str, Any]:
     """Invariants after every cache operation: no duplicate ids, ordered by
     (created_at, id), and no operation turns an entity into an older version
     (a stale event may not undo a newer one, nor may re-applying it to a REST
@@ -330,17 +330,17 @@ def check_step(cache: Cache, previous: Dict[str, Any]) -> Dict[str, Any]:
     return versions
 
 
-async def play(history: Dict[str, Any]) -> Tuple[Any, ...]:
+async def play(history: dict[str, Any]) -> tuple[Any, ...]:
     ops, stream = history["ops"], history["stream"]
     fetcher = FakeFetcher(manual=True)
     cache = Cache(fetcher)
-    seen: Dict[str, Any] = {}
+    seen: dict[str, Any] = {}
     initial = cache.revalidate(ACTIONS)
     await settle()
     fetcher.pending.pop()[1].set_result(server_state(ops, history["s0"]))
     await initial
     seen = check_step(cache, seen)
-    revalidation: Optional[asyncio.Future[Any]] = None
+    revalidation: asyncio.Future[Any] | None = None
     for position in range(len(stream) + 1):
         if position == history["revalidate_at"]:
             revalidation = cache.revalidate(ACTIONS, force=True)
@@ -363,7 +363,7 @@ async def play(history: Dict[str, Any]) -> Tuple[Any, ...]:
 
 @settings(max_examples=150, deadline=None)
 @given(histories())
-def test_no_duplicates_whatever_the_overlap_of_replay_live_events_and_rest(history: Dict[str, Any]) -> None:
+def test_no_duplicates_whatever_the_overlap_of_replay_live_events_and_rest(history: dict[str, Any]) -> None:
     data = asyncio.run(play(history))
     expected = server_state(history["ops"], len(history["ops"]))
     assert [item.id for item in data] == [item.id for item in expected]

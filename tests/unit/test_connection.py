@@ -4,8 +4,6 @@ No sleeps: time passes only through `FakeIO.advance`."""
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,7 +22,7 @@ STREAM = "text/event-stream"
 BANDS = {1: (0.25, 1.0), 2: (1.0, 2.0), 3: (2.0, 4.0), 4: (4.0, 8.0), 5: (8.0, 16.0), 6: (15.0, 30.0), 7: (15.0, 30.0)}
 
 
-def respond(h: Harness, status: int = 200, content_type: Optional[str] = STREAM, retry_after: Optional[str] = None) -> bool:
+def respond(h: Harness, status: int = 200, content_type: str | None = STREAM, retry_after: str | None = None) -> bool:
     return h.connection.on_response(h.connection.generation, status, content_type, retry_after)
 
 
@@ -95,7 +93,7 @@ def test_open_response_connects_and_arms_the_idle_watchdog() -> None:
 
 def test_events_are_dispatched_to_listeners_by_type() -> None:
     h = connected()
-    seen: List[Tuple[str, ServerSentEvent]] = []
+    seen: list[tuple[str, ServerSentEvent]] = []
     h.connection.add_event_listener("message", lambda e: seen.append(("message", e)))
     h.connection.add_event_listener("task", lambda e: seen.append(("task", e)))
     chunk(h, b"data:a\n\nevent:task\ndata:b\n\nevent:other\ndata:c\n\nda")
@@ -109,7 +107,7 @@ def test_events_are_dispatched_to_listeners_by_type() -> None:
 
 def test_removed_listener_is_not_called() -> None:
     h = connected()
-    seen: List[str] = []
+    seen: list[str] = []
 
     def listener(event: ServerSentEvent) -> None:
         seen.append(event.data)
@@ -153,7 +151,7 @@ def test_id_without_data_is_still_sent_on_reconnect() -> None:
 
 def test_parse_errors_are_reported_by_kind_only() -> None:
     h = connected()
-    kinds: List[str] = []
+    kinds: list[str] = []
     h.connection.on_parse_error = kinds.append
     chunk(h, b"retry:soon\n")
     chunk(h, b"retry:later\ndata:x\n\n")
@@ -162,7 +160,7 @@ def test_parse_errors_are_reported_by_kind_only() -> None:
 
 def test_parse_errors_past_the_first_hundred_are_still_reported() -> None:
     h = connected()
-    kinds: List[str] = []
+    kinds: list[str] = []
     h.connection.on_parse_error = kinds.append
     chunk(h, b"retry:x\n" * 150)
     chunk(h, b"retry:y\n" * 3)
@@ -173,8 +171,8 @@ def test_parse_errors_past_the_first_hundred_are_still_reported() -> None:
 
 def test_listener_errors_are_isolated_and_reported() -> None:
     h = connected()
-    reported: List[Tuple[str, str]] = []
-    seen: List[str] = []
+    reported: list[tuple[str, str]] = []
+    seen: list[str] = []
     h.connection.on_listener_error = lambda kind, error: reported.append((kind, str(error)))
 
     def broken(event: ServerSentEvent) -> None:
@@ -271,7 +269,7 @@ def test_retry_after_is_capped() -> None:
 
 def test_401_is_an_error_that_logs_out_and_never_retries() -> None:
     h = make_connection()
-    calls: List[str] = []
+    calls: list[str] = []
     h.connection.on_unauthorized = lambda: calls.append("logout")
     h.connection.connect()
     assert respond(h, 401, "application/json") is False
@@ -298,7 +296,7 @@ def test_logout_from_on_unauthorized_closes_cleanly() -> None:
 @pytest.mark.parametrize(
     ("status", "content_type"), [(403, None), (404, "text/html"), (400, None), (200, "text/html"), (201, STREAM), (301, None)]
 )
-def test_fatal_response_is_an_error_without_retry_until_retry_now(status: int, content_type: Optional[str]) -> None:
+def test_fatal_response_is_an_error_without_retry_until_retry_now(status: int, content_type: str | None) -> None:
     h = make_connection()
     h.connection.connect()
     assert respond(h, status, content_type) is False
@@ -700,7 +698,7 @@ def test_stale_generation_reports_are_dropped_and_counted() -> None:
     old_retry_token = h.io.timers["retry"].token
     h.io.fire("retry")
     respond(h)
-    seen: List[ServerSentEvent] = []
+    seen: list[ServerSentEvent] = []
     h.connection.add_event_listener("message", seen.append)
     calls, store_state, state = list(h.io.calls), h.store.get_state(), h.connection.state
     assert h.connection.stale_dropped == 0
@@ -738,7 +736,7 @@ def test_a_replaced_timer_firing_late_is_dropped() -> None:
 
 def test_a_listener_that_closes_stops_the_rest_of_the_chunk() -> None:
     h = connected()
-    seen: List[str] = []
+    seen: list[str] = []
 
     def listener(event: ServerSentEvent) -> None:
         seen.append(event.data)
@@ -753,7 +751,7 @@ def test_a_listener_that_closes_stops_the_rest_of_the_chunk() -> None:
 
 def test_batch_listeners_get_each_chunks_events_as_columns_after_the_per_event_listeners() -> None:
     h = connected()
-    seen: List[object] = []
+    seen: list[object] = []
     h.connection.add_batch_listener(lambda batch: seen.append(batch))
     h.connection.add_event_listener("c", lambda e: seen.append(e))
     chunk(h, b"id:1\nevent:a\ndata:1\n\nevent:c\ndata:2\n\nevent:b\ndata:3\n\nevent:a\nda")
@@ -769,8 +767,8 @@ def test_batch_listeners_get_each_chunks_events_as_columns_after_the_per_event_l
 
 def test_batch_listener_errors_are_isolated_and_reported() -> None:
     h = connected()
-    reported: List[Tuple[str, str]] = []
-    seen: List[int] = []
+    reported: list[tuple[str, str]] = []
+    seen: list[int] = []
     h.connection.on_listener_error = lambda kind, error: reported.append((kind, str(error)))
 
     def broken(batch: object) -> None:
@@ -785,7 +783,7 @@ def test_batch_listener_errors_are_isolated_and_reported() -> None:
 
 def test_batch_listener_removed_or_added_during_dispatch() -> None:
     h = connected()
-    seen: List[Tuple[str, List[str]]] = []
+    seen: list[tuple[str, list[str]]] = []
 
     def late(batch: EventBatch) -> None:
         seen.append(("late", batch.data))
@@ -809,7 +807,7 @@ def test_batch_listener_removed_or_added_during_dispatch() -> None:
 
 def test_a_listener_that_closes_also_stops_the_batch_listeners() -> None:
     h = connected()
-    seen: List[object] = []
+    seen: list[object] = []
 
     def closing(event: ServerSentEvent) -> None:
         seen.append(event.data)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import ast
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any
 
 import httpx
 import pytest
@@ -45,7 +46,7 @@ class Note(Entity):
 
     body: str
     pinned: bool = False
-    user_id: Optional[str] = None
+    user_id: str | None = None
 
 
 NOTES = EntityKind(
@@ -55,7 +56,7 @@ NOTES = EntityKind(
     writable={"body": (Text, REQUIRED), "pinned": (bool, False)},
     id_prefix="note",
 )
-KINDS = ENTITY_KINDS + (NOTES,)
+KINDS = (*ENTITY_KINDS, NOTES)
 SCOPE = {"coaching_session_id": "session-1", "coaching_relationship_id": "rel-1"}
 NOTE = Note.model_validate(
     {"id": "note-1", "coaching_session_id": "session-1", "body": "hi", "created_at": "2026-01-01T00:00:00Z",
@@ -159,10 +160,10 @@ async def test_an_added_kind_gets_its_cache_keys_and_invalidation() -> None:
 
 
 async def test_an_added_kind_gets_its_rest_calls() -> None:
-    sent: List[Tuple[str, str, Optional[Any]]] = []
+    sent: list[tuple[str, str, Any | None]] = []
     answer = NOTE.model_dump_json()
 
-    async def send(method: str, url: str, headers: Mapping[str, str], body: Optional[str]) -> Tuple[int, str]:
+    async def send(method: str, url: str, headers: Mapping[str, str], body: str | None) -> tuple[int, str]:
         sent.append((method, url, None if body is None else json.loads(body)))
         return (204, "") if method == "DELETE" else (200, "[" + answer + "]" if method == "GET" else answer)
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable, List, Optional, Tuple
+from itertools import chain
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -71,7 +73,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def Listener(source: Optional[EventPipeline], event_type: str, handler: Callable[[Any], None]) -> None:
+def Listener(source: EventPipeline | None, event_type: str, handler: Callable[[Any], None]) -> None:
     use_sse_event_handler(source, event_type, handler)
 
 
@@ -79,9 +81,9 @@ def listening(store: SSEConnectionStore, *children: Any) -> Any:
     return SSEConnectionStoreContext.provider(store, *children)
 
 
-def count_handler_calls(events: EventPipeline) -> List[Tuple[str, str]]:
+def count_handler_calls(events: EventPipeline) -> list[tuple[str, str]]:
     """Wrap `events.add_handler` and the removals it returns; the log of calls."""
-    calls: List[Tuple[str, str]] = []
+    calls: list[tuple[str, str]] = []
     add = events.add_handler
 
     def counted_add(types: Any, handler: Any) -> Callable[[], None]:
@@ -99,7 +101,7 @@ def count_handler_calls(events: EventPipeline) -> List[Tuple[str, str]]:
     return calls
 
 
-def handlers(events: EventPipeline, event_type: Optional[str] = None) -> int:
+def handlers(events: EventPipeline, event_type: str | None = None) -> int:
     """Handlers registered on `events` (for `event_type`, or all)."""
     return sum(1 for entry in events._registrations if event_type is None or event_type in entry.types)
 
@@ -136,7 +138,7 @@ def test_event_handler_registers_one_listener_per_connection_and_type() -> None:
 def test_event_handler_calls_the_latest_handler_without_re_registering() -> None:
     h = connected()
     calls = count_handler_calls(h.events)
-    received: List[str] = []
+    received: list[str] = []
     root = Root()
     for name in ("first", "second"):
         handler = functools.partial(lambda label, event: received.append(label), name)
@@ -148,7 +150,7 @@ def test_event_handler_calls_the_latest_handler_without_re_registering() -> None
 
 def test_event_handler_removes_its_listener_on_unmount() -> None:
     h = connected()
-    received: List[Any] = []
+    received: list[Any] = []
     root = Root()
     root.render(listening(h.store, el(Listener, source=h.events, event_type="notification", handler=received.append)))
     root.unmount()
@@ -159,7 +161,7 @@ def test_event_handler_removes_its_listener_on_unmount() -> None:
 
 def test_event_handler_moves_to_the_new_connection_when_it_changes() -> None:
     first, second = connected(), connected()
-    received: List[Any] = []
+    received: list[Any] = []
     root = Root()
     for source in (first.events, second.events):
         root.render(listening(first.store, el(Listener, source=source, event_type="notification", handler=received.append)))
@@ -182,7 +184,7 @@ def test_event_handler_with_no_connection_registers_nothing() -> None:
 
 def test_valid_event_reaches_the_handler_typed_with_aware_dates() -> None:
     h = connected()
-    received: List[Any] = []
+    received: list[Any] = []
     Root().render(listening(h.store, el(Listener, source=h.events, event_type="action_created", handler=received.append)))
     deliver(h, sse_frame(*action_event("created", make_action("a1", created=5))))
     [event] = received
@@ -242,7 +244,7 @@ def test_optional_parts_of_system_events_may_be_left_out() -> None:
 )
 def test_invalid_event_is_recorded_once_without_content_and_skipped(data: str, reason_part: str) -> None:
     h = connected()
-    received: List[Any] = []
+    received: list[Any] = []
     # Two components listen to the same type: the event is still recorded once.
     Root().render(
         listening(
@@ -266,7 +268,7 @@ def test_invalid_event_is_recorded_once_without_content_and_skipped(data: str, r
 
 def test_unknown_event_types_are_ignored() -> None:
     h = connected()
-    received: List[Any] = []
+    received: list[Any] = []
     Root().render(
         listening(
             h.store,
@@ -301,8 +303,8 @@ DATAS = st.sampled_from(
 )
 
 
-@given(st.sampled_from(sorted(EVENT_TYPES) + ["coffee_brewed"]), st.lists(DATAS, max_size=6))
-def test_event_outcomes_is_event_outcome_for_each(event_type: str, datas: List[str]) -> None:
+@given(st.sampled_from([*sorted(EVENT_TYPES), "coffee_brewed"]), st.lists(DATAS, max_size=6))
+def test_event_outcomes_is_event_outcome_for_each(event_type: str, datas: list[str]) -> None:
     outcomes = [event_outcome(event_type, data) for data in datas]
     events, errors = event_outcomes(event_type, datas)
     assert events == [o for o in outcomes if o is not None and not isinstance(o, EventValidationError)]
@@ -311,14 +313,14 @@ def test_event_outcomes_is_event_outcome_for_each(event_type: str, datas: List[s
     ]
 
 
-def BatchListener(source: Optional[EventPipeline], event_type: Any, handler: Callable[[Any], None]) -> None:
+def BatchListener(source: EventPipeline | None, event_type: Any, handler: Callable[[Any], None]) -> None:
     use_sse_event_batch_handler(source, event_type, handler)
 
 
 def test_batch_handler_gets_the_valid_events_in_slices_and_invalid_ones_are_recorded_once() -> None:
     h = connected()
-    first: List[List[str]] = []
-    second: List[List[str]] = []
+    first: list[list[str]] = []
+    second: list[list[str]] = []
     Root().render(
         listening(
             h.store,
@@ -337,7 +339,7 @@ def test_batch_handler_gets_the_valid_events_in_slices_and_invalid_ones_are_reco
     deliver(h, *frames)
     assert first == second
     assert [len(events) for events in first] == [SLICE - 1, SLICE - 1, 44]
-    assert sum(first, []) == [str(n) for n in range(count) if n not in bad]
+    assert list(chain.from_iterable(first)) == [str(n) for n in range(count) if n not in bad]
     assert h.store.get_state()["invalid_events"] == 2  # once each, validated once for both handlers
 
 
@@ -358,11 +360,11 @@ def test_the_same_invalid_data_in_two_chunks_is_recorded_twice(data: str) -> Non
 
 def test_batch_handler_that_raises_on_a_slice_still_gets_the_next_and_the_error_is_reported() -> None:
     h = connected()
-    reported: List[Tuple[str, str]] = []
+    reported: list[tuple[str, str]] = []
     h.connection.on_listener_error = lambda event_type, error: reported.append((event_type, str(error)))
-    received: List[int] = []
+    received: list[int] = []
 
-    def handler(events: List[Any]) -> None:
+    def handler(events: list[Any]) -> None:
         received.append(len(events))
         if len(received) == 1:
             raise RuntimeError("boom")
@@ -375,7 +377,7 @@ def test_batch_handler_that_raises_on_a_slice_still_gets_the_next_and_the_error_
 
 def test_batch_handler_is_not_called_for_a_slice_without_valid_events() -> None:
     h = connected()
-    received: List[Any] = []
+    received: list[Any] = []
     Root().render(listening(h.store, el(BatchListener, source=h.events, event_type="notification", handler=received.append)))
     deliver(h, sse_frame("notification", "{"), sse_frame("coffee_brewed", "{}"))
     assert received == []
@@ -384,7 +386,7 @@ def test_batch_handler_is_not_called_for_a_slice_without_valid_events() -> None:
 
 def test_batch_handler_registers_once_calls_the_latest_handler_and_unregisters() -> None:
     h = connected()
-    received: List[str] = []
+    received: list[str] = []
     root = Root()
     for name in ("first", "second"):
         handler = functools.partial(lambda label, events: received.append(label), name)
@@ -407,17 +409,17 @@ def test_batch_handler_with_no_connection_registers_nothing() -> None:
 # -- use_sse_cache_invalidation ------------------------------------------------------------
 
 
-def Invalidation(source: Optional[EventPipeline]) -> None:
+def Invalidation(source: EventPipeline | None) -> None:
     use_sse_cache_invalidation(source)
 
 
-def watch(cache: Cache, key: Any) -> List[CacheEntry]:
-    seen: List[CacheEntry] = []
+def watch(cache: Cache, key: Any) -> list[CacheEntry]:
+    seen: list[CacheEntry] = []
     cache.subscribe(key, lambda new, old: seen.append(new))
     return seen
 
 
-async def invalidation_on_an_open_stream(fetcher: FakeFetcher) -> Tuple[Harness, Cache, Root]:
+async def invalidation_on_an_open_stream(fetcher: FakeFetcher) -> tuple[Harness, Cache, Root]:
     """A cache with ACTIONS and OTHER_ACTIONS loaded, the hook listening on an open stream."""
     cache = Cache(fetcher)
     await cache.revalidate(ACTIONS)
@@ -479,7 +481,7 @@ async def test_entity_event_notifies_only_the_affected_keys_subscribers() -> Non
 @pytest.mark.anyio
 async def test_resync_revalidates_every_key() -> None:
     fetcher = FakeFetcher()
-    h, cache, _ = await invalidation_on_an_open_stream(fetcher)
+    h, _cache, _ = await invalidation_on_an_open_stream(fetcher)
     deliver(h, sse_frame("resync", wire_event("resync", {})))
     await settle()
     assert sorted(fetcher.calls) == sorted([ACTIONS, OTHER_ACTIONS])
@@ -503,7 +505,7 @@ async def test_stream_opened_without_replay_revalidates() -> None:
 @pytest.mark.anyio
 async def test_stream_reopened_with_replay_does_not_revalidate() -> None:
     fetcher = FakeFetcher()
-    h, cache, _ = await invalidation_on_an_open_stream(fetcher)
+    h, _cache, _ = await invalidation_on_an_open_stream(fetcher)
     deliver(h, sse_frame("notification", wire_event("notification", {"message": "with an id"}), event_id="7"))
     h.connection.on_stream_end(h.connection.generation)
     h.io.fire("retry")
@@ -517,7 +519,7 @@ async def test_stream_reopened_with_replay_does_not_revalidate() -> None:
 @pytest.mark.anyio
 async def test_stream_reopened_without_an_id_revalidates() -> None:
     fetcher = FakeFetcher()
-    h, cache, _ = await invalidation_on_an_open_stream(fetcher)
+    h, _cache, _ = await invalidation_on_an_open_stream(fetcher)
     h.connection.on_stream_end(h.connection.generation)
     h.io.fire("retry")
     open_stream(h)
@@ -605,7 +607,7 @@ def test_a_burst_of_notifications_shows_the_last_toasts_with_their_one_by_one_id
 # -- use_swr ------------------------------------------------------------------------------------
 
 
-def SWRView(swr_key: Any, seen: List[CacheEntry]) -> None:
+def SWRView(swr_key: Any, seen: list[CacheEntry]) -> None:
     seen.append(use_swr(swr_key))
 
 
@@ -613,7 +615,7 @@ def SWRView(swr_key: Any, seen: List[CacheEntry]) -> None:
 async def test_use_swr_loads_on_mount_when_empty() -> None:
     fetcher = FakeFetcher({ACTIONS: (make_action("a1", 1),)})
     cache = Cache(fetcher)
-    seen: List[CacheEntry] = []
+    seen: list[CacheEntry] = []
     Root().render(SWRConfigContext.provider(cache, el(SWRView, swr_key=ACTIONS, seen=seen)))
     assert seen[-1].is_validating is True
     await settle()
@@ -638,7 +640,7 @@ async def test_use_swr_re_renders_only_on_its_keys_changes() -> None:
     cache = Cache(FakeFetcher())
     await cache.revalidate(ACTIONS)
     await cache.revalidate(OTHER_ACTIONS)
-    seen: List[CacheEntry] = []
+    seen: list[CacheEntry] = []
     Root().render(SWRConfigContext.provider(cache, el(SWRView, swr_key=ACTIONS, seen=seen)))
     assert len(seen) == 1
     cache.upsert_entity("actions", make_action("other", 1, session="session-2"))
@@ -653,7 +655,7 @@ async def test_use_swr_keeps_stale_data_while_revalidating() -> None:
     fetcher = FakeFetcher({ACTIONS: (make_action("old", 1),)})
     cache = Cache(fetcher)
     await cache.revalidate(ACTIONS)
-    seen: List[CacheEntry] = []
+    seen: list[CacheEntry] = []
     Root().render(SWRConfigContext.provider(cache, el(SWRView, swr_key=ACTIONS, seen=seen)))
     fetcher.data[ACTIONS] = (make_action("new", 2),)
     fetcher.manual = True
@@ -669,10 +671,10 @@ async def test_use_swr_keeps_stale_data_while_revalidating() -> None:
 
 
 def test_hooks_run_in_plain_asyncio_too() -> None:
-    async def scenario() -> List[Any]:
+    async def scenario() -> list[Any]:
         fetcher = FakeFetcher({ACTIONS: (make_action("a1", 1),)})
         cache = Cache(fetcher)
-        seen: List[CacheEntry] = []
+        seen: list[CacheEntry] = []
         Root().render(SWRConfigContext.provider(cache, el(SWRView, swr_key=ACTIONS, seen=seen)))
         await settle()
         return [item.id for item in seen[-1].data]
@@ -682,13 +684,13 @@ def test_hooks_run_in_plain_asyncio_too() -> None:
 
 @pytest.mark.anyio
 async def test_use_swr_load_failure_is_recorded_in_the_entry_and_not_reported_as_unretrieved() -> None:
-    reports: List[str] = []
+    reports: list[str] = []
     loop = asyncio.get_running_loop()
     previous = loop.get_exception_handler()
     loop.set_exception_handler(lambda loop, context: reports.append(context["message"]))
     failure = RuntimeError("503")
     cache = Cache(FakeFetcher({ACTIONS: failure}))
-    seen: List[CacheEntry] = []
+    seen: list[CacheEntry] = []
     try:
         Root().render(SWRConfigContext.provider(cache, el(SWRView, swr_key=ACTIONS, seen=seen)))
         await settle()
@@ -703,8 +705,8 @@ async def test_use_swr_load_failure_is_recorded_in_the_entry_and_not_reported_as
 
 def test_a_component_unmounted_by_an_event_does_not_make_the_next_listener_miss_it() -> None:
     h = connected()
-    received: List[Any] = []
-    hide: List[Callable[[], None]] = []
+    received: list[Any] = []
+    hide: list[Callable[[], None]] = []
 
     def Dismissable() -> None:
         use_sse_event_handler(h.events, "notification", lambda event: hide[0]())

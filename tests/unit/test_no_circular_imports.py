@@ -15,7 +15,6 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional, Set
 
 import pytest
 
@@ -33,7 +32,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def all_modules() -> Dict[str, Path]:
+def all_modules() -> dict[str, Path]:
     return {
         module_name(path): path
         for package in PACKAGES
@@ -79,7 +78,7 @@ def test_the_pure_module_list_covers_the_app_layer() -> None:
 
 
 @pytest.fixture(scope="module")
-def import_results() -> Dict[str, Imported]:
+def import_results() -> dict[str, Imported]:
     """`python -c "import <module>"` for every pure module, a few side by side."""
 
     def run(name: str) -> Imported:
@@ -90,7 +89,7 @@ def import_results() -> Dict[str, Imported]:
 
 
 @pytest.mark.parametrize("name", PURE)
-def test_pure_module_imports_alone_in_a_fresh_interpreter(name: str, import_results: Dict[str, Imported]) -> None:
+def test_pure_module_imports_alone_in_a_fresh_interpreter(name: str, import_results: dict[str, Imported]) -> None:
     result = import_results[name]
     assert result.returncode == 0, f"import {name} failed:\n{result.stderr[-3000:]}"
 
@@ -98,7 +97,7 @@ def test_pure_module_imports_alone_in_a_fresh_interpreter(name: str, import_resu
 # -- the import graph -----------------------------------------------------------------------------
 
 
-def _resolve(current: str, is_package: bool, module: Optional[str], level: int) -> Optional[str]:
+def _resolve(current: str, is_package: bool, module: str | None, level: int) -> str | None:
     if level == 0:
         return module
     base = current.split(".") if is_package else current.split(".")[:-1]
@@ -114,7 +113,7 @@ class _Imports(ast.NodeVisitor):
     def __init__(self, current: str, is_package: bool) -> None:
         self.current = current
         self.is_package = is_package
-        self.targets: Set[str] = set()
+        self.targets: set[str] = set()
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         return None
@@ -144,8 +143,8 @@ class _Imports(ast.NodeVisitor):
             self.targets.add(submodule if submodule in MODULES else base)
 
 
-def import_graph() -> Dict[str, Set[str]]:
-    graph: Dict[str, Set[str]] = {}
+def import_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
     for name, path in MODULES.items():
         visitor = _Imports(name, path.name == "__init__.py")
         visitor.visit(ast.parse(path.read_text(), str(path)))
@@ -153,17 +152,17 @@ def import_graph() -> Dict[str, Set[str]]:
     return graph
 
 
-def find_cycle(graph: Dict[str, Set[str]]) -> Optional[List[str]]:
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     """A cycle as a path [a, b, ..., a], or None (depth-first search, three colours)."""
-    state: Dict[str, int] = {}
-    stack: List[str] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
 
-    def visit(node: str) -> Optional[List[str]]:
+    def visit(node: str) -> list[str] | None:
         state[node] = 1
         stack.append(node)
         for target in sorted(graph[node]):
             if state.get(target) == 1:
-                return stack[stack.index(target) :] + [target]
+                return [*stack[stack.index(target) :], target]
             if target not in state:
                 found = visit(target)
                 if found:

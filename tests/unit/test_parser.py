@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import tracemalloc
-from typing import Any, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Iterator, Sequence
+from itertools import pairwise
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -38,10 +40,10 @@ PROPERTY_SETTINGS = settings(
 
 
 class Outcome(NamedTuple):
-    events: List[Tuple[str, str, str]]
-    retry: Optional[int]
+    events: list[tuple[str, str, str]]
+    retry: int | None
     last_event_id: str
-    error_kinds: List[str]
+    error_kinds: list[str]
 
 
 def run(
@@ -51,20 +53,20 @@ def run(
 ) -> Outcome:
     """Feed `chunks` to a new parser, end the stream, and collect everything."""
     parser = EventStreamParser(last_event_id, max_event_size)
-    events: List[ServerSentEvent] = []
+    events: list[ServerSentEvent] = []
     for chunk in chunks:
         events.extend(parser.feed(chunk))
     parser.end()
     return Outcome([tuple(event) for event in events], parser.retry, parser.last_event_id, [e.kind for e in parser.errors])
 
 
-def split(stream: bytes, cuts: Sequence[int]) -> List[bytes]:
+def split(stream: bytes, cuts: Sequence[int]) -> list[bytes]:
     points = sorted({min(max(cut, 0), len(stream)) for cut in cuts})
     bounds = [0, *points, len(stream)]
-    return [stream[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [stream[a:b] for a, b in pairwise(bounds)]
 
 
-def bytewise(stream: bytes) -> List[bytes]:
+def bytewise(stream: bytes) -> list[bytes]:
     return [stream[i : i + 1] for i in range(len(stream))]
 
 
@@ -214,7 +216,7 @@ WPT_FORMAT_CASES = [
     ("initial_id", "stream", "events", "retry", "last_event_id"),
     [pytest.param(*case[1:], id=case[0]) for case in WPT_FORMAT_CASES],
 )
-def test_wpt_format_case(initial_id: str, stream: bytes, events: list, retry: Optional[int], last_event_id: str) -> None:
+def test_wpt_format_case(initial_id: str, stream: bytes, events: list, retry: int | None, last_event_id: str) -> None:
     whole = run([stream], initial_id)
     assert whole.events == events
     assert whole.retry == retry
@@ -363,7 +365,7 @@ def test_end_then_new_parser_does_not_see_the_unterminated_id() -> None:
         ("retry", None),
     ],
 )
-def test_retry_only_all_ascii_digits(line: str, retry: Optional[int]) -> None:
+def test_retry_only_all_ascii_digits(line: str, retry: int | None) -> None:
     outcome = run([(line + "\ndata:x\n\n").encode()])
     assert outcome.retry == retry
     assert outcome.error_kinds == ([] if retry is not None else ["invalid-retry"])
@@ -484,7 +486,7 @@ def test_at_most_100_errors_are_kept_but_all_are_counted() -> None:
 # -- property tests -------------------------------------------------------------
 
 TEXT = st.text(
-    alphabet=st.sampled_from(list("ab z09:") + [" ", "\0", "\u00e9", "\u20ac", "\U0001f600", "\ufeff", "\uff11", "\t"]),
+    alphabet=st.sampled_from([*"ab z09:", " ", "\0", "\u00e9", "\u20ac", "\U0001f600", "\ufeff", "\uff11", "\t"]),
     max_size=8,
 )
 DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=5)
@@ -522,27 +524,27 @@ def sse_stream(draw: st.DrawFn) -> bytes:
     return data
 
 
-def with_cuts(draw: st.DrawFn, stream: bytes, max_cuts: int) -> Tuple[bytes, List[bytes]]:
+def with_cuts(draw: st.DrawFn, stream: bytes, max_cuts: int) -> tuple[bytes, list[bytes]]:
     """`stream` and the same bytes cut in up to `max_cuts` places."""
     cuts = draw(st.lists(st.integers(0, len(stream)), max_size=max_cuts))
     return stream, split(stream, cuts)
 
 
 @st.composite
-def stream_and_chunks(draw: st.DrawFn) -> Tuple[bytes, List[bytes]]:
+def stream_and_chunks(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     return with_cuts(draw, draw(sse_stream()), max_cuts=12)
 
 
 @PROPERTY_SETTINGS
 @given(stream_and_chunks(), st.sampled_from(["", "prev"]))
-def test_output_does_not_depend_on_chunking(case: Tuple[bytes, List[bytes]], initial_id: str) -> None:
+def test_output_does_not_depend_on_chunking(case: tuple[bytes, list[bytes]], initial_id: str) -> None:
     stream, chunks = case
     assert run(chunks, initial_id) == run([stream], initial_id)
 
 
 @PROPERTY_SETTINGS
 @given(stream_and_chunks(), st.integers(1, 30))
-def test_output_does_not_depend_on_chunking_with_a_small_limit(case: Tuple[bytes, List[bytes]], limit: int) -> None:
+def test_output_does_not_depend_on_chunking_with_a_small_limit(case: tuple[bytes, list[bytes]], limit: int) -> None:
     stream, chunks = case
     assert run(chunks, max_event_size=limit) == run([stream], max_event_size=limit)
     assert run(bytewise(stream), max_event_size=limit) == run([stream], max_event_size=limit)
@@ -558,7 +560,7 @@ def reference_parse(stream: bytes, last_event_id: str = "") -> Outcome:
     text = stream.decode("utf-8", errors="replace")
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines: List[str] = []
+    lines: list[str] = []
     line = ""
     i = 0
     while i < len(text):
@@ -576,13 +578,13 @@ def reference_parse(stream: bytes, last_event_id: str = "") -> Outcome:
         i += 1
     # `line` is unterminated: "any pending data must be discarded".
 
-    events: List[Tuple[str, str, str]] = []
-    errors: List[str] = []
+    events: list[tuple[str, str, str]] = []
+    errors: list[str] = []
     data_buffer = ""
     event_type_buffer = ""
     last_event_id_buffer = last_event_id
     last_event_id_string = last_event_id
-    reconnection_time: Optional[int] = None
+    reconnection_time: int | None = None
     for line in lines:
         if line == "":
             last_event_id_string = last_event_id_buffer
@@ -620,14 +622,14 @@ def reference_parse(stream: bytes, last_event_id: str = "") -> Outcome:
 
 @PROPERTY_SETTINGS
 @given(stream_and_chunks(), st.sampled_from(["", "prev"]))
-def test_parser_equals_the_reference_implementation(case: Tuple[bytes, List[bytes]], initial_id: str) -> None:
+def test_parser_equals_the_reference_implementation(case: tuple[bytes, list[bytes]], initial_id: str) -> None:
     stream, chunks = case
     assert run(chunks, initial_id) == reference_parse(stream, initial_id)
 
 
 @pytest.mark.parametrize(("case", "initial_id", "stream", "events", "retry", "last_event_id"), WPT_FORMAT_CASES)
 def test_reference_implementation_passes_the_wpt_cases(
-    case: str, initial_id: str, stream: bytes, events: list, retry: Optional[int], last_event_id: str
+    case: str, initial_id: str, stream: bytes, events: list, retry: int | None, last_event_id: str
 ) -> None:
     # The oracle is only as good as itself: it must agree with the WPT table.
     outcome = reference_parse(stream, initial_id)
@@ -654,7 +656,7 @@ def usual_event(draw: st.DrawFn) -> str:
 
 
 @st.composite
-def mostly_usual_stream(draw: st.DrawFn) -> Tuple[bytes, List[bytes]]:
+def mostly_usual_stream(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     """Usual events mixed with shapes that must leave the fast path: a second
     data line, `data` without colon, comments, retry, fields in another order,
     CRLF, a blank line alone, an event cut at the end."""
@@ -676,7 +678,7 @@ def mostly_usual_stream(draw: st.DrawFn) -> Tuple[bytes, List[bytes]]:
 
 @PROPERTY_SETTINGS
 @given(mostly_usual_stream(), st.sampled_from(["", "prev"]))
-def test_fast_path_equals_the_reference_implementation(case: Tuple[bytes, List[bytes]], initial_id: str) -> None:
+def test_fast_path_equals_the_reference_implementation(case: tuple[bytes, list[bytes]], initial_id: str) -> None:
     stream, chunks = case
     assert run(chunks, initial_id) == reference_parse(stream, initial_id)
     assert run([stream], initial_id) == reference_parse(stream, initial_id)
@@ -684,7 +686,7 @@ def test_fast_path_equals_the_reference_implementation(case: Tuple[bytes, List[b
 
 @PROPERTY_SETTINGS
 @given(mostly_usual_stream(), st.integers(1, 40))
-def test_fast_path_keeps_the_size_limit_whatever_the_chunking(case: Tuple[bytes, List[bytes]], limit: int) -> None:
+def test_fast_path_keeps_the_size_limit_whatever_the_chunking(case: tuple[bytes, list[bytes]], limit: int) -> None:
     stream, chunks = case
     assert run(chunks, max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
 
@@ -692,7 +694,7 @@ def test_fast_path_keeps_the_size_limit_whatever_the_chunking(case: Tuple[bytes,
 # -- the run path: many events of one shape, taken column by column ---------------
 
 @contextlib.contextmanager
-def run_path(window: Optional[int] = None) -> Iterator[None]:
+def run_path(window: int | None = None) -> Iterator[None]:
     """The run path tried on any text (not only from `fast_path.RUN_MIN` characters,
     as in production), with a `window` of that many characters if given."""
     saved = fast_path.RUN_MIN, fast_path.RUN_WINDOW
@@ -709,7 +711,7 @@ RUN_VALUE = st.lists(st.sampled_from([*"ab :\0é\u2028{}", "data: ", "id: ", "ev
 
 
 @st.composite
-def uniform_run_stream(draw: st.DrawFn) -> Tuple[bytes, List[bytes]]:
+def uniform_run_stream(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     """Runs of events that share one shape (some fields, in one order), with
     values that try to fool a column check (a prefix inside a value, NULL, an
     empty value, a second space), and now and then a piece that breaks the
@@ -738,7 +740,7 @@ def uniform_run_stream(draw: st.DrawFn) -> Tuple[bytes, List[bytes]]:
 
 @PROPERTY_SETTINGS
 @given(uniform_run_stream(), st.sampled_from(["", "prev"]))
-def test_run_path_equals_the_reference_implementation(case: Tuple[bytes, List[bytes]], initial_id: str) -> None:
+def test_run_path_equals_the_reference_implementation(case: tuple[bytes, list[bytes]], initial_id: str) -> None:
     stream, chunks = case
     with run_path():
         assert run([stream], initial_id) == reference_parse(stream, initial_id)
@@ -747,16 +749,16 @@ def test_run_path_equals_the_reference_implementation(case: Tuple[bytes, List[by
 
 @PROPERTY_SETTINGS
 @given(uniform_run_stream(), st.integers(1, 20))
-def test_run_path_keeps_the_size_limit_whatever_the_chunking(case: Tuple[bytes, List[bytes]], limit: int) -> None:
+def test_run_path_keeps_the_size_limit_whatever_the_chunking(case: tuple[bytes, list[bytes]], limit: int) -> None:
     stream, chunks = case
     with run_path():
         assert run([stream], max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
         assert run(chunks, max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
 
 
-def counting_runs() -> Tuple[EventStreamParser, List[int]]:
+def counting_runs() -> tuple[EventStreamParser, list[int]]:
     """A parser, and the number of events each try of its run path took (0: missed)."""
-    taken: List[int] = []
+    taken: list[int] = []
 
     class Counting(EventStreamParser):
         __slots__ = ()
@@ -805,7 +807,7 @@ def test_a_chunk_that_opens_off_a_run_goes_back_to_runs_after_one_event(cut: int
     st.lists(st.sampled_from(["x", "x", "x", "xx", "y", "xevent: x", "event: x", ""]), min_size=1, max_size=12),
     st.booleans(),
 )
-def test_run_path_tells_a_burst_of_one_type_from_lookalikes(types: List[str], with_ids: bool) -> None:
+def test_run_path_tells_a_burst_of_one_type_from_lookalikes(types: list[str], with_ids: bool) -> None:
     # The run path takes "every line is the first" from lengths and a count:
     # lines that repeat or contain the first one must not pass for it.
     stream = "".join(
@@ -818,7 +820,7 @@ def test_run_path_tells_a_burst_of_one_type_from_lookalikes(types: List[str], wi
 
 @PROPERTY_SETTINGS
 @given(uniform_run_stream(), st.integers(1, 60))
-def test_run_path_gives_the_same_whatever_its_window(case: Tuple[bytes, List[bytes]], window: int) -> None:
+def test_run_path_gives_the_same_whatever_its_window(case: tuple[bytes, list[bytes]], window: int) -> None:
     # A run takes at most `fast_path.RUN_WINDOW` characters; a window that ends inside
     # an event, a line end or a blank line changes nothing.
     stream, chunks = case
@@ -833,7 +835,7 @@ def test_run_path_gives_the_same_whatever_its_window(case: Tuple[bytes, List[byt
 def run_batches(chunks: Sequence[bytes], last_event_id: str = "", max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> Outcome:
     """`run` through `feed_batch`, checking each chunk's columns are of one length."""
     parser = EventStreamParser(last_event_id, max_event_size)
-    events: List[Tuple[str, str, str]] = []
+    events: list[tuple[str, str, str]] = []
     for chunk in chunks:
         batch = parser.feed_batch(chunk)
         assert len(batch.types) == len(batch.data) == len(batch.ids)
@@ -844,15 +846,15 @@ def run_batches(chunks: Sequence[bytes], last_event_id: str = "", max_event_size
 
 @PROPERTY_SETTINGS
 @given(stream_and_chunks(), st.sampled_from(["", "prev"]))
-def test_feed_batch_gives_the_events_feed_gives(case: Tuple[bytes, List[bytes]], initial_id: str) -> None:
-    stream, chunks = case
+def test_feed_batch_gives_the_events_feed_gives(case: tuple[bytes, list[bytes]], initial_id: str) -> None:
+    _stream, chunks = case
     assert run_batches(chunks, initial_id) == run(chunks, initial_id)
 
 
 @PROPERTY_SETTINGS
 @given(uniform_run_stream(), st.sampled_from(["", "prev"]), st.sampled_from([None, 30]))
 def test_feed_batch_on_the_run_path_gives_the_events_of_the_reference(
-    case: Tuple[bytes, List[bytes]], initial_id: str, window: Optional[int]
+    case: tuple[bytes, list[bytes]], initial_id: str, window: int | None
 ) -> None:
     stream, chunks = case
     with run_path(window):

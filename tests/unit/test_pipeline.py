@@ -7,7 +7,8 @@ and the same result as the plain per-event path for any stream and chunking."""
 from __future__ import annotations
 
 import json
-from typing import Any, List, Tuple
+from itertools import pairwise
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,14 +22,14 @@ STAMP = "2024-01-01T00:00:00Z"
 SCOPE = {"coaching_session_id": "session-1", "coaching_relationship_id": "rel-1"}
 
 
-def action(change: str, action_id: str) -> Tuple[str, str]:
+def action(change: str, action_id: str) -> tuple[str, str]:
     if change == "deleted":
         return "action_deleted", wire_event("action_deleted", {**SCOPE, "action_id": action_id})
     entity = {"id": action_id, "coaching_session_id": "session-1", "created_at": STAMP, "updated_at": STAMP, "body": "b"}
     return f"action_{change}", wire_event(f"action_{change}", {**SCOPE, "action": entity})
 
 
-def note(message: str) -> Tuple[str, str]:
+def note(message: str) -> tuple[str, str]:
     return "notification", wire_event("notification", {"level": "info", "message": message})
 
 
@@ -38,7 +39,7 @@ BAD = ("notification", '{"type": "notification", "data": {}}')
 UNKNOWN = ("coffee_brewed", "{}")
 
 
-def batch(*events: Tuple[str, str]) -> EventBatch:
+def batch(*events: tuple[str, str]) -> EventBatch:
     return EventBatch([t for t, _ in events], [d for _, d in events], [str(n) for n in range(len(events))])
 
 
@@ -53,8 +54,8 @@ class Recorder:
 
     def __init__(self, **options: Any) -> None:
         self.pipeline = EventPipeline(**options)
-        self.calls: List[Tuple[str, List[str]]] = []
-        self.invalid: List[str] = []
+        self.calls: list[tuple[str, list[str]]] = []
+        self.invalid: list[str] = []
         self.pipeline.on_invalid = lambda error: self.invalid.append(error.event_type)
         for name, types in (
             ("cache", {"action_created", "action_updated", "action_deleted"}),
@@ -65,7 +66,7 @@ class Recorder:
 
 
 def test_a_mixed_chunk_reaches_each_handler_in_stream_order_validated_once() -> None:
-    validations: List[int] = []
+    validations: list[int] = []
 
     def counting(types: Any, datas: Any) -> Any:
         validations.append(len(datas))
@@ -109,7 +110,7 @@ def test_a_logout_in_a_handler_drops_what_follows() -> None:
 
 def test_a_large_chunk_is_handed_on_in_slices_and_the_rest_deferred_past_the_budget() -> None:
     now = [0.0]
-    deferred: List[Any] = []
+    deferred: list[Any] = []
 
     def validate(types: Any, datas: Any) -> Any:
         now[0] += 0.005  # each slice costs 5 ms of this fake clock
@@ -130,7 +131,7 @@ def test_a_large_chunk_is_handed_on_in_slices_and_the_rest_deferred_past_the_bud
 
 def test_a_handler_that_raises_is_reported_and_the_others_go_on() -> None:
     r = Recorder()
-    reported: List[Tuple[frozenset, str]] = []
+    reported: list[tuple[frozenset, str]] = []
     r.pipeline.on_handler_error = lambda types, error: reported.append((types, str(error)))
 
     def broken(events: Any) -> None:
@@ -145,7 +146,7 @@ def test_a_handler_that_raises_is_reported_and_the_others_go_on() -> None:
 
 def test_a_handler_removed_is_not_called_again() -> None:
     r = Recorder()
-    seen: List[int] = []
+    seen: list[int] = []
     remove = r.pipeline.add_handler({"notification"}, lambda events: seen.append(len(events)))
     r.pipeline.on_batch(batch(note("1")))
     remove()
@@ -175,7 +176,7 @@ EVENTS = st.sampled_from(
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(st.lists(EVENTS, max_size=3 * SLICE // 8), st.lists(st.integers(0, 40), max_size=6))
 def test_any_stream_in_any_chunking_gives_what_the_per_event_path_gives(
-    events: List[Tuple[str, str]], cuts: List[int]
+    events: list[tuple[str, str]], cuts: list[int]
 ) -> None:
     # The plain path: each event validated on its own (`event_outcome`), in order.
     plain = [event_outcome(t, d) for t, d in events]
@@ -184,13 +185,13 @@ def test_any_stream_in_any_chunking_gives_what_the_per_event_path_gives(
     invalid = sum(type(o) is EventValidationError for o in plain)
     # The pipeline: the same events cut into chunks, one handler for every type.
     pipeline = EventPipeline()
-    received: List[str] = []
-    errors: List[Any] = []
+    received: list[str] = []
+    errors: list[Any] = []
     pipeline.on_invalid = errors.append
     everything = {"resync", "force_logout", "notification", "action_created", "action_updated", "action_deleted"}
     pipeline.add_handler(everything, lambda typed: received.extend(json.dumps(e, sort_keys=True, default=str) for e in typed))
     bounds = sorted({0, len(events), *(min(c, len(events)) for c in cuts)})
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in pairwise(bounds):
         pipeline.on_batch(batch(*events[start:end]))
     assert received == expected
     assert len(errors) == invalid
@@ -198,7 +199,7 @@ def test_any_stream_in_any_chunking_gives_what_the_per_event_path_gives(
 
 @settings(max_examples=200, deadline=None, derandomize=True, database=None)
 @given(st.lists(EVENTS, max_size=40))
-def test_batch_outcomes_is_event_outcome_for_each_in_order(events: List[Tuple[str, str]]) -> None:
+def test_batch_outcomes_is_event_outcome_for_each_in_order(events: list[tuple[str, str]]) -> None:
     valid, errors, present = batch_outcomes([t for t, _ in events], [d for _, d in events])
     plain = [event_outcome(t, d) for t, d in events]
     assert valid == [o for o in plain if o is not None and type(o) is not EventValidationError]

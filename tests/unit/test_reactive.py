@@ -4,7 +4,8 @@ provider layer relies on."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -29,8 +30,8 @@ class Handles:
     """What components expose to the test: setters, refs, values seen."""
 
     def __init__(self) -> None:
-        self.items: Dict[str, Any] = {}
-        self.log: List[str] = []
+        self.items: dict[str, Any] = {}
+        self.log: list[str] = []
 
     def __getitem__(self, name: str) -> Any:
         return self.items[name]
@@ -39,9 +40,9 @@ class Handles:
         self.items[name] = value
 
 
-def deferred() -> tuple[Root, List[Callable[[], None]]]:
+def deferred() -> tuple[Root, list[Callable[[], None]]]:
     """A root whose scheduler only queues the flush (as the browser's next tick)."""
-    queued: List[Callable[[], None]] = []
+    queued: list[Callable[[], None]] = []
     return Root(scheduler=queued.append), queued
 
 
@@ -49,7 +50,7 @@ def deferred() -> tuple[Root, List[Callable[[], None]]]:
 
 
 def test_set_state_re_renders_with_the_new_value() -> None:
-    seen: List[int] = []
+    seen: list[int] = []
     box = Handles()
 
     def Counter() -> None:
@@ -65,7 +66,7 @@ def test_set_state_re_renders_with_the_new_value() -> None:
 
 def test_two_sets_in_one_batch_render_once() -> None:
     root, queued = deferred()
-    seen: List[tuple] = []
+    seen: list[tuple] = []
     box = Handles()
 
     def Pair() -> None:
@@ -85,7 +86,7 @@ def test_two_sets_in_one_batch_render_once() -> None:
 
 
 def test_two_sets_inside_an_effect_render_once() -> None:
-    seen: List[tuple] = []
+    seen: list[tuple] = []
 
     def Pair() -> None:
         a, set_a = use_state(0)
@@ -103,7 +104,7 @@ def test_two_sets_inside_an_effect_render_once() -> None:
 
 
 def test_setter_is_the_same_object_on_every_render() -> None:
-    setters: List[Any] = []
+    setters: list[Any] = []
 
     def Counter(label: str) -> None:
         _, set_count = use_state(0)
@@ -119,7 +120,7 @@ def test_setter_is_the_same_object_on_every_render() -> None:
 
 def test_functional_updates_apply_to_the_latest_value() -> None:
     root, queued = deferred()
-    seen: List[int] = []
+    seen: list[int] = []
     box = Handles()
 
     def Counter() -> None:
@@ -137,7 +138,7 @@ def test_functional_updates_apply_to_the_latest_value() -> None:
 
 
 def test_lazy_initial_state_is_computed_once() -> None:
-    calls: List[int] = []
+    calls: list[int] = []
 
     def Lazy(label: str) -> None:
         use_state(lambda: calls.append(1) or 7)
@@ -167,7 +168,7 @@ def test_setting_the_same_value_does_not_re_render() -> None:
 
 
 def test_effect_runs_after_the_render_is_committed() -> None:
-    log: List[str] = []
+    log: list[str] = []
 
     def Child() -> None:
         log.append("render child")
@@ -182,7 +183,7 @@ def test_effect_runs_after_the_render_is_committed() -> None:
 
 
 def test_effect_re_runs_only_when_its_deps_change() -> None:
-    runs: List[Any] = []
+    runs: list[Any] = []
 
     def Watcher(dep: int, other: str) -> None:
         use_effect(lambda: runs.append(dep), (dep,))
@@ -195,7 +196,7 @@ def test_effect_re_runs_only_when_its_deps_change() -> None:
 
 
 def test_effect_without_deps_runs_after_every_render() -> None:
-    runs: List[str] = []
+    runs: list[str] = []
 
     def Always(label: str) -> None:
         use_effect(lambda: runs.append(label))
@@ -208,7 +209,7 @@ def test_effect_without_deps_runs_after_every_render() -> None:
 
 
 def test_effect_with_empty_deps_runs_once() -> None:
-    runs: List[str] = []
+    runs: list[str] = []
 
     def Once(label: str) -> None:
         use_effect(lambda: runs.append(label), ())
@@ -220,7 +221,7 @@ def test_effect_with_empty_deps_runs_once() -> None:
 
 
 def test_cleanup_runs_before_the_next_run_and_on_unmount() -> None:
-    log: List[str] = []
+    log: list[str] = []
 
     def Subscriber(topic: str) -> None:
         def effect() -> Callable[[], None]:
@@ -237,7 +238,7 @@ def test_cleanup_runs_before_the_next_run_and_on_unmount() -> None:
 
 
 def test_effects_run_children_first() -> None:
-    log: List[str] = []
+    log: list[str] = []
 
     def Leaf(name: str) -> None:
         use_effect(lambda: log.append(name), ())
@@ -260,7 +261,7 @@ def test_effects_run_children_first() -> None:
 
 
 def test_ref_persists_across_renders_and_setting_it_does_not_re_render() -> None:
-    refs: List[Any] = []
+    refs: list[Any] = []
 
     def Holder(label: str) -> None:
         ref = use_ref(0)
@@ -277,7 +278,7 @@ def test_ref_persists_across_renders_and_setting_it_does_not_re_render() -> None
 
 
 def test_memo_recomputes_only_when_its_deps_change() -> None:
-    computed: List[int] = []
+    computed: list[int] = []
 
     def Memo(n: int, label: str) -> None:
         use_memo(lambda: computed.append(n) or n * 2, (n,))
@@ -290,7 +291,7 @@ def test_memo_recomputes_only_when_its_deps_change() -> None:
 
 
 def test_callback_is_the_same_object_until_its_deps_change() -> None:
-    callbacks: List[Any] = []
+    callbacks: list[Any] = []
 
     def WithCallback(n: int, label: str) -> None:
         callbacks.append(use_callback(lambda: n, (n,)))
@@ -309,7 +310,7 @@ def test_callback_is_the_same_object_until_its_deps_change() -> None:
 
 def test_use_store_re_renders_only_when_the_selected_slice_changes() -> None:
     store = create_store({"count": 0, "other": 0})
-    seen: List[int] = []
+    seen: list[int] = []
 
     def Count() -> None:
         seen.append(use_store(store, lambda state: state["count"]))
@@ -323,7 +324,7 @@ def test_use_store_re_renders_only_when_the_selected_slice_changes() -> None:
 
 def test_use_store_sees_a_change_made_between_render_and_subscription() -> None:
     store = create_store({"count": 0})
-    seen: List[int] = []
+    seen: list[int] = []
 
     def Count() -> None:
         seen.append(use_store(store, lambda state: state["count"]))
@@ -362,7 +363,7 @@ Theme = Context("plain", "Theme")
 
 
 def test_nearest_provider_wins() -> None:
-    seen: List[str] = []
+    seen: list[str] = []
 
     def Reader() -> None:
         seen.append(use_context(Theme))
@@ -375,7 +376,7 @@ def test_nearest_provider_wins() -> None:
 
 
 def test_context_default_without_a_provider() -> None:
-    seen: List[str] = []
+    seen: list[str] = []
 
     def Reader() -> None:
         seen.append(use_context(Theme))
@@ -385,8 +386,8 @@ def test_context_default_without_a_provider() -> None:
 
 
 def test_consumer_re_renders_below_a_parent_whose_props_did_not_change() -> None:
-    seen: List[str] = []
-    middle_renders: List[int] = []
+    seen: list[str] = []
+    middle_renders: list[int] = []
 
     def Reader() -> None:
         seen.append(use_context(Theme))
@@ -407,7 +408,7 @@ def test_consumer_re_renders_below_a_parent_whose_props_did_not_change() -> None
 
 def test_consumer_unsubscribes_from_its_provider_on_unmount() -> None:
     box = Handles()
-    seen: List[str] = []
+    seen: list[str] = []
 
     def Reader() -> None:
         seen.append(use_context(Theme))
@@ -431,7 +432,7 @@ def test_consumer_unsubscribes_from_its_provider_on_unmount() -> None:
 
 
 def test_children_with_equal_props_are_not_re_rendered() -> None:
-    renders: List[str] = []
+    renders: list[str] = []
 
     def Child(name: str, values: tuple) -> None:
         renders.append(name)
@@ -446,8 +447,8 @@ def test_children_with_equal_props_are_not_re_rendered() -> None:
 
 
 def test_keyed_children_keep_their_state_across_a_reorder() -> None:
-    setters: Dict[str, Any] = {}
-    seen: List[tuple] = []
+    setters: dict[str, Any] = {}
+    seen: list[tuple] = []
 
     def Item(name: str) -> None:
         value, set_value = use_state(0)
@@ -471,8 +472,8 @@ def test_keyed_children_keep_their_state_across_a_reorder() -> None:
 
 
 def test_unkeyed_children_keep_their_state_by_position() -> None:
-    setters: Dict[int, Any] = {}
-    seen: List[tuple] = []
+    setters: dict[int, Any] = {}
+    seen: list[tuple] = []
 
     def Item(name: str, index: int) -> None:
         value, set_value = use_state(0)
@@ -491,7 +492,7 @@ def test_unkeyed_children_keep_their_state_by_position() -> None:
 
 
 def test_removed_children_unmount_with_their_cleanups_children_first() -> None:
-    log: List[str] = []
+    log: list[str] = []
 
     def Leaf(name: str) -> None:
         use_effect(lambda: (lambda: log.append(f"cleanup {name}")), ())
@@ -511,7 +512,7 @@ def test_removed_children_unmount_with_their_cleanups_children_first() -> None:
 
 
 def test_every_cleanup_runs_even_when_one_raises() -> None:
-    log: List[str] = []
+    log: list[str] = []
 
     def Failing() -> None:
         def effect() -> Callable[[], None]:
@@ -595,7 +596,7 @@ def test_effect_that_always_sets_new_state_raises_update_loop_error() -> None:
 
 
 def test_effect_that_settles_is_not_an_update_loop() -> None:
-    seen: List[int] = []
+    seen: list[int] = []
 
     def Settling() -> None:
         value, set_value = use_state(0)
@@ -611,7 +612,7 @@ def test_effect_that_settles_is_not_an_update_loop() -> None:
 
 def test_custom_scheduler_defers_renders_until_flush() -> None:
     root, queued = deferred()
-    seen: List[int] = []
+    seen: list[int] = []
     box = Handles()
 
     def Counter() -> None:
@@ -644,7 +645,7 @@ def test_state_set_after_unmount_is_ignored() -> None:
 
 
 def test_a_child_that_becomes_none_keeps_the_positions_of_its_unkeyed_siblings() -> None:
-    mounts: List[str] = []
+    mounts: list[str] = []
 
     def Leaf(label: str) -> None:
         use_effect(lambda: mounts.append(label), ())
@@ -660,8 +661,8 @@ def test_a_child_that_becomes_none_keeps_the_positions_of_its_unkeyed_siblings()
 
 
 def test_a_failing_effect_does_not_stop_the_others_and_is_reported() -> None:
-    ran: List[str] = []
-    errors: List[BaseException] = []
+    ran: list[str] = []
+    errors: list[BaseException] = []
 
     def Broken() -> None:
         use_effect(lambda: 1 / 0, ())
@@ -677,7 +678,7 @@ def test_a_failing_effect_does_not_stop_the_others_and_is_reported() -> None:
 
 
 def test_a_failing_effect_raises_after_the_commit_without_an_error_handler() -> None:
-    ran: List[str] = []
+    ran: list[str] = []
 
     def Broken() -> None:
         use_effect(lambda: 1 / 0, ())

@@ -5,8 +5,8 @@ WHATWG HTML 9.2 for the content type and 204; RFC 9110 10.2.3 for
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from email.utils import formatdate, parsedate_to_datetime
-from typing import Callable, List, Optional
 
 import pytest
 from hypothesis import given, settings
@@ -66,7 +66,7 @@ HIGHEST = always(1.0 - 2**-53)  # the largest value random() returns
         (600, None, Outcome.FATAL),
     ],
 )
-def test_classify_response(status: int, content_type: Optional[str], outcome: Outcome) -> None:
+def test_classify_response(status: int, content_type: str | None, outcome: Outcome) -> None:
     assert classify_response(status, content_type).outcome is outcome
 
 
@@ -100,7 +100,7 @@ def test_parse_retry_after(value: str, seconds: float) -> None:
     "value",
     [None, "", "soon", "-1", "+5", "1.5", "1e3", "\u0661\u0662", "12 seconds", "Wed, 99 Oct 2015 07:29:00 GMT"],
 )
-def test_parse_retry_after_garbage_is_none(value: Optional[str]) -> None:
+def test_parse_retry_after_garbage_is_none(value: str | None) -> None:
     assert parse_retry_after(value, NOW) is None
 
 
@@ -214,7 +214,7 @@ def test_custom_config_bands() -> None:
     assert backoff_delay(4, config, HIGHEST) == pytest.approx(10.0)
 
 
-def _busiest_window(delays: List[float], window: float) -> int:
+def _busiest_window(delays: list[float], window: float) -> int:
     delays = sorted(delays)
     busiest = start = 0
     for end, delay in enumerate(delays):

@@ -8,7 +8,8 @@ on a fake IO; nothing here touches a network or sleeps."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, List
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -22,17 +23,17 @@ from frontend.sse.connection_store import ConnectionState, SSEConnectionStore
 from tests.unit.fakes import USER, AppHarness, Harness, deliver, open_stream, sse_frame, wire_event
 
 
-def StoreProbe(tick: int, seen: List[Any]) -> None:
+def StoreProbe(tick: int, seen: list[Any]) -> None:
     seen.append(use_sse_connection_store_api())
 
 
-def StateProbe(seen: List[Any]) -> None:
+def StateProbe(seen: list[Any]) -> None:
     seen.append(use_sse_connection_store(lambda state: state["state"]))
 
 
-def rerender(app: AppHarness, times: int) -> List[SSEConnectionStore]:
+def rerender(app: AppHarness, times: int) -> list[SSEConnectionStore]:
     """Render the provider `times` times with a child whose props change each time."""
-    seen: List[SSEConnectionStore] = []
+    seen: list[SSEConnectionStore] = []
     for tick in range(times):
         app.render(el(StoreProbe, tick=tick, seen=seen))
     return seen
@@ -58,8 +59,8 @@ def assert_closed(harness: Harness) -> None:
     assert connection.state is ConnectionState.Disconnected
 
 
-def deferred_root() -> tuple[Root, List[Callable[[], None]]]:
-    queued: List[Callable[[], None]] = []
+def deferred_root() -> tuple[Root, list[Callable[[], None]]]:
+    queued: list[Callable[[], None]] = []
     return Root(scheduler=queued.append), queued
 
 
@@ -76,7 +77,7 @@ def test_provider_creates_the_connection_store_once_across_re_renders() -> None:
 
 def test_connection_store_state_reaches_components_below_the_provider() -> None:
     app = AppHarness()
-    seen: List[Any] = []
+    seen: list[Any] = []
     app.render(el(StateProbe, seen=seen))
     open_stream(app.harness)
     assert seen[-1] is ConnectionState.Connected

@@ -4,7 +4,7 @@ semantics) and the SSE connection store built on it
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any
 
 import pytest
 
@@ -12,8 +12,8 @@ from frontend.sse.connection_store import ConnectionState, LastError, create_sse
 from frontend.store import Store, create_store
 
 
-def recorder() -> Tuple[List[Tuple[Any, Any]], Any]:
-    calls: List[Tuple[Any, Any]] = []
+def recorder() -> tuple[list[tuple[Any, Any]], Any]:
+    calls: list[tuple[Any, Any]] = []
     return calls, lambda new, old: calls.append((new, old))
 
 
@@ -182,7 +182,7 @@ def test_unsubscribe_stops_notifications_and_is_idempotent() -> None:
 def test_listener_unsubscribed_by_an_earlier_listener_is_not_called() -> None:
     store = create_store({"count": 0})
     calls, listener = recorder()
-    unsubscribe_second: List[Any] = []
+    unsubscribe_second: list[Any] = []
     store.subscribe(lambda new, old: unsubscribe_second[0]())
     unsubscribe_second.append(store.subscribe(listener))
     store.set_state({"count": 1})
@@ -191,7 +191,7 @@ def test_listener_unsubscribed_by_an_earlier_listener_is_not_called() -> None:
 
 def test_listeners_run_in_subscription_order() -> None:
     store = create_store({"count": 0})
-    order: List[str] = []
+    order: list[str] = []
     store.subscribe(lambda new, old: order.append("first"))
     store.subscribe(lambda new, old: order.append("second"))
     store.set_state({"count": 1})
@@ -210,7 +210,7 @@ def test_set_state_inside_a_listener_is_seen_once_by_later_listeners() -> None:
 
 def test_listener_errors_are_isolated_and_reported() -> None:
     store = create_store({"count": 0})
-    errors: List[BaseException] = []
+    errors: list[BaseException] = []
     store.on_listener_error = errors.append
     calls, listener = recorder()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -288,7 +289,7 @@ async def test_event_ids_strictly_increase(http: httpx.AsyncClient, tokens: dict
         await bob_stream.wait_for_event(lambda event: '"agreement 4"' in event.data)
         ids = [int(event.id) for event in bob_stream.events() if event.id]
         assert len(ids) == 5
-        assert all(later > earlier for earlier, later in zip(ids, ids[1:], strict=False))
+        assert all(later > earlier for earlier, later in pairwise(ids))
 
 
 async def test_the_stream_is_an_event_stream_that_starts_with_retry(http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
