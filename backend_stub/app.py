@@ -134,10 +134,10 @@ class StubApi:
             collection, item = kind.path, kind.item_path("{id}")
             routes += [
                 Route(collection, self._entity_endpoint(self.list_entities, kind), methods=["GET"]),
-                Route(collection, self._entity_endpoint(self.create_entity, kind), methods=["POST"]),
+                Route(collection, self._entity_endpoint(self.create_entity, kind, write=True), methods=["POST"]),
                 Route(item, self._entity_endpoint(self.get_entity, kind), methods=["GET"]),
-                Route(item, self._entity_endpoint(self.update_entity, kind), methods=["PUT"]),
-                Route(item, self._entity_endpoint(self.delete_entity, kind), methods=["DELETE"]),
+                Route(item, self._entity_endpoint(self.update_entity, kind, write=True), methods=["PUT"]),
+                Route(item, self._entity_endpoint(self.delete_entity, kind, write=True), methods=["DELETE"]),
             ]
         return routes
 
