@@ -299,7 +299,11 @@ class Storage:
                         add_column(self._db, kind, column)
                 if _meta(self._db, "seeded_at") is None:
                     _seed(self._db)
-                self._db.execute("DELETE FROM idempotency_keys WHERE status IS NULL")
+                # No request survives a restart; expired keys go now, not at the next write.
+                self._db.execute(
+                    "DELETE FROM idempotency_keys WHERE status IS NULL OR created_at <= ?",
+                    (iso(self.clock() - self._idempotency_ttl),),
+                )
 
     def close(self) -> None:
         """Close the connection (the WAL is checkpointed by SQLite)."""
