@@ -8,6 +8,8 @@ Modules, one idea each:
 - `broker`        event log append + fan-out to open streams, replay
 - `stream`        one `/sse` stream (replay, then live; keepalive; abrupt end)
 - `entities`      each entity kind's table (the kinds: `contract.registry`)
+- `conditional`   ETag on answers, If-Match on PUT and DELETE (412)
+- `idempotency`   the Idempotency-Key header: a retried write applied once
 - `auth`          password hashes, bearer tokens
 - `errors`        API errors as JSON
 - `static`        the static site (page, frontend, vendor)

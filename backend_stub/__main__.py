@@ -3,7 +3,7 @@
     python -m backend_stub --host 127.0.0.1 --port 8000 [--db FILE]
         [--test-controls] [--cors-origins ORIGIN,...] [--keepalive SECONDS]
         [--retention N] [--token-ttl SECONDS] [--queue-size N]
-        [--site-root DIR] [--log-level LEVEL]
+        [--idempotency-ttl SECONDS] [--site-root DIR] [--log-level LEVEL]
 
 Stops promptly on SIGINT/SIGTERM even with streams open (sse-starlette ends
 them when uvicorn begins to exit; uvicorn's graceful timeout is a backstop).
@@ -100,6 +100,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="events buffered per stream before a slow client is cut off (1000)",
     )
+    parser.add_argument(
+        "--idempotency-ttl",
+        type=_positive_seconds,
+        default=24 * 60 * 60,
+        metavar="SECONDS",
+        help="how long an Idempotency-Key and its answer are remembered (86400)",
+    )
     parser.add_argument("--site-root", type=Path, default=REPO_ROOT, help="folder of the static site (repo root)")
     parser.add_argument(
         "--log-level",
@@ -121,6 +128,7 @@ def config_from_args(args: argparse.Namespace) -> StubConfig:
         retention=args.retention,
         token_ttl=args.token_ttl,
         queue_size=args.queue_size,
+        idempotency_ttl=args.idempotency_ttl,
     )
 
 

@@ -12,7 +12,10 @@ request path records anything. The API follows docs/api.md "REST API":
 - a coaching session of a relationship the caller is not a member of: 403;
   an unknown entity or session: 404; a bad body: 422 naming the field;
 - each entity change is stored and logged as an event in one transaction,
-  then fanned out to every open stream of every member (the author too).
+  then fanned out to every open stream of every member (the author too);
+- an entity carries `version` (1, then +1 per change) and every answer of
+  one entity its `ETag`; PUT and DELETE honour `If-Match` (conditional.py);
+  every entity write may carry an `Idempotency-Key` (idempotency.py).
 
 Logs carry method, path, status, username, event types, ids and counts;
 never tokens, passwords or entity text.
@@ -44,6 +47,7 @@ from contract.registry import ENTITY_KINDS, EntityKind
 
 from .auth import bearer_token, new_token, token_digest
 from .broker import Broker
+from .conditional import check_if_match, entity_response, parse_if_match
 from .config import StubConfig
 from .errors import (
     ApiError,
@@ -53,9 +57,11 @@ from .errors import (
     not_found,
     parse_body,
     unauthorized,
+    validate_body,
 )
+from .idempotency import REPLAYED_HEADER, Claim, StoredAnswer, fingerprint, parse_key
 from .static import site_routes
-from .storage import CoachingSession, Storage, TokenInfo, User, next_updated_at
+from .storage import CoachingSession, Storage, TokenInfo, Transaction, User, next_updated_at
 from .stream import EventStream, StreamResponse, UnfinishedResponseFilter
 
 logger = logging.getLogger(__name__)
@@ -88,6 +94,9 @@ class LoginBody(BaseModel):
 
 
 Handler = Callable[[Request, Caller], Awaitable[Response]]
+Apply = Callable[[Transaction, bytes], Response]
+"""A write's work inside its transaction, given the request body: the answer
+(or an `ApiError`, which rolls the transaction back)."""
 
 
 class EntityHandler(Protocol):
@@ -100,8 +109,10 @@ class StubApi:
     """Handlers of the API. Each runs behind `_endpoint`: version, auth, errors, request log.
 
     The entity routes serve each kind of `kinds` (the registry, `contract.registry`).
-    The test controls extend it (`test_controls.RecordingApi`) at two points:
-    `_finish`, which every API request passes once it is answered, and `sse`.
+    The test controls extend it (`test_controls.RecordingApi`) at the points
+    every API request passes: `_intercept` (before any check), `_hold` (once
+    checked, before anything is applied), `_deliver` (the answer about to be
+    sent), `_finish` (answered), and `sse`. Here they do nothing.
     """
 
     def __init__(
@@ -130,35 +141,94 @@ class StubApi:
             collection, item = kind.path, kind.item_path("{id}")
             routes += [
                 Route(collection, self._entity_endpoint(self.list_entities, kind), methods=["GET"]),
-                Route(collection, self._entity_endpoint(self.create_entity, kind), methods=["POST"]),
+                Route(collection, self._entity_endpoint(self.create_entity, kind, write=True), methods=["POST"]),
                 Route(item, self._entity_endpoint(self.get_entity, kind), methods=["GET"]),
-                Route(item, self._entity_endpoint(self.update_entity, kind), methods=["PUT"]),
-                Route(item, self._entity_endpoint(self.delete_entity, kind), methods=["DELETE"]),
+                Route(item, self._entity_endpoint(self.update_entity, kind, write=True), methods=["PUT"]),
+                Route(item, self._entity_endpoint(self.delete_entity, kind, write=True), methods=["DELETE"]),
             ]
         return routes
 
     # --- the request pipeline ------------------------------------------------
 
-    def _endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        """Wrap `handler(request, caller)`: X-Version, bearer token, JSON errors, log."""
+    def _endpoint(self, handler: Handler, *, holds: bool = True) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap `handler(request, caller)`: X-Version, bearer token, JSON errors, log.
+
+        `holds`: `_hold` once the request is checked (a write holds itself,
+        in `_write`, once its key is claimed)."""
 
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
             arrived = utc_now()
             presented = self._presented(request)
-            try:
-                self._check_version(request.headers)
-                caller = self._authenticate(presented)
-                response = await handler(request, caller)
-            except ApiError as error:
-                response = error.response()
+            response = self._intercept(request)
+            if response is None:
+                try:
+                    self._check_version(request.headers)
+                    caller = self._authenticate(presented)
+                    if holds:
+                        await self._hold(request)
+                    response = await handler(request, caller)
+                except ApiError as error:
+                    response = error.response()
+            response = self._deliver(request, response)
             self._finish(request, presented, response, arrived)
             return response
 
         return endpoint
 
-    def _entity_endpoint(self, handler: EntityHandler, kind: EntityKind) -> Callable[[Request], Awaitable[Response]]:
-        return self._endpoint(functools.partial(handler, kind=kind))
+    def _entity_endpoint(
+        self,
+        handler: EntityHandler,
+        kind: EntityKind,
+        *,
+        write: bool = False,
+    ) -> Callable[[Request], Awaitable[Response]]:
+        return self._endpoint(functools.partial(handler, kind=kind), holds=not write)
+
+    def _intercept(self, request: Request) -> Response | None:
+        """An answer to give before any check (the test controls' `fail_next`); None here."""
+        return None
+
+    async def _hold(self, request: Request) -> None:
+        """Wait before applying the checked request (the test controls' `delay_next`); nothing here."""
+
+    def _deliver(self, request: Request, response: Response) -> Response:
+        """The answer to send for `response` (the test controls' `drop_replies`); itself here."""
+        return response
+
+    async def _write(self, request: Request, caller: Caller, apply: Apply) -> Response:
+        """Run an entity write: `apply(tx, body)` in one transaction, applied at
+        most once per `Idempotency-Key` (idempotency.py).
+
+        Without a key, as before: every request is applied. With one: the
+        key is claimed first; a key already answered gets that answer again
+        (nothing applied, no event); the answer of an applied write (2xx) is
+        remembered in the write's own transaction, so a retry after a lost
+        reply cannot apply it twice; any other outcome releases the key.
+        """
+        key = parse_key(request.headers)
+        raw = await request.body()
+        if key is None:
+            await self._hold(request)
+            with self._broker.transaction() as tx:
+                return apply(tx, raw)
+        claim = Claim(caller.user.id, key, request.method, request.url.path, fingerprint(raw))
+        remembered = self._storage.claim_idempotency_key(claim)
+        if remembered is not None:
+            logger.info("idempotent replay %s %s status=%d", request.method, request.url.path, remembered.status)
+            return remembered.response()
+        try:
+            await self._hold(request)
+            with self._broker.transaction() as tx:
+                response = apply(tx, raw)
+                if 200 <= response.status_code < 300:
+                    tx.complete_idempotency_key(claim, StoredAnswer.of(response))
+                    return response
+        except BaseException:
+            self._storage.release_idempotency_key(claim)
+            raise
+        self._storage.release_idempotency_key(claim)  # pragma: no cover - every apply answers 2xx or raises
+        return response
 
     def _presented(self, request: Request) -> tuple[str, TokenInfo] | None:
         """The bearer token of the request and what is known of it (valid or not)."""
@@ -235,18 +305,21 @@ class StubApi:
         """POST /login {username, password} -> 200 {token, user: {id, username, display_name}}; 401."""
         arrived = utc_now()
         user = None
-        try:
-            self._check_version(request.headers)
-            body = await parse_body(request, LoginBody)
-            user = self._storage.check_login(body.username, body.password)
-            if user is None:
-                raise unauthorized("wrong username or password")
-            token = new_token()
-            self._storage.create_token(user, token, self._config.token_ttl)
-            logger.info("login username=%s", user.username)
-            response: Response = JSONResponse({"token": token, "user": user.public()})
-        except ApiError as error:
-            response = error.response()
+        response = self._intercept(request)
+        if response is None:
+            try:
+                self._check_version(request.headers)
+                body = await parse_body(request, LoginBody)
+                user = self._storage.check_login(body.username, body.password)
+                if user is None:
+                    raise unauthorized("wrong username or password")
+                token = new_token()
+                self._storage.create_token(user, token, self._config.token_ttl)
+                logger.info("login username=%s", user.username)
+                response = JSONResponse({"token": token, "user": user.public()})
+            except ApiError as error:
+                response = error.response()
+        response = self._deliver(request, response)
         self._finish(request, None, response, arrived, None if user is None else user.username)
         return response
 
@@ -279,68 +352,81 @@ class StubApi:
         return _json_entities(entities)
 
     async def get_entity(self, request: Request, caller: Caller, kind: EntityKind) -> Response:
-        """GET /<endpoint>/{id} -> the entity."""
+        """GET /<endpoint>/{id} -> the entity, with its ETag."""
         entity, _ = self._entity(caller, kind, request.path_params["id"])
-        return _json_entity(entity)
+        return entity_response(kind, entity)
 
     async def create_entity(self, request: Request, caller: Caller, kind: EntityKind) -> Response:
-        """POST /<endpoint> -> 201 the entity; event `<name>_created`."""
-        body = await parse_body(request, kind.create_body)
-        fields = body.model_dump()
-        session = self._session(caller, fields.pop("coaching_session_id"))
-        now = utc_now()
-        entity = kind.model(
-            id=kind.new_id(),
-            coaching_session_id=session.id,
-            user_id=caller.user.id,
-            created_at=now,
-            updated_at=now,
-            **fields,
-        )
-        with self._broker.transaction() as tx:
-            tx.insert_entity(kind, entity)
-            event = kind.changed_event("created", entity, session.coaching_relationship_id)
-            tx.append_event(
-                event["type"],
-                self._events.dump_event(event),
-                coaching_relationship_id=session.coaching_relationship_id,
+        """POST /<endpoint> -> 201 the entity (version 1), with its ETag; event `<name>_created`.
+
+        `If-Match` is not looked at: it would name a version of the
+        collection, which has none."""
+
+        def apply(tx: Transaction, raw: bytes) -> Response:
+            fields = validate_body(raw, kind.create_body).model_dump()
+            session = self._session(caller, fields.pop("coaching_session_id"))
+            now = utc_now()
+            entity = kind.model(
+                id=kind.new_id(),
+                coaching_session_id=session.id,
+                user_id=caller.user.id,
+                created_at=now,
+                updated_at=now,
+                **fields,
             )
-        return _json_entity(entity, status_code=201)
+            tx.insert_entity(kind, entity)
+            self._log_change(tx, kind.changed_event("created", entity, session.coaching_relationship_id), session)
+            return entity_response(kind, entity, status_code=201)
+
+        return await self._write(request, caller, apply)
 
     async def update_entity(self, request: Request, caller: Caller, kind: EntityKind) -> Response:
-        """PUT /<endpoint>/{id} (partial) -> 200 the entity; event `<name>_updated`."""
-        body = await parse_body(request, kind.update_body)
-        changes = {name: value for name, value in body.model_dump().items() if value is not None}
-        with self._broker.transaction() as tx:
+        """PUT /<endpoint>/{id} (partial) -> 200 the entity, version + 1, with its
+        ETag; event `<name>_updated`. A stale `If-Match`: 412 (conditional.py).
+
+        Checked in RFC 9110's order (section 13.2.2): the entity (404, 403),
+        then `If-Match` (412), then the body (422)."""
+        condition = parse_if_match(request.headers)
+
+        def apply(tx: Transaction, raw: bytes) -> Response:
             current, session = self._entity(caller, kind, request.path_params["id"])
+            check_if_match(condition, kind, current)
+            body = validate_body(raw, kind.update_body)
+            changes = {name: value for name, value in body.model_dump().items() if value is not None}
             entity = kind.model.model_validate(
                 {
                     **current.model_dump(),
                     **changes,
                     "updated_at": next_updated_at(current.updated_at),
+                    "version": current.version + 1,
                 }
             )
             tx.update_entity(kind, entity)
-            event = kind.changed_event("updated", entity, session.coaching_relationship_id)
-            tx.append_event(
-                event["type"],
-                self._events.dump_event(event),
-                coaching_relationship_id=session.coaching_relationship_id,
-            )
-        return _json_entity(entity)
+            self._log_change(tx, kind.changed_event("updated", entity, session.coaching_relationship_id), session)
+            return entity_response(kind, entity)
+
+        return await self._write(request, caller, apply)
 
     async def delete_entity(self, request: Request, caller: Caller, kind: EntityKind) -> Response:
-        """DELETE /<endpoint>/{id} -> 204; event `<name>_deleted`."""
-        with self._broker.transaction() as tx:
+        """DELETE /<endpoint>/{id} -> 204; event `<name>_deleted`. A stale `If-Match`: 412."""
+        condition = parse_if_match(request.headers)
+
+        def apply(tx: Transaction, raw: bytes) -> Response:
             current, session = self._entity(caller, kind, request.path_params["id"])
+            check_if_match(condition, kind, current)
             tx.delete_entity(kind, current.id)
-            event = kind.deleted_event(current, session.coaching_relationship_id)
-            tx.append_event(
-                event["type"],
-                self._events.dump_event(event),
-                coaching_relationship_id=session.coaching_relationship_id,
-            )
-        return Response(status_code=204)
+            self._log_change(tx, kind.deleted_event(current, session.coaching_relationship_id), session)
+            return Response(status_code=204)
+
+        return await self._write(request, caller, apply)
+
+    def _log_change(self, tx: Transaction, event: dict, session: CoachingSession) -> None:
+        """Log an entity event in the write's transaction (published on commit)."""
+        tx.append_event(
+            event["type"],
+            self._events.dump_event(event),
+            coaching_relationship_id=session.coaching_relationship_id,
+        )
 
     # --- the stream ------------------------------------------------------------
 
@@ -389,10 +475,6 @@ def presented_username(presented: tuple[str, TokenInfo] | None) -> str | None:
     return None if presented is None else presented[1].user.username
 
 
-def _json_entity(entity: Entity, status_code: int = 200) -> Response:
-    return Response(entity.model_dump_json(), status_code=status_code, media_type="application/json")
-
-
 def _json_entities(entities: list[Entity]) -> Response:
     body = "[" + ",".join(entity.model_dump_json() for entity in entities) + "]"
     return Response(body, media_type="application/json")
@@ -421,8 +503,11 @@ def _cors(origins: tuple[str, ...]) -> list[Middleware]:
             SameOriginUnlessListedCORS,
             allow_origins=list(origins),
             allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "X-Version", "Content-Type", "Last-Event-ID"],
-            expose_headers=["Retry-After"],
+            # If-Match and Idempotency-Key are not CORS-safelisted request
+            # headers, and ETag is not a safelisted response header (Fetch
+            # standard): the page on another origin needs them listed here.
+            allow_headers=["Authorization", "X-Version", "Content-Type", "Last-Event-ID", "If-Match", "Idempotency-Key"],
+            expose_headers=["Retry-After", "ETag", REPLAYED_HEADER],
             allow_credentials=False,
         )
     ]
@@ -436,11 +521,23 @@ def _quiet_loggers() -> None:
         uvicorn_error.addFilter(UnfinishedResponseFilter())
 
 
-def create_app(config: StubConfig, kinds: tuple[EntityKind, ...] = ENTITY_KINDS) -> Starlette:
+def create_app(
+    config: StubConfig,
+    kinds: tuple[EntityKind, ...] = ENTITY_KINDS,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+) -> Starlette:
     """The stub backend as an ASGI app (Starlette), serving the entities of
-    `kinds` (the registry). Opens (and seeds) `config.db_path`."""
+    `kinds` (the registry). Opens (and seeds) `config.db_path`. `clock` is
+    now for the ages of idempotency keys (a test may fake it)."""
     _quiet_loggers()
-    storage = Storage(config.db_path, retention=config.retention, kinds=kinds)
+    storage = Storage(
+        config.db_path,
+        retention=config.retention,
+        kinds=kinds,
+        idempotency_ttl=config.idempotency_ttl,
+        clock=clock,
+    )
     broker = Broker(storage, queue_size=config.queue_size)
 
     @asynccontextmanager
@@ -449,16 +546,18 @@ def create_app(config: StubConfig, kinds: tuple[EntityKind, ...] = ENTITY_KINDS)
         storage.close()
 
     routes: list[BaseRoute]
+    app_class = Starlette
     if config.test_controls:
-        from .test_controls import RecordingApi, StubControls
+        from .test_controls import RecordingApi, StubControls, TransportAwareStarlette
 
         controls = StubControls(storage, broker)
         routes = [*RecordingApi(config, storage, broker, controls, kinds).routes(), Mount("/_test", app=controls.app())]
+        app_class = TransportAwareStarlette
     else:
         routes = StubApi(config, storage, broker, kinds).routes()
     routes += site_routes(config.site_root)
 
-    app = Starlette(
+    app = app_class(
         routes=routes,
         middleware=_cors(config.cors_origins),
         exception_handlers={ApiError: api_error_handler},

@@ -52,6 +52,9 @@ class StubConfig:
     max_body_size: int = 1_048_576
     """Largest accepted request body in bytes."""
 
+    idempotency_ttl: float = 24 * 60 * 60
+    """Seconds an `Idempotency-Key` and its answer are remembered (24 h)."""
+
     def __post_init__(self) -> None:
         if self.retention < 1:
             raise ValueError("retention must be >= 1")
@@ -61,3 +64,5 @@ class StubConfig:
             raise ValueError("keepalive must be >= 0 seconds")
         if self.token_ttl is not None and self.token_ttl <= 0:
             raise ValueError("token_ttl must be > 0 seconds")
+        if self.idempotency_ttl <= 0:
+            raise ValueError("idempotency_ttl must be > 0 seconds")

@@ -35,7 +35,7 @@ class ApiError(Exception):
         self.headers = headers or {}
         self.extra = extra or {}
 
-    def response(self) -> JSONResponse:
+    def response(self) -> Response:
         """The JSON answer of this error."""
         body = {"error": self.code, "message": self.message, **self.extra}
         return JSONResponse(body, status_code=self.status, headers=self.headers)
@@ -83,7 +83,11 @@ async def parse_body(request: Request, model: type[BodyT], *, empty_is_object: b
     A non-JSON body is a 422 with `field` null; so is an empty one, unless
     `empty_is_object` (then it reads as `{}`).
     """
-    raw = await request.body()
+    return validate_body(await request.body(), model, empty_is_object=empty_is_object)
+
+
+def validate_body(raw: bytes, model: type[BodyT], *, empty_is_object: bool = False) -> BodyT:
+    """`parse_body` of a body already read."""
     if not raw.strip() and empty_is_object:
         raw = b"{}"
     try:

@@ -9,13 +9,24 @@ The event log (`event_log`) numbers events with an AUTOINCREMENT key, so ids
 strictly increase across restarts and are never reused, even after pruning.
 Only the newest `retention` events are kept; the highest pruned id is kept in
 `meta.pruned_through` so a replay can tell that it missed something.
+
+`idempotency_keys` remembers, per user, the writes that carried an
+`Idempotency-Key` and their answers (`idempotency.py`): a row is claimed
+(`status` NULL) before the write is handled, completed in the write's own
+transaction, released if the write fails, and purged after the keys' time to
+live, by the storage's `clock`. A start forgets the claims of requests in
+flight: no request survives a restart.
+
+Opening an older file migrates it: the entity tables gain the model's new
+columns (`entities.add_column`; `version` = 1 for the rows already there).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +38,8 @@ from contract.models import ActionStatus, Entity, utc_now
 from contract.registry import ACTIONS, AGREEMENTS, ENTITY_KINDS, OVERARCHING_GOALS, EntityKind
 
 from .auth import hash_password, token_digest, verify_password
-from .entities import columns, from_row, table_schema
+from .entities import add_column, columns, from_row, missing_columns, table_schema
+from .idempotency import DEFAULT_TTL_SECONDS, Claim, StoredAnswer, key_in_flight, reused_key
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -75,6 +87,19 @@ CREATE TABLE IF NOT EXISTS event_log (
     payload TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    key TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER,
+    body BLOB,
+    headers TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_age ON idempotency_keys(created_at);
 """
 """Every table but the entities' (one per kind: `entities.table_schema`)."""
 
@@ -204,6 +229,14 @@ class Transaction:
         """DELETE one entity by id."""
         self._db.execute(f"DELETE FROM {kind.endpoint} WHERE id = ?", (entity_id,))
 
+    def complete_idempotency_key(self, claim: Claim, answer: StoredAnswer) -> None:
+        """Remember `answer` for `claim`, committed with the write it answers:
+        a write is never applied without its key knowing (nor the reverse)."""
+        self._db.execute(
+            "UPDATE idempotency_keys SET status = ?, body = ?, headers = ? WHERE user_id = ? AND key = ?",
+            (answer.status, answer.body, json.dumps(answer.headers), claim.user_id, claim.key),
+        )
+
     def append_event(
         self,
         event_type: str,
@@ -238,9 +271,20 @@ class Storage:
     """The stub's SQLite database. Create it with the file path; it migrates and
     seeds itself, with a table for each kind of `kinds` (the registry)."""
 
-    def __init__(self, path: Path, *, retention: int = 10_000, kinds: tuple[EntityKind, ...] = ENTITY_KINDS) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        retention: int = 10_000,
+        kinds: tuple[EntityKind, ...] = ENTITY_KINDS,
+        idempotency_ttl: float = DEFAULT_TTL_SECONDS,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._retention = retention
+        self._idempotency_ttl = timedelta(seconds=idempotency_ttl)
+        self.clock = clock
+        """Now, for the keys' ages (a test may fake it)."""
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -251,8 +295,16 @@ class Storage:
         with self._lock:
             self._db.executescript(_SCHEMA + "".join(table_schema(kind) for kind in kinds))
             with self.transaction():
+                for kind in kinds:
+                    for column in missing_columns(self._db, kind):
+                        add_column(self._db, kind, column)
                 if _meta(self._db, "seeded_at") is None:
                     _seed(self._db)
+                # No request survives a restart; expired keys go now, not at the next write.
+                self._db.execute(
+                    "DELETE FROM idempotency_keys WHERE status IS NULL OR created_at <= ?",
+                    (iso(self.clock() - self._idempotency_ttl),),
+                )
 
     def close(self) -> None:
         """Close the connection (the WAL is checkpointed by SQLite)."""
@@ -372,6 +424,53 @@ class Storage:
             row = self._db.execute(f"SELECT * FROM {kind.endpoint} WHERE id = ?", (entity_id,)).fetchone()
         return None if row is None else from_row(kind, row)
 
+    # --- idempotency keys ------------------------------------------------------
+
+    def claim_idempotency_key(self, claim: Claim) -> StoredAnswer | None:
+        """Claim `claim.key` for this request, or find what it already answered.
+
+        Forgets expired keys first. Then: an unknown key is claimed (None:
+        handle the request, then `Transaction.complete_idempotency_key` or
+        `release_idempotency_key`); a key of another request raises 422; one
+        still in flight raises 409; else the remembered answer.
+        """
+        now = self.clock()
+        with self.transaction():
+            self._db.execute("DELETE FROM idempotency_keys WHERE created_at <= ?", (iso(now - self._idempotency_ttl),))
+            row = self._db.execute(
+                "SELECT * FROM idempotency_keys WHERE user_id = ? AND key = ?", (claim.user_id, claim.key)
+            ).fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO idempotency_keys (user_id, key, method, path, fingerprint, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (claim.user_id, claim.key, claim.method, claim.path, claim.fingerprint, iso(now)),
+                )
+                return None
+        if not claim.same_request(row["method"], row["path"], row["fingerprint"]):
+            raise reused_key()
+        if row["status"] is None:
+            raise key_in_flight()
+        return _stored_answer(row)
+
+    def release_idempotency_key(self, claim: Claim) -> None:
+        """Forget a claim whose request was not applied (an error answer, a crash)."""
+        with self.transaction():
+            self._db.execute(
+                "DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? AND status IS NULL",
+                (claim.user_id, claim.key),
+            )
+
+    def idempotency_keys(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """The remembered keys (all, or one user's), oldest first, without bodies (for tests)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT user_id, key, method, path, status, created_at FROM idempotency_keys"
+                " WHERE ? IS NULL OR user_id = ? ORDER BY created_at, key",
+                (user_id, user_id),
+            ).fetchall()
+        return [dict(row) for row in rows]
+
     # --- event log -----------------------------------------------------------
 
     def replay(self, last_event_id: str | None, user_id: str, relationship_ids: frozenset[str]) -> Replay:
@@ -436,6 +535,15 @@ def _pruned_through(db: sqlite3.Connection) -> int:
 
 def _user(row: sqlite3.Row) -> User:
     return User(row["id"], row["username"], row["display_name"], row["role"])
+
+
+def _stored_answer(row: sqlite3.Row) -> StoredAnswer:
+    return StoredAnswer(
+        status=int(row["status"]),
+        body=bytes(row["body"] or b""),
+        headers=json.loads(row["headers"] or "{}"),
+        created_at=parse_iso(row["created_at"]),
+    )
 
 
 def _logged_event(row: sqlite3.Row) -> LoggedEvent:

@@ -61,6 +61,11 @@ class UnfinishedResponseFilter(logging.Filter):
         )
 
 
+def mark_deliberately_unfinished() -> None:
+    """Tell `UnfinishedResponseFilter` that the current response is cut on purpose."""
+    _deliberately_unfinished.set(True)
+
+
 def event_frame(event: LoggedEvent) -> ServerSentEvent:
     """`id:` / `event:` / `data:` frame of one logged event (its JSON is one line)."""
     return ServerSentEvent(data=event.payload, id=str(event.id), event=event.type, sep=SEPARATOR)

@@ -7,25 +7,38 @@ records nothing: none of this is on its request path.
 
 The controls need no token and no `X-Version`. `StubControls` keeps the two
 logs `RecordingApi` feeds (every GET /sse attempt, every API request) and the
-pending forced failures of GET /sse. A bad body is a 422 `ApiError`,
-answered as JSON by the sub-app's handler.
+pending faults: forced failures (`fail_next`: of GET /sse by default, or of
+any API request matching a method and path), replies dropped after the write
+was applied (`drop_replies`), and held requests (`delay_next`). A bad body is
+a 422 `ApiError`, answered as JSON by the sub-app's handler.
+
+A dropped reply must look like a cut network, not like an answer: the
+connection is aborted before any byte of the reply is written. ASGI has no
+way to say that, so `TransportAwareStarlette` (the app's class with the
+controls, and only then) notes the server's transport in the scope (uvicorn
+passes its request cycle's bound `send`); without one, the reply's status
+line and headers go out and the body never does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import fnmatch
 import logging
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import anyio
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from bench import streams
 from contract.events import (
@@ -42,8 +55,9 @@ from .app import StubApi, presented_username
 from .broker import Broker
 from .config import StubConfig
 from .errors import ApiError, api_error_handler, not_found, parse_body
+from .idempotency import REPLAYED_HEADER
 from .storage import Storage, TokenInfo, User, iso
-from .stream import StreamResponse
+from .stream import StreamResponse, mark_deliberately_unfinished
 
 __test__ = False  # not a pytest module, despite its name
 
@@ -124,6 +138,87 @@ class ForcedFailure:
         return JSONResponse(body, status_code=self.status, headers=headers)
 
 
+WRITE_METHODS = ("POST", "PUT", "DELETE")
+"""What `drop_replies` matches when it is given no method."""
+
+TRANSPORT_KEY = "backend_stub.transport"
+"""Scope key of the server's transport (`TransportAwareStarlette`)."""
+
+
+@dataclass
+class Fault:
+    """A pending fault: the next `left` API requests matching `method` (None:
+    any of `methods`) and the glob `path` (`fnmatch`: `*` crosses `/`) get it."""
+
+    kind: Literal["fail", "drop", "delay"]
+    method: str | None
+    path: str
+    left: int
+    methods: tuple[str, ...] | None = None
+    failure: ForcedFailure | None = None
+    seconds: float = 0.0
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """What a newer fault of the same key replaces: kind, method(s), path."""
+        return (self.kind, self.method, self.methods, self.path)
+
+    def matches(self, method: str, path: str) -> bool:
+        """Does a request `method path` get this fault?"""
+        if self.method is not None and method != self.method:
+            return False
+        if self.method is None and self.methods is not None and method not in self.methods:
+            return False
+        return fnmatch.fnmatchcase(path, self.path)
+
+    def as_json(self) -> dict[str, Any]:
+        """`{kind, method, path, left, status?, seconds?}`."""
+        entry: dict[str, Any] = {"kind": self.kind, "method": self.method, "path": self.path, "left": self.left}
+        if self.failure is not None:
+            entry["status"] = self.failure.status
+        if self.kind == "delay":
+            entry["seconds"] = self.seconds
+        return entry
+
+
+class DroppedReply(Response):
+    """What a request gets under `drop_replies`: it was handled (`answer`,
+    applied if it succeeded), and the connection is aborted before a byte of
+    the reply goes out, so the client sees a network error."""
+
+    def __init__(self, answer: Response) -> None:
+        super().__init__(status_code=answer.status_code)
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Abort the connection (or, with no transport known, send only the head)."""
+        transport = scope.get(TRANSPORT_KEY)
+        if transport is None:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.answer.raw_headers})
+            mark_deliberately_unfinished()
+            return
+        transport.abort()
+        # Wait until the server has seen the connection go (uvicorn: its
+        # `receive` answers `http.disconnect`): returning earlier, without a
+        # reply started, would make it answer 500 on the dead socket.
+        with anyio.move_on_after(2.0):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+
+class TransportAwareStarlette(Starlette):
+    """Starlette that notes the server's transport in each HTTP scope, for
+    `DroppedReply` (only the app with the test controls is one)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Note `send.__self__.transport` (uvicorn's request cycle), then serve."""
+        if scope["type"] == "http":
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            if isinstance(transport, asyncio.BaseTransport):
+                scope[TRANSPORT_KEY] = transport
+        await super().__call__(scope, receive, send)
+
+
 # --- request bodies --------------------------------------------------------------
 
 
@@ -131,11 +226,40 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class FailNextBody(_Body):
+class _Matching(_Body):
+    method: str | None = None
+    """An HTTP method (any case), or None."""
+    path: str | None = None
+    """A glob of the request path (`/actions*`), or None: any path."""
+
+    @field_validator("method")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.isascii() or not value.isalpha():
+            raise ValueError("not an HTTP method")
+        return value.upper()
+
+
+class FailNextBody(_Matching):
+    """Neither `method` nor `path`: GET /sse (as before requests could be matched)."""
+
     count: int = Field(default=1, ge=0)
     status: int = Field(default=503, ge=200, le=599)
     retry_after: int | str | None = None
     """Seconds (an integer) or an HTTP date, copied to `Retry-After`."""
+
+
+class DropRepliesBody(_Matching):
+    """No `method`: any write (POST, PUT, DELETE)."""
+
+    count: int = Field(default=1, ge=0)
+
+
+class DelayNextBody(_Matching):
+    count: int = Field(default=1, ge=0)
+    seconds: float = Field(ge=0, le=60)
 
 
 class StreamsBody(_Body):
@@ -193,13 +317,16 @@ class StubControls:
         self._connections: deque[ConnectionAttempt] = deque(maxlen=LOG_LIMIT)
         self._requests: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
         self._seq = 0
-        self._failures_left = 0
-        self._failure: ForcedFailure | None = None
+        self._faults: list[Fault] = []
 
     # --- fed by the API ------------------------------------------------------
 
-    def record_request(self, request: Request, username: str | None, status: int, at: datetime) -> None:
-        """Log one API request: `{method, path, query, username, at, status}`."""
+    def record_request(self, request: Request, username: str | None, response: Response, at: datetime) -> None:
+        """Log one API request: `{method, path, query, username, at, status,
+        idempotency_key, if_match, replayed, dropped}` (`status` is the answer's,
+        even when its reply was dropped)."""
+        dropped = isinstance(response, DroppedReply)
+        answer = response.answer if isinstance(response, DroppedReply) else response
         self._requests.append(
             {
                 "method": request.method,
@@ -207,7 +334,11 @@ class StubControls:
                 "query": request.url.query,
                 "username": username,
                 "at": iso(at),
-                "status": status,
+                "status": answer.status_code,
+                "idempotency_key": request.headers.get("idempotency-key"),
+                "if_match": request.headers.get("if-match"),
+                "replayed": answer.headers.get(REPLAYED_HEADER.lower()) == "true",
+                "dropped": dropped,
             }
         )
 
@@ -220,12 +351,26 @@ class StubControls:
         self._connections.append(attempt)
         return attempt
 
-    def take_forced_failure(self) -> ForcedFailure | None:
-        """The failure the current GET /sse must answer, if `fail_next` is pending."""
-        if self._failures_left <= 0 or self._failure is None:
-            return None
-        self._failures_left -= 1
-        return self._failure
+    def take_fault(self, kind: str, request: Request) -> Fault | None:
+        """The first pending fault of `kind` that `request` matches, one use of it taken."""
+        for fault in self._faults:
+            if fault.kind == kind and fault.left > 0 and fault.matches(request.method, request.url.path):
+                fault.left -= 1
+                if fault.left == 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    def take_forced_failure(self, request: Request) -> ForcedFailure | None:
+        """The failure `request` must answer, if a `fail_next` matching it is pending."""
+        fault = self.take_fault("fail", request)
+        return None if fault is None else fault.failure
+
+    def _set_fault(self, fault: Fault) -> None:
+        """Replace the pending fault of the same kind, method and path (count 0: remove it)."""
+        self._faults = [f for f in self._faults if f.key != fault.key]
+        if fault.left > 0:
+            self._faults.append(fault)
 
     # --- routes --------------------------------------------------------------
 
@@ -235,6 +380,11 @@ class StubControls:
         return Starlette(
             routes=[
                 Route("/fail_next", self.fail_next, methods=["POST"]),
+                Route("/drop_replies", self.drop_replies, methods=["POST"]),
+                Route("/delay_next", self.delay_next, methods=["POST"]),
+                Route("/faults", self.faults, methods=["GET"]),
+                Route("/clear_faults", self.clear_faults, methods=["POST"]),
+                Route("/idempotency_keys", self.idempotency_keys, methods=["GET"]),
                 Route("/drop_streams", self.drop_streams, methods=["POST"]),
                 Route("/stall_streams", self.stall_streams, methods=["POST"]),
                 Route("/send", self.send, methods=["POST"], max_body_size=SEND_MAX_BODY_SIZE),
@@ -249,13 +399,53 @@ class StubControls:
         )
 
     async def fail_next(self, request: Request) -> Response:
-        """POST {count, status, retry_after} -> {"pending": count}."""
+        """POST {count, status, retry_after, method, path} -> {"pending": count}.
+
+        Neither `method` nor `path`: GET /sse; else the API requests matching
+        them (a missing one matches anything). Replaces the pending failure of
+        the same method and path; count 0 cancels it."""
         body = await parse_body(request, FailNextBody, empty_is_object=True)
         retry_after = None if body.retry_after is None else str(body.retry_after)
-        self._failure = ForcedFailure(body.status, retry_after)
-        self._failures_left = body.count
-        logger.info("test control fail_next count=%d status=%d", body.count, body.status)
+        method, path = (body.method, body.path or "*") if body.method or body.path else ("GET", "/sse")
+        self._set_fault(Fault("fail", method, path, body.count, failure=ForcedFailure(body.status, retry_after)))
+        logger.info("test control fail_next count=%d status=%d method=%s path=%s", body.count, body.status, method, path)
         return JSONResponse({"pending": body.count})
+
+    async def drop_replies(self, request: Request) -> Response:
+        """POST {count, method, path} -> {"pending": count}: the next matching
+        requests (no method: any write) are handled, and then their connection
+        is aborted before the reply (`DroppedReply`)."""
+        body = await parse_body(request, DropRepliesBody, empty_is_object=True)
+        methods = None if body.method else WRITE_METHODS
+        self._set_fault(Fault("drop", body.method, body.path or "*", body.count, methods=methods))
+        logger.info("test control drop_replies count=%d method=%s path=%s", body.count, body.method, body.path)
+        return JSONResponse({"pending": body.count})
+
+    async def delay_next(self, request: Request) -> Response:
+        """POST {count, seconds, method, path} -> {"pending": count}: the next
+        matching API requests wait `seconds` once checked (version, token, and
+        a write's `Idempotency-Key` claimed), before anything is applied."""
+        body = await parse_body(request, DelayNextBody)
+        self._set_fault(Fault("delay", body.method, body.path or "*", body.count, seconds=body.seconds))
+        logger.info("test control delay_next count=%d seconds=%s", body.count, body.seconds)
+        return JSONResponse({"pending": body.count})
+
+    async def faults(self, request: Request) -> Response:
+        """GET -> the pending faults, oldest first."""
+        return JSONResponse([fault.as_json() for fault in self._faults])
+
+    async def clear_faults(self, request: Request) -> Response:
+        """POST -> 204; every pending fault (fail, drop, delay) cancelled."""
+        self._faults.clear()
+        return Response(status_code=204)
+
+    async def idempotency_keys(self, request: Request) -> Response:
+        """GET ?username= -> the remembered keys (all, or that user's), oldest
+        first: `{user_id, key, method, path, status, created_at}` (status null:
+        in flight)."""
+        username = request.query_params.get("username")
+        user_id = None if username is None else self._user(username).id
+        return JSONResponse(self._storage.idempotency_keys(user_id))
 
     async def drop_streams(self, request: Request) -> Response:
         """POST {username|null} -> {"streams": n}: cut the connections mid-stream."""
@@ -321,7 +511,7 @@ class StubControls:
         return Response(streams.burst(count, size, same), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     async def reset_logs(self, request: Request) -> Response:
-        """POST -> 204; both logs emptied (pending failures are kept)."""
+        """POST -> 204; both logs emptied (pending faults are kept)."""
         self._connections.clear()
         self._requests.clear()
         return Response(status_code=204)
@@ -374,8 +564,26 @@ class RecordingApi(StubApi):
         """`StubApi._finish`, and the request into the requests log."""
         if username is None:
             username = presented_username(presented)
-        self._controls.record_request(request, username, response.status_code, arrived)
+        self._controls.record_request(request, username, response, arrived)
         super()._finish(request, presented, response, arrived, username)
+
+    def _intercept(self, request: Request) -> Response | None:
+        """A pending `fail_next` matching the request, answered before any check."""
+        forced = self._controls.take_forced_failure(request)
+        return None if forced is None else forced.response()
+
+    async def _hold(self, request: Request) -> None:
+        """A pending `delay_next` matching the request: wait it out."""
+        fault = self._controls.take_fault("delay", request)
+        if fault is not None:
+            await anyio.sleep(fault.seconds)
+
+    def _deliver(self, request: Request, response: Response) -> Response:
+        """A pending `drop_replies` matching the request: its reply is dropped."""
+        if self._controls.take_fault("drop", request) is None:
+            return response
+        logger.info("test control dropped the reply to %s %s status=%d", request.method, request.url.path, response.status_code)
+        return DroppedReply(response)
 
     async def sse(self, request: Request) -> Response:
         """`StubApi.sse`, recorded for `/_test/connections`, or the pending forced failure."""
@@ -387,7 +595,7 @@ class RecordingApi(StubApi):
             request.headers.get("x-version"),
             arrived,
         )
-        forced = self._controls.take_forced_failure()
+        forced = self._controls.take_forced_failure(request)
         if forced is not None:
             response = forced.response()
         else:

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
+    "FIRST_VERSION",
     "TEXT_MAX",
     "Action",
     "ActionStatus",
@@ -30,6 +31,9 @@ def utc_now() -> datetime:
     """The current time as an aware UTC `datetime` (what entities carry)."""
     return datetime.now(UTC)
 
+
+FIRST_VERSION = 1
+"""The `version` of a new entity; each change adds 1."""
 
 TEXT_MAX = 10_000
 """Longest accepted `body` or `title`, in characters (CONTRACT.md)."""
@@ -58,12 +62,20 @@ class _Model(BaseModel):
 
 
 class Entity(_Model):
-    """Fields every entity has. `updated_at` orders versions of one entity."""
+    """Fields every entity has. `updated_at` orders versions of one entity;
+    `version` counts them: `FIRST_VERSION` when created, +1 per change.
+
+    The stub always sends `version`. A payload without it (a backend from
+    before versions, or a hand-made fixture) parses as version 1, so readers
+    of older payloads keep working; `EntityKind.etag` derives the entity's
+    ETag from it.
+    """
 
     id: str
     coaching_session_id: str
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    version: int = Field(default=FIRST_VERSION, ge=FIRST_VERSION)
 
 
 class Action(Entity):

@@ -175,6 +175,17 @@ class EntityKind:
         data[self.deleted_id_field] = entity.id
         return {"type": self.event_types["deleted"], "data": data}
 
+    # -- versions --------------------------------------------------------------
+
+    def etag(self, entity: Entity) -> str:
+        """The entity's ETag, quotes included: `"action-act-3f2a9c0d1b4e-v3"`.
+
+        A strong validator (RFC 9110 section 8.8.3): `<name>-<id>-v<version>`
+        names one version of one entity and no other, so a client may also
+        build it from an entity it got from an event (for `If-Match`).
+        """
+        return f'"{self.name}-{entity.id}-v{entity.version}"'
+
     def new_id(self) -> str:
         """A fresh id such as `act-3f2a9c0d1b4e` (prefix + 12 hex digits of a uuid4)."""
         return f"{self.id_prefix}-{uuid.uuid4().hex[:12]}"

@@ -135,8 +135,8 @@ def test_the_generated_envelopes_write_the_wire_format_of_the_hand_written_ones(
     assert EVENTS.dump_event(ACTIONS.changed_event("updated", action, "rel-1")) == (
         '{"type":"action_updated","data":{"coaching_session_id":"session-1","coaching_relationship_id":"rel-1",'
         '"action":{"id":"a1","coaching_session_id":"session-1","created_at":"2026-01-01T00:00:00Z",'
-        '"updated_at":"2026-01-01T00:00:01.500000Z","body":"b","status":"InProgress","user_id":null}}}'
-    )
+        '"updated_at":"2026-01-01T00:00:01.500000Z","version":1,"body":"b","status":"InProgress","user_id":null}}}'
+    )  # `version` absent from the input: an older payload reads as version 1
     assert EVENTS.dump_event(AGREEMENTS.deleted_event(action, "rel-1")) == (
         '{"type":"agreement_deleted","data":{"coaching_session_id":"session-1","coaching_relationship_id":"rel-1",'
         '"agreement_id":"a1"}}'

@@ -285,14 +285,14 @@ def test_a_listed_origin_may_call_the_api(stub: StubProcess) -> None:
         headers={
             "Origin": ALLOWED,
             "Access-Control-Request-Method": "PUT",
-            "Access-Control-Request-Headers": "authorization, x-version, content-type",
+            "Access-Control-Request-Headers": "authorization, x-version, content-type, if-match, idempotency-key",
         },
     )
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == ALLOWED
     assert "PUT" in preflight.headers["access-control-allow-methods"]
     allowed_headers = preflight.headers["access-control-allow-headers"].lower()
-    for header in ("authorization", "x-version", "content-type", "last-event-id"):
+    for header in ("authorization", "x-version", "content-type", "last-event-id", "if-match", "idempotency-key"):
         assert header in allowed_headers
     assert "access-control-allow-credentials" not in preflight.headers
 
@@ -303,7 +303,8 @@ def test_a_listed_origin_may_call_the_api(stub: StubProcess) -> None:
     )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ALLOWED
-    assert response.headers["access-control-expose-headers"] == "Retry-After"
+    exposed = [name.strip().lower() for name in response.headers["access-control-expose-headers"].split(",")]
+    assert exposed == ["retry-after", "etag", "idempotent-replayed"]  # ETag: for the page's If-Match
 
 
 def test_another_origin_gets_no_cors_headers(stub: StubProcess) -> None:
