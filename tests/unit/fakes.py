@@ -216,9 +216,6 @@ class ConnectionFactory:
         """Requests started and not aborted, over every connection made."""
         return sum(len(harness.io.live) for harness in self.made)
 
-    @property
-    def pending_timers(self) -> int:
-        return sum(len(harness.io.timers) for harness in self.made)
 
 
 def sse_frame(event: str, data: str, event_id: str | None = None) -> bytes:

@@ -199,7 +199,9 @@ def test_rapid_login_logout_leaves_exactly_one_open_request() -> None:
     assert app.factory.live_requests == 1
     assert app.harness.io.live == {app.harness.connection.generation}
     assert all(harness.connection.state is ConnectionState.Disconnected for harness in app.factory.made[:-1])
-    assert app.factory.pending_timers == 0  # no idle or retry timer: nothing opened yet
+    # Only the live attempt's connect timeout: no idle or retry timer, and none
+    # left behind by the closed connections.
+    assert [set(harness.io.timers) for harness in app.factory.made] == [set()] * 5 + [{"connect"}]
 
 
 def test_rapid_logout_sequence_and_login_leaves_exactly_one_open_request() -> None:
