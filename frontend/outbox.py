@@ -153,7 +153,9 @@ class Write:
     """One queued mutation of one entity, owned by `user`. Immutable: every
     change makes a new `Write` (the outbox keeps the newest).
 
-    - `id`: the Idempotency-Key, a UUID4 string; the same on every resend.
+    - `id`: the Idempotency-Key, a UUID4 string; the same on every resend
+      (a new one only after the server refused it: `edit_and_retry`,
+      `resolve_conflict(keep="mine")`).
     - `user`: the owner; it is only ever sent under this user's token.
     - `kind`: the entity kind's name (`contract.registry`: "action", ...).
     - `op`: "create", "update" or "delete".
@@ -558,9 +560,7 @@ class Outbox:
             raise ValueError("a delete takes no fields")
         if undo_window < 0 or (undo_window and op != DELETE):
             raise ValueError("only a delete is held, for a window >= 0 s")
-        key = self._new_key()
-        if not key or key in self._writes:
-            raise ValueError("the key factory must make a new key every time")
+        key = self._fresh_key()
         if op == CREATE:
             if entity_id is not None or base_version is not None:
                 raise ValueError("a create takes no entity_id and no base_version")
@@ -644,21 +644,27 @@ class Outbox:
 
     def edit_and_retry(self, write_id: str, fields: Mapping[str, Any], now: float) -> Write:
         """The person corrected a rejected write: its `fields` are replaced and
-        it is queued, due at once, with the same key (the server refused it,
-        so it was not applied). ValueError for a field the kind does not
-        accept; `InvalidTransition` unless it is `rejected`."""
+        it is queued, due at once, under a new key (returned: the new `id`).
+        The server refused it, so it was not applied and a new key is safe;
+        the old one would not do: a server may replay its stored refusal for
+        it, or refuse a key reused with another body (the Idempotency-Key
+        draft). ValueError for a field the kind does not accept;
+        `InvalidTransition` unless it is `rejected`."""
         write = self._writes[write_id]
         plain_fields = {name: _plain(value) for name, value in fields.items()}
         unknown = sorted(set(plain_fields) - set(self.kinds[write.kind].writable))
         if unknown:
             raise ValueError(f"{write.kind} does not accept {', '.join(unknown)}")
-        return self._move(write, "edit", fields=plain_fields, next_attempt_at=now, last_error="")
+        moved = self._move(write, "edit", fields=plain_fields, next_attempt_at=now, last_error="")
+        return self._rekey(moved)
 
     def resolve_conflict(self, write_id: str, keep: str) -> Optional[Dict[str, Any]]:
         """The person chose, for a write in `conflict`:
 
         - "mine": it is queued again, due at once, with `base_version` =
-          their version (so it applies on top of theirs);
+          their version (so it applies on top of theirs), under a new key (as
+          `edit_and_retry`: the 412 was not applied, and may be replayed for
+          the old key);
         - "theirs": it is dropped; later writes of the entity are rebased onto
           their version.
 
@@ -672,7 +678,8 @@ class Outbox:
         version = _version(theirs)
         if keep == "mine":
             base = version if version is not None else write.base_version
-            self._move(write, "keep_mine", base_version=base, next_attempt_at=_DUE_AT_ONCE, theirs=None, last_error="")
+            moved = self._move(write, "keep_mine", base_version=base, next_attempt_at=_DUE_AT_ONCE, theirs=None, last_error="")
+            self._rekey(moved)
         else:
             self._leave(write, "keep_theirs")
             if version is not None:
@@ -836,6 +843,19 @@ class Outbox:
         if write.state not in TRANSITIONS[event] or TRANSITIONS[event][write.state] is not None:
             raise InvalidTransition(write.state, event)
         del self._writes[write.id]
+
+    def _fresh_key(self) -> str:
+        key = self._new_key()
+        if not key or key in self._writes:
+            raise ValueError("the key factory must make a new key every time")
+        return key
+
+    def _rekey(self, write: Write) -> Write:
+        """`write` under a new key, in the same place in the order."""
+        key = self._fresh_key()
+        moved = replace(write, id=key)
+        self._writes = {(key if k == write.id else k): (moved if k == write.id else w) for k, w in self._writes.items()}
+        return moved
 
     def _failed(self, write: Write, message: str, now: float, retry_after: Optional[float]) -> Write:
         attempts = write.attempts + 1
