@@ -36,7 +36,14 @@ Each write's state follows `TRANSITIONS` (input -> {from state: to state};
 
 What each answer means is `classify_write`; retryable failures wait
 `backoff_delay` (the SSE client's bands, `frontend.sse.retry`) after each
-failed attempt and are never given up: a write is the person's work.
+failed attempt and are never given up: a write is the person's work. A
+write the server refused (412, 400, 422, ...) and the person then keeps or
+corrects is sent under a new key: it was not applied, and the old key may be
+answered with the stored refusal.
+
+Known gap: if a create's live event arrives before the answer to its POST,
+the row shows twice until the answer comes (nothing links the server's id
+to the temporary one before it).
 """
 
 from __future__ import annotations
