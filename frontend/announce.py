@@ -20,7 +20,8 @@ No clock of its own: `now` (s) is passed in; the shell sets a timer for
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from frontend.sse.connection_store import ConnectionState
 
@@ -33,7 +34,7 @@ DEFAULT_MAX_ITEMS = 3
 """Changes named in one announcement; the rest are counted ("and 4 more changes")."""
 
 
-def combine(texts: List[str], max_items: int = DEFAULT_MAX_ITEMS) -> str:
+def combine(texts: list[str], max_items: int = DEFAULT_MAX_ITEMS) -> str:
     """One announcement of `texts` (non-empty, duplicates already gone): the
     first `max_items` joined as sentences, then "And N more changes." for the rest."""
     named = [text.rstrip(". ") + "." for text in texts[:max_items]]
@@ -59,8 +60,8 @@ class Announcer:
             raise ValueError("window must be positive and max_items at least 1")
         self.window = window
         self.max_items = max_items
-        self._waiting: List[str] = []
-        self._opened_at: Optional[float] = None
+        self._waiting: list[str] = []
+        self._opened_at: float | None = None
 
     def announce(self, text: str, now: float) -> None:
         text = text.strip()
@@ -70,10 +71,10 @@ class Announcer:
             self._opened_at = now
         self._waiting.append(text)
 
-    def next_due_at(self) -> Optional[float]:
+    def next_due_at(self) -> float | None:
         return None if self._opened_at is None else self._opened_at + self.window
 
-    def due(self, now: float) -> Optional[str]:
+    def due(self, now: float) -> str | None:
         due_at = self.next_due_at()
         if due_at is None or now < due_at:
             return None
@@ -123,9 +124,9 @@ class StatusAnnouncer:
     one given, else None (the live region is left alone)."""
 
     def __init__(self) -> None:
-        self.text: Optional[str] = None
+        self.text: str | None = None
 
-    def update(self, state: Mapping[str, Any]) -> Optional[str]:
+    def update(self, state: Mapping[str, Any]) -> str | None:
         text = status_announcement(state)
         if text == self.text:
             return None

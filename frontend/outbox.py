@@ -49,10 +49,11 @@ to the temporary one before it).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Any, NamedTuple
 
 from contract.registry import ENTITY_KINDS, REQUIRED, EntityKind
 from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
@@ -116,7 +117,7 @@ class WriteState(str, Enum):
 
 W = WriteState
 
-TRANSITIONS: Dict[str, Dict[WriteState, Optional[WriteState]]] = {
+TRANSITIONS: dict[str, dict[WriteState, WriteState | None]] = {
     # next_sends() hands it to the shell
     "send": {W.QUEUED: W.IN_FLIGHT},
     # 2xx: applied; the server's entity goes to the caches
@@ -188,21 +189,21 @@ class Write:
     entity_id: str
     scope: Mapping[str, str]
     fields: Mapping[str, Any]
-    base_version: Optional[int]
+    base_version: int | None
     created_at: float
     attempts: int = 0
     next_attempt_at: float = _DUE_AT_ONCE
     state: WriteState = WriteState.QUEUED
     last_error: str = ""
-    theirs: Optional[Mapping[str, Any]] = None
-    undo_until: Optional[float] = None
+    theirs: Mapping[str, Any] | None = None
+    undo_until: float | None = None
 
     @property
     def pending(self) -> bool:
         """Not yet confirmed and not waiting for the person (queued or in flight)."""
         return self.state in (WriteState.QUEUED, WriteState.IN_FLIGHT)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (`state` as its value)."""
         return {
             "id": self.id,
@@ -223,7 +224,7 @@ class Write:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Write":
+    def from_dict(cls, data: Mapping[str, Any]) -> Write:
         """The write `to_dict` made. ValueError for anything malformed."""
         try:
             write = cls(
@@ -299,7 +300,7 @@ def classify_write(status: int, op: str) -> WriteClassification:
     return WriteClassification(WriteOutcome.REJECTED, message)
 
 
-def server_message(body: str) -> Optional[str]:
+def server_message(body: str) -> str | None:
     """The message for people in an error answer's JSON body (the stub's
     `{"error": code, "message": text}`; also `detail`), or None."""
     answer = _json(body)
@@ -311,7 +312,7 @@ def server_message(body: str) -> Optional[str]:
     return None
 
 
-def _entity_of(body: str) -> Optional[Dict[str, Any]]:
+def _entity_of(body: str) -> dict[str, Any] | None:
     """The entity in an answer's body: the body itself if it has an `id`, or
     under `current` / `entity` (a 412 may wrap it beside an error)."""
     answer = _json(body)
@@ -326,7 +327,7 @@ def _entity_of(body: str) -> Optional[Dict[str, Any]]:
     return None
 
 
-def _version(entity: Optional[Mapping[str, Any]]) -> Optional[int]:
+def _version(entity: Mapping[str, Any] | None) -> int | None:
     value = None if entity is None else entity.get("version")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -337,8 +338,8 @@ class Request(NamedTuple):
 
     method: str
     path: str
-    headers: Dict[str, str]
-    body: Optional[Dict[str, Any]]
+    headers: dict[str, str]
+    body: dict[str, Any] | None
 
 
 def if_match(kind: str, entity_id: str, version: int) -> str:
@@ -377,12 +378,12 @@ class Result(NamedTuple):
     - `dropped`: later writes of the entity dropped with it (it is gone).
     """
 
-    write: Optional[Write]
+    write: Write | None
     outcome: WriteOutcome
-    entity: Optional[Dict[str, Any]] = None
-    removed_id: Optional[str] = None
-    replaced_id: Optional[str] = None
-    dropped: Tuple[Write, ...] = ()
+    entity: dict[str, Any] | None = None
+    removed_id: str | None = None
+    replaced_id: str | None = None
+    dropped: tuple[Write, ...] = ()
     message: str = ""
 
 
@@ -396,10 +397,10 @@ class Shown(NamedTuple):
       (the row shows the server's version, and the conflict or the error beside it).
     """
 
-    entity: Dict[str, Any]
+    entity: dict[str, Any]
     pending: bool = False
-    write_ids: Tuple[str, ...] = ()
-    problem: Optional[Write] = None
+    write_ids: tuple[str, ...] = ()
+    problem: Write | None = None
 
 
 class Outbox:
@@ -438,17 +439,17 @@ class Outbox:
         self.paused = False  # a 401: nothing is sent until resume(user)
         self._new_key = new_key
         self._random = random
-        self._writes: Dict[str, Write] = {}  # by id, in the order made (dicts keep it)
-        self._ids: Dict[str, str] = {}  # confirmed creates: temporary id -> server id
+        self._writes: dict[str, Write] = {}  # by id, in the order made (dicts keep it)
+        self._ids: dict[str, str] = {}  # confirmed creates: temporary id -> server id
 
     # -- reading -----------------------------------------------------------------
 
     @property
-    def writes(self) -> Tuple[Write, ...]:
+    def writes(self) -> tuple[Write, ...]:
         """Every write in the outbox, oldest first."""
         return tuple(self._writes.values())
 
-    def get(self, write_id: str) -> Optional[Write]:
+    def get(self, write_id: str) -> Write | None:
         return self._writes.get(write_id)
 
     def __len__(self) -> int:
@@ -458,11 +459,11 @@ class Outbox:
         """The server's id of a confirmed create's temporary id; any other id as is."""
         return self._ids.get(entity_id, entity_id)
 
-    def problems(self) -> List[Write]:
+    def problems(self) -> list[Write]:
         """Writes waiting for the person (`conflict`, `rejected`), oldest first."""
         return [w for w in self._writes.values() if w.state in (W.CONFLICT, W.REJECTED)]
 
-    def drafts(self, kind: str, scope: Mapping[str, Any]) -> List[Write]:
+    def drafts(self, kind: str, scope: Mapping[str, Any]) -> list[Write]:
         """Refused creates of `kind` in `scope`: their fields go back beside the
         list's input with the server's message (`last_error`)."""
         wanted = _plain_scope(scope)
@@ -472,7 +473,7 @@ class Outbox:
             if w.op == CREATE and w.state is W.REJECTED and w.kind == kind and dict(w.scope) == wanted
         ]
 
-    def overlay(self, kind: str, scope: Mapping[str, Any], server: Sequence[Mapping[str, Any]]) -> List[Shown]:
+    def overlay(self, kind: str, scope: Mapping[str, Any], server: Sequence[Mapping[str, Any]]) -> list[Shown]:
         """The list the page shows: `server` (the cache's list of `kind` in
         `scope`, entities as dicts) with this user's pending writes applied,
         in the order they were made.
@@ -488,11 +489,11 @@ class Outbox:
         arguments give the same rows; `server` is not changed.
         """
         wanted = _plain_scope(scope)
-        rows: Dict[str, Dict[str, Any]] = {}
+        rows: dict[str, dict[str, Any]] = {}
         for entity in server:
             rows[str(entity["id"])] = dict(entity)
-        touched: Dict[str, List[str]] = {}
-        problems: Dict[str, Write] = {}
+        touched: dict[str, list[str]] = {}
+        problems: dict[str, Write] = {}
         for write in self._writes.values():
             if write.kind != kind or dict(write.scope) != wanted:
                 continue
@@ -514,7 +515,7 @@ class Outbox:
             for entity_id, entity in rows.items()
         ]
 
-    def next_due_at(self) -> Optional[float]:
+    def next_due_at(self) -> float | None:
         """When a queued write next becomes sendable (s since the epoch), for
         the shell's timer; None if none is queued or the outbox is paused.
         Only the first write of each entity counts (the others wait for it)."""
@@ -532,9 +533,9 @@ class Outbox:
         kind: str,
         scope: Mapping[str, Any],
         now: float,
-        entity_id: Optional[str] = None,
-        fields: Optional[Mapping[str, Any]] = None,
-        base_version: Optional[int] = None,
+        entity_id: str | None = None,
+        fields: Mapping[str, Any] | None = None,
+        base_version: int | None = None,
         undo_window: float = 0.0,
     ) -> Write:
         """Queue one write and apply it to what the page shows (`overlay`).
@@ -603,7 +604,7 @@ class Outbox:
         scope: Mapping[str, Any],
         entity_id: str,
         fields: Mapping[str, Any],
-        base_version: Optional[int],
+        base_version: int | None,
         now: float,
     ) -> Write:
         """`enqueue("update", ...)`."""
@@ -614,7 +615,7 @@ class Outbox:
         kind: str,
         scope: Mapping[str, Any],
         entity_id: str,
-        base_version: Optional[int],
+        base_version: int | None,
         now: float,
         undo_window: float = DEFAULT_UNDO_WINDOW,
     ) -> Write:
@@ -634,7 +635,7 @@ class Outbox:
         self._leave(write, "undo")
         return True
 
-    def discard(self, write_id: str) -> List[Write]:
+    def discard(self, write_id: str) -> list[Write]:
         """The person drops a refused write (`conflict`, `rejected`) or one
         never sent. Later writes of an entity that will never exist (a
         discarded create) go too. Returns every write removed, this one first.
@@ -665,7 +666,7 @@ class Outbox:
         moved = self._move(write, "edit", fields=plain_fields, next_attempt_at=now, last_error="")
         return self._rekey(moved)
 
-    def resolve_conflict(self, write_id: str, keep: str) -> Optional[Dict[str, Any]]:
+    def resolve_conflict(self, write_id: str, keep: str) -> dict[str, Any] | None:
         """The person chose, for a write in `conflict`:
 
         - "mine": it is queued again, due at once, with `base_version` =
@@ -695,7 +696,7 @@ class Outbox:
 
     # -- sending -------------------------------------------------------------------
 
-    def next_sends(self, now: float, user: str) -> List[Write]:
+    def next_sends(self, now: float, user: str) -> list[Write]:
         """The writes to send now, oldest first, each now `in_flight`.
 
         Nothing while `paused` or when `user` (the user whose token the shell
@@ -708,7 +709,7 @@ class Outbox:
         if self.paused or user != self.user:
             return []
         in_flight = sum(1 for w in self._writes.values() if w.state is W.IN_FLIGHT)
-        sends: List[Write] = []
+        sends: list[Write] = []
         for write in self._heads():
             if in_flight >= self.max_in_flight:
                 break
@@ -793,11 +794,11 @@ class Outbox:
         text: str,
         new_key: Callable[[], str],
         random: Callable[[], float],
-        user: Optional[str] = None,
+        user: str | None = None,
         config: ClientConfig = DEFAULT_CLIENT_CONFIG,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         kinds: Sequence[EntityKind] = ENTITY_KINDS,
-    ) -> "Outbox":
+    ) -> Outbox:
         """The outbox `to_json` saved. Writes in flight are queued again, due
         at once: their key makes the resend safe. ValueError for malformed
         text, another format, or (when `user` is given) another user's outbox;
@@ -827,10 +828,10 @@ class Outbox:
 
     # -- internals -----------------------------------------------------------------
 
-    def _heads(self) -> List[Write]:
+    def _heads(self) -> list[Write]:
         """The oldest write of each entity, oldest first."""
-        seen: Set[Tuple[str, str]] = set()
-        heads: List[Write] = []
+        seen: set[tuple[str, str]] = set()
+        heads: list[Write] = []
         for write in self._writes.values():
             key = (write.kind, write.entity_id)
             if key not in seen:
@@ -864,12 +865,12 @@ class Outbox:
         self._writes = {(key if k == write.id else k): (moved if k == write.id else w) for k, w in self._writes.items()}
         return moved
 
-    def _failed(self, write: Write, message: str, now: float, retry_after: Optional[float]) -> Write:
+    def _failed(self, write: Write, message: str, now: float, retry_after: float | None) -> Write:
         attempts = write.attempts + 1
         delay = backoff_delay(attempts, self.config, self._random, retry_after=retry_after)
         return self._move(write, "retry", attempts=attempts, next_attempt_at=now + delay, last_error=message)
 
-    def _confirm(self, write: Write, entity: Optional[Dict[str, Any]]) -> Result:
+    def _confirm(self, write: Write, entity: dict[str, Any] | None) -> Result:
         self._leave(write, "confirm")
         if write.op == DELETE:
             return Result(write, WriteOutcome.CONFIRMED, removed_id=write.entity_id, message="deleted")
@@ -887,25 +888,25 @@ class Outbox:
             self._rebase(write.kind, write.entity_id, write.entity_id, version)
         return Result(write, WriteOutcome.CONFIRMED, entity=entity, message="saved")
 
-    def _rebase(self, kind: str, old_id: str, new_id: str, version: Optional[int]) -> None:
+    def _rebase(self, kind: str, old_id: str, new_id: str, version: int | None) -> None:
         """Later writes of entity `old_id` now name `new_id` and edit `version`."""
         for write in list(self._writes.values()):
             if write.kind == kind and write.entity_id == old_id:
                 base = version if version is not None else write.base_version
                 self._writes[write.id] = replace(write, entity_id=new_id, base_version=base)
 
-    def _drop_entity(self, kind: str, entity_id: str) -> List[Write]:
+    def _drop_entity(self, kind: str, entity_id: str) -> list[Write]:
         """Remove every write of an entity that is gone (or will never exist)."""
         dropped = [w for w in self._writes.values() if w.kind == kind and w.entity_id == entity_id]
         for write in dropped:
             del self._writes[write.id]
         return dropped
 
-    def _draft_entity(self, write: Write) -> Dict[str, Any]:
+    def _draft_entity(self, write: Write) -> dict[str, Any]:
         """A pending create as an entity: defaults, then its scope and fields."""
         kind = self.kinds[write.kind]
-        when = datetime.fromtimestamp(write.created_at, timezone.utc).isoformat()
-        entity: Dict[str, Any] = {"id": write.entity_id}
+        when = datetime.fromtimestamp(write.created_at, UTC).isoformat()
+        entity: dict[str, Any] = {"id": write.entity_id}
         entity.update(write.scope)
         for name, (_, default) in kind.writable.items():
             if default is not REQUIRED:
@@ -923,16 +924,16 @@ class Editing(NamedTuple):
     """An entity open in an editor: its id and the version the person started from."""
 
     entity_id: str
-    base_version: Optional[int]
+    base_version: int | None
 
 
 def edit_notice(
     editing: Editing,
     incoming: Mapping[str, Any],
-    by: Optional[str] = None,
-    me: Optional[str] = None,
+    by: str | None = None,
+    me: str | None = None,
     deleted: bool = False,
-) -> Optional[str]:
+) -> str | None:
     """What the editor says when a live event for the entity being edited
     arrives: "Changed by Sam while you were editing" (or "Deleted by ..."),
     "someone else" when the event names nobody; None when the event is about
@@ -959,7 +960,7 @@ def edit_notice(
 # -- helpers -------------------------------------------------------------------------
 
 
-def _kinds_by_name(kinds: Sequence[EntityKind]) -> Dict[str, EntityKind]:
+def _kinds_by_name(kinds: Sequence[EntityKind]) -> dict[str, EntityKind]:
     return {kind.name: kind for kind in kinds}
 
 
@@ -968,11 +969,11 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-def _plain_scope(scope: Mapping[str, Any]) -> Dict[str, str]:
+def _plain_scope(scope: Mapping[str, Any]) -> dict[str, str]:
     return {str(name): str(_plain(value)) for name, value in scope.items()}
 
 
-def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
+def _header(headers: Mapping[str, str], name: str) -> str | None:
     for key, value in headers.items():
         if key.lower() == name:
             return value
@@ -998,7 +999,7 @@ def _int(value: Any) -> int:
     return value
 
 
-def _opt_int(value: Any) -> Optional[int]:
+def _opt_int(value: Any) -> int | None:
     return None if value is None else _int(value)
 
 
@@ -1008,7 +1009,7 @@ def _float(value: Any) -> float:
     return float(value)
 
 
-def _dict(value: Any) -> Dict[str, Any]:
+def _dict(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeError("expected an object")
     return value

@@ -33,7 +33,8 @@ together by "clear site data", and both are evicted alike by Safari's
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
 
 from frontend.cache import Key
@@ -73,7 +74,7 @@ class KeyValueStorage(Protocol):
     - `delete(key)`: forget it (no error if there is none).
     """
 
-    def get(self, key: str) -> Optional[str]: ...
+    def get(self, key: str) -> str | None: ...
 
     def set(self, key: str, value: str) -> None: ...
 
@@ -140,13 +141,13 @@ class ListSnapshot(NamedTuple):
 
     user: str
     saved_at: float
-    lists: Dict[Key, List[Dict[str, Any]]]
+    lists: dict[Key, list[dict[str, Any]]]
     complete: bool = True
 
 
 def lists_to_json(
     user: str,
-    lists: Sequence[Tuple[Key, Sequence[Mapping[str, Any]]]],
+    lists: Sequence[tuple[Key, Sequence[Mapping[str, Any]]]],
     saved_at: float,
     max_chars: int = DEFAULT_MAX_LIST_CHARS,
 ) -> str:
@@ -156,7 +157,7 @@ def lists_to_json(
     are kept, the rest left out (`complete` false), never a partial list."""
     head = {"format": LISTS_FORMAT, "user": user, "saved_at": saved_at}
     budget = max_chars - len(json.dumps({**head, "complete": False, "lists": []}, separators=(",", ":")))
-    kept: List[str] = []
+    kept: list[str] = []
     complete = True
     for (endpoint, params), entities in lists:
         item = json.dumps([endpoint, [list(pair) for pair in params], [dict(e) for e in entities]], separators=(",", ":"))
@@ -169,7 +170,7 @@ def lists_to_json(
     return body[:-1] + ',"lists":[' + ",".join(kept) + "]}"
 
 
-def lists_from_json(text: str, user: str) -> Optional[ListSnapshot]:
+def lists_from_json(text: str, user: str) -> ListSnapshot | None:
     """The snapshot `lists_to_json` made for `user`, or None if `text` is
     malformed, of another format, or another user's."""
     try:
@@ -181,7 +182,7 @@ def lists_from_json(text: str, user: str) -> Optional[ListSnapshot]:
     saved_at, raw_lists = data.get("saved_at"), data.get("lists")
     if not isinstance(saved_at, (int, float)) or isinstance(saved_at, bool) or not isinstance(raw_lists, list):
         return None
-    lists: Dict[Key, List[Dict[str, Any]]] = {}
+    lists: dict[Key, list[dict[str, Any]]] = {}
     for item in raw_lists:
         try:
             endpoint, params, entities = item
@@ -197,7 +198,7 @@ def lists_from_json(text: str, user: str) -> Optional[ListSnapshot]:
 def save_lists(
     storage: KeyValueStorage,
     user: str,
-    lists: Sequence[Tuple[Key, Sequence[Mapping[str, Any]]]],
+    lists: Sequence[tuple[Key, Sequence[Mapping[str, Any]]]],
     saved_at: float,
     max_chars: int = DEFAULT_MAX_LIST_CHARS,
 ) -> None:
@@ -205,7 +206,7 @@ def save_lists(
     storage.set(lists_key(user), lists_to_json(user, lists, saved_at, max_chars))
 
 
-def load_lists(storage: KeyValueStorage, user: str) -> Optional[ListSnapshot]:
+def load_lists(storage: KeyValueStorage, user: str) -> ListSnapshot | None:
     """`user`'s saved lists, or None."""
     text = storage.get(lists_key(user))
     return lists_from_json(text, user) if text else None

@@ -4,7 +4,8 @@ Fake time only."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+import itertools
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,7 @@ def test_repeats_and_blanks_waiting_are_dropped() -> None:
 
 def test_announcements_are_at_least_a_window_apart() -> None:
     announcer = Announcer(window=1.0)
-    times: List[float] = []
+    times: list[float] = []
     now = T0
     for step in range(40):  # a change every 0.1 s for 4 s
         announcer.announce(f"change {step}", now)
@@ -57,7 +58,7 @@ def test_announcements_are_at_least_a_window_apart() -> None:
             times.append(now)
         now = round(now + 0.1, 6)
     assert len(times) >= 3
-    assert all(later - earlier >= 1.0 - 1e-9 for earlier, later in zip(times, times[1:], strict=False))
+    assert all(later - earlier >= 1.0 - 1e-9 for earlier, later in itertools.pairwise(times))
 
 
 def test_clear_drops_what_waits() -> None:
@@ -79,7 +80,7 @@ def test_combine() -> None:
     assert combine(["a", "b", "c", "d"], 3) == "a. b. c. And 1 more change."
 
 
-def snapshot(state: ConnectionState, **fields: Any) -> Dict[str, Any]:
+def snapshot(state: ConnectionState, **fields: Any) -> dict[str, Any]:
     return {**INITIAL_STATE, "state": state, **fields}
 
 
@@ -100,7 +101,7 @@ ERROR = LastError("server unavailable (503)", 503, T0, 2)
         (snapshot(ConnectionState.Disconnected), "Disconnected"),
     ],
 )
-def test_status_announcement(state: Dict[str, Any], expected: str) -> None:
+def test_status_announcement(state: dict[str, Any], expected: str) -> None:
     assert status_announcement(state) == expected
 
 
@@ -109,7 +110,7 @@ def test_the_countdown_changes_the_indicator_but_not_the_announcement() -> None:
     shown = {describe_status(waiting, T0 + tick) for tick in range(4)}
     assert len(shown) == 4  # the visible text counts down...
     announcer = StatusAnnouncer()
-    heard: List[Optional[str]] = [announcer.update(waiting) for _ in range(4)]
+    heard: list[str | None] = [announcer.update(waiting) for _ in range(4)]
     assert heard == ["Reconnecting", None, None, None]  # ...the live region says it once
 
 

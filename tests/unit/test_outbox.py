@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import random as random_module
 import uuid
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -67,7 +68,7 @@ def make_outbox(user: str = "alice", **kwargs: Any) -> Outbox:
     return Outbox(user, Keys(), lambda: HALF, **kwargs)
 
 
-def entity(entity_id: str, version: int = 1, body: str = "text", **fields: Any) -> Dict[str, Any]:
+def entity(entity_id: str, version: int = 1, body: str = "text", **fields: Any) -> dict[str, Any]:
     return {
         "id": entity_id,
         "coaching_session_id": "session-1",
@@ -90,7 +91,7 @@ def send_one(outbox: Outbox, now: float = T0, user: str = "alice") -> Write:
     return sends[0]
 
 
-def ids(writes: List[Write]) -> List[str]:
+def ids(writes: list[Write]) -> list[str]:
     return [w.id for w in writes]
 
 
@@ -781,9 +782,9 @@ class MemoryStorage:
     """A `KeyValueStorage` in a dict (the browser's is `localStorage`)."""
 
     def __init__(self) -> None:
-        self.data: Dict[str, str] = {}
+        self.data: dict[str, str] = {}
 
-    def get(self, key: str) -> Optional[str]:
+    def get(self, key: str) -> str | None:
         return self.data.get(key)
 
     def set(self, key: str, value: str) -> None:
@@ -988,12 +989,12 @@ class FakeServer:
     Idempotency-Key and replayed for a repeat (the key is looked up first)."""
 
     def __init__(self) -> None:
-        self.entities: Dict[str, Dict[str, Any]] = {}
-        self.answers: Dict[str, Tuple[int, str]] = {}
-        self.applied: List[str] = []
+        self.entities: dict[str, dict[str, Any]] = {}
+        self.answers: dict[str, tuple[int, str]] = {}
+        self.applied: list[str] = []
         self.made = 0
 
-    def handle(self, request: Request) -> Tuple[int, str]:
+    def handle(self, request: Request) -> tuple[int, str]:
         key = request.headers["Idempotency-Key"]
         if key in self.answers:
             return self.answers[key]
@@ -1003,7 +1004,7 @@ class FakeServer:
             self.applied.append(key)
         return answer
 
-    def _apply(self, request: Request) -> Tuple[int, str]:
+    def _apply(self, request: Request) -> tuple[int, str]:
         parts = request.path.strip("/").split("/")
         kind = {endpoint: name for name, endpoint in KINDS.items()}[parts[0]]
         if request.method == "POST":
@@ -1029,7 +1030,7 @@ class FakeServer:
         current = self.entities[entity_id]
         self.entities[entity_id] = {**current, **fields, "version": current["version"] + 1}
 
-    def listing(self, kind: str) -> List[Dict[str, Any]]:
+    def listing(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.entities.values() if e["kind"] == kind]
 
 
@@ -1043,27 +1044,27 @@ class Person:
     def __init__(self, server: FakeServer, seed: int) -> None:
         self.server = server
         self.outbox = Outbox("alice", Keys(), random_module.Random(seed).random)
-        self.cache: Dict[str, Dict[str, Any]] = {}
+        self.cache: dict[str, dict[str, Any]] = {}
         self.now = T0
-        self.made: List[str] = []  # keys of writes that must reach the server
-        self.expected: Dict[str, Dict[str, Any]] = {}  # entity (server or temporary id) -> fields
-        self.deleted: Dict[str, Tuple[str, Optional[Dict[str, Any]]]] = {}  # delete's key -> what it removed
+        self.made: list[str] = []  # keys of writes that must reach the server
+        self.expected: dict[str, dict[str, Any]] = {}  # entity (server or temporary id) -> fields
+        self.deleted: dict[str, tuple[str, dict[str, Any] | None]] = {}  # delete's key -> what it removed
         self.conflicts = 0
 
     def start_with(self, per_kind: int) -> None:
         """Entities the server had before the page loaded, in the page's cache."""
         for kind, endpoint in KINDS.items():
             for n in range(per_kind):
-                status, text = self.server._apply(Request("POST", f"/{endpoint}", {}, {**SCOPE, "body": f"old {n}"}))
+                __status, text = self.server._apply(Request("POST", f"/{endpoint}", {}, {**SCOPE, "body": f"old {n}"}))
                 loaded = json.loads(text)
                 self.cache[loaded["id"]] = loaded
                 self.expected[loaded["id"]] = {"kind": kind, "body": loaded["body"]}
 
-    def shown(self, kind: str) -> List[Dict[str, Any]]:
+    def shown(self, kind: str) -> list[dict[str, Any]]:
         server_list = [e for e in self.cache.values() if e["kind"] == kind]
         return [row.entity for row in self.outbox.overlay(kind, SCOPE, server_list)]
 
-    def write(self, op: str, kind: str, pick: int, text: str, undo_window: float = 0.0) -> Optional[Write]:
+    def write(self, op: str, kind: str, pick: int, text: str, undo_window: float = 0.0) -> Write | None:
         rows = self.shown(kind)
         if op == "create":
             write = self.outbox.enqueue_create(kind, SCOPE, {"body": text}, self.now)
@@ -1090,7 +1091,7 @@ class Person:
             if removed is not None:
                 self.expected[self.outbox.resolve_id(entity_id)] = removed
 
-    def pump(self, answers: List[str]) -> None:
+    def pump(self, answers: list[str]) -> None:
         for write, answer in zip(self.outbox.next_sends(self.now, "alice"), answers + ["ok"] * 100, strict=False):
             request = request_for(write)
             if answer in ("ok", "lost"):
@@ -1138,7 +1139,7 @@ def test_random_writes_and_answers_reach_the_server_exactly_once(data: st.DataOb
     server = FakeServer()
     person = Person(server, seed)
     person.start_with(data.draw(st.integers(0, 3)))
-    held: List[Write] = []
+    held: list[Write] = []
     step = st.sampled_from(
         ["create", "create", "update", "update", "delete", "held", "undo", "pump", "pump", "tick", "retry", "resume"]
     )
