@@ -18,19 +18,24 @@ Pure: the fetcher is an injected `async (key) -> data`; no I/O here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from contract.registry import EntityKind
 from frontend.store import Store
 
-__all__ = ["Cache", "CacheEntry", "Key", "entity_key", "make_key"]
+__all__ = ["Cache", "CacheEntry", "Change", "Key", "entity_key", "make_key"]
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 """(endpoint, sorted (name, value) params), e.g. ("actions", (("coaching_session_id", "session-1"),)).
 
 The endpoint is an entity kind's `endpoint` (`contract.registry`), and the
 params its scope fields: `entity_key`."""
+
+Change = tuple[str, Mapping[str, Any], str, Any]
+"""One entity change for `Cache.apply_changes`: (endpoint, scope, operation,
+value): ("actions", the action's fields, "upsert", the action) or
+("actions", a scope such as a deleted event's data, "remove", the id)."""
 
 _MISSING: Any = object()
 
@@ -72,6 +77,47 @@ def _upsert(items: tuple[Any, ...], entity: Any) -> tuple[Any, ...] | None:
                 return None  # same or older version: keep the newer one
             return (*items[:index], entity, *items[index + 1 :])
     return tuple(sorted((*items, entity), key=lambda item: (item.created_at, item.id)))
+
+
+def _apply_all(items: tuple[Any, ...], ops: list[tuple[str, Any]], replay: list[tuple[str, Any]] | None) -> tuple[Any, ...] | None:
+    """`items` after `ops` ("upsert", entity) and ("remove", id) in order, as
+    `_upsert` and `_remove` one after the other give it; None if nothing
+    changes. The ops that were news go to `replay` (as `Cache._apply` does)."""
+    rows: list[Any] = list(items)  # None where an entity was removed
+    where = {item.id: index for index, item in enumerate(rows)}
+    inserted = removed = changed = False
+    for operation, value in ops:
+        if operation == "upsert":
+            index = where.get(value.id)
+            if index is None or rows[index] is None:
+                if index is None:
+                    where[value.id] = len(rows)
+                    rows.append(value)
+                else:
+                    rows[index] = value
+                inserted = True
+            elif value.updated_at > rows[index].updated_at:
+                rows[index] = value
+            else:
+                continue  # same or older version: not news
+        else:
+            index = where.get(value)
+            if index is not None and rows[index] is not None:
+                rows[index] = None
+                removed = changed = True
+            if replay is not None:
+                replay.append((operation, value))  # removes are always kept: ids are never reused
+            continue
+        changed = True
+        if replay is not None:
+            replay.append((operation, value))
+    if not changed:
+        return None
+    if removed:
+        rows = [row for row in rows if row is not None]
+    if inserted:
+        rows.sort(key=lambda item: (item.created_at, item.id))
+    return tuple(rows)
 
 
 def _remove(items: tuple[Any, ...], entity_id: str) -> tuple[Any, ...] | None:
@@ -198,6 +244,38 @@ class Cache:
         (a mapping of the key's params, such as a deleted event's `data`)
         belongs to."""
         return self._apply(endpoint, scope, "remove", entity_id)
+
+    def apply_changes(self, changes: Sequence[Change]) -> list[Key]:
+        """Apply `changes` in order, as `upsert_entity` and `remove_entity`
+        one by one would, in one update of the store: each changed list is
+        rebuilt once and its subscribers hear once. Returns the changed keys.
+
+        This is how a slice of a burst reaches the cache (a replay brings
+        thousands of updates of a few lists): the work per change is a dict
+        lookup, not a copy of the list and a store update.
+        """
+        by_endpoint: dict[str, list[Change]] = {}
+        for change in changes:
+            by_endpoint.setdefault(change[0], []).append(change)
+        updates: dict[Key, CacheEntry] = {}
+        for key, entry in self.store.get_state().items():
+            mine = by_endpoint.get(key[0])
+            if mine is None:
+                continue
+            ops = [(operation, value) for _, scope, operation, value in mine if _matches(key, scope)]
+            if not ops:
+                continue
+            replay = self._replay.get(key)
+            if entry.data is None:
+                if replay is not None:
+                    replay += ops
+                continue
+            data = _apply_all(entry.data, ops, replay)
+            if data is not None:
+                updates[key] = entry._replace(data=data)
+        if updates:
+            self.store.set_changed(updates)
+        return list(updates)
 
     def _apply(self, endpoint: str, scope: Mapping[str, Any], operation: str, value: Any) -> list[Key]:
         changed_keys = []

@@ -97,6 +97,15 @@ class Store(Generic[K]):
             merged.update(update)
         self._commit(merged)
 
+    def set_changed(self, partial: State[K]) -> None:
+        """Merge `partial`, whose every value is known to differ from the
+        current one, and notify: `set_state` without comparing each value
+        first. For a caller that has just built new values from the old ones
+        (the cache's lists), where that comparison would repeat its work."""
+        merged = self._data.copy()
+        merged.update(partial)
+        self._commit(merged)
+
     def _commit(self, data: dict[K, Any]) -> None:
         """Make `data` (a new dict, never mutated after) the state and notify.
         For subclasses whose update is known to change the state."""

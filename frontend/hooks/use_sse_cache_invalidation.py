@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from contract.registry import ENTITY_KINDS, EntityKind
-from frontend.cache import Cache, Key
+from frontend.cache import Cache, Change, Key
 from frontend.contexts.app_context import use_swr_config
 from frontend.contexts.sse_connection_context import use_sse_connection_store
 from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler, use_sse_event_handler
@@ -76,13 +76,18 @@ def apply_entity_event(cache: Cache, event: Any, changes: Mapping[str, CacheChan
 
 def apply_entity_events(cache: Cache, events: list[Any], changes: Mapping[str, CacheChange] = CACHE_INVALIDATION) -> list[Key]:
     """`apply_entity_event` for each of `events` in order, as one update of
-    the cache's store: its subscribers hear once, of the final state.
-    Returns the changed keys, each once. Pure."""
-    changed: list[Key] = []
-    with cache.store.batch():
-        for event in events:
-            changed += apply_entity_event(cache, event, changes)
-    return list(dict.fromkeys(changed))
+    the cache (`Cache.apply_changes`): its subscribers hear once, of the
+    final state. Returns the changed keys, each once. Pure."""
+    batch: list[Change] = []
+    for event in events:
+        endpoint, field, deleted = changes[event["type"]]
+        data = event["data"]
+        if deleted:
+            batch.append((endpoint, data, "remove", data[field]))
+        else:
+            entity = data[field]
+            batch.append((endpoint, vars(entity), "upsert", entity))
+    return cache.apply_changes(batch)
 
 
 def revalidate_all(cache: Cache) -> None:

@@ -368,3 +368,72 @@ def test_no_duplicates_whatever_the_overlap_of_replay_live_events_and_rest(histo
     expected = server_state(history["ops"], len(history["ops"]))
     assert [item.id for item in data] == [item.id for item in expected]
     assert data == expected
+
+
+# -- a slice of changes at once ------------------------------------------------------
+
+
+def _op() -> st.SearchStrategy[tuple[str, str, str, int, int]]:
+    # (operation, endpoint, session, entity number, updated), a small world so
+    # ids repeat: updates, re-inserts after removes, older versions, other scopes.
+    return st.tuples(
+        st.sampled_from(["upsert", "upsert", "remove"]),
+        st.sampled_from(["actions", "agreements"]),
+        st.sampled_from(["session-1", "session-2"]),
+        st.integers(0, 5),
+        st.integers(0, 4),
+    )
+
+
+def _change(op: tuple[str, str, str, int, int]) -> tuple[str, Any, str, Any]:
+    operation, endpoint, session, number, updated = op
+    entity = make_action(f"e{number}", created=number % 3, updated=number % 3 + updated, session=session)
+    if operation == "upsert":
+        return (endpoint, vars(entity), "upsert", entity)
+    return (endpoint, {"coaching_session_id": session}, "remove", entity.id)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_op(), max_size=30),
+    st.lists(st.integers(0, 5), max_size=5, unique=True),
+    st.sets(st.sampled_from([ACTIONS, OTHER, AGREEMENTS])),
+    st.sets(st.sampled_from([ACTIONS, OTHER, AGREEMENTS])),
+)
+def test_apply_changes_equals_the_changes_one_by_one(
+    ops: list[tuple[str, str, str, int, int]], initial: list[int], loaded_keys: set[Any], in_flight: set[Any]
+) -> None:
+    """`apply_changes` (a slice at once) gives the store, the changed keys and
+    the replay of requests in flight that `upsert_entity`/`remove_entity`
+    one by one give, for any changes on lists loaded or not, in flight or not."""
+    changes = [_change(op) for op in ops]
+
+    def make() -> Cache:
+        cache = Cache(FakeFetcher({}))
+        state = {}
+        for key in (ACTIONS, OTHER, AGREEMENTS):
+            if key in loaded_keys:
+                session = dict(key[1])["coaching_session_id"]
+                # Not sorted on purpose: the first insert sorts, the same either way.
+                state[key] = CacheEntry(tuple(make_action(f"e{n}", created=n % 3, session=session) for n in reversed(initial)))
+            elif key in in_flight:
+                state[key] = CacheEntry(None, None, True)
+            if key in in_flight:
+                cache._replay[key] = []
+        cache.store.set_state(state)
+        return cache
+
+    one_by_one, at_once = make(), make()
+    heard: list[Any] = []
+    at_once.store.subscribe(lambda new, old: heard.append(new))
+    expected_keys: list[Any] = []
+    for endpoint, scope, operation, value in changes:
+        if operation == "upsert":
+            expected_keys += one_by_one.upsert_entity(endpoint, value)
+        else:
+            expected_keys += one_by_one.remove_entity(endpoint, value, scope)
+    keys = at_once.apply_changes(changes)
+    assert set(keys) == set(expected_keys)
+    assert dict(at_once.store.get_state()) == dict(one_by_one.store.get_state())
+    assert at_once._replay == one_by_one._replay
+    assert len(heard) == (1 if keys else 0)  # one notification for the whole slice
