@@ -79,7 +79,11 @@ def _upsert(items: tuple[Any, ...], entity: Any) -> tuple[Any, ...] | None:
     return tuple(sorted((*items, entity), key=lambda item: (item.created_at, item.id)))
 
 
-def _apply_all(items: tuple[Any, ...], ops: list[tuple[str, Any]], replay: list[tuple[str, Any]] | None) -> tuple[Any, ...] | None:
+Op = tuple[str, Any]
+"""("upsert", entity) or ("remove", id): a change of one list."""
+
+
+def _apply_all(items: tuple[Any, ...], ops: list[Op], replay: list[Op] | None) -> tuple[Any, ...] | None:
     """`items` after `ops` ("upsert", entity) and ("remove", id) in order, as
     `_upsert` and `_remove` one after the other give it; None if nothing
     changes. The ops that were news go to `replay` (as `Cache._apply` does)."""
