@@ -47,8 +47,13 @@ async def bench_stream(url: str, count: int) -> float:
     store = create_sse_connection_store()
     cache = Cache(_no_fetch)
     cache.mutate(lambda key: False)
+    # A loaded list of actions and of agreements of the bursts' session
+    # (bench/streams.py), so their updates upsert into the cache.
     cache.store.set_state(
-        {make_key("actions", coaching_session_id="session-burst"): cache.get(("actions", ()))._replace(data=())}
+        {
+            make_key(endpoint, coaching_session_id="session-burst"): cache.get((endpoint, ()))._replace(data=())
+            for endpoint in ("actions", "agreements")
+        }
     )
     notifications = NotificationStore(limit=5)
     done: asyncio.Future = asyncio.get_event_loop().create_future()
