@@ -28,7 +28,9 @@ is more: pydantic validation and the stores).
 - `eventsource-client`: `createEventSource({url, onMessage})` (its own fetch
   and reader, eventsource-parser 3 inside);
 - `fetch-event-source`: `fetchEventSource(url, {onmessage})` (its own fetch
-  and byte-level line parser).
+  and byte-level line parser; it calls `onmessage` for a block without
+  `data:` too, such as the bursts' leading `retry:`, which the script skips,
+  as an app using it must).
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ FETCH_EVENT_SOURCE = """([url, count]) => new Promise((resolve, reject) => {
     signal: controller.signal,
     openWhenHidden: true,
     onmessage: (event) => {
+      if (event.data === '') return;  // it calls back for a block without data too (the `retry:`)
       JSON.parse(event.data);
       if (++received === count) { const elapsed = performance.now() - start; controller.abort(); resolve(elapsed); }
     },
