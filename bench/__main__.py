@@ -137,6 +137,27 @@ def _clients_table(table: Dict[str, Dict[str, Any]], versions: List[str]) -> Lis
     return lines
 
 
+def _stages_table(stages: Dict[str, Dict[str, float]], clients: Dict[str, Dict[str, Any]]) -> List[str]:
+    """The page's µs per event by stage (`Bench._stages`), beside the fastest JS client's."""
+    lines = [
+        "",
+        "### Where the page's time per event goes (µs per event, no profiler)",
+        "",
+        "`window.sseBench` stopped after parsing, after validation, and whole, on each stream; each stage is its "
+        "time less the previous stage's in the same repetition (medians). Best JS: the fastest JS client's whole "
+        "time per event in the throughput runs.",
+        "",
+        "| stream | parse (fetch + parser) | validate (pipeline + pydantic) | stores (handlers) | total | best JS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, row in stages.items():
+        js = [value["events_per_s"]["median"] for name, value in clients.get(label, {}).items() if name not in ("ours", "native")]
+        best = f"{1e6 / max(js):.1f}" if js else "-"
+        cells = " | ".join(f"{row[stage]:.1f}" for stage in ("parse", "validate", "stores", "total"))
+        lines.append(f"| {STREAM_NAMES.get(label, label)} | {cells} | {best} |")
+    return lines
+
+
 def write_report(results: Dict[str, Any], path: Path) -> None:
     lines = [
         "# Benchmarks",
@@ -161,7 +182,7 @@ def write_report(results: Dict[str, Any], path: Path) -> None:
         "|---|---|",
     ]
     profiles = {key: value for key, value in results.items() if key.endswith("_profile") and isinstance(value, str)}
-    shown = {key for key, *_ in FIGURES} | {"meta", "throughput_clients"} | set(profiles)
+    shown = {key for key, *_ in FIGURES} | {"meta", "throughput_clients", "throughput_stages_us_per_event"} | set(profiles)
     files = {key: value for key, value in results.items() if key.startswith("first_visit_files")}
     shown |= set(files)
     engine_names = [key[7:-8] for key in results if key.startswith("engine_") and key.endswith("_version")]
@@ -187,6 +208,8 @@ def write_report(results: Dict[str, Any], path: Path) -> None:
             )
     if "throughput_clients" in results:
         lines += _clients_table(results["throughput_clients"], results.get("throughput_js_versions", []))
+    if "throughput_stages_us_per_event" in results:
+        lines += _stages_table(results["throughput_stages_us_per_event"], results.get("throughput_clients", {}))
     for key, per_file in files.items():
         lines += ["", f"### `{key}`: bytes per file over the link, first visit", "", "| file | bytes |", "|---|---|"]
         lines += [f"| `{name}` | {size:,} |" for name, size in sorted(per_file.items(), key=lambda item: -item[1])]

@@ -335,6 +335,7 @@ class Bench:
                     "ours_over": summary([a / b for a, b in zip(ours, rates[(label, client)], strict=True)]),
                 }
         results["throughput_clients"] = table
+        results["throughput_stages_us_per_event"] = self._stages(page, urls, repetitions)
         results["throughput_js_versions"] = list(js_clients.BENCH_JS_PACKAGES)
         # Where the page's time goes: the same reads under cProfile, in the page.
         results["throughput_page_profile"] = page.evaluate(
@@ -345,6 +346,33 @@ class Bench:
         )
         context.close()
         return results
+
+    STAGES = ("parse", "validate", "stores")
+
+    def _stages(self, page: Page, urls: Dict[str, str], repetitions: int) -> Dict[str, Dict[str, float]]:
+        """Where the page's µs per event go, per stream, without a profiler:
+        `window.sseBench` stopped after parsing (the connection's batches
+        counted), after validation (the pipeline's handlers only count), and
+        whole (into the stores); each stage's cost is its time less the
+        previous stage's in the same repetition (medians). `total` is the
+        whole path, `best_js` the fastest JS client's µs per event."""
+        times: Dict[Tuple[str, str], List[float]] = {(label, stage): [] for label in urls for stage in self.STAGES}
+        for index in range(repetitions):
+            for label, url in urls.items():
+                count = self.SHAPES[label][0]
+                for stage in self.STAGES if index % 2 == 0 else reversed(self.STAGES):
+                    elapsed_ms = page.evaluate("([u, c, s]) => window.sseBench(u, c, s)", [url, count, stage])
+                    times[(label, stage)].append(elapsed_ms * 1000 / count)
+        breakdown: Dict[str, Dict[str, float]] = {}
+        for label in urls:
+            parse, validate, stores = (times[(label, stage)] for stage in self.STAGES)
+            breakdown[label] = {
+                "parse": statistics.median(parse),
+                "validate": statistics.median([b - a for a, b in zip(parse, validate, strict=True)]),
+                "stores": statistics.median([b - a for a, b in zip(validate, stores, strict=True)]),
+                "total": statistics.median(stores),
+            }
+        return breakdown
 
     # -- replay: no jank --------------------------------------------------------
 

@@ -6,15 +6,17 @@ Not part of the app: the page fetches this file and imports it only when it
 is opened with `?bench=1` (frontend/main.py), as `make bench` opens it
 (bench/browser.py); the stub serves it at `/bench/page_hooks.py`.
 
-`sseBench` reads a finite stream with the page's own client (fetch +
+`sseBench(url, count, stage)` reads a finite stream with the page's own client (fetch +
 ReadableStream, `EventStreamParser`, pydantic validation, the connection
 store, the toast store and an entity cache) until `count` events are in the
 stores, and resolves to the elapsed milliseconds. Events take the app's own
 path: the connection's batches into an `EventPipeline` (validated once per
 slice, handed on in slices, yielding to the browser as the page does), with
 the handlers of `use_sse_system_events` and `use_sse_cache_invalidation`. `make bench`
-runs the browser's native `EventSource` + `JSON.parse` on the same bytes in
-the same page for the reference. `sseBenchProfile` is the same read under
+runs the browser's native `EventSource` + `JSON.parse` and three npm JS
+clients (bench/js_clients.py) on the same bytes in the same page for the
+reference. With `stage` "validate" or "parse" it stops earlier (`STAGES`),
+which splits the time per event between parsing, validation and the stores. `sseBenchProfile` is the same read under
 cProfile, resolving to the pstats text of its `top` functions.
 """
 
@@ -42,8 +44,18 @@ async def _no_fetch(key: Any) -> Any:
     return ()
 
 
-async def bench_stream(url: str, count: int) -> float:
-    """Milliseconds to take `count` events of `url` from bytes into the stores."""
+STAGES = ("stores", "validate", "parse")
+"""How far `bench_stream` takes each event: into the stores (the page's whole
+path), through the pipeline's validation to handlers that only count them, or
+only parsed (the connection's batches counted)."""
+
+
+async def bench_stream(url: str, count: int, stage: str = "stores") -> float:
+    """Milliseconds to take `count` events of `url` from bytes into the stores
+    (or only as far as `stage` says, `STAGES`: the difference between two
+    stages is what the later one costs, without a profiler's overhead)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage: one of {STAGES}")
     store = create_sse_connection_store()
     cache = Cache(_no_fetch)
     cache.mutate(lambda key: False)
@@ -80,10 +92,16 @@ async def bench_stream(url: str, count: int) -> float:
     )
     events = EventPipeline(defer=io.defer, clock=connection.clock)
     events.on_invalid = invalid
-    connection.add_batch_listener(events.on_batch)
+    if stage == "parse":
+        connection.add_batch_listener(lambda batch: taken(len(batch.data)))
+    else:
+        connection.add_batch_listener(events.on_batch)
     now = js.Date.now() / 1000
-    events.add_handler({"notification"}, counted(lambda batch: show_notifications(notifications, batch, now)))
-    events.add_handler(CACHE_INVALIDATION, counted(lambda batch: apply_entity_events(cache, batch)))
+    if stage == "stores":
+        events.add_handler({"notification"}, counted(lambda batch: show_notifications(notifications, batch, now)))
+        events.add_handler(CACHE_INVALIDATION, counted(lambda batch: apply_entity_events(cache, batch)))
+    else:
+        events.add_handler({"notification", *CACHE_INVALIDATION}, counted(lambda batch: None))
     start = js.performance.now()
     connection.connect()
     await done

@@ -10,7 +10,7 @@ line), ids 1..count:
   message throughout (V8 reads a repeated string much faster, so the native
   reference differs between the two);
 - larger: `action_updated` events of one session (`action_burst`), the body
-  padded to the size, over 50 actions;
+  padded to the size, over 50 actions, `updated_at` increasing;
 - `kind="mixed"` (`size` ignored): `mixed_burst`, entity updates of two kinds
   (`action_updated`, `agreement_updated`, over 50 of each, `updated_at`
   increasing) and `notification`s, interleaved in a fixed pseudo-random order
@@ -89,7 +89,9 @@ def action_burst(count: int, size: int) -> bytes:
             "body": "",
             "status": "InProgress",
             "created_at": now,
-            "updated_at": now,
+            # 1 ms newer each: every update is news to the page's cache (an
+            # update not newer than the cached version changes no store).
+            "updated_at": now + timedelta(milliseconds=number),
         }
         data = frame_data(action)
         padding = max(0, size - len(data) - 40)
