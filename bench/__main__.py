@@ -158,6 +158,33 @@ def _stages_table(stages: Dict[str, Dict[str, float]], clients: Dict[str, Dict[s
     return lines
 
 
+def _trace_table(trace: Dict[str, Any]) -> List[str]:
+    """The replay's steps timed in the page (`Bench.replay`, `window.sseBenchTrace`)."""
+    page = trace.get("page", {})
+    lines = [
+        "",
+        "### The replay's steps, timed in the live page (one traced replay)",
+        "",
+        f"20,000 mixed events written at once; in this run: {page.get('count')} long tasks, the longest "
+        f"{page.get('longest')} ms, {page.get('total')} ms in long tasks, all in the DOM after "
+        f"{page.get('done', 0):,.0f} ms. Nested steps are counted in each (a slice holds its handlers; a render "
+        "its rows).",
+        "",
+        "| step | calls | total ms | longest call ms | calls > 50 ms | largest chunk (bytes) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in trace.items():
+        if name != "page":
+            chunk = f"{row['max_chunk_bytes']:,}" if row.get("max_chunk_bytes") else ""
+            cells = f"{row['calls']} | {row['total_ms']:,.0f} | {row['max_ms']:.1f} | {row['over_50ms']} | {chunk}"
+            lines.append(f"| `{name}` | {cells} |")
+    return lines
+
+
+TABLES = {"throughput_clients", "throughput_stages_us_per_event", "replay_trace"}
+"""Keys shown as tables of their own, not in the list of figures."""
+
+
 def write_report(results: Dict[str, Any], path: Path) -> None:
     lines = [
         "# Benchmarks",
@@ -182,7 +209,7 @@ def write_report(results: Dict[str, Any], path: Path) -> None:
         "|---|---|",
     ]
     profiles = {key: value for key, value in results.items() if key.endswith("_profile") and isinstance(value, str)}
-    shown = {key for key, *_ in FIGURES} | {"meta", "throughput_clients", "throughput_stages_us_per_event"} | set(profiles)
+    shown = {key for key, *_ in FIGURES} | {"meta", *TABLES} | set(profiles)
     files = {key: value for key, value in results.items() if key.startswith("first_visit_files")}
     shown |= set(files)
     engine_names = [key[7:-8] for key in results if key.startswith("engine_") and key.endswith("_version")]
@@ -210,6 +237,8 @@ def write_report(results: Dict[str, Any], path: Path) -> None:
         lines += _clients_table(results["throughput_clients"], results.get("throughput_js_versions", []))
     if "throughput_stages_us_per_event" in results:
         lines += _stages_table(results["throughput_stages_us_per_event"], results.get("throughput_clients", {}))
+    if "replay_trace" in results:
+        lines += _trace_table(results["replay_trace"])
     for key, per_file in files.items():
         lines += ["", f"### `{key}`: bytes per file over the link, first visit", "", "| file | bytes |", "|---|---|"]
         lines += [f"| `{name}` | {size:,} |" for name, size in sorted(per_file.items(), key=lambda item: -item[1])]

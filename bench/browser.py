@@ -414,7 +414,22 @@ class Bench:
             times.append(figures["done"])
             totals.append(figures["total"])
             page.context.close()
+        # Where the long tasks come from: one more replay with the page's main
+        # steps timed (`window.sseBenchTrace`, bench/page_hooks.py).
+        page = self.live_page()
+        _wait(page, LISTS_LOADED)
+        _wait(page, HOOKS_READY)
+        time.sleep(1.0)
+        page.evaluate(REPLAY_WATCH_SCRIPT, expected)
+        page.evaluate("window.sseBenchTrace(true)")
+        self.stub.client.post("/_test/send", json={"username": "alice", "frame": frames.decode()})
+        _wait(page, "window.__replay.doneAt !== null", timeout=120)
+        time.sleep(0.3)
+        trace = json.loads(page.evaluate("window.sseBenchTrace(false)"))
+        trace["page"] = page.evaluate("window.__replay.finish()")
+        page.context.close()
         return {
+            "replay_trace": trace,
             "replay_longest_task_ms": summary(longest),
             "replay_long_tasks": summary(counts),
             "replay_long_tasks_total_ms": summary(totals),

@@ -139,10 +139,82 @@ async def profile_stream(url: str, count: int, top: int = 25) -> str:
     return out.getvalue()
 
 
+_traced: dict = {}
+
+
+def _traced_methods() -> dict:
+    """Name -> (class or module, attribute) of each step `trace_start` times."""
+    import contract.events
+    import frontend.hooks.use_sse_cache_invalidation as invalidation
+    import frontend.hooks.use_sse_system_events as system_events
+    from frontend.reactive import Root
+    from frontend.sse.connection import SSEConnection
+    from frontend.sse.parser import EventStreamParser
+    from frontend.store import Store
+    from frontend.ui.keyed_list import KeyedList
+
+    return {
+        "connection.on_chunk": (SSEConnection, "on_chunk"),
+        "parser.feed_batch": (EventStreamParser, "feed_batch"),
+        "pipeline._run (one task's slices)": (EventPipeline, "_run"),
+        "pipeline._slice": (EventPipeline, "_slice"),
+        "events.event_outcomes (pydantic, per type)": (contract.events, "event_outcomes"),
+        "apply_entity_events (cache)": (invalidation, "apply_entity_events"),
+        "show_notifications (toasts)": (system_events, "show_notifications"),
+        "store._notify (listeners)": (Store, "_notify"),
+        "root.flush (render)": (Root, "flush"),
+        "keyed_list.render (rows)": (KeyedList, "render"),
+    }
+
+
+def trace_start() -> None:
+    """Time every call of the page's main steps (`_traced_methods`) from now
+    on, in the live app as well: wrappers on the classes' methods."""
+    import functools
+
+    trace_stop()
+    for name, (owner, attribute) in _traced_methods().items():
+        original = owner.__dict__[attribute]
+        figures = {"calls": 0, "total_ms": 0.0, "max_ms": 0.0, "over_50ms": 0, "max_chunk_bytes": 0}
+        chunk = "chunk" in name
+
+        @functools.wraps(original)
+        def wrapper(*args: Any, _original: Any = original, _figures: dict = figures, _chunk: bool = chunk, **kw: Any) -> Any:
+            start = js.performance.now()
+            try:
+                return _original(*args, **kw)
+            finally:
+                elapsed = js.performance.now() - start
+                _figures["calls"] += 1
+                _figures["total_ms"] += elapsed
+                _figures["max_ms"] = max(_figures["max_ms"], elapsed)
+                _figures["over_50ms"] += elapsed > 50
+                if _chunk and len(args) > 1 and isinstance(args[-1], bytes):
+                    _figures["max_chunk_bytes"] = max(_figures["max_chunk_bytes"], len(args[-1]))
+
+        setattr(owner, attribute, wrapper)
+        _traced[name] = (owner, attribute, original, figures)
+
+
+def trace_stop() -> str:
+    """Put the methods back; the figures since `trace_start`, as JSON."""
+    import json
+
+    result = {}
+    for name, (owner, attribute, original, figures) in list(_traced.items()):
+        setattr(owner, attribute, original)
+        result[name] = {key: round(value, 1) if isinstance(value, float) else value for key, value in figures.items()}
+    _traced.clear()
+    return json.dumps(result)
+
+
 def install() -> None:
-    """Put `sseBench` and `sseBenchProfile` on `window` (they return promises)."""
+    """Put `sseBench`, `sseBenchProfile` and `sseBenchTrace` on `window` (the
+    first two return promises; `sseBenchTrace(true)` starts timing the page's
+    steps, `sseBenchTrace(false)` stops and returns the figures as JSON)."""
     js.window.sseBench = create_proxy(bench_stream)
     js.window.sseBenchProfile = create_proxy(profile_stream)
+    js.window.sseBenchTrace = create_proxy(lambda start: trace_start() if start else trace_stop())
 
 
 install()
