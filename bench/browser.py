@@ -23,6 +23,7 @@ from bench import js_clients, network, streams
 from bench.stats import summary
 from tests.support.browser import CHROMIUM_FLAGS, OUTSIDE
 from tests.support.stub import StubProcess, start_stub, stop_stub
+from tools.vendor import BENCH_JS_DIR
 
 FIRST_LIVE_SCRIPT = """
 window.__firstLive = null;
@@ -283,6 +284,8 @@ class Bench:
         no client is always measured earlier in the page's life. Every ratio is
         the median of the per-repetition ratios; "best JS" is the fastest of
         the three JS clients in that repetition."""
+        if not (BENCH_JS_DIR / ".stamp.json").exists():
+            raise FileNotFoundError("vendor/bench-js/ is missing: `make bench` or `python tools/vendor.py --bench-js`")
         context = self.context(logged_in=False)
         page = context.new_page()
         page.goto(self.page_url())
