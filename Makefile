@@ -82,7 +82,14 @@ test: setup lint
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 	$(PY) -m pytest tests/smoke $(PYTEST_ARGS)
 
-bench: setup
+# The JS SSE clients the throughput is measured against: pinned npm packages
+# only the benchmark loads (tools/vendor.py --bench-js, bench/js_clients.py).
+vendor/bench-js/.stamp.json: tools/vendor.py | $(VENV)/.installed
+	$(PY) tools/vendor.py --bench-js
+
+# `make bench` runs everything; `python -m bench throughput replay` only those
+# browser sections (python -m bench --help).
+bench: setup vendor/bench-js/.stamp.json
 	$(PY) -m bench
 
 clean:

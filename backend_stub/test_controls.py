@@ -497,18 +497,22 @@ class StubControls:
         return JSONResponse(list(self._requests))
 
     async def burst(self, request: Request) -> Response:
-        """GET ?count=N&size=BYTES[&same=1] -> a finite `text/event-stream` of
-        N valid events of about BYTES each: `notification`s up to 200 bytes
-        (each message different; `same=1`: all the same message), else
-        `action_updated` (bench/streams.py: the same bytes for the native
-        EventSource and for the page's client in `make bench`)."""
+        """GET ?count=N&size=BYTES[&same=1][&kind=mixed] -> a finite
+        `text/event-stream` of N valid events of about BYTES each:
+        `notification`s up to 200 bytes (each message different; `same=1`: all
+        the same message), else `action_updated`; `kind=mixed`: action and
+        agreement updates and notifications interleaved, whatever BYTES
+        (bench/streams.py: the same bytes for the native EventSource, the JS
+        clients and the page's client in `make bench`)."""
         try:
             count = min(max(int(request.query_params.get("count", "1000")), 1), 200_000)
             size = min(max(int(request.query_params.get("size", "100")), 50), 65_536)
         except ValueError:
             raise ApiError(422, "invalid", "count and size must be integers") from None
         same = request.query_params.get("same") == "1"
-        return Response(streams.burst(count, size, same), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+        kind = "mixed" if request.query_params.get("kind") == "mixed" else ""
+        body = streams.burst(count, size, same, kind)
+        return Response(body, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     async def reset_logs(self, request: Request) -> Response:
         """POST -> 204; both logs emptied (pending faults are kept)."""

@@ -1,12 +1,18 @@
 """`make bench`: run every benchmark, write bench/results.json and BENCHMARKS.md.
 
-    python -m bench [--quick]
+    python -m bench [--quick] [SECTION ...]
+
+With SECTIONs (browser sections of bench/browser.py `SECTIONS`: visits,
+time_to_live, throughput, replay, latency, reconnect_overhead, memory), only
+those run; their figures replace theirs in bench/results.json, the others
+stay, and BENCHMARKS.md is written again.
 
 CPython figures (parser against httpx-sse, the herd simulation, a profile
 of the per-event pipeline) and browser figures (Chromium against the stub:
 a person's first and return visit through a throttled link, time to live on
 localhost, shell paint, throughput against the native EventSource in the
-same page, latency, reconnect overhead, memory over reconnects).
+same page and against three npm JS clients, a replay's long tasks, latency,
+reconnect overhead, memory over reconnects).
 """
 
 from __future__ import annotations
@@ -49,6 +55,19 @@ FIGURES: list[tuple[str, str, Any, str]] = [
      "20,000 events of ~100 B from /_test/burst, each message different, bytes -> parser -> pydantic -> stores, "
      "over the native EventSource + JSON.parse on the same stream in the same page, alternated; one message "
      "repeated: `throughput_vs_native_ratio_same_payload`"),
+    ("throughput_mixed_vs_native_ratio", ">= 6", lambda v: v >= 6,
+     "20,000 mixed events (action_updated, agreement_updated with increasing updated_at, notification, "
+     "interleaved; bench/streams.py `mixed_burst`), ours over the native EventSource + JSON.parse, same page"),
+    ("throughput_mixed_vs_best_js_ratio", ">= 0.5", lambda v: v >= 0.5,
+     "the same mixed stream, ours (parse + pydantic + stores) over the fastest of eventsource-parser, "
+     "eventsource-client and fetch-event-source (fetch + parse + JSON.parse) in that repetition; clients rotated"),
+    ("throughput_same_vs_best_js_ratio", ">= 1.0", lambda v: v >= 1.0,
+     "one type: 20,000 notifications of ~100 B, each message different, ours over the fastest JS client"),
+    ("throughput_4kib_vs_best_js_ratio", ">= 0.6", lambda v: v >= 0.6,
+     "2,000 action_updated events of 4 KiB, ours over the fastest JS client"),
+    ("replay_longest_task_ms", "<= 50 ms", lambda v: v <= 50,
+     "20,000 mixed events (6 MB) written at once to a logged-in live page's stream: the longest main-thread task "
+     "(PerformanceObserver `longtask`) until the replay's last action, agreement and notification are in the DOM"),
     ("latency_p99_ms", "<= 20 ms", lambda v: v <= 20,
      "raw action_updated frames at 50/s for 30 s; emit time in the body -> MutationObserver sees the row change"),
     ("reconnect_overhead_ms", "<= 250 ms", lambda v: v <= 250,
@@ -85,6 +104,87 @@ def _fmt_number(value: Any) -> str:
     return str(value)
 
 
+STREAM_NAMES = {
+    "100b": "one type, ~100 B, each message different (20,000)",
+    "100b_same": "one type, ~100 B, one message repeated (20,000)",
+    "mixed": "mixed: action_updated, agreement_updated, notification interleaved, ~300 B (20,000)",
+    "4kib": "action_updated of 4 KiB (2,000)",
+}
+
+
+def _clients_table(table: dict[str, dict[str, Any]], versions: list[str]) -> list[str]:
+    """Stream x client: events/s, and ours over each (medians of the
+    per-repetition figures, one page, clients rotated per repetition)."""
+    clients = list(next(iter(table.values())))
+    lines = [
+        "",
+        "### Throughput against the JS clients, one page (events/s; ours over each in brackets)",
+        "",
+        "Same URL and bytes for every client; `ours` is fetch + the page's parser + pydantic validation + the "
+        "stores (`window.sseBench`), the others fetch + parse + `JSON.parse` of each event's data "
+        f"(bench/js_clients.py; {', '.join(versions)}); `native` is EventSource + `JSON.parse`. Medians.",
+        "",
+        "| stream | " + " | ".join(clients) + " |",
+        "|---|" + "---|" * len(clients),
+    ]
+    for label, row in table.items():
+        cells = []
+        for client in clients:
+            rate = row[client]["events_per_s"]["median"]
+            ratio = row[client]["ours_over"]["median"]
+            cells.append(f"{rate:,.0f}" if client == "ours" else f"{rate:,.0f} ({ratio:.2f})")
+        lines.append(f"| {STREAM_NAMES.get(label, label)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _stages_table(stages: dict[str, dict[str, float]], clients: dict[str, dict[str, Any]]) -> list[str]:
+    """The page's µs per event by stage (`Bench._stages`), beside the fastest JS client's."""
+    lines = [
+        "",
+        "### Where the page's time per event goes (µs per event, no profiler)",
+        "",
+        "`window.sseBench` stopped after parsing, after validation, and whole, on each stream; each stage is its "
+        "time less the previous stage's in the same repetition (medians). Best JS: the fastest JS client's whole "
+        "time per event in the throughput runs.",
+        "",
+        "| stream | parse (fetch + parser) | validate (pipeline + pydantic) | stores (handlers) | total | best JS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, row in stages.items():
+        js = [value["events_per_s"]["median"] for name, value in clients.get(label, {}).items() if name not in ("ours", "native")]
+        best = f"{1e6 / max(js):.1f}" if js else "-"
+        cells = " | ".join(f"{row[stage]:.1f}" for stage in ("parse", "validate", "stores", "total"))
+        lines.append(f"| {STREAM_NAMES.get(label, label)} | {cells} | {best} |")
+    return lines
+
+
+def _trace_table(trace: dict[str, Any]) -> list[str]:
+    """The replay's steps timed in the page (`Bench.replay`, `window.sseBenchTrace`)."""
+    page = trace.get("page", {})
+    lines = [
+        "",
+        "### The replay's steps, timed in the live page (one traced replay)",
+        "",
+        f"20,000 mixed events written at once; in this run: {page.get('count')} long tasks, the longest "
+        f"{page.get('longest')} ms, {page.get('total')} ms in long tasks, all in the DOM after "
+        f"{page.get('done', 0):,.0f} ms. Nested steps are counted in each (a slice holds its handlers; a render "
+        "its rows).",
+        "",
+        "| step | calls | total ms | longest call ms | calls > 50 ms | largest chunk (bytes) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in trace.items():
+        if name != "page":
+            chunk = f"{row['max_chunk_bytes']:,}" if row.get("max_chunk_bytes") else ""
+            cells = f"{row['calls']} | {row['total_ms']:,.0f} | {row['max_ms']:.1f} | {row['over_50ms']} | {chunk}"
+            lines.append(f"| `{name}` | {cells} |")
+    return lines
+
+
+TABLES = {"throughput_clients", "throughput_stages_us_per_event", "replay_trace"}
+"""Keys shown as tables of their own, not in the list of figures."""
+
+
 def write_report(results: dict[str, Any], path: Path) -> None:
     lines = [
         "# Benchmarks",
@@ -109,7 +209,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "|---|---|",
     ]
     profiles = {key: value for key, value in results.items() if key.endswith("_profile") and isinstance(value, str)}
-    shown = {key for key, *_ in FIGURES} | {"meta"} | set(profiles)
+    shown = {key for key, *_ in FIGURES} | {"meta", *TABLES} | set(profiles)
     files = {key: value for key, value in results.items() if key.startswith("first_visit_files")}
     shown |= set(files)
     engine_names = [key[7:-8] for key in results if key.startswith("engine_") and key.endswith("_version")]
@@ -133,6 +233,12 @@ def write_report(results: dict[str, Any], path: Path) -> None:
                 f"| {results[f'engine_{name}_version']} | {fresh_text} s | {reload_text} s "
                 f"| {', '.join(results.get(f'engine_{name}_boots', []))} | {results.get(f'engine_{name}_snapshot_downloaded')} |"
             )
+    if "throughput_clients" in results:
+        lines += _clients_table(results["throughput_clients"], results.get("throughput_js_versions", []))
+    if "throughput_stages_us_per_event" in results:
+        lines += _stages_table(results["throughput_stages_us_per_event"], results.get("throughput_clients", {}))
+    if "replay_trace" in results:
+        lines += _trace_table(results["replay_trace"])
     for key, per_file in files.items():
         lines += ["", f"### `{key}`: bytes per file over the link, first visit", "", "| file | bytes |", "|---|---|"]
         lines += [f"| `{name}` | {size:,} |" for name, size in sorted(per_file.items(), key=lambda item: -item[1])]
@@ -144,32 +250,40 @@ def write_report(results: dict[str, Any], path: Path) -> None:
 
 
 def main() -> None:
-    arguments = argparse.ArgumentParser(description=__doc__)
+    arguments = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     arguments.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    arguments.add_argument("sections", nargs="*", choices=[[], *browser.SECTIONS], metavar="SECTION",
+                           help=f"only these browser sections: {', '.join(browser.SECTIONS)}")
     options = arguments.parse_args()
     started = time.monotonic()
-    results: dict[str, Any] = {
-        "meta": {
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-            "Debian Chromium, headless",
-            "quick": options.quick,
-        }
+    meta = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+        "Debian Chromium, headless",
+        "quick": options.quick,
     }
-    for name, step in (
-        ("parser", lambda: parser_bench.run(5 if options.quick else 15)),
-        ("pipeline profile", pipeline.run),
-        ("herd", lambda: herd.run(1 if options.quick else 3)),
-        ("browser", lambda: browser.run(quick=options.quick)),
-        ("engines", lambda: engines.run(quick=options.quick)),
-    ):
-        step_started = time.monotonic()
-        results.update(step())
-        print(f"bench: {name} done in {time.monotonic() - step_started:.0f} s", flush=True)
-    results["meta"]["seconds"] = round(time.monotonic() - started)
-    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    results_path = ROOT / "bench" / "results.json"
+    if options.sections:
+        results = json.loads(results_path.read_text()) if results_path.exists() else {"meta": meta}
+        results = {key: value for key, value in results.items() if key not in {f"error_{s}" for s in options.sections}}
+        results.update(browser.run(quick=options.quick, only=options.sections))
+        results["meta"].setdefault("sections", {}).update({section: meta["date"] for section in options.sections})
+    else:
+        results = {"meta": meta}
+        for name, step in (
+            ("parser", lambda: parser_bench.run(5 if options.quick else 15)),
+            ("pipeline profile", pipeline.run),
+            ("herd", lambda: herd.run(1 if options.quick else 3)),
+            ("browser", lambda: browser.run(quick=options.quick)),
+            ("engines", lambda: engines.run(quick=options.quick)),
+        ):
+            step_started = time.monotonic()
+            results.update(step())
+            print(f"bench: {name} done in {time.monotonic() - step_started:.0f} s", flush=True)
+        results["meta"]["seconds"] = round(time.monotonic() - started)
+    results_path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     write_report(results, ROOT / "BENCHMARKS.md")
-    print(f"bench: wrote bench/results.json and BENCHMARKS.md in {results['meta']['seconds']} s")
+    print(f"bench: wrote bench/results.json and BENCHMARKS.md in {round(time.monotonic() - started)} s")
 
 
 if __name__ == "__main__":

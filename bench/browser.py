@@ -12,18 +12,19 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from playwright.sync_api import Browser, Page, Request, sync_playwright
 
-from bench import network
+from bench import js_clients, network, streams
 from bench.stats import summary
 from tests.support.browser import CHROMIUM_FLAGS, OUTSIDE
 from tests.support.stub import StubProcess, start_stub, stop_stub
+from tools.vendor import BENCH_JS_DIR
 
 FIRST_LIVE_SCRIPT = """
 window.__firstLive = null;
@@ -43,7 +44,7 @@ PHASES_SCRIPT = """[
   ['first_live', window.__firstLive],
 ]"""
 
-NATIVE_SCRIPT = """([url, count]) => new Promise((resolve, reject) => {
+NATIVE_SCRIPT = """([url, count, types]) => new Promise((resolve, reject) => {
   const start = performance.now();
   let received = 0;
   const source = new EventSource(url);
@@ -51,11 +52,45 @@ NATIVE_SCRIPT = """([url, count]) => new Promise((resolve, reject) => {
     JSON.parse(event.data);
     if (++received === count) { source.close(); resolve(performance.now() - start); }
   };
-  source.addEventListener('notification', onEvent);
-  source.addEventListener('action_updated', onEvent);
+  for (const type of types) source.addEventListener(type, onEvent);
   source.onerror = () => { if (received < count) { source.close(); reject(new Error('stream failed')); } };
 })"""
 
+
+# The replay measure (`Bench.replay`): long tasks from now on, and the time until
+# the replay's last action, agreement and notification are in the DOM.
+REPLAY_WATCH_SCRIPT = """(expected) => {
+  const longTasks = [];
+  const observer = new PerformanceObserver((list) => { longTasks.push(...list.getEntries()); });
+  observer.observe({type: 'longtask'});
+  const start = performance.now();
+  const body = (name) => document.querySelector(
+    `[data-testid=${name}-item][data-id='${expected[name][0]}'] [data-testid=${name}-body]`)?.textContent;
+  const toasts = () => [...document.querySelectorAll('[data-testid=notification] .message')].map((item) => item.textContent);
+  const done = () => body('action') === expected.action[1] && body('agreement') === expected.agreement[1]
+    && toasts().includes(expected.notification);
+  const watcher = new MutationObserver(() => {
+    if (window.__replay.doneAt === null && done()) { window.__replay.doneAt = performance.now(); watcher.disconnect(); }
+  });
+  watcher.observe(document.body, {subtree: true, childList: true, characterData: true});
+  window.__replay = {
+    doneAt: null,
+    finish: () => {
+      longTasks.push(...observer.takeRecords());
+      observer.disconnect();
+      const durations = longTasks.filter((entry) => entry.startTime >= start).map((entry) => entry.duration);
+      return {
+        longest: Math.max(0, ...durations), count: durations.length,
+        total: durations.reduce((a, b) => a + b, 0), done: window.__replay.doneAt - start,
+      };
+    },
+  };
+}"""
+
+# The session page's lists are loaded (replay events upsert into them).
+LISTS_LOADED = (
+    "!!document.querySelector('[data-testid=agreements-list]') && !!document.querySelector('[data-testid=action-item]')"
+)
 
 # Every page opens with the benchmark hooks, which the product page does not carry:
 # `window.sseBench` and `window.sseBenchProfile` (bench/page_hooks.py), installed
@@ -233,51 +268,184 @@ class Bench:
 
     # -- throughput -------------------------------------------------------------
 
+    # Streams of the throughput: label -> (events, query of /_test/burst, the
+    # event types in it, the results' name of the stream). 100 B events each
+    # with its own message (as real events are), and the same with one message
+    # repeated (V8 reads repeated strings much faster, so the native reference
+    # differs between the two); entity updates of two kinds and notifications
+    # interleaved (bench/streams.py `mixed_burst`); 4 KiB action updates.
+    SHAPES: ClassVar[dict[str, tuple[int, str, tuple[str, ...], str]]] = {
+        "100b": (20_000, "size=100", ("notification",), "same"),
+        "100b_same": (20_000, "size=100&same=1", ("notification",), "same_payload"),
+        "mixed": (20_000, "kind=mixed", streams.MIXED_TYPES, "mixed"),
+        "4kib": (2_000, "size=4096", ("action_updated",), "4kib"),
+    }
+    JS_CLIENTS = tuple(js_clients.CLIENTS)
+
     def throughput(self, repetitions: int) -> dict[str, Any]:
+        """Events/s of the page's client (`window.sseBench`), the native
+        EventSource and the JS clients of bench/js_clients.py, on the same
+        bytes in the same page. The shapes take turns within each repetition,
+        and the order of the clients rotates per repetition, so no shape and
+        no client is always measured earlier in the page's life. Every ratio is
+        the median of the per-repetition ratios; "best JS" is the fastest of
+        the three JS clients in that repetition."""
+        if not (BENCH_JS_DIR / ".stamp.json").exists():
+            raise FileNotFoundError("vendor/bench-js/ is missing: `make bench` or `python tools/vendor.py --bench-js`")
         context = self.context(logged_in=False)
         page = context.new_page()
         page.goto(self.page_url())
         _wait(page, "document.body.dataset.appReady === 'true'")
         _wait(page, HOOKS_READY)
-        results: dict[str, Any] = {}
-        # 100 B events each with its own message (as real events are), and
-        # the same with one message repeated: V8 reads repeated strings much
-        # faster, so the native reference differs between the two. The
-        # shapes take turns within each repetition, as the two clients do,
-        # so neither shape is always measured earlier in the page's life.
-        shapes = {"100b": (20_000, "size=100"), "100b_same": (20_000, "size=100&same=1"), "4kib": (2_000, "size=4096")}
-        urls = {label: f"{self.stub.url}/_test/burst?count={count}&{query}" for label, (count, query) in shapes.items()}
-        clients = [("ours", "([u, c]) => window.sseBench(u, c)"), ("native", NATIVE_SCRIPT)]
+        page.evaluate(js_clients.LOAD_SCRIPT, [js_clients.import_map(), js_clients.ENTRY_POINTS])
+        shapes = self.SHAPES
+        urls = {label: f"{self.stub.url}/_test/burst?count={count}&{query}" for label, (count, query, *_) in shapes.items()}
+        clients = [
+            ("ours", "([u, c]) => window.sseBench(u, c)"),
+            ("native", NATIVE_SCRIPT),
+            *((name, script) for name, script in js_clients.CLIENTS.items()),
+        ]
         rates: dict[tuple[str, str], list[float]] = {(label, name): [] for label in shapes for name, _ in clients}
         for label, url in urls.items():
+            count, _, types, _ = shapes[label]
             self.stub.client.get(url)  # the stub makes the burst once; no timed read waits for it
             # One untimed read each first: the page's WebAssembly code tiers up
             # (Liftoff -> TurboFan) during the first read, as in a page that
-            # has been open for a while.
+            # has been open for a while; the JS clients' code is compiled.
             for _, script in clients:
-                page.evaluate(script, [url, shapes[label][0]])
+                page.evaluate(script, [url, count, list(types)])
         for index in range(repetitions):
             labels = list(shapes) if index % 2 == 0 else list(reversed(shapes))
+            order = clients[index % len(clients) :] + clients[: index % len(clients)]
             for label in labels:
-                count = shapes[label][0]
-                for name, script in clients if index % 2 == 0 else reversed(clients):
-                    elapsed_ms = page.evaluate(script, [urls[label], count])
+                count, _, types, _ = shapes[label]
+                for name, script in order:
+                    elapsed_ms = page.evaluate(script, [urls[label], count, list(types)])
                     rates[(label, name)].append(count / (elapsed_ms / 1000))
-        for label in shapes:
+        results: dict[str, Any] = {}
+        table: dict[str, dict[str, Any]] = {}
+        for label, (_, _, _, name) in shapes.items():
             ours, native = rates[(label, "ours")], rates[(label, "native")]
-            results[f"throughput_events_per_s_{label}"] = summary(ours)
+            results["throughput_mixed_events_per_s" if label == "mixed" else f"throughput_events_per_s_{label}"] = summary(ours)
             results[f"native_events_per_s_{label}"] = summary(native)
             ratio = summary([a / b for a, b in zip(ours, native, strict=True)])
             if label == "100b":
                 results["throughput_vs_native_ratio"] = ratio
             elif label == "100b_same":
                 results["throughput_vs_native_ratio_same_payload"] = ratio
-        # Where the page's time goes: the same read under cProfile, in the page.
+            else:
+                results[f"throughput_{name}_vs_native_ratio"] = ratio
+            best = [max(rates[(label, client)][rep] for client in self.JS_CLIENTS) for rep in range(repetitions)]
+            results[f"throughput_{name}_vs_best_js_ratio"] = summary([a / b for a, b in zip(ours, best, strict=True)])
+            row = table.setdefault(label, {})
+            for client, _ in clients:
+                row[client] = {
+                    "events_per_s": summary(rates[(label, client)]),
+                    "ours_over": summary([a / b for a, b in zip(ours, rates[(label, client)], strict=True)]),
+                }
+        results["throughput_clients"] = table
+        results["throughput_stages_us_per_event"] = self._stages(page, urls, repetitions)
+        results["throughput_js_versions"] = list(js_clients.BENCH_JS_PACKAGES)
+        # Where the page's time goes: the same reads under cProfile, in the page.
         results["throughput_page_profile"] = page.evaluate(
             "([u, c]) => window.sseBenchProfile(u, c, 18)", [urls["100b"], shapes["100b"][0]]
         )
+        results["throughput_mixed_page_profile"] = page.evaluate(
+            "([u, c]) => window.sseBenchProfile(u, c, 25)", [urls["mixed"], shapes["mixed"][0]]
+        )
         context.close()
         return results
+
+    STAGES = ("parse", "validate", "stores")
+
+    def _stages(self, page: Page, urls: dict[str, str], repetitions: int) -> dict[str, dict[str, float]]:
+        """Where the page's µs per event go, per stream, without a profiler:
+        `window.sseBench` stopped after parsing (the connection's batches
+        counted), after validation (the pipeline's handlers only count), and
+        whole (into the stores); each stage's cost is its time less the
+        previous stage's in the same repetition (medians). `total` is the
+        whole path, `best_js` the fastest JS client's µs per event."""
+        times: dict[tuple[str, str], list[float]] = {(label, stage): [] for label in urls for stage in self.STAGES}
+        for index in range(repetitions):
+            for label, url in urls.items():
+                count = self.SHAPES[label][0]
+                for stage in self.STAGES if index % 2 == 0 else reversed(self.STAGES):
+                    elapsed_ms = page.evaluate("([u, c, s]) => window.sseBench(u, c, s)", [url, count, stage])
+                    times[(label, stage)].append(elapsed_ms * 1000 / count)
+        breakdown: dict[str, dict[str, float]] = {}
+        for label in urls:
+            parse, validate, stores = (times[(label, stage)] for stage in self.STAGES)
+            breakdown[label] = {
+                "parse": statistics.median(parse),
+                "validate": statistics.median([b - a for a, b in zip(parse, validate, strict=True)]),
+                "stores": statistics.median([b - a for a, b in zip(validate, stores, strict=True)]),
+                "total": statistics.median(stores),
+            }
+        return breakdown
+
+    # -- replay: no jank --------------------------------------------------------
+
+    def replay(self, repetitions: int, count: int = 20_000) -> dict[str, Any]:
+        """A replay of `count` mixed events (bench/streams.py `mixed_burst`,
+        alice's session) written at once to a logged-in live page's stream
+        (`/_test/send`): the longest main-thread task and the number of long
+        tasks (> 50 ms, a `longtask` PerformanceObserver in the page) from just
+        before the write until the replay's last action, agreement and
+        notification are in the DOM, and the time until then. Each repetition
+        is a new page."""
+        frames = streams.mixed_burst(count, session="session-1", relationship="rel-1", first_id=1_000_001)
+        frames = frames.split(b"\n\n", 1)[1]  # no `retry:`: a replay is events only
+        last = {}
+        for frame in frames.decode().split("\n\n")[:-1]:
+            event_type = frame.split("\n")[1].removeprefix("event: ")
+            last[event_type] = json.loads(frame.split("\n")[2].removeprefix("data: "))["data"]
+        expected = {
+            "action": [last["action_updated"]["action"]["id"], last["action_updated"]["action"]["body"]],
+            "agreement": [last["agreement_updated"]["agreement"]["id"], last["agreement_updated"]["agreement"]["body"]],
+            "notification": last["notification"]["message"],
+        }
+        longest, counts, times, totals = [], [], [], []
+        for _ in range(repetitions):
+            page = self.live_page()
+            _wait(page, LISTS_LOADED)
+            time.sleep(1.0)  # the start's own work done
+            before = _debug(page)["events_received"]
+            page.evaluate(REPLAY_WATCH_SCRIPT, expected)
+            self.stub.client.post("/_test/send", json={"username": "alice", "frame": frames.decode()})
+            _wait(page, "window.__replay.doneAt !== null", timeout=120)
+            time.sleep(0.3)  # a long task is reported once it has ended
+            figures = page.evaluate("window.__replay.finish()")
+            received = _debug(page)["events_received"] - before
+            if received < count:
+                raise AssertionError(f"the replay's last events are in the DOM, but the store counted {received} of {count}")
+            longest.append(figures["longest"])
+            counts.append(figures["count"])
+            times.append(figures["done"])
+            totals.append(figures["total"])
+            page.context.close()
+        # Where the long tasks come from: one more replay with the page's main
+        # steps timed (`window.sseBenchTrace`, bench/page_hooks.py).
+        page = self.live_page()
+        _wait(page, LISTS_LOADED)
+        _wait(page, HOOKS_READY)
+        time.sleep(1.0)
+        page.evaluate(REPLAY_WATCH_SCRIPT, expected)
+        page.evaluate("window.sseBenchTrace(true)")
+        self.stub.client.post("/_test/send", json={"username": "alice", "frame": frames.decode()})
+        _wait(page, "window.__replay.doneAt !== null", timeout=120)
+        time.sleep(0.3)
+        trace = json.loads(page.evaluate("window.sseBenchTrace(false)"))
+        trace["page"] = page.evaluate("window.__replay.finish()")
+        page.context.close()
+        return {
+            "replay_trace": trace,
+            "replay_longest_task_ms": summary(longest),
+            "replay_long_tasks": summary(counts),
+            "replay_long_tasks_total_ms": summary(totals),
+            "replay_to_dom_ms": summary(times),
+            "replay_events": count,
+            "replay_bytes": len(frames),
+        }
 
     # -- latency ----------------------------------------------------------------
 
@@ -406,7 +574,13 @@ class Bench:
         _wait(page, f"(() => {{ const d = JSON.parse(window.sseDebug()); return {check}; }})()")
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+SECTIONS = ("visits", "time_to_live", "throughput", "replay", "latency", "reconnect_overhead", "memory")
+"""The browser benchmarks, in the order `run` takes them (`python -m bench SECTION...`)."""
+
+
+def run(quick: bool = False, only: Sequence[str] = SECTIONS) -> dict[str, Any]:
+    """The browser benchmarks of `only` (names of `SECTIONS`), in one Chromium
+    against one stub; a section that fails gives `error_<section>`."""
     repetitions = 2 if quick else 5
     with tempfile.TemporaryDirectory() as tmp:
         stub = start_stub(Path(tmp), "--test-controls")
@@ -416,23 +590,25 @@ def run(quick: bool = False) -> dict[str, Any]:
                 bench = Bench(browser, stub)
                 results: dict[str, Any] = {}
                 port = int(stub.url.rsplit(":", 1)[1])
-                for name, step in (
-                    ("visits", lambda: network.run(port, playwright, "/usr/bin/chromium", BENCH_FLAGS, quick, bench.outside)),
-                    ("time to live", lambda: bench.time_to_live(repetitions)),
-                    ("throughput", lambda: bench.throughput(repetitions)),
-                    ("latency", lambda: bench.latency(seconds=10 if quick else 30)),
-                    ("reconnect overhead", lambda: bench.reconnect_overhead(repetitions)),
-                    ("memory", lambda: bench.memory_growth(100 if quick else 500)),
-                ):
+                steps: dict[str, Callable[[], dict[str, Any]]] = {
+                    "visits": lambda: network.run(port, playwright, "/usr/bin/chromium", BENCH_FLAGS, quick, bench.outside),
+                    "time_to_live": lambda: bench.time_to_live(repetitions),
+                    "throughput": lambda: bench.throughput(repetitions),
+                    "replay": lambda: bench.replay(3 if quick else 5),
+                    "latency": lambda: bench.latency(seconds=10 if quick else 30),
+                    "reconnect_overhead": lambda: bench.reconnect_overhead(repetitions),
+                    "memory": lambda: bench.memory_growth(100 if quick else 500),
+                }
+                for name in (section for section in SECTIONS if section in only):
                     started = time.monotonic()
                     bench.outside.clear()  # each step answers for its own requests
                     try:
-                        results.update(step())
+                        results.update(steps[name]())
                         if bench.outside:
                             raise AssertionError(f"requests to outside 127.0.0.1: {sorted(set(bench.outside))[:5]}")
                     except Exception as error:  # keep the other figures; say which failed
-                        results[f"error_{name.replace(' ', '_')}"] = f"{type(error).__name__}: {error}"[:300]
-                    print(f"bench: {name} done in {time.monotonic() - started:.0f} s", flush=True)
+                        results[f"error_{name}"] = f"{type(error).__name__}: {error}"[:300]
+                    print(f"bench: {name.replace('_', ' ')} done in {time.monotonic() - started:.0f} s", flush=True)
                 browser.close()
         finally:
             stop_stub(stub)

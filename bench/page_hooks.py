@@ -6,15 +6,17 @@ Not part of the app: the page fetches this file and imports it only when it
 is opened with `?bench=1` (frontend/main.py), as `make bench` opens it
 (bench/browser.py); the stub serves it at `/bench/page_hooks.py`.
 
-`sseBench` reads a finite stream with the page's own client (fetch +
+`sseBench(url, count, stage)` reads a finite stream with the page's own client (fetch +
 ReadableStream, `EventStreamParser`, pydantic validation, the connection
 store, the toast store and an entity cache) until `count` events are in the
 stores, and resolves to the elapsed milliseconds. Events take the app's own
 path: the connection's batches into an `EventPipeline` (validated once per
 slice, handed on in slices, yielding to the browser as the page does), with
 the handlers of `use_sse_system_events` and `use_sse_cache_invalidation`. `make bench`
-runs the browser's native `EventSource` + `JSON.parse` on the same bytes in
-the same page for the reference. `sseBenchProfile` is the same read under
+runs the browser's native `EventSource` + `JSON.parse` and three npm JS
+clients (bench/js_clients.py) on the same bytes in the same page for the
+reference. With `stage` "validate" or "parse" it stops earlier (`STAGES`),
+which splits the time per event between parsing, validation and the stores. `sseBenchProfile` is the same read under
 cProfile, resolving to the pstats text of its `top` functions.
 """
 
@@ -42,13 +44,28 @@ async def _no_fetch(key: Any) -> Any:
     return ()
 
 
-async def bench_stream(url: str, count: int) -> float:
-    """Milliseconds to take `count` events of `url` from bytes into the stores."""
+STAGES = ("stores", "validate", "parse")
+"""How far `bench_stream` takes each event: into the stores (the page's whole
+path), through the pipeline's validation to handlers that only count them, or
+only parsed (the connection's batches counted)."""
+
+
+async def bench_stream(url: str, count: int, stage: str = "stores") -> float:
+    """Milliseconds to take `count` events of `url` from bytes into the stores
+    (or only as far as `stage` says, `STAGES`: the difference between two
+    stages is what the later one costs, without a profiler's overhead)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage: one of {STAGES}")
     store = create_sse_connection_store()
     cache = Cache(_no_fetch)
     cache.mutate(lambda key: False)
+    # A loaded list of actions and of agreements of the bursts' session
+    # (bench/streams.py), so their updates upsert into the cache.
     cache.store.set_state(
-        {make_key("actions", coaching_session_id="session-burst"): cache.get(("actions", ()))._replace(data=())}
+        {
+            make_key(endpoint, coaching_session_id="session-burst"): cache.get((endpoint, ()))._replace(data=())
+            for endpoint in ("actions", "agreements")
+        }
     )
     notifications = NotificationStore(limit=5)
     done: asyncio.Future = asyncio.get_event_loop().create_future()
@@ -75,10 +92,16 @@ async def bench_stream(url: str, count: int) -> float:
     )
     events = EventPipeline(defer=io.defer, clock=connection.clock)
     events.on_invalid = invalid
-    connection.add_batch_listener(events.on_batch)
+    if stage == "parse":
+        connection.add_batch_listener(lambda batch: taken(len(batch.data)))
+    else:
+        connection.add_batch_listener(events.on_batch)
     now = js.Date.now() / 1000
-    events.add_handler({"notification"}, counted(lambda batch: show_notifications(notifications, batch, now)))
-    events.add_handler(CACHE_INVALIDATION, counted(lambda batch: apply_entity_events(cache, batch)))
+    if stage == "stores":
+        events.add_handler({"notification"}, counted(lambda batch: show_notifications(notifications, batch, now)))
+        events.add_handler(CACHE_INVALIDATION, counted(lambda batch: apply_entity_events(cache, batch)))
+    else:
+        events.add_handler({"notification", *CACHE_INVALIDATION}, counted(lambda batch: None))
     start = js.performance.now()
     connection.connect()
     await done
@@ -116,10 +139,82 @@ async def profile_stream(url: str, count: int, top: int = 25) -> str:
     return out.getvalue()
 
 
+_traced: dict = {}
+
+
+def _traced_methods() -> dict:
+    """Name -> (class or module, attribute) of each step `trace_start` times."""
+    import contract.events
+    import frontend.hooks.use_sse_cache_invalidation as invalidation
+    import frontend.hooks.use_sse_system_events as system_events
+    from frontend.reactive import Root
+    from frontend.sse.connection import SSEConnection
+    from frontend.sse.parser import EventStreamParser
+    from frontend.store import Store
+    from frontend.ui.keyed_list import KeyedList
+
+    return {
+        "connection.on_chunk": (SSEConnection, "on_chunk"),
+        "parser.feed_batch": (EventStreamParser, "feed_batch"),
+        "pipeline._run (one task's slices)": (EventPipeline, "_run"),
+        "pipeline._slice": (EventPipeline, "_slice"),
+        "events.event_outcomes (pydantic, per type)": (contract.events, "event_outcomes"),
+        "apply_entity_events (cache)": (invalidation, "apply_entity_events"),
+        "show_notifications (toasts)": (system_events, "show_notifications"),
+        "store._notify (listeners)": (Store, "_notify"),
+        "root.flush (render)": (Root, "flush"),
+        "keyed_list.render (rows)": (KeyedList, "render"),
+    }
+
+
+def trace_start() -> None:
+    """Time every call of the page's main steps (`_traced_methods`) from now
+    on, in the live app as well: wrappers on the classes' methods."""
+    import functools
+
+    trace_stop()
+    for name, (owner, attribute) in _traced_methods().items():
+        original = owner.__dict__[attribute]
+        figures = {"calls": 0, "total_ms": 0.0, "max_ms": 0.0, "over_50ms": 0, "max_chunk_bytes": 0}
+        chunk = "chunk" in name
+
+        @functools.wraps(original)
+        def wrapper(*args: Any, _original: Any = original, _figures: dict = figures, _chunk: bool = chunk, **kw: Any) -> Any:
+            start = js.performance.now()
+            try:
+                return _original(*args, **kw)
+            finally:
+                elapsed = js.performance.now() - start
+                _figures["calls"] += 1
+                _figures["total_ms"] += elapsed
+                _figures["max_ms"] = max(_figures["max_ms"], elapsed)
+                _figures["over_50ms"] += elapsed > 50
+                if _chunk and len(args) > 1 and isinstance(args[-1], bytes):
+                    _figures["max_chunk_bytes"] = max(_figures["max_chunk_bytes"], len(args[-1]))
+
+        setattr(owner, attribute, wrapper)
+        _traced[name] = (owner, attribute, original, figures)
+
+
+def trace_stop() -> str:
+    """Put the methods back; the figures since `trace_start`, as JSON."""
+    import json
+
+    result = {}
+    for name, (owner, attribute, original, figures) in list(_traced.items()):
+        setattr(owner, attribute, original)
+        result[name] = {key: round(value, 1) if isinstance(value, float) else value for key, value in figures.items()}
+    _traced.clear()
+    return json.dumps(result)
+
+
 def install() -> None:
-    """Put `sseBench` and `sseBenchProfile` on `window` (they return promises)."""
+    """Put `sseBench`, `sseBenchProfile` and `sseBenchTrace` on `window` (the
+    first two return promises; `sseBenchTrace(true)` starts timing the page's
+    steps, `sseBenchTrace(false)` stops and returns the figures as JSON)."""
     js.window.sseBench = create_proxy(bench_stream)
     js.window.sseBenchProfile = create_proxy(profile_stream)
+    js.window.sseBenchTrace = create_proxy(lambda start: trace_start() if start else trace_stop())
 
 
 install()

@@ -15,6 +15,12 @@ which git ignores:
 
 Every download is checked against a pinned digest (npm `dist.integrity`,
 wheel sha256); a mismatch stops the build.
+
+`python tools/vendor.py --bench-js` (run by `make bench`, not by `make setup`)
+writes `vendor/bench-js/<name>-<version>/`: the ES module files of the npm SSE
+clients `make bench` measures the page against (`BENCH_JS_PACKAGES`), which
+only the benchmark loads (bench/js_clients.py); nothing of them is in the page
+or in `frontend.zip`.
 """
 
 from __future__ import annotations
@@ -49,6 +55,29 @@ NPM_PACKAGES = {
         "sha512-rXkXOriXhzRkEV/coVGELjz4da77oNQEOu8hOf8dtBHEKOzqoIAmSJGeKuPl4wbLDv9EDibfKOchnC73CVX4DQ=="
     ),
 }
+# The JS SSE clients of the benchmark (bench/js_clients.py): name@version ->
+# (npm dist.integrity, the package's folder of ES modules). eventsource-parser
+# 4.1.3 is the newest release (its `createParser({onEvent})` callback API is
+# v3's); eventsource-client 1.2.0 depends on eventsource-parser ^3.0.0, so it
+# gets 3.1.1, the newest 3.x, through the bench page's import map.
+BENCH_JS_PACKAGES = {
+    "eventsource-parser@4.1.3": (
+        "sha512-jZVIVilXZfAx6H20ZKKEj5dabbpD9ETmMj3uHsjMmgBzBHB6tsHrmdWB4mAiy3amtN6MOoVkfXRQu4wf1n88Rw==",
+        "dist/",
+    ),
+    "eventsource-parser@3.1.1": (
+        "sha512-EKN1vKAMcZ8MlYMpaNuxN6R9yakzH6uajHcHVTqWJzvu5pWw9DyhbP35HH8MVBQ+dZjAfDxk+A8NiR9KWaXiyQ==",
+        "dist/",
+    ),
+    "eventsource-client@1.2.0": (
+        "sha512-kDI75RSzO3TwyG/K9w1ap8XwqSPcwi6jaMkNulfVeZmSeUM49U8kUzk1s+vKNt0tGrXgK47i+620Yasn1ccFiw==",
+        "dist/",
+    ),
+    "@microsoft/fetch-event-source@2.0.1": (
+        "sha512-W6CLUJ2eBMw3Rec70qrsEW0jOm/3twwJv21mrmj2yORiaVmVYGS4sSS5yUwvQc1ZlDLYGPnClVWmUUMagKNsfA==",
+        "lib/esm/",
+    ),
+}
 PYODIDE_PLATFORM = "pyemscripten_2026_0_wasm32"
 BROWSER_WHEELS = {
     # pin -> sha256 of the wheel PyPI serves for the Pyodide platform.
@@ -76,8 +105,16 @@ EMSCRIPTEN_MARKERS = {
 }
 
 PYSCRIPT_DIR = VENDOR / f"pyscript-{PYSCRIPT_VERSION}"
+BENCH_JS_DIR = VENDOR / "bench-js"
 PYODIDE_DIR = VENDOR / f"pyodide-{PYODIDE_VERSION}"
 STAMP = VENDOR / ".stamp.json"
+
+
+def bench_js_folder(spec: str) -> str:
+    """The folder of one `BENCH_JS_PACKAGES` entry under `vendor/bench-js/`:
+    `@microsoft/fetch-event-source@2.0.1` -> `fetch-event-source-2.0.1`."""
+    name, version = spec.rsplit("@", 1)
+    return f"{name.rsplit('/', 1)[-1]}-{version}"
 
 
 def _stamp_value() -> dict:
@@ -231,11 +268,31 @@ def vendor() -> None:
             shutil.copy2(wheel, PYODIDE_DIR / wheel.name)
         rewrite_lock(PYODIDE_DIR / "pyodide-lock.json", [PYODIDE_DIR / w.name for w in wheels])
     for stale in VENDOR.iterdir():
-        if stale.is_dir() and stale not in (PYSCRIPT_DIR, PYODIDE_DIR):
+        if stale.is_dir() and stale not in (PYSCRIPT_DIR, PYODIDE_DIR, BENCH_JS_DIR):
             shutil.rmtree(stale)
     STAMP.write_text(json.dumps(wanted, indent=1))
     _log(f"wrote {PYSCRIPT_DIR.relative_to(ROOT)} and {PYODIDE_DIR.relative_to(ROOT)}")
 
 
+def vendor_bench_js() -> None:
+    """Install `BENCH_JS_PACKAGES` under vendor/bench-js/, unless its stamp says they are there."""
+    stamp = BENCH_JS_DIR / ".stamp.json"
+    wanted = {"npm": BENCH_JS_PACKAGES, "script": _script_digest()}
+    if stamp.exists() and json.loads(stamp.read_text()) == wanted:
+        _log("bench-js up to date")
+        return
+    if BENCH_JS_DIR.exists():
+        shutil.rmtree(BENCH_JS_DIR)
+    BENCH_JS_DIR.mkdir(parents=True)
+    with tempfile.TemporaryDirectory(dir=VENDOR) as scratch:
+        for spec, (integrity, folder) in BENCH_JS_PACKAGES.items():
+            unpack(npm_pack(spec, integrity, Path(scratch)), folder, BENCH_JS_DIR / bench_js_folder(spec))
+    stamp.write_text(json.dumps(wanted, indent=1))
+    _log(f"wrote {BENCH_JS_DIR.relative_to(ROOT)}: {', '.join(BENCH_JS_PACKAGES)}")
+
+
 if __name__ == "__main__":
-    vendor()
+    if sys.argv[1:] == ["--bench-js"]:
+        vendor_bench_js()
+    else:
+        vendor()

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from bench.streams import BURST_CACHE_BYTES, burst
+from bench.streams import BURST_CACHE_BYTES, MIXED_TYPES, burst, mixed_burst
 from contract.events import parse_event
 from frontend.sse.parser import EventStreamParser
 
@@ -28,3 +30,39 @@ def test_a_burst_is_made_once_per_shape_unless_it_is_too_big_to_keep() -> None:
     assert burst(30, 100) is not burst(30, 100, same=True)
     count = BURST_CACHE_BYTES // 60_000 + 1
     assert burst(count, 60_000) is not burst(count, 60_000)
+
+
+def test_the_mixed_burst_interleaves_three_types_of_valid_events_with_increasing_updated_at() -> None:
+    stream = burst(600, 100, kind="mixed")
+    assert burst(600, 999, kind="mixed") is stream  # made once, whatever the size
+    parser = EventStreamParser()
+    events = parser.feed(stream)
+    assert parser.retry == 1000
+    assert [event.id for event in events] == [str(number) for number in range(1, 601)]
+    types = [event.event for event in events]
+    assert set(types) == set(MIXED_TYPES) == {"action_updated", "agreement_updated", "notification"}
+    assert all(types.count(event_type) > 120 for event_type in MIXED_TYPES)
+    # interleaved: the type changes often, and each follows each other one somewhere
+    pairs = list(itertools.pairwise(types))
+    assert sum(a != b for a, b in pairs) > len(types) / 2
+    assert {(a, b) for a, b in pairs if a != b} == {
+        (a, b) for a in MIXED_TYPES for b in MIXED_TYPES if a != b
+    }
+    parsed = [parse_event(event.event, event.data) for event in events]
+    assert [event["type"] for event in parsed] == types
+    for name, event_type in (("action", "action_updated"), ("agreement", "agreement_updated")):
+        entities = [event["data"][name] for event in parsed if event["type"] == event_type]
+        assert len({entity.id for entity in entities}) == 50
+        assert all(entity.coaching_session_id == "session-burst" for entity in entities)
+        times = [entity.updated_at for entity in entities]
+        assert times == sorted(times) and len(set(times)) == len(times)  # every update is news
+    messages = [event["data"]["message"] for event in parsed if event["type"] == "notification"]
+    assert len(set(messages)) == len(messages)
+
+
+def test_a_mixed_replay_is_for_the_session_and_ids_asked_for() -> None:
+    stream = mixed_burst(30, session="session-1", relationship="rel-1", first_id=1_000_001)
+    events = EventStreamParser().feed(stream)
+    assert [event.id for event in events] == [str(number) for number in range(1_000_001, 1_000_031)]
+    entities = [parse_event(event.event, event.data)["data"] for event in events if event.event != "notification"]
+    assert {(data["coaching_session_id"], data["coaching_relationship_id"]) for data in entities} == {("session-1", "rel-1")}
