@@ -32,7 +32,10 @@ from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import SSEConnectionStore
 
-__all__ = ["BrowserIO", "create_browser_connection"]
+__all__ = ["READ_PIECE", "BrowserIO", "create_browser_connection"]
+
+READ_PIECE = 64 * 1024
+"""Bytes of a read handed to the connection at a time, one piece per task."""
 
 
 # JS values (`js`, `pyodide.ffi`) are `Any` here: the browser's objects have
@@ -111,6 +114,17 @@ class BrowserIO:
             self._channel.port1.onmessage = self._on_message
         self._channel.port2.postMessage(None)
 
+    async def _next_task(self) -> None:
+        """Resume in a new task of the browser's (after what `defer` queued)."""
+        resumed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def resume() -> None:
+            if not resumed.done():
+                resumed.set_result(None)
+
+        self.defer(resume)
+        await resumed
+
     def _run_deferred(self, event: Any) -> None:
         if self._deferred:
             self._deferred.pop(0)()
@@ -156,7 +170,16 @@ class BrowserIO:
                 result = await reader.read()
                 if result.done:
                     break
-                connection.on_chunk(generation, result.value.to_bytes())
+                chunk = result.value.to_bytes()
+                # A replay comes in reads of up to megabytes; parsed whole, one
+                # read would be one long task. In pieces, each in a task of its
+                # own, the page paints and takes input in between.
+                for start in range(0, len(chunk), READ_PIECE):
+                    if start:
+                        await self._next_task()
+                        if connection.generation != generation:
+                            return
+                    connection.on_chunk(generation, chunk[start : start + READ_PIECE])
                 if connection.generation != generation:
                     return  # closed or replaced while reading: stop here
             connection.on_stream_end(generation)
