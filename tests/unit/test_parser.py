@@ -691,6 +691,37 @@ def test_fast_path_keeps_the_size_limit_whatever_the_chunking(case: tuple[bytes,
     assert run(chunks, max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
 
 
+@contextlib.contextmanager
+def large_event_path() -> Iterator[None]:
+    """Every event taken as a large one (by its line ends), not only from
+    `fast_path.LARGE_EVENT` characters as in production."""
+    saved = fast_path.LARGE_EVENT
+    fast_path.LARGE_EVENT = 0
+    try:
+        yield
+    finally:
+        fast_path.LARGE_EVENT = saved
+
+
+@PROPERTY_SETTINGS
+@given(mostly_usual_stream(), st.sampled_from(["", "prev"]), st.integers(1, 40))
+def test_large_event_path_equals_the_reference_implementation(
+    case: tuple[bytes, list[bytes]], initial_id: str, limit: int
+) -> None:
+    stream, chunks = case
+    with large_event_path():
+        assert run(chunks, initial_id) == reference_parse(stream, initial_id)
+        assert run([stream], initial_id) == reference_parse(stream, initial_id)
+        assert run(chunks, max_event_size=limit) == run(bytewise(stream), max_event_size=limit)
+
+
+def test_large_events_are_taken_by_their_line_ends() -> None:
+    parser = EventStreamParser()
+    body = "x" * 5000
+    batch = parser.feed_batch(f"id: 1\nevent: big\ndata: {body}\n\nid: 2\ndata:{body}\n\n".encode())
+    assert batch.types == ["big", "message"] and batch.data == [body, body] and batch.ids == ["1", "2"]
+
+
 # -- the run path: many events of one shape, taken column by column ---------------
 
 @contextlib.contextmanager
