@@ -2,7 +2,9 @@
 
 An update re-renders only its own row; an insert or removal touches only
 that row; the other rows are left alone (the original re-rendered the whole
-page on every event).
+page on every event). Many new rows at once (a replay, a first load of a
+long list) are made a few at a time, one batch per task, so making them is
+never one long task.
 """
 
 from __future__ import annotations
@@ -10,14 +12,27 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["KeyedList"]
+import js
+from pyodide.ffi import create_once_callable
+
+__all__ = ["MAX_NEW_ROWS", "KeyedList"]
+
+MAX_NEW_ROWS = 24
+"""Rows made in one render at most; the rest follow in the next tasks.
+A row costs tens of calls across the JS bridge to build."""
+
+
+def _next_task(callback: Callable[[], None]) -> None:
+    js.setTimeout(create_once_callable(callback), 0)
 
 
 class KeyedList:
     """Render entities (objects with `.id`) as children of `container`.
 
     `create(entity) -> element` builds a row; `update(element, entity)`
-    changes a row whose entity changed (compared by value).
+    changes a row whose entity changed (compared by value). At most
+    `MAX_NEW_ROWS` rows are made per render; the list renders itself again
+    in a new task (with the newest items) until every row is made.
     """
 
     def __init__(self, container: Any, create: Callable[[Any], Any], update: Callable[[Any, Any], None]) -> None:
@@ -26,19 +41,29 @@ class KeyedList:
         self._update = update
         self._rows: dict[str, list[Any]] = {}  # id -> [entity, element]
         self._order: list[str] = []  # ids in DOM order
+        self._items: Sequence[Any] | None = None  # what the last render asked for
+        self._more_due = False
 
     def render(self, items: Sequence[Any]) -> None:
+        self._items = items
         wanted = {item.id for item in items}
         for entity_id in [i for i in self._order if i not in wanted]:
             self._rows.pop(entity_id)[1].remove()
         self._order = [i for i in self._order if i in wanted]
-        for index, item in enumerate(items):
+        made = 0
+        index = -1  # DOM position of the row: rows not made yet take none
+        for item in items:
             row = self._rows.get(item.id)
             if row is None:
+                if made == MAX_NEW_ROWS:
+                    self._render_more()
+                    continue
+                made += 1
                 row = self._rows[item.id] = [item, self._create(item)]
             elif row[0] is not item and row[0] != item:
                 self._update(row[1], item)
                 row[0] = item
+            index += 1
             if index < len(self._order) and self._order[index] == item.id:
                 continue
             if item.id in self._order:
@@ -47,8 +72,19 @@ class KeyedList:
             self.container.insertBefore(row[1], anchor)
             self._order.insert(index, item.id)
 
+    def _render_more(self) -> None:
+        if not self._more_due:
+            self._more_due = True
+            _next_task(self._more)
+
+    def _more(self) -> None:
+        self._more_due = False
+        if self._items is not None:
+            self.render(self._items)
+
     def clear(self) -> None:
         for _, element in self._rows.values():
             element.remove()
         self._rows.clear()
         self._order.clear()
+        self._items = None

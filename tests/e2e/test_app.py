@@ -218,3 +218,50 @@ def test_benchmark_hooks_load_only_on_a_page_opened_with_bench_1(open_app, stub)
     assert plain.page.evaluate("typeof window.sseBench === 'undefined' && typeof window.sseBenchProfile === 'undefined'")
     assert not plain.page.evaluate(HOOKS_FETCHED)
     assert not [line for line in plain.console + bench.console if "bench hooks failed" in line]
+
+
+ROWS_OBSERVER = """() => {
+  window.__rowsAddedPerTask = [];
+  const list = document.querySelector('[data-testid=actions-list]');
+  // A MutationObserver hears after each task: one record list per task that
+  // changed the list.
+  new MutationObserver((records) => {
+    const added = records.reduce((sum, record) => sum + record.addedNodes.length, 0);
+    if (added) window.__rowsAddedPerTask.push(added);
+  }).observe(list, {childList: true});
+}"""
+
+
+def test_many_new_rows_at_once_are_made_a_few_per_task_in_order(open_apps, stub):
+    """A replay that brings many entities new to a list (80 actions in one
+    write): every row appears once, in creation order, and no task makes more
+    than `MAX_NEW_ROWS` of them (frontend/ui/keyed_list.py), so making them is
+    never one long task."""
+    from datetime import timedelta
+
+    from contract.events import dump_event
+    from contract.models import Action, utc_now
+    from contract.registry import ACTIONS
+
+    alice, _ = both_live(open_apps)
+    alice.page.evaluate(ROWS_OBSERVER)
+    tag = uuid.uuid4().hex[:8]
+    start = utc_now() + timedelta(days=1)  # after every other action: the new rows come last
+    frames = []
+    for number in range(80):
+        action = Action(
+            id=f"act-rows-{tag}-{number:03d}",
+            coaching_session_id="session-1",
+            created_at=start + timedelta(milliseconds=number),
+            updated_at=start + timedelta(milliseconds=number),
+            body=f"row {tag} {number:03d}",
+        )
+        frames.append(f"event: action_created\ndata: {dump_event(ACTIONS.changed_event('created', action, 'rel-1'))}\n\n")
+    stub.control("send", {"username": "alice", "frame": "".join(frames)})
+    rows = alice.page.get_by_test_id("actions-list").get_by_test_id("action-item").filter(has_text=f"row {tag}")
+    expect(rows).to_have_count(80)
+    assert rows.all_inner_texts() and [text.split("\n")[0] for text in rows.all_inner_texts()] == [
+        f"row {tag} {number:03d}" for number in range(80)
+    ]
+    per_task = alice.page.evaluate("window.__rowsAddedPerTask")
+    assert sum(per_task) >= 80 and max(per_task) <= 24, per_task
