@@ -34,8 +34,22 @@ class Toasts:
         parent.append(self.element)
         self.rows = KeyedList(self.element, self._row, lambda row, item: None)
         self._listeners.on(self.element, "click", self._on_click)
-        self._unsubscribe = store.subscribe(lambda items, old: self.render(items), selector=lambda state: state["items"])
+        # Rendered once per task, after it: a burst changes the store once per
+        # slice of events, and only what is on screen at the end matters.
+        self._render_due = False
+        self._disposed = False
+        self._unsubscribe = store.subscribe(lambda items, old: self._render_soon(), selector=lambda state: state["items"])
         self.render(store.get_state()["items"])
+
+    def _render_soon(self) -> None:
+        if not self._render_due:
+            self._render_due = True
+            js.queueMicrotask(create_once_callable(self._render_now))
+
+    def _render_now(self) -> None:
+        self._render_due = False
+        if not self._disposed:
+            self.render(self.store.get_state()["items"])
 
     def render(self, items: tuple[Toast, ...]) -> None:
         self.rows.render(items)
@@ -73,6 +87,7 @@ class Toasts:
 
     def dispose(self) -> None:
         self._unsubscribe()
+        self._disposed = True
         for notification_id in list(self._timers):
             self._clear(notification_id)
         self._listeners.clear()
