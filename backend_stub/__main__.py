@@ -3,7 +3,7 @@
     python -m backend_stub --host 127.0.0.1 --port 8000 [--db FILE]
         [--test-controls] [--cors-origins ORIGIN,...] [--keepalive SECONDS]
         [--retention N] [--token-ttl SECONDS] [--queue-size N]
-        [--idempotency-ttl SECONDS] [--site-root DIR] [--log-level LEVEL]
+        [--idempotency-ttl SECONDS] [--sse-disabled] [--site-root DIR] [--log-level LEVEL]
 
 Stops promptly on SIGINT/SIGTERM even with streams open (sse-starlette ends
 them when uvicorn begins to exit; uvicorn's graceful timeout is a backstop).
@@ -107,6 +107,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="how long an Idempotency-Key and its answer are remembered (86400)",
     )
+    parser.add_argument(
+        "--sse-disabled",
+        action="store_true",
+        help="turn live updates off: GET /sse answers 503 sse_disabled (clients poll)",
+    )
     parser.add_argument("--site-root", type=Path, default=REPO_ROOT, help="folder of the static site (repo root)")
     parser.add_argument(
         "--log-level",
@@ -129,6 +134,7 @@ def config_from_args(args: argparse.Namespace) -> StubConfig:
         token_ttl=args.token_ttl,
         queue_size=args.queue_size,
         idempotency_ttl=args.idempotency_ttl,
+        sse_disabled=args.sse_disabled,
     )
 
 

@@ -56,6 +56,7 @@ from .errors import (
     forbidden,
     not_found,
     parse_body,
+    sse_disabled,
     unauthorized,
     validate_body,
 )
@@ -449,6 +450,8 @@ class StubApi:
         try:
             self._check_version(request.headers)
             caller = self._authenticate(presented)
+            if not self._broker.sse_enabled:
+                raise sse_disabled()
             stream = EventStream(
                 self._broker,
                 caller.info,
@@ -538,7 +541,7 @@ def create_app(
         idempotency_ttl=config.idempotency_ttl,
         clock=clock,
     )
-    broker = Broker(storage, queue_size=config.queue_size)
+    broker = Broker(storage, queue_size=config.queue_size, sse_enabled=not config.sse_disabled)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ the test controls' levers: close (cleanly or abruptly), stall, raw frames.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +47,13 @@ class _Wake:
 _WAKE = _Wake()
 
 
+@dataclass(frozen=True)
+class _End:
+    """Queue item: end the stream cleanly here, after what was queued before."""
+
+    reason: str
+
+
 @dataclass(eq=False)
 class Subscription:
     """One open `/sse` stream of one user, as the broker sees it.
@@ -62,7 +70,7 @@ class Subscription:
     close_reason: str | None = None
     abrupt: bool = False
     stalled_until: float = 0.0
-    queue: asyncio.Queue[Item | _Wake] = field(init=False)
+    queue: asyncio.Queue[Item | _Wake | _End] = field(init=False)
     _closed: asyncio.Event = field(init=False)
 
     def __post_init__(self) -> None:
@@ -98,6 +106,14 @@ class Subscription:
         self._closed.set()
         self._wake()
 
+    def end_after_queued(self, reason: str) -> None:
+        """End the stream cleanly once what is queued now is sent (at once if
+        the queue has no room for the marker)."""
+        try:
+            self.queue.put_nowait(_End(reason))
+        except asyncio.QueueFull:
+            self.close(reason)
+
     def stall(self, seconds: float) -> None:
         """Send nothing at all (not even keepalives) for `seconds`; queued events wait."""
         loop = asyncio.get_running_loop()
@@ -131,8 +147,10 @@ class Subscription:
             except TimeoutError:
                 self.close("expired")
                 continue
+            if isinstance(item, _End):
+                self.close(item.reason)
             await self.checkpoint()
-            if not isinstance(item, _Wake):
+            if not isinstance(item, (_Wake, _End)):
                 return item
 
     def _seconds_to_expiry(self) -> float | None:
@@ -150,10 +168,12 @@ class Subscription:
 class Broker:
     """Appends events (with their entity changes) and fans them out to subscriptions."""
 
-    def __init__(self, storage: Storage, *, queue_size: int = 1_000) -> None:
+    def __init__(self, storage: Storage, *, queue_size: int = 1_000, sse_enabled: bool = True) -> None:
         self._storage = storage
         self._queue_size = queue_size
         self._subscriptions: set[Subscription] = set()
+        self.sse_enabled = sse_enabled
+        """False while live updates are off: GET /sse answers 503 `sse_disabled`."""
 
     # --- writing -------------------------------------------------------------
 
@@ -226,6 +246,20 @@ class Broker:
         for subscription in stalling:
             subscription.stall(seconds)
         return len(stalling)
+
+    def set_sse_enabled(self, enabled: bool, reason: str) -> int:
+        """Turn live updates on or off. Off: every open stream gets a
+        `disabled` event (`reason` for people) and then ends cleanly, and new
+        streams are refused. Returns how many streams were ended."""
+        self.sse_enabled = enabled
+        if enabled:
+            return 0
+        frame = f"event: disabled\ndata: {json.dumps({'type': 'disabled', 'data': {'reason': reason}})}\n\n".encode()
+        ending = list(self._subscriptions)
+        for subscription in ending:
+            if subscription.offer(frame):
+                subscription.end_after_queued("disabled")
+        return len(ending)
 
     def send_raw(self, username: str | None, frame: bytes) -> int:
         """Queue raw bytes on all (or `username`'s) open streams; returns how many took them."""

@@ -55,6 +55,10 @@ class StubConfig:
     idempotency_ttl: float = 24 * 60 * 60
     """Seconds an `Idempotency-Key` and its answer are remembered (24 h)."""
 
+    sse_disabled: bool = False
+    """Live updates turned off: GET /sse answers 503 `sse_disabled` (the page
+    falls back to polling the REST API); the test controls turn it on and off."""
+
     def __post_init__(self) -> None:
         if self.retention < 1:
             raise ValueError("retention must be >= 1")

@@ -61,6 +61,23 @@ def not_found(message: str) -> ApiError:
     return ApiError(404, "not_found", message)
 
 
+SSE_DISABLED_RETRY_AFTER = 30
+"""Seconds a client is asked to wait before trying GET /sse again while live
+updates are off: the page's polling interval, so it tries no more often than
+it polls."""
+
+
+def sse_disabled() -> ApiError:
+    """503 `sse_disabled`: live updates are turned off on this server (the
+    stub's `--sse-disabled`); the client polls the REST API meanwhile."""
+    return ApiError(
+        503,
+        "sse_disabled",
+        "live updates are turned off on this server",
+        headers={"Retry-After": str(SSE_DISABLED_RETRY_AFTER)},
+    )
+
+
 def invalid_body(error: ValidationError) -> ApiError:
     """422 naming the offending field(s); the values sent are never echoed."""
     problems: list[dict[str, Any]] = []

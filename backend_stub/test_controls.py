@@ -299,6 +299,11 @@ class ForceLogoutBody(_Body):
     reason: str = "Logged out by the server"
 
 
+class SseBody(_Body):
+    enabled: bool
+    reason: str = "live updates are turned off on this server"
+
+
 class NotifyBody(_Body):
     username: str | None = None
     level: Literal["info", "warning", "error"] = "info"
@@ -390,6 +395,7 @@ class StubControls:
                 Route("/send", self.send, methods=["POST"], max_body_size=SEND_MAX_BODY_SIZE),
                 Route("/force_logout", self.force_logout, methods=["POST"]),
                 Route("/notify", self.notify, methods=["POST"]),
+                Route("/sse", self.sse, methods=["POST"]),
                 Route("/connections", self.connections, methods=["GET"]),
                 Route("/requests", self.requests, methods=["GET"]),
                 Route("/reset_logs", self.reset_logs, methods=["POST"]),
@@ -487,6 +493,15 @@ class StubControls:
         user = None if body.username is None else self._user(body.username)
         event = NotificationEvent(type="notification", data=Notification(level=body.level, message=body.message))
         return self._emit(event, user)
+
+    async def sse(self, request: Request) -> Response:
+        """POST {enabled, reason?} -> {"enabled", "streams"}: turn live updates
+        on or off (as `--sse-disabled`); off sends every open stream a
+        `disabled` event with `reason`, then ends it."""
+        body = await parse_body(request, SseBody)
+        count = self._broker.set_sse_enabled(body.enabled, body.reason)
+        logger.info("test control sse enabled=%s streams=%d", body.enabled, count)
+        return JSONResponse({"enabled": body.enabled, "streams": count})
 
     async def connections(self, request: Request) -> Response:
         """GET -> every GET /sse attempt, oldest first."""

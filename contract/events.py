@@ -42,6 +42,8 @@ __all__ = [
     "EVENTS",
     "EVENT_TYPES",
     "SYSTEM_ENVELOPES",
+    "Disabled",
+    "DisabledEvent",
     "EventSet",
     "EventValidationError",
     "ForceLogout",
@@ -150,6 +152,19 @@ class NotificationEvent(TypedDict):
     data: Notification
 
 
+class Disabled(TypedDict):
+    reason: str
+
+
+@_envelope
+class DisabledEvent(TypedDict):
+    """A bare signal: the server turned live updates off and ends the stream;
+    stop reconnecting at once, refresh by polling, and say why."""
+
+    type: Literal["disabled"]
+    data: Disabled
+
+
 def notification_level(notification: Notification) -> str:
     """The `level` of a `Notification`: "info" when left out (CONTRACT.md)."""
     return notification.get("level", "info")
@@ -159,6 +174,7 @@ SYSTEM_ENVELOPES: dict[str, Any] = {
     "force_logout": ForceLogoutEvent,
     "resync": ResyncEvent,
     "notification": NotificationEvent,
+    "disabled": DisabledEvent,
 }
 """Event type -> envelope of the events that are not entity changes."""
 

@@ -84,7 +84,7 @@ def test_each_kind_of_the_api_is_declared_once_with_the_backends_names() -> None
     assert AGREEMENTS.update_fields == ("body",)
     changes = ("created", "updated", "deleted")
     assert EVENTS.entity_event_types == {f"{kind.name}_{change}" for kind in ENTITY_KINDS for change in changes}
-    assert EVENTS.event_types == EVENTS.entity_event_types | {"force_logout", "resync", "notification"}
+    assert EVENTS.event_types == EVENTS.entity_event_types | {"force_logout", "resync", "notification", "disabled"}
 
 
 def test_a_kinds_request_bodies_follow_its_writable_fields() -> None:

@@ -332,3 +332,38 @@ async def test_burst_is_a_finite_stream_of_valid_events_of_about_the_size(
     messages = [parse_event(event.event, event.data)["data"]["message"] for event in events]
     # Real events differ: by default each message is its own (`same=1`: one message).
     assert len(set(messages)) == (50 if distinct else 1)
+
+
+# --- live updates off and on -------------------------------------------------------
+
+
+async def test_sse_off_sends_disabled_ends_the_streams_and_refuses_new_ones(
+    http: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    try:
+        async with StreamRecorder(http, auth_headers(tokens["bob"])) as bob:
+            await _open(bob)
+            answer = await http.post("/_test/sse", json={"enabled": False, "reason": "maintenance"})
+            assert answer.json() == {"enabled": False, "streams": 1}
+            event = await bob.wait_for_event(lambda event: event.event == "disabled")
+            await bob.ended.wait()
+            assert bob.error is None  # a clean end, after the event
+        assert parse_event(event.event, event.data) == {"type": "disabled", "data": {"reason": "maintenance"}}
+        refused = await http.get("/sse", headers=auth_headers(tokens["bob"]))
+        assert refused.status_code == 503
+        assert refused.json()["error"] == "sse_disabled"
+        assert refused.headers["retry-after"] == "30"
+    finally:
+        await http.post("/_test/sse", json={"enabled": True})
+    async with StreamRecorder(http, auth_headers(tokens["bob"])) as again:
+        await _open(again)  # on again: streams open as before
+
+
+def test_a_stub_started_with_sse_disabled_refuses_streams_until_turned_on(tmp_path: Path) -> None:
+    with StubProcess(tmp_path / "off.sqlite3", ["--test-controls", "--sse-disabled"]) as off:
+        token = login(off.url, "alice")
+        with httpx.Client(base_url=off.url, timeout=10) as client:
+            assert client.get("/sse", headers=auth_headers(token)).status_code == 503
+            assert client.post("/_test/sse", json={"enabled": True}).json() == {"enabled": True, "streams": 0}
+            with client.stream("GET", "/sse", headers=auth_headers(token)) as stream:
+                assert stream.status_code == 200
