@@ -72,6 +72,7 @@ def test_the_pure_module_list_covers_the_app_layer() -> None:
         "frontend.outbox",
         "frontend.outbox_store",
         "frontend.announce",
+        "frontend.polling",
         "contract",
         "contract.models",
         "contract.registry",
