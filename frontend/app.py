@@ -222,6 +222,7 @@ class App:
                 "wasm_heap_bytes": _wasm_heap_bytes(),
                 "tab_role": getattr(connection, "role", "own") if connection else "idle",
                 "duplicates_dropped": getattr(connection, "duplicates_dropped", 0) if connection else 0,
+                "tab_timers": getattr(io, "tab_timers", 0) if io else 0,
             }
         )
 

@@ -54,8 +54,9 @@ def _js_object(value: Mapping[str, Any]) -> Any:
 
 class TabShell:
     """`TabPort` on the browser. `requests_started`, `open_requests` and
-    `live_timers` (this shell's and its leader connection's) feed
-    `window.sseDebug()` for the leak checks of the end-to-end tests."""
+    `live_timers` (of this tab's leader connections, as `BrowserIO`'s) and
+    `tab_timers` (this shell's own: beat or watch) feed `window.sseDebug()`
+    for the leak checks of the end-to-end tests."""
 
     def __init__(self, name: str, make_browser_connection: BrowserConnectionFactory) -> None:
         self.name = name
@@ -226,7 +227,11 @@ class TabShell:
 
     @property
     def live_timers(self) -> int:
-        return len(self._timers) + (self._inner_io.live_timers if self._inner_io else 0)
+        return self._inner_io.live_timers if self._inner_io else 0
+
+    @property
+    def tab_timers(self) -> int:
+        return len(self._timers)
 
 
 def create_shared_connection(

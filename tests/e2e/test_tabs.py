@@ -212,3 +212,19 @@ def test_logout_and_force_logout_reach_every_tab_of_the_profile_only(profiles, o
     carol.expect_state("Connected")
     expect(carol.page.get_by_test_id("logout")).to_be_visible()
     assert tabs[0].page.evaluate("localStorage.getItem('coaching.auth')") is None
+
+
+def test_every_tab_shows_the_shared_state_and_retry_now_in_a_follower_acts_on_the_leader(profiles, stub):
+    # A long first wait (band 1 is [min_delay, base_delay]) so "Retry now" is what ends it.
+    _, tabs = alice_tabs(profiles, 2, "?sse_min_delay=20&sse_base_delay=20&sse_max_delay=30")
+    (leader,) = leaders(tabs)
+    (follower,) = [tab for tab in tabs if tab is not leader]
+    stub.control("drop_streams", {"username": "alice"})
+    for tab in tabs:
+        tab.expect_state("Reconnecting")
+        expect(tab.page.get_by_test_id("sse-retry-now")).to_be_visible()
+    follower.page.get_by_test_id("sse-retry-now").click()
+    for tab in tabs:
+        tab.expect_state("Connected", timeout=10_000)
+    assert len(open_streams(stub, "alice")) == 1
+    assert debug(follower)["requests_started"] == 0
