@@ -43,7 +43,7 @@ FIGURES: list[tuple[str, str, Any, str]] = [
      "a new tab of the same profile once the first one is done, logging in again, same measure"),
     ("return_visit_mb", "<= 0.25 MB", lambda v: v <= 0.25, "bytes that crossed the link during the return visit"),
     ("time_to_live_cold_s", "<= 2.0 s", lambda v: v <= 2.0,
-     "localhost: a browser on a new profile (empty caches), logged in (token in sessionStorage); navigation start "
+     "localhost: a browser on a new profile (empty caches), logged in (token in localStorage); navigation start "
      "-> first notification toast rendered (the stub sends one every 50 ms)"),
     ("time_to_live_warm_s", "<= 1.0 s", lambda v: v <= 1.0,
      "reload in that browser once it made its own snapshot (its disk HTTP cache, V8 code cache and snapshot warm, "

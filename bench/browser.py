@@ -186,7 +186,7 @@ class Bench:
                 profile, executable_path=self.browser_path, args=BENCH_FLAGS
             )
         if logged_in:
-            context.add_init_script(f"sessionStorage.setItem('coaching.auth', {json.dumps(self.auth)});")
+            context.add_init_script(f"localStorage.setItem('coaching.auth', {json.dumps(self.auth)});")
         context.add_init_script(FIRST_LIVE_SCRIPT)
 
         def note_outside(request: Request) -> None:

@@ -45,13 +45,15 @@ from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
 from frontend.hooks.use_swr import use_swr
 from frontend.notifications import NotificationStore
 from frontend.page_settings import client_config_from_params
-from frontend.platform import SessionStorage, api_base_url, fetch_send, log, query_param, query_params
+from frontend.platform import api_base_url, fetch_send, log, query_param, query_params
 from frontend.providers.sse_provider import SSEProvider
 from frontend.reactive import Element, Root, el, use_effect, use_memo, use_ref, use_state, use_store
-from frontend.sse.browser import create_browser_connection
+from frontend.shared_login import LocalStorage, follow_other_tabs
+from frontend.sse.browser import BrowserIO, create_browser_connection
 from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import SSEConnectionStore
+from frontend.sse.tab_shell import create_shared_connection
 from frontend.ui.entity_list import EntityListPanel
 from frontend.ui.goal import GoalPanel
 from frontend.ui.login import LoginView
@@ -87,14 +89,14 @@ class App:
     def __init__(self) -> None:
         self.base_url = api_base_url()
         self.client_config = _client_config()
-        self.auth = AuthStore(SessionStorage())
+        self.auth = AuthStore(LocalStorage())  # shared by the profile's tabs (frontend/shared_login.py)
         self.api = ApiClient(self.base_url, fetch_send, token=lambda: self.auth.token, on_unauthorized=self._expired)
         self.cache = Cache(self._fetch)
         self.notifications = NotificationStore()
         self.logout_cleanup = LogoutCleanupRegistry()
         self.logout_cleanup.register(self.cache.clear)
         self.logout_cleanup.register(self.notifications.clear)
-        self.connection: SSEConnection | None = None
+        self.connection: Any = None  # an SSEConnection, or a SharedConnection (frontend/sse/tab_leader.py)
         self.io: Any = None
         self.connections_made = 0
         self.main = js.document.getElementById("app")
@@ -105,14 +107,31 @@ class App:
         self.root.on_error = lambda error: log(f"render effect failed: {type(error).__name__}")
 
     def start(self) -> None:
+        follow_other_tabs(self.auth, self.logout)
         self.root.render(el(AppRoot, app=self))
         js.window.sseDebug = create_proxy(self.debug_snapshot)
         js.document.body.dataset.appReady = "true"
 
     # -- services ------------------------------------------------------------------
 
-    def connection_factory(self, store: SSEConnectionStore) -> tuple[SSEConnection, Callable[[], None]]:
-        """Make the one browser connection (for `use_sse_connection`)."""
+    def connection_factory(self, store: SSEConnectionStore) -> tuple[Any, Callable[[], None]]:
+        """Make this tab's connection (for `use_sse_connection`): its view of
+        the stream the profile's tabs share (frontend/sse/tab_shell.py), or,
+        when they cannot or must not share, a browser connection of its own."""
+        user = self.auth.get_state()["user"] or {}
+        shared = create_shared_connection(
+            self.base_url, str(user.get("id", "")), store, self._browser_connection, self.client_config
+        )
+        if shared is not None:
+            shared[0].on_listener_error = _log_listener_error
+            self.connection, self.io = shared
+            return shared[0], shared[1].dispose
+        connection, io = self._browser_connection(store)
+        self.connection, self.io = connection, io
+        return connection, io.dispose
+
+    def _browser_connection(self, store: SSEConnectionStore) -> tuple[SSEConnection, BrowserIO]:
+        """One browser connection writing to `store`."""
         connection, io = create_browser_connection(
             url=lambda: self.base_url + "/sse",
             headers=self.api.headers,
@@ -121,16 +140,9 @@ class App:
         )
         connection.on_unauthorized = self._expired
         connection.on_parse_error = lambda kind: log(f"sse parse error: {kind}")
-        connection.on_listener_error = lambda event_type, error: log(
-            f"sse handler for {event_type} failed: {type(error).__name__}"
-        )
-        self.connection, self.io = connection, io
+        connection.on_listener_error = _log_listener_error
         self.connections_made += 1
-
-        def dispose() -> None:
-            io.dispose()
-
-        return connection, dispose
+        return connection, io
 
     async def login(self, username: str, password: str) -> None:
         """Sign in; raises ApiError (shown by the form) on failure."""
@@ -208,6 +220,9 @@ class App:
                 "next_retry_at": store.get("next_retry_at"),
                 "last_connected_at": store.get("last_connected_at"),
                 "wasm_heap_bytes": _wasm_heap_bytes(),
+                "tab_role": getattr(connection, "role", "own") if connection else "idle",
+                "duplicates_dropped": getattr(connection, "duplicates_dropped", 0) if connection else 0,
+                "tab_timers": getattr(io, "tab_timers", 0) if io else 0,
             }
         )
 
@@ -328,6 +343,10 @@ async def _pick_session(app: App) -> dict | None:
         if wanted is None or session.get("id") == wanted:
             return session
     return sessions[0] if sessions else None
+
+
+def _log_listener_error(event_type: str, error: BaseException) -> None:
+    log(f"sse handler for {event_type} failed: {type(error).__name__}")
 
 
 def _wasm_heap_bytes() -> int:

@@ -1,8 +1,14 @@
 """The auth store: who is logged in (original: `AuthStoreProvider`).
 
 Pure: the token is kept through an injected `storage` (the browser passes
-`sessionStorage`, so a reload stays logged in; tests pass a dict), and no
-token ever goes to a log.
+`localStorage`, so a reload and every other tab of the profile are logged in
+too; tests pass a dict), and no token ever goes to a log.
+
+Shared by the tabs: the shell feeds the other tabs' changes of the storage
+(the browser's `storage` event) to `sync_from_storage`, which adopts another
+tab's login and reports another tab's logout, so one logout, force logout or
+expired session signs out every tab of the profile, each saying why
+(docs/client.md "Shared streams").
 
 State keys: `is_logged_in` (bool), `token` (str or None), `user`
 (dict `{id, username, display_name}` or None), `message` (why the user was
@@ -17,9 +23,14 @@ from typing import Any
 
 from frontend.store import Store
 
-__all__ = ["STORAGE_KEY", "AuthStore"]
+__all__ = ["SIGNED_OUT_KEY", "STORAGE_KEY", "AuthStore"]
 
 STORAGE_KEY = "coaching.auth"
+"""The login: JSON `{"token", "user"}`; absent when logged out."""
+SIGNED_OUT_KEY = "coaching.auth.signed_out"
+"""Why the latest logout happened (the login form's message, "" for a
+normal logout), written before the login is removed so that the other tabs
+can say it too."""
 
 
 class AuthStore(Store[str]):
@@ -59,9 +70,34 @@ class AuthStore(Store[str]):
 
     def log_out(self, message: str = "") -> None:
         """Forget the token; `message` says why (empty for a normal logout)."""
-        if self._storage is not None and STORAGE_KEY in self._storage:
-            del self._storage[STORAGE_KEY]
+        if self._storage is not None:
+            self._storage[SIGNED_OUT_KEY] = message  # first: the other tabs read it when the login goes
+            if STORAGE_KEY in self._storage:
+                del self._storage[STORAGE_KEY]
         self.set_state({"is_logged_in": False, "token": None, "user": None, "message": message})
+
+    def sync_from_storage(self, key: str | None) -> tuple[str, str] | None:
+        """Another tab changed the storage under `key` (None: it was cleared).
+
+        Returns None if nothing changes here; `("logged_in", "")` when this
+        store took the other tab's login (state already set: the page shows
+        the session); `("logged_out", message)` when the other tab logged out:
+        the caller runs its own logout sequence with that message and must
+        not revoke the token again (the other tab did). Storage that holds no
+        valid login counts as logged out.
+        """
+        if key not in (STORAGE_KEY, None):
+            return None
+        saved = self._load()
+        if saved is not None:
+            if self._state["token"] == saved["token"]:
+                return None
+            self.set_state({"is_logged_in": True, "token": saved["token"], "user": saved["user"], "message": ""})
+            return ("logged_in", "")
+        if not self._state["is_logged_in"]:
+            return None
+        message = self._storage.get(SIGNED_OUT_KEY, "") if self._storage is not None else ""
+        return ("logged_out", message or "")
 
     @property
     def token(self) -> str | None:

@@ -16,6 +16,9 @@ query string so a deployment (or a test) can tune them without a rebuild:
 | `sse_idle_timeout`      | `idle_timeout`      | s    |
 | `sse_max_event_size`    | `max_event_size`    | characters |
 | `sse_pause_when_hidden` | `pause_when_hidden` | 1/true/yes or 0/false/no |
+| `sse_shared`            | `shared`            | 1/true/yes or 0/false/no |
+| `sse_heartbeat_interval`| `heartbeat_interval`| s    |
+| `sse_leader_timeout`    | `leader_timeout`    | s    |
 """
 
 from __future__ import annotations

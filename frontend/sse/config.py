@@ -38,6 +38,16 @@ class ClientConfig:
     - `idle_timeout` [45.0]: no byte at all for this long: abort and retry.
     - `max_event_size` [1 MiB]: larger events are discarded (characters).
     - `pause_when_hidden` [False]: close while the tab is hidden.
+
+    Sharing one stream between the tabs of a browser profile
+    (frontend/sse/tab_leader.py):
+
+    - `shared` [True]: one tab leads and runs the stream, the others get its
+      events over a `BroadcastChannel`; False: every tab its own stream.
+    - `heartbeat_interval` [2.0]: the leader tells the others it is alive
+      this often.
+    - `leader_timeout` [10.0]: a visible follower that heard nothing from
+      the leader for this long takes the lead over (a frozen leader).
     """
 
     base_delay: float = 1.0
@@ -51,12 +61,17 @@ class ClientConfig:
     idle_timeout: float = 45.0
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE
     pause_when_hidden: bool = False
+    shared: bool = True
+    heartbeat_interval: float = 2.0
+    leader_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_delay <= self.base_delay <= self.max_delay:
             raise ValueError("need 0 < min_delay <= base_delay <= max_delay")
         if self.max_attempts < 1 or self.connect_timeout <= 0 or self.idle_timeout <= 0 or self.max_event_size < 1:
             raise ValueError("max_attempts, connect_timeout, idle_timeout and max_event_size must be positive")
+        if not 0 < self.heartbeat_interval < self.leader_timeout:
+            raise ValueError("need 0 < heartbeat_interval < leader_timeout")
 
 
 DEFAULT_CLIENT_CONFIG = ClientConfig()

@@ -106,7 +106,7 @@ def test_a_person_already_signed_in_sees_the_session_skeleton_not_the_form(brows
     token = stub.login("alice")["Authorization"].split()[1]
     user = {"id": "user-alice", "username": "alice", "display_name": "Alice Coach"}
     saved = json.dumps({"token": token, "user": user})
-    context, page = new_page(browser, f"sessionStorage.setItem('coaching.auth', {json.dumps(saved)});")
+    context, page = new_page(browser, f"localStorage.setItem('coaching.auth', {json.dumps(saved)});")
     try:
         held = Held(context, WASM)
         page.goto(stub.url + "/", wait_until="commit")

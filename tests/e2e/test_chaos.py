@@ -83,7 +83,7 @@ def debug(app: AppPage) -> dict[str, Any]:
 
 
 def token_headers(app: AppPage) -> dict[str, str]:
-    token = json.loads(app.page.evaluate("sessionStorage.getItem('coaching.auth')"))["token"]
+    token = json.loads(app.page.evaluate("localStorage.getItem('coaching.auth')"))["token"]
     return {"Authorization": f"Bearer {token}", "X-Version": "1"}
 
 

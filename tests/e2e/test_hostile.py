@@ -41,8 +41,8 @@ def debug(app: AppPage) -> dict[str, Any]:
 
 
 def token_of(app: AppPage) -> str:
-    saved = app.page.evaluate("sessionStorage.getItem('coaching.auth')")
-    assert saved, "no saved login in sessionStorage"
+    saved = app.page.evaluate("localStorage.getItem('coaching.auth')")
+    assert saved, "no saved login in localStorage"
     return json.loads(saved)["token"]
 
 
@@ -469,7 +469,7 @@ def test_an_expired_token_ends_the_stream_and_the_page_asks_to_sign_in_again(ope
         expect(alice.page.get_by_test_id("login-form")).to_be_visible()
         expect(alice.page.get_by_test_id("logout")).to_have_count(0)
         alice.expect_state("Disconnected")
-        assert alice.page.evaluate("sessionStorage.getItem('coaching.auth')") is None
+        assert alice.page.evaluate("localStorage.getItem('coaching.auth')") is None
 
         # The stub ended the stream when the token expired; the client's next
         # attempt was refused with 401, and that was the last one.

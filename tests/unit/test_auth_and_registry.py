@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from frontend.auth import STORAGE_KEY, AuthStore
+from frontend.auth import SIGNED_OUT_KEY, STORAGE_KEY, AuthStore
 from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
 from frontend.notifications import NotificationStore
 
@@ -55,11 +55,43 @@ def test_log_out_removes_the_storage_entry_and_keeps_the_message() -> None:
     store = AuthStore(storage)
     store.log_in(TOKEN, USER)
     store.log_out("Your session expired")
-    assert storage == {"other": "kept"}
+    assert storage == {"other": "kept", SIGNED_OUT_KEY: "Your session expired"}  # the reason, for the other tabs
     state = store.get_state()
     assert (state["is_logged_in"], state["token"], state["user"]) == (False, None, None)
     assert state["message"] == "Your session expired"
     assert AuthStore(storage).get_state()["is_logged_in"] is False
+
+
+def test_a_login_in_another_tab_logs_this_tab_in() -> None:
+    storage: dict[str, str] = {}  # one profile's localStorage, two tabs
+    here, there = AuthStore(storage), AuthStore(storage)
+    there.log_in(TOKEN, USER)
+    assert here.sync_from_storage(STORAGE_KEY) == ("logged_in", "")
+    state = here.get_state()
+    assert (state["is_logged_in"], state["token"], state["user"]) == (True, TOKEN, USER)
+    assert here.sync_from_storage(STORAGE_KEY) is None  # the same login again: nothing changes
+
+
+def test_a_logout_in_another_tab_is_reported_with_its_reason_for_this_tab_to_run() -> None:
+    storage: dict[str, str] = {}
+    here, there = AuthStore(storage), AuthStore(storage)
+    there.log_in(TOKEN, USER)
+    here.sync_from_storage(STORAGE_KEY)
+    there.log_out("You were signed out: admin")
+    assert here.sync_from_storage(SIGNED_OUT_KEY) is None  # the reason alone is no logout
+    assert here.sync_from_storage(STORAGE_KEY) == ("logged_out", "You were signed out: admin")
+    assert here.get_state()["is_logged_in"] is True  # the caller's logout sequence changes it
+    here.log_out("You were signed out: admin")
+    assert here.sync_from_storage(STORAGE_KEY) is None  # already logged out
+
+
+def test_storage_cleared_by_another_tab_logs_out_and_other_keys_are_ignored() -> None:
+    storage: dict[str, str] = {}
+    here = AuthStore(storage)
+    here.log_in(TOKEN, USER)
+    assert here.sync_from_storage("coaching.outbox.alice") is None
+    storage.clear()
+    assert here.sync_from_storage(None) == ("logged_out", "")
 
 
 def test_log_in_clears_the_previous_logout_message() -> None:

@@ -21,7 +21,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = (REPO / "frontend", REPO / "contract")
 
-BROWSER_ONLY = {"frontend.app", "frontend.main", "frontend.platform", "frontend.sse.browser"}
+BROWSER_ONLY = {
+    "frontend.app",
+    "frontend.main",
+    "frontend.platform",
+    "frontend.shared_login",
+    "frontend.sse.browser",
+    "frontend.sse.tab_shell",
+}
 BROWSER_ONLY_PACKAGES = ("frontend.ui",)
 
 
@@ -69,6 +76,7 @@ def test_the_pure_module_list_covers_the_app_layer() -> None:
         "frontend.providers.sse_provider",
         "frontend.sse.connection",
         "frontend.sse.connection_store",
+        "frontend.sse.tab_leader",
         "frontend.outbox",
         "frontend.outbox_store",
         "frontend.announce",
