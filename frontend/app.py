@@ -21,7 +21,7 @@ CPython; the widgets in `frontend/ui/` draw it.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import js
@@ -33,6 +33,7 @@ from frontend.auth import AuthStore
 from frontend.cache import Cache, Key, entity_key
 from frontend.contexts.app_context import (
     AuthContext,
+    EntityEventsContext,
     LogoutCleanupContext,
     LogoutContext,
     NotificationsContext,
@@ -44,6 +45,9 @@ from frontend.contexts.sse_connection_context import use_sse_connection_store_ap
 from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
 from frontend.hooks.use_swr import use_swr
 from frontend.notifications import NotificationStore
+from frontend.outbox import DEFAULT_UNDO_WINDOW
+from frontend.outbox_shell import OutboxShell, SectionWrites
+from frontend.outbox_view import rows_for
 from frontend.page_settings import client_config_from_params
 from frontend.platform import SessionStorage, api_base_url, fetch_send, log, query_param, query_params
 from frontend.providers.sse_provider import SSEProvider
@@ -64,15 +68,11 @@ __all__ = ["App", "main"]
 
 EXPIRED = "Your session has expired. Please sign in again."
 
-Create = Callable[[Mapping[str, Any]], Awaitable[None]]
-"""create(fields): a new entity of a section's kind, in the page's scope."""
-Update = Callable[[str, Mapping[str, Any]], Awaitable[None]]
-"""update(id, fields): some of an entity's writable fields."""
-Delete = Callable[[str], Awaitable[None]]
-"""delete(id)."""
-Panel = Callable[[Any, EntityKind, Create, Update, Delete], Any]
-"""Makes a section's widget: panel(parent, kind, create, update, delete),
-which has `render(entry)` (a `CacheEntry` of the kind's list) and `dispose()`."""
+Panel = Callable[[Any, EntityKind, SectionWrites], Any]
+"""Makes a section's widget: panel(parent, kind, writes) (`writes`: the
+person's writes of the kind in the page's scope, through the outbox), which
+has `render(entry, rows)` (a `CacheEntry` of the kind's list, and its rows
+with the pending writes applied, `rows_for`) and `dispose()`."""
 
 
 def _soon(flush: Callable[[], None]) -> None:
@@ -88,9 +88,11 @@ class App:
         self.base_url = api_base_url()
         self.client_config = _client_config()
         self.auth = AuthStore(SessionStorage())
-        self.api = ApiClient(self.base_url, fetch_send, token=lambda: self.auth.token, on_unauthorized=self._expired)
+        self.api = ApiClient(self.base_url, fetch_send, token=lambda: self.auth.token, on_unauthorized=self.expired)
         self.cache = Cache(self._fetch)
         self.notifications = NotificationStore()
+        self.undo_window = _undo_window()
+        self.outbox_shell = OutboxShell(self)
         self.logout_cleanup = LogoutCleanupRegistry()
         self.logout_cleanup.register(self.cache.clear)
         self.logout_cleanup.register(self.notifications.clear)
@@ -119,7 +121,7 @@ class App:
             store=store,
             config=self.client_config,
         )
-        connection.on_unauthorized = self._expired
+        connection.on_unauthorized = self.expired
         connection.on_parse_error = lambda kind: log(f"sse parse error: {kind}")
         connection.on_listener_error = lambda event_type, error: log(
             f"sse handler for {event_type} failed: {type(error).__name__}"
@@ -143,19 +145,23 @@ class App:
         log("login ok")
         self.auth.log_in(token, user)
 
-    def logout(self, message: str = "", revoke: bool = True) -> None:
-        """The logout sequence: run the cleanup registry (close the stream,
-        clear caches and toasts), forget the token, then revoke it."""
+    def logout(self, message: str = "", revoke: bool = True, forget: bool = False) -> None:
+        """The logout sequence: put the outbox away (saved under the user's
+        own key; `forget`, the person's own sign-out, also drops the kept
+        lists), run the cleanup registry (close the stream, clear caches and
+        toasts), forget the token, then revoke it."""
         token = self.auth.token
         if token is None:
             return
+        self.outbox_shell.stop(forget_lists=forget)
         for error in self.logout_cleanup.run():
             log(f"logout cleanup failed: {type(error).__name__}")
         self.auth.log_out(message)
         if revoke:
             spawn(self.api.logout(token), "logout")
 
-    def _expired(self) -> None:
+    def expired(self) -> None:
+        """A 401: log out, saying the session expired (the outbox, paused, is kept)."""
         self.logout(EXPIRED, revoke=False)
 
     def retry_now(self) -> None:
@@ -164,32 +170,15 @@ class App:
 
     async def _fetch(self, key: Key) -> Any:
         endpoint, params = key  # a list key's params are its kind's scope (`entity_key`)
-        return await self.api.list_entities(endpoint, dict(params))
-
-    def mutations(self, kind: EntityKind, context: Mapping[str, Any]) -> tuple[Create, Update, Delete]:
-        """create(fields), update(id, fields), delete(id) for `kind` in
-        `context` (the page's scope, `_session_scope`); each answer goes into
-        the cache at once (the event that follows is then a no-op: same
-        `updated_at`)."""
-        api, cache, endpoint = self.api, self.cache, kind.endpoint
-        scope = kind.scope(context)
-
-        async def create(fields: Mapping[str, Any]) -> None:
-            cache.upsert_entity(endpoint, await api.create_entity(endpoint, {**scope, **fields}))
-
-        async def update(entity_id: str, fields: Mapping[str, Any]) -> None:
-            cache.upsert_entity(endpoint, await api.update_entity(endpoint, entity_id, fields))
-
-        async def delete(entity_id: str) -> None:
-            await api.delete_entity(endpoint, entity_id)
-            cache.remove_entity(endpoint, entity_id, scope)
-
-        return create, update, delete
+        data = await self.api.list_entities(endpoint, dict(params))
+        self.outbox_shell.fresh(key)
+        return data
 
     def debug_snapshot(self) -> str:
         """Test hook `window.sseDebug()`: counters as JSON (no token, no content)."""
         connection, io = self.connection, self.io
         store = connection.store.get_state() if connection else {}
+        outbox = self.outbox_shell.outbox
         return json.dumps(
             {
                 "state": connection.state.value if connection else "Disconnected",
@@ -208,6 +197,8 @@ class App:
                 "next_retry_at": store.get("next_retry_at"),
                 "last_connected_at": store.get("last_connected_at"),
                 "wasm_heap_bytes": _wasm_heap_bytes(),
+                "outbox_writes": len(outbox) if outbox is not None else 0,
+                "outbox_in_flight": sum(1 for w in outbox.writes if w.state.value == "in_flight") if outbox is not None else 0,
             }
         )
 
@@ -224,6 +215,7 @@ def AppRoot(app: App) -> Element:
             (LogoutContext, app.logout),
             (NotificationsContext, app.notifications),
             (SSEConnectionFactoryContext, app.connection_factory),
+            (EntityEventsContext, app.outbox_shell.on_entity_events),
         ),
         el(SSEProvider, el(Page, app=app), max_attempts=app.client_config.max_attempts),
     )
@@ -233,7 +225,8 @@ def Page(app: App) -> Element:
     logged_in, message = use_store(app.auth, lambda state: (state["is_logged_in"], state["message"]))
     store = use_sse_connection_store_api()
     use_effect(lambda: ConnectionIndicator(app.status, store, app.retry_now).dispose, (store,))
-    use_effect(lambda: Toasts(js.document.body, app.notifications).dispose, ())
+    use_effect(lambda: Toasts(js.document.body, app.notifications, on_undo=app.outbox_shell.undo).dispose, ())
+    use_effect(lambda: app.outbox_shell.watch(store), (store,))
     if logged_in:
         return el(SessionPage, app=app)
     return el(LoginPage, app=app, message=message)
@@ -246,9 +239,13 @@ def LoginPage(app: App, message: str) -> None:
 def SessionPage(app: App) -> Any:
     user = use_store(app.auth, lambda state: state["user"])
     session, set_session = use_state(None)
+    stale = use_store(app.outbox_shell.store, lambda state: state["stale"])
     layout = use_memo(SessionLayout, ())
+    # Before the session loads: the outbox and the kept lists show at once.
+    use_effect(lambda: app.outbox_shell.start(user or {}), (user,))
     use_effect(lambda: layout.attach(app.main), ())
-    use_effect(lambda: UserMenu(app.user_area, user or {}, app.logout).dispose, (user,))
+    use_effect(lambda: UserMenu(app.user_area, user or {}, lambda: app.logout(forget=True)).dispose, (user,))
+    use_effect(lambda: layout.show_not_live(stale), (stale,))
 
     def load() -> Callable[[], object]:
         async def run() -> None:
@@ -268,16 +265,16 @@ def SessionPage(app: App) -> Any:
     ]
 
 
-def _list_panel(parent: Any, kind: EntityKind, create: Create, update: Update, delete: Delete) -> EntityListPanel:
+def _list_panel(parent: Any, kind: EntityKind, writes: SectionWrites) -> EntityListPanel:
     """Every entity of the list, one row each; a status select if the kind
     has a writable `status`."""
     title = kind.endpoint.replace("_", " ").capitalize()
-    return EntityListPanel(parent, kind.name, title, create, update, delete, has_status="status" in kind.writable)
+    return EntityListPanel(parent, kind.name, title, writes, has_status="status" in kind.writable)
 
 
-def _goal_panel(parent: Any, kind: EntityKind, create: Create, update: Update, delete: Delete) -> GoalPanel:
+def _goal_panel(parent: Any, kind: EntityKind, writes: SectionWrites) -> GoalPanel:
     """The session's one goal: the newest of the list, or a form to set one."""
-    return GoalPanel(parent, create, update, delete)
+    return GoalPanel(parent, writes)
 
 
 class Section(NamedTuple):
@@ -303,27 +300,42 @@ def _session_scope(session_id: str) -> dict[str, str]:
 
 
 def EntitySection(app: App, parent: Any, section: Section, session_id: str) -> None:
-    """One kind's list in the session, drawn by the section's widget;
-    re-renders only when its own cache key changes."""
+    """One kind's list in the session, drawn by the section's widget with
+    the person's pending writes applied; re-renders only when its own cache
+    key or the outbox changes."""
     kind = section.kind
-    key = use_memo(lambda: entity_key(kind, _session_scope(session_id)), (kind, session_id))
+    scope = _session_scope(session_id)
+    key = use_memo(lambda: entity_key(kind, scope), (kind, session_id))
     entry = use_swr(key)
+    writes_version = use_store(app.outbox_shell.store, lambda state: state["version"])
     panel = use_ref(None)
+    shell = app.outbox_shell
 
     def mount() -> Callable[[], None]:
-        create, update, delete = app.mutations(kind, _session_scope(session_id))
-        panel.current = section.panel(parent, kind, create, update, delete)
-        panel.current.render(app.cache.get(key))
+        writes = SectionWrites(shell, kind, scope, app.undo_window)
+        panel.current = section.panel(parent, kind, writes)
+        current = app.cache.get(key)
+        panel.current.render(current, rows_for(shell.outbox, kind, scope, current))
         return panel.current.dispose
 
     use_effect(mount, (parent, key))
-    use_effect(lambda: panel.current.render(entry), (entry,))
+    use_effect(lambda: panel.current.render(entry, rows_for(shell.outbox, kind, scope, entry)), (entry, writes_version))
 
 
 async def _pick_session(app: App) -> dict | None:
-    """`?session=ID` if it is one of the user's sessions, else their first."""
+    """`?session=ID` if it is one of the user's sessions, else their first.
+    Without an answer from the backend, the sessions kept with the last
+    known lists (the page then shows those lists, marked as not live)."""
     wanted = query_param("session")
-    sessions = await app.api.list_coaching_sessions()
+    try:
+        sessions = await app.api.list_coaching_sessions()
+    except ApiError as error:
+        kept = app.outbox_shell.sessions
+        if error.status not in (0, 502, 503, 504) or not kept:
+            raise
+        sessions = kept
+    else:
+        app.outbox_shell.remember_sessions(sessions)
     for session in sessions:
         if wanted is None or session.get("id") == wanted:
             return session
@@ -338,6 +350,16 @@ def _wasm_heap_bytes() -> int:
         return int(pyodide_js._module.HEAP8.length)
     except Exception:
         return 0
+
+
+def _undo_window() -> float:
+    """Seconds a delete can be undone: `?outbox_undo_window=` (tests), else 8."""
+    value = query_param("outbox_undo_window")
+    try:
+        seconds = float(value) if value else DEFAULT_UNDO_WINDOW
+    except ValueError:
+        seconds = DEFAULT_UNDO_WINDOW
+    return seconds if 0 < seconds <= 60 else DEFAULT_UNDO_WINDOW
 
 
 def _client_config() -> ClientConfig:

@@ -11,7 +11,7 @@ from typing import Any
 import js
 from pyodide.ffi import jsnull, to_js
 
-__all__ = ["SessionStorage", "api_base_url", "fetch_send", "log", "optional"]
+__all__ = ["LocalStorage", "SessionStorage", "api_base_url", "fetch_exchange", "fetch_send", "log", "optional"]
 
 
 def optional(value: Any) -> Any:
@@ -22,6 +22,17 @@ def optional(value: Any) -> Any:
 
 async def fetch_send(method: str, url: str, headers: Mapping[str, str], body: str | None) -> tuple[int, str]:
     """`frontend.api.Send` on the browser's fetch. Raises OSError on a network failure."""
+    status, text, _ = await fetch_exchange(method, url, headers, body)
+    return status, text
+
+
+async def fetch_exchange(
+    method: str, url: str, headers: Mapping[str, str], body: str | None
+) -> tuple[int, str, dict[str, str]]:
+    """One request on the browser's fetch: (status, body text, response
+    headers by lower-case name; across origins only those CORS exposes).
+    The outbox needs the headers (`Retry-After`, `ETag`). Raises OSError on
+    a network failure (no answer, or the body could not be read)."""
     options = {
         "method": method,
         "headers": to_js(dict(headers), dict_converter=js.Object.fromEntries),
@@ -33,9 +44,10 @@ async def fetch_send(method: str, url: str, headers: Mapping[str, str], body: st
     try:
         response = await js.fetch(url, to_js(options, dict_converter=js.Object.fromEntries))
         text = await response.text()
+        answer_headers = {str(entry[0]).lower(): str(entry[1]) for entry in response.headers.entries()}
     except Exception as error:  # TypeError: Failed to fetch
         raise OSError("network error") from error
-    return int(response.status), str(text)
+    return int(response.status), str(text), answer_headers
 
 
 class SessionStorage(MutableMapping[str, str]):
@@ -58,6 +70,35 @@ class SessionStorage(MutableMapping[str, str]):
 
     def __len__(self) -> int:
         return int(js.sessionStorage.length)
+
+
+class LocalStorage:
+    """`window.localStorage` as a `frontend.outbox_store.KeyValueStorage`.
+
+    Never raises: a full storage (`QuotaExceededError`), or one the browser
+    refuses (private mode, blocked site data), is logged by error type and
+    the page goes on with what it has in memory.
+    """
+
+    def get(self, key: str) -> str | None:
+        try:
+            value = optional(js.localStorage.getItem(key))
+        except Exception as error:
+            log(f"localStorage read failed: {type(error).__name__}")
+            return None
+        return None if value is None else str(value)
+
+    def set(self, key: str, value: str) -> None:
+        try:
+            js.localStorage.setItem(key, value)
+        except Exception as error:
+            log(f"localStorage write failed: {type(error).__name__}")
+
+    def delete(self, key: str) -> None:
+        try:
+            js.localStorage.removeItem(key)
+        except Exception as error:
+            log(f"localStorage delete failed: {type(error).__name__}")
 
 
 def query_param(name: str) -> str | None:

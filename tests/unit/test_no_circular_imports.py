@@ -21,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = (REPO / "frontend", REPO / "contract")
 
-BROWSER_ONLY = {"frontend.app", "frontend.main", "frontend.platform", "frontend.sse.browser"}
+BROWSER_ONLY = {"frontend.app", "frontend.main", "frontend.outbox_shell", "frontend.platform", "frontend.sse.browser"}
 BROWSER_ONLY_PACKAGES = ("frontend.ui",)
 
 
