@@ -286,6 +286,9 @@ class Person:
             return
         text = rng.choice(sorted(self.model))
         row = items(self.app, text)
+        # A create whose live event came before its (lost) answer shows twice
+        # until the answer comes (docs/client.md, known gap): wait for one row.
+        expect(row).to_have_count(1, timeout=30_000)
         if choice < 0.65:
             status = rng.choice(["InProgress", "Completed", "WontDo", "NotStarted"])
             row.get_by_test_id("action-status").select_option(status)
@@ -320,7 +323,7 @@ def test_chaos_every_write_lands_exactly_once(open_apps, stub, own_stubs, tmp_pa
     people = [Person(alice_page, "alice", rng), Person(bob_page, "bob", rng)]
     for person in people:
         person.app.expect_state("Connected")
-    writes_each, killed = 40, False
+    writes_each, killed = 60, False
     for step in range(writes_each):
         roll = rng.random()
         if roll < 0.2:
@@ -346,7 +349,16 @@ def test_chaos_every_write_lands_exactly_once(open_apps, stub, own_stubs, tmp_pa
         truth = sorted((a["id"], a["body"], a["status"], False) for a in server)
         return all(sorted(tuple(row) for row in shown_actions(person.app)) == truth for person in people)
 
-    wait_until(settled, timeout=60, interval=0.5, what="both pages to show exactly the server's actions")
+    try:
+        wait_until(settled, timeout=60, interval=0.5, what="both pages to show exactly the server's actions")
+    except AssertionError:
+        server = sorted((a["id"], a["body"], a["status"], False) for a in server_actions(backend, headers))
+        for person in people:
+            page_rows = sorted(tuple(row) for row in shown_actions(person.app))
+            print(person.name, debug(person.app), "\nonly on page:", sorted(set(page_rows) - set(server)))
+            print("only on server:", sorted(set(server) - set(page_rows)))
+            print("\n".join(person.app.console[-15:]))
+        raise
     server = server_actions(backend, headers)
     for person in people:
         mine = {a["body"]: a["status"] for a in server if a["body"].startswith(f"{person.name}-")}
