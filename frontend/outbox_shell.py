@@ -388,6 +388,11 @@ class SectionWrites:
         outbox = self.shell.outbox
         return [] if outbox is None else outbox.drafts(self.kind.name, self.scope)
 
+    def resolve_id(self, entity_id: str) -> str:
+        """The server's id of a confirmed create's temporary id; any other as is."""
+        outbox = self.shell.outbox
+        return entity_id if outbox is None else outbox.resolve_id(entity_id)
+
     def is_own(self, entity_id: str, version: int | None) -> bool:
         """Whether this version of the entity is the person's own change."""
         return is_own_change(self.shell.outbox, self.shell.own, self.kind.name, entity_id, version=version)

@@ -56,6 +56,7 @@ class Writes(Protocol):
     def discard(self, write_id: str) -> None: ...
     def retry(self, write_id: str, fields: dict[str, Any]) -> None: ...
     def drafts(self) -> list[Write]: ...
+    def resolve_id(self, entity_id: str) -> str: ...
     def is_own(self, entity_id: str, version: int | None) -> bool: ...
 
 
@@ -135,8 +136,11 @@ class EntityListPanel:
     def render(self, entry: CacheEntry, rows: Sequence[Row] | None) -> None:
         items = rows or ()
         self._current = {row.id: row for row in items}
+        moved = self._take_moved_editors()
         self._editing = {key: value for key, value in self._editing.items() if key in self._current}
         self.rows.render(items)
+        for entity_id, editor in moved.items():
+            self._put_editor(entity_id, editor)
         set_hidden(self.empty, bool(items) or rows is None)
         set_attribute(self.section, "aria-busy", "true" if rows is None else "false")
         if entry.error is not None and entry.data is None:
@@ -207,6 +211,32 @@ class EntityListPanel:
         sync_notice(editor, self._editing.get(row.id), row, self.writes)
 
     # -- editing ---------------------------------------------------------------
+
+    def _take_moved_editors(self) -> dict[str, Any]:
+        """Editors open on a pending create that the server has just
+        confirmed: its row comes back under the server's id, and the editor
+        (with what the person has typed) moves along instead of vanishing."""
+        moved: dict[str, Any] = {}
+        for old_id in list(self._editing):
+            new_id = self.writes.resolve_id(old_id)
+            element = self.rows.element(old_id)
+            if new_id == old_id or new_id not in self._current or element is None:
+                continue
+            editor = optional(element.querySelector(f"[data-testid={self.name}-editor]"))
+            if editor is not None:
+                editor.remove()
+                moved[new_id] = editor
+                del self._editing[old_id]
+                self._editing[new_id] = Editing(new_id, version_of(self._current[new_id].entity))
+        return moved
+
+    def _put_editor(self, entity_id: str, editor: Any) -> None:
+        element = self.rows.element(entity_id)
+        body = None if element is None else optional(element.querySelector(f"[data-testid={self.name}-body]"))
+        if element is None or body is None:
+            return
+        body.hidden = True
+        element.insertBefore(editor, body.nextSibling)
 
     def _start_edit(self, element: Any) -> None:
         body = optional(element.querySelector(f"[data-testid={self.name}-body]"))

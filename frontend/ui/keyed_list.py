@@ -47,6 +47,11 @@ class KeyedList:
             self.container.insertBefore(row[1], anchor)
             self._order.insert(index, item.id)
 
+    def element(self, entity_id: str) -> Any | None:
+        """The row element of `entity_id`, or None if it is not shown."""
+        row = self._rows.get(entity_id)
+        return None if row is None else row[1]
+
     def clear(self) -> None:
         for _, element in self._rows.values():
             element.remove()
