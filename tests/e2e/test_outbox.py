@@ -130,6 +130,38 @@ def test_a_create_whose_reply_is_lost_is_retried_and_applied_once(open_app, stub
     wait_until(lambda: debug(alice)["outbox_writes"] == 0, what="the outbox to empty")
 
 
+def test_pending_writes_stay_with_their_user_across_logins(open_app, stub):
+    alice = open_app("alice")
+    alice.expect_state("Connected")
+    stub.control("reset_logs")
+    stub.control("fail_next", {"count": 1000, "status": 503, "method": "POST", "path": "/actions"})
+    try:
+        check_pending_writes_stay_with_their_user(alice, stub)
+    finally:
+        stub.control("clear_faults")
+
+
+def check_pending_writes_stay_with_their_user(alice: AppPage, stub: StubProcess) -> None:
+    text = unique("Alice's write, not sent yet")
+    add(alice, text)
+    expect(items(alice, text)).to_have_attribute("data-pending", "true")
+
+    alice.page.get_by_test_id("logout").click()
+    alice.login("bob")
+    expect(items(alice, "Draft the quarterly goals")).to_have_count(1)
+    expect(items(alice, text)).to_have_count(0)  # never shown to the next person
+    assert alice.page.evaluate("localStorage.getItem('coaching.outbox.alice') !== null")
+
+    stub.control("fail_next", {"count": 0, "method": "POST", "path": "/actions"})
+    headers = stub.login("alice")
+    assert count_on_server(stub, headers, text) == 0  # bob's token never sent it
+    alice.page.get_by_test_id("logout").click()
+    alice.login("alice")
+    expect_confirmed(items(alice, text))
+    assert count_on_server(stub, headers, text) == 1
+    assert {r["username"] for r in stub.requests() if r["method"] == "POST" and r["path"] == "/actions"} <= {"alice"}
+
+
 # -- conflicts ---------------------------------------------------------------------------
 
 
