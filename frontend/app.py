@@ -48,7 +48,7 @@ from frontend.notifications import NotificationStore
 from frontend.outbox import DEFAULT_UNDO_WINDOW
 from frontend.outbox_shell import OutboxShell, SectionWrites
 from frontend.outbox_view import rows_for
-from frontend.page_settings import client_config_from_params
+from frontend.page_settings import client_config_from_params, undo_window_from_params
 from frontend.platform import SessionStorage, api_base_url, fetch_send, log, query_param, query_params
 from frontend.providers.sse_provider import SSEProvider
 from frontend.reactive import Element, Root, el, use_effect, use_memo, use_ref, use_state, use_store
@@ -91,7 +91,7 @@ class App:
         self.api = ApiClient(self.base_url, fetch_send, token=lambda: self.auth.token, on_unauthorized=self.expired)
         self.cache = Cache(self._fetch)
         self.notifications = NotificationStore()
-        self.undo_window = _undo_window()
+        self.undo_window = undo_window_from_params(query_params(), DEFAULT_UNDO_WINDOW)
         self.outbox_shell = OutboxShell(self)
         self.logout_cleanup = LogoutCleanupRegistry()
         self.logout_cleanup.register(self.cache.clear)
@@ -225,7 +225,12 @@ def Page(app: App) -> Element:
     logged_in, message = use_store(app.auth, lambda state: (state["is_logged_in"], state["message"]))
     store = use_sse_connection_store_api()
     use_effect(lambda: ConnectionIndicator(app.status, store, app.retry_now).dispose, (store,))
-    use_effect(lambda: Toasts(js.document.body, app.notifications, on_undo=app.outbox_shell.undo).dispose, ())
+    use_effect(
+        lambda: Toasts(
+            js.document.body, app.notifications, on_undo=app.outbox_shell.undo, undo_lifetime=app.undo_window
+        ).dispose,
+        (),
+    )
     use_effect(lambda: app.outbox_shell.watch(store), (store,))
     if logged_in:
         return el(SessionPage, app=app)
@@ -350,16 +355,6 @@ def _wasm_heap_bytes() -> int:
         return int(pyodide_js._module.HEAP8.length)
     except Exception:
         return 0
-
-
-def _undo_window() -> float:
-    """Seconds a delete can be undone: `?outbox_undo_window=` (tests), else 8."""
-    value = query_param("outbox_undo_window")
-    try:
-        seconds = float(value) if value else DEFAULT_UNDO_WINDOW
-    except ValueError:
-        seconds = DEFAULT_UNDO_WINDOW
-    return seconds if 0 < seconds <= 60 else DEFAULT_UNDO_WINDOW
 
 
 def _client_config() -> ClientConfig:

@@ -1,8 +1,9 @@
 """Toasts for `notification` events: `[data-testid=notifications] > [data-testid=notification]`.
 
 Each toast shows its message as text, has a close button, and goes away by
-itself after `lifetime` s (a held delete's toast also has an undo button,
-`[data-testid=undo]`, which calls `on_undo(write_id)`); its timer is cleared (and its proxy destroyed)
+itself after `lifetime` s (a held delete's toast has an undo button,
+`[data-testid=undo]`, which calls `on_undo(write_id)`, and lives
+`undo_lifetime` s, the undo window); its timer is cleared (and its proxy destroyed)
 when it is closed early or the list is disposed.
 """
 
@@ -31,8 +32,10 @@ class Toasts:
         store: NotificationStore,
         lifetime: float = 8.0,
         on_undo: Callable[[str], None] = lambda write_id: None,
+        undo_lifetime: float = 8.0,
     ) -> None:
         self.store = store
+        self.undo_lifetime = undo_lifetime  # an undo toast lives as long as its window
         self.on_undo = on_undo
         self.lifetime = lifetime
         self._timers: dict[int, tuple[Any, Any]] = {}
@@ -54,7 +57,8 @@ class Toasts:
         for item in items:
             if item.id not in self._timers:
                 proxy = create_once_callable(lambda item_id=item.id: self._expire(item_id))
-                self._timers[item.id] = (js.setTimeout(proxy, round(self.lifetime * 1000)), proxy)
+                lifetime = self.undo_lifetime if item.undo else self.lifetime
+                self._timers[item.id] = (js.setTimeout(proxy, round(lifetime * 1000)), proxy)
 
     def _row(self, item: Toast) -> Any:
         role = "alert" if item.level == "error" else "status"

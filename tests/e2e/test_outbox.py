@@ -162,6 +162,25 @@ def check_pending_writes_stay_with_their_user(alice: AppPage, stub: StubProcess)
     assert {r["username"] for r in stub.requests() if r["method"] == "POST" and r["path"] == "/actions"} <= {"alice"}
 
 
+def test_a_401_pauses_the_outbox_until_the_same_user_signs_in_again(open_app, stub):
+    alice = open_app("alice")
+    alice.expect_state("Connected")
+    stub.control("fail_next", {"count": 1, "status": 401, "method": "POST", "path": "/actions"})
+    text = unique("Sent after signing in again")
+    add(alice, text)
+    expect(alice.page.get_by_test_id("session-message")).to_contain_text("expired")
+    saved = alice.page.evaluate("JSON.parse(localStorage.getItem('coaching.outbox.alice'))")
+    assert saved["paused"] is True and len(saved["writes"]) == 1
+    headers = stub.login("alice")
+    assert count_on_server(stub, headers, text) == 0
+
+    alice.login("alice")
+    expect_confirmed(items(alice, text))
+    assert count_on_server(stub, headers, text) == 1
+    emptied = "localStorage.getItem('coaching.outbox.alice') === null"
+    wait_until(lambda: alice.page.evaluate(emptied), what="the empty outbox to be deleted")
+
+
 # -- conflicts ---------------------------------------------------------------------------
 
 
