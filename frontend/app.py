@@ -320,11 +320,13 @@ def EntitySection(app: App, parent: Any, section: Section, session_id: str) -> N
         writes = SectionWrites(shell, kind, scope, app.undo_window)
         panel.current = section.panel(parent, kind, writes)
         current = app.cache.get(key)
-        panel.current.render(current, rows_for(shell.outbox, kind, scope, current))
+        panel.current.render(current, rows_for(shell.outbox, kind, scope, current, shell.user_id))
         return panel.current.dispose
 
     use_effect(mount, (parent, key))
-    use_effect(lambda: panel.current.render(entry, rows_for(shell.outbox, kind, scope, entry)), (entry, writes_version))
+    use_effect(
+        lambda: panel.current.render(entry, rows_for(shell.outbox, kind, scope, entry, shell.user_id)), (entry, writes_version)
+    )
 
 
 async def _pick_session(app: App) -> dict | None:

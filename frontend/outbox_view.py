@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from contract.registry import ENTITY_KINDS, EntityKind
@@ -62,19 +63,94 @@ def _as_dict(entity: Any) -> dict[str, Any]:
     return dict(entity.model_dump(mode="json"))
 
 
-def rows_for(outbox: Outbox | None, kind: EntityKind, scope: Mapping[str, Any], entry: CacheEntry) -> tuple[Row, ...] | None:
+ECHO_SLACK = 300.0
+"""Seconds a server entity's `created_at` may precede its create's
+`created_at` (the two clocks differ) and still be taken for its echo."""
+
+
+def rows_for(
+    outbox: Outbox | None,
+    kind: EntityKind,
+    scope: Mapping[str, Any],
+    entry: CacheEntry,
+    me: str | None = None,
+) -> tuple[Row, ...] | None:
     """The rows of `kind`'s list in `scope`: the entry's entities (models or
     dicts) with `outbox`'s pending writes applied; None while the entry has
-    no data yet (nothing known: the panel shows it is loading)."""
+    no data yet (nothing known: the panel shows it is loading).
+
+    A create already sent whose live event came before its answer would show
+    twice (its temporary row and the server's): with `me` (the user's id),
+    the server's row stands for it, pending, when it is `me`'s, at version 1,
+    made no earlier than `ECHO_SLACK` s before the create and has the
+    create's fields; each server row stands for one create at most. Two
+    identical creates may thus show as one until their answers come.
+    """
     if entry.data is None:
         return None
     server = [_as_dict(entity) for entity in entry.data]
     if outbox is None:
         return tuple(Row(str(entity["id"]), entity) for entity in server)
-    return tuple(
+    rows = [
         Row(str(shown.entity["id"]), shown.entity, shown.pending, shown.problem)
         for shown in outbox.overlay(kind.name, scope, server)
-    )
+    ]
+    return tuple(_merge_echoes(outbox, rows, me)) if me else tuple(rows)
+
+
+def _merge_echoes(outbox: Outbox, rows: list[Row], me: str) -> list[Row]:
+    sent = [
+        write
+        for write in outbox.writes
+        if write.op == "create" and write.pending and (write.state.value == "in_flight" or write.attempts)
+    ]
+    if not sent:
+        return rows
+    by_id = {row.id: row for row in rows}
+    temporary = {write.entity_id for write in sent}
+    claimed: dict[str, Row | None] = {}  # server id -> the temporary row it stands for (None: deleted meanwhile)
+    for write in sent:
+        for candidate in rows:
+            entity = candidate.entity
+            if (
+                candidate.id not in claimed
+                and candidate.id not in temporary
+                and not candidate.pending
+                and entity.get("user_id") == me
+                and entity.get("version", 1) == 1
+                and _created_after(entity, write.created_at - ECHO_SLACK)
+                and all(entity.get(name) == value for name, value in write.fields.items())
+            ):
+                claimed[candidate.id] = by_id.get(write.entity_id)
+                break
+    if not claimed:
+        return rows
+    hidden = {row.id for row in claimed.values() if row is not None}
+    merged: list[Row] = []
+    for row in rows:
+        if row.id in hidden:
+            continue
+        if row.id not in claimed:
+            merged.append(row)
+            continue
+        draft = claimed[row.id]
+        if draft is None:
+            continue  # the person deleted it before the create's answer came
+        # The person's later pending edits of the create show on the server's row.
+        edits = {name: value for name, value in draft.entity.items() if name not in _SERVER_FIELDS}
+        merged.append(Row(row.id, {**row.entity, **edits}, True, draft.problem))
+    return merged
+
+
+_SERVER_FIELDS = frozenset({"id", "created_at", "updated_at", "version", "user_id"})
+
+
+def _created_after(entity: Mapping[str, Any], moment: float) -> bool:
+    try:
+        created = datetime.fromisoformat(str(entity.get("created_at")))
+    except ValueError:
+        return False
+    return created.timestamp() >= moment
 
 
 class OwnChanges:

@@ -255,3 +255,53 @@ def test_an_undo_toast_names_its_write_and_goes_when_dismissed_by_it() -> None:
     assert [(t.id, t.undo) for t in items] == [(1, None), (toast_id, "w-1")]
     store.dismiss_undo("w-1")
     assert [t.id for t in store.get_state()["items"]] == [1]
+
+
+# -- a create's echo before its answer ----------------------------------------------------
+
+
+def echo_of(body: str, user: str = "user-alice") -> Any:
+    """The server's copy of a create, as its live event brings it (made now)."""
+    return ACTIONS.model.model_validate(
+        {
+            "id": "act-echo",
+            "coaching_session_id": "session-1",
+            "body": body,
+            "user_id": user,
+            "version": 1,
+            "created_at": "1970-01-12T13:46:40+00:00",  # T0
+            "updated_at": "1970-01-12T13:46:40+00:00",
+        }
+    )
+
+
+def test_a_sent_creates_echo_stands_for_it_pending_until_the_answer() -> None:
+    outbox = new_outbox()
+    write = outbox.enqueue_create("action", SCOPE, {"body": "new"}, T0)
+    outbox.next_sends(T0, "alice")  # in flight
+    entry = CacheEntry((action("act-1", "one"), echo_of("new")))
+    rows = rows_for(outbox, ACTIONS, SCOPE, entry, "user-alice")
+    assert rows is not None and [(r.id, r.pending) for r in rows] == [("act-1", False), ("act-echo", True)]
+    # Without `me`, or for another author, both rows show (nothing links them).
+    assert len(rows_for(outbox, ACTIONS, SCOPE, entry) or ()) == 3
+    assert len(rows_for(outbox, ACTIONS, SCOPE, CacheEntry((echo_of("new", "user-bob"),)), "user-alice") or ()) == 2
+    assert write.entity_id not in {r.id for r in rows}
+
+
+def test_an_echo_carries_the_persons_later_pending_edits_and_a_queued_create_has_none() -> None:
+    outbox = new_outbox()
+    write = outbox.enqueue_create("action", SCOPE, {"body": "new"}, T0)
+    entry = CacheEntry((echo_of("new"),))
+    assert len(rows_for(outbox, ACTIONS, SCOPE, entry, "user-alice") or ()) == 2  # never sent: not its echo
+    outbox.next_sends(T0, "alice")
+    outbox.enqueue_update("action", SCOPE, write.entity_id, {"status": "Completed"}, None, T0)
+    rows = rows_for(outbox, ACTIONS, SCOPE, entry, "user-alice")
+    assert rows is not None and [(r.id, r.entity["status"], r.pending) for r in rows] == [("act-echo", "Completed", True)]
+
+
+def test_an_old_entity_with_the_same_text_is_not_taken_for_an_echo() -> None:
+    outbox, later = new_outbox(), 1_800_000_000.0  # 2027: act-1 was made in 2026
+    outbox.enqueue_create("action", SCOPE, {"body": "one"}, later)
+    outbox.next_sends(later, "alice")
+    rows = rows_for(outbox, ACTIONS, SCOPE, CacheEntry((action("act-1", "one"),)), "user-alice")
+    assert rows is not None and len(rows) == 2
