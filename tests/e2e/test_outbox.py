@@ -300,15 +300,22 @@ def test_the_other_members_changes_are_announced_once_per_burst(open_apps, stub)
     alice, bob = open_apps("alice", "bob")
     alice.expect_state("Connected")
     bob.expect_state("Connected")
+    # A burst well inside one announcement window: bob's writes made through the API.
+    bob_headers = stub.login("bob")
     texts = [unique(f"Burst {n}") for n in range(5)]
     for text in texts:
-        add(bob, text)
+        stub.api("POST", "/actions", bob_headers, json={"coaching_session_id": SESSION, "body": text})
     for text in texts:
-        expect_confirmed(items(bob, text))
+        expect(items(alice, text)).to_have_count(1)
     region = alice.page.get_by_test_id("live-announcer")
     expect(region).to_have_attribute("aria-live", "polite")
-    expect(region).to_contain_text("Bob added an action")
-    expect(region).to_contain_text("more change")
+    expect(region).to_contain_text(f"Bob added an action: {texts[0]}")
+    expect(region).to_contain_text("And 2 more changes.")
+    # The person's own changes are not announced to them.
+    own = unique("Bob's own")
+    add(bob, own)
+    expect_confirmed(items(bob, own))
+    expect(alice.page.get_by_test_id("live-announcer")).to_contain_text(own)
     expect(bob.page.get_by_test_id("live-announcer")).not_to_contain_text("Bob added")
     expect(alice.page.get_by_test_id("sse-announcement")).to_have_text("Connected")
 
