@@ -25,7 +25,16 @@ from typing import Any
 
 from frontend.sse.connection_store import ConnectionState
 
-__all__ = ["DEFAULT_MAX_ITEMS", "DEFAULT_WINDOW", "Announcer", "StatusAnnouncer", "combine", "status_announcement"]
+__all__ = [
+    "DEFAULT_MAX_ITEMS",
+    "DEFAULT_WINDOW",
+    "Announcer",
+    "StatusAnnouncer",
+    "change_announcement",
+    "combine",
+    "member_name",
+    "status_announcement",
+]
 
 DEFAULT_WINDOW = 1.0
 """Seconds from the first change of a burst to its one announcement."""
@@ -132,3 +141,38 @@ class StatusAnnouncer:
             return None
         self.text = text
         return text
+
+
+# -- the other member's changes ----------------------------------------------------------
+
+_VERBS = {"created": "added", "updated": "changed", "deleted": "deleted"}
+_ARTICLES = {"action": "an action", "agreement": "an agreement", "overarching_goal": "the overarching goal"}
+
+
+def member_name(user_id: str | None) -> str | None:
+    """A person's first name from a user id, or None when it names nobody.
+
+    The API has no user directory: the stub's ids are `user-<username>`
+    (`user-bob` -> "Bob"), the only name an entity's `user_id` gives away.
+    Any other id yields None, and the caller says "Someone".
+    """
+    if not user_id or not user_id.startswith("user-") or len(user_id) == len("user-"):
+        return None
+    return user_id[len("user-") :].capitalize()
+
+
+def change_announcement(kind: str, change: str, text: str | None, by: str | None) -> str:
+    """The sentence for one change of the other member.
+
+    `kind`: an entity kind's name ("action", "agreement",
+    "overarching_goal"); `change`: "created", "updated" or "deleted";
+    `text`: the entity's text (a body or a title; None for a delete, whose
+    event carries only the id); `by`: who, or None ("Someone").
+    E.g. "Bob added an action: Book the room". ValueError for another change.
+    """
+    verb = _VERBS.get(change)
+    if verb is None:
+        raise ValueError(f"unknown change {change!r}")
+    what = _ARTICLES.get(kind, f"a{'n' if kind[:1] in 'aeiou' else ''} {kind.replace('_', ' ')}")
+    sentence = f"{by or 'Someone'} {verb} {what}"
+    return f"{sentence}: {text}" if text else sentence

@@ -21,7 +21,7 @@ CPython; the widgets in `frontend/ui/` draw it.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import js
@@ -33,6 +33,7 @@ from frontend.auth import AuthStore
 from frontend.cache import Cache, Key, entity_key
 from frontend.contexts.app_context import (
     AuthContext,
+    EntityEventsContext,
     LogoutCleanupContext,
     LogoutContext,
     NotificationsContext,
@@ -44,11 +45,14 @@ from frontend.contexts.sse_connection_context import use_sse_connection_store_ap
 from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
 from frontend.hooks.use_swr import use_swr
 from frontend.notifications import NotificationStore
-from frontend.page_settings import client_config_from_params
-from frontend.platform import api_base_url, fetch_send, log, query_param, query_params
+from frontend.outbox import DEFAULT_UNDO_WINDOW
+from frontend.outbox_shell import OutboxShell, SectionWrites
+from frontend.outbox_view import rows_for
+from frontend.page_settings import client_config_from_params, undo_window_from_params
+from frontend.platform import LocalStorage, api_base_url, fetch_send, log, query_param, query_params
 from frontend.providers.sse_provider import SSEProvider
 from frontend.reactive import Element, Root, el, use_effect, use_memo, use_ref, use_state, use_store
-from frontend.shared_login import LocalStorage, follow_other_tabs
+from frontend.shared_login import follow_other_tabs
 from frontend.sse.browser import BrowserIO, create_browser_connection
 from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection import SSEConnection
@@ -66,15 +70,11 @@ __all__ = ["App", "main"]
 
 EXPIRED = "Your session has expired. Please sign in again."
 
-Create = Callable[[Mapping[str, Any]], Awaitable[None]]
-"""create(fields): a new entity of a section's kind, in the page's scope."""
-Update = Callable[[str, Mapping[str, Any]], Awaitable[None]]
-"""update(id, fields): some of an entity's writable fields."""
-Delete = Callable[[str], Awaitable[None]]
-"""delete(id)."""
-Panel = Callable[[Any, EntityKind, Create, Update, Delete], Any]
-"""Makes a section's widget: panel(parent, kind, create, update, delete),
-which has `render(entry)` (a `CacheEntry` of the kind's list) and `dispose()`."""
+Panel = Callable[[Any, EntityKind, SectionWrites], Any]
+"""Makes a section's widget: panel(parent, kind, writes) (`writes`: the
+person's writes of the kind in the page's scope, through the outbox), which
+has `render(entry, rows)` (a `CacheEntry` of the kind's list, and its rows
+with the pending writes applied, `rows_for`) and `dispose()`."""
 
 
 def _soon(flush: Callable[[], None]) -> None:
@@ -90,9 +90,11 @@ class App:
         self.base_url = api_base_url()
         self.client_config = _client_config()
         self.auth = AuthStore(LocalStorage())  # shared by the profile's tabs (frontend/shared_login.py)
-        self.api = ApiClient(self.base_url, fetch_send, token=lambda: self.auth.token, on_unauthorized=self._expired)
+        self.api = ApiClient(self.base_url, fetch_send, token=lambda: self.auth.token, on_unauthorized=self.expired)
         self.cache = Cache(self._fetch)
         self.notifications = NotificationStore()
+        self.undo_window = undo_window_from_params(query_params(), DEFAULT_UNDO_WINDOW)
+        self.outbox_shell = OutboxShell(self)
         self.logout_cleanup = LogoutCleanupRegistry()
         self.logout_cleanup.register(self.cache.clear)
         self.logout_cleanup.register(self.notifications.clear)
@@ -138,7 +140,7 @@ class App:
             store=store,
             config=self.client_config,
         )
-        connection.on_unauthorized = self._expired
+        connection.on_unauthorized = self.expired
         connection.on_parse_error = lambda kind: log(f"sse parse error: {kind}")
         connection.on_listener_error = _log_listener_error
         self.connections_made += 1
@@ -155,19 +157,23 @@ class App:
         log("login ok")
         self.auth.log_in(token, user)
 
-    def logout(self, message: str = "", revoke: bool = True) -> None:
-        """The logout sequence: run the cleanup registry (close the stream,
-        clear caches and toasts), forget the token, then revoke it."""
+    def logout(self, message: str = "", revoke: bool = True, forget: bool = False) -> None:
+        """The logout sequence: put the outbox away (saved under the user's
+        own key; `forget`, the person's own sign-out, also drops the kept
+        lists), run the cleanup registry (close the stream, clear caches and
+        toasts), forget the token, then revoke it."""
         token = self.auth.token
         if token is None:
             return
+        self.outbox_shell.stop(forget_lists=forget)
         for error in self.logout_cleanup.run():
             log(f"logout cleanup failed: {type(error).__name__}")
         self.auth.log_out(message)
         if revoke:
             spawn(self.api.logout(token), "logout")
 
-    def _expired(self) -> None:
+    def expired(self) -> None:
+        """A 401: log out, saying the session expired (the outbox, paused, is kept)."""
         self.logout(EXPIRED, revoke=False)
 
     def retry_now(self) -> None:
@@ -176,32 +182,15 @@ class App:
 
     async def _fetch(self, key: Key) -> Any:
         endpoint, params = key  # a list key's params are its kind's scope (`entity_key`)
-        return await self.api.list_entities(endpoint, dict(params))
-
-    def mutations(self, kind: EntityKind, context: Mapping[str, Any]) -> tuple[Create, Update, Delete]:
-        """create(fields), update(id, fields), delete(id) for `kind` in
-        `context` (the page's scope, `_session_scope`); each answer goes into
-        the cache at once (the event that follows is then a no-op: same
-        `updated_at`)."""
-        api, cache, endpoint = self.api, self.cache, kind.endpoint
-        scope = kind.scope(context)
-
-        async def create(fields: Mapping[str, Any]) -> None:
-            cache.upsert_entity(endpoint, await api.create_entity(endpoint, {**scope, **fields}))
-
-        async def update(entity_id: str, fields: Mapping[str, Any]) -> None:
-            cache.upsert_entity(endpoint, await api.update_entity(endpoint, entity_id, fields))
-
-        async def delete(entity_id: str) -> None:
-            await api.delete_entity(endpoint, entity_id)
-            cache.remove_entity(endpoint, entity_id, scope)
-
-        return create, update, delete
+        data = await self.api.list_entities(endpoint, dict(params))
+        self.outbox_shell.fresh(key)
+        return data
 
     def debug_snapshot(self) -> str:
         """Test hook `window.sseDebug()`: counters as JSON (no token, no content)."""
         connection, io = self.connection, self.io
         store = connection.store.get_state() if connection else {}
+        outbox = self.outbox_shell.outbox
         return json.dumps(
             {
                 "state": connection.state.value if connection else "Disconnected",
@@ -223,6 +212,8 @@ class App:
                 "tab_role": getattr(connection, "role", "own") if connection else "idle",
                 "duplicates_dropped": getattr(connection, "duplicates_dropped", 0) if connection else 0,
                 "tab_timers": getattr(io, "tab_timers", 0) if io else 0,
+                "outbox_writes": len(outbox) if outbox is not None else 0,
+                "outbox_in_flight": sum(1 for w in outbox.writes if w.state.value == "in_flight") if outbox is not None else 0,
             }
         )
 
@@ -239,6 +230,7 @@ def AppRoot(app: App) -> Element:
             (LogoutContext, app.logout),
             (NotificationsContext, app.notifications),
             (SSEConnectionFactoryContext, app.connection_factory),
+            (EntityEventsContext, app.outbox_shell.on_entity_events),
         ),
         el(SSEProvider, el(Page, app=app), max_attempts=app.client_config.max_attempts),
     )
@@ -248,7 +240,13 @@ def Page(app: App) -> Element:
     logged_in, message = use_store(app.auth, lambda state: (state["is_logged_in"], state["message"]))
     store = use_sse_connection_store_api()
     use_effect(lambda: ConnectionIndicator(app.status, store, app.retry_now).dispose, (store,))
-    use_effect(lambda: Toasts(js.document.body, app.notifications).dispose, ())
+    use_effect(
+        lambda: Toasts(
+            js.document.body, app.notifications, on_undo=app.outbox_shell.undo, undo_lifetime=app.undo_window
+        ).dispose,
+        (),
+    )
+    use_effect(lambda: app.outbox_shell.watch(store), (store,))
     if logged_in:
         return el(SessionPage, app=app)
     return el(LoginPage, app=app, message=message)
@@ -261,9 +259,13 @@ def LoginPage(app: App, message: str) -> None:
 def SessionPage(app: App) -> Any:
     user = use_store(app.auth, lambda state: state["user"])
     session, set_session = use_state(None)
+    stale = use_store(app.outbox_shell.store, lambda state: state["stale"])
     layout = use_memo(SessionLayout, ())
+    # Before the session loads: the outbox and the kept lists show at once.
+    use_effect(lambda: app.outbox_shell.start(user or {}), (user,))
     use_effect(lambda: layout.attach(app.main), ())
-    use_effect(lambda: UserMenu(app.user_area, user or {}, app.logout).dispose, (user,))
+    use_effect(lambda: UserMenu(app.user_area, user or {}, lambda: app.logout(forget=True)).dispose, (user,))
+    use_effect(lambda: layout.show_not_live(stale), (stale,))
 
     def load() -> Callable[[], object]:
         async def run() -> None:
@@ -283,16 +285,16 @@ def SessionPage(app: App) -> Any:
     ]
 
 
-def _list_panel(parent: Any, kind: EntityKind, create: Create, update: Update, delete: Delete) -> EntityListPanel:
+def _list_panel(parent: Any, kind: EntityKind, writes: SectionWrites) -> EntityListPanel:
     """Every entity of the list, one row each; a status select if the kind
     has a writable `status`."""
     title = kind.endpoint.replace("_", " ").capitalize()
-    return EntityListPanel(parent, kind.name, title, create, update, delete, has_status="status" in kind.writable)
+    return EntityListPanel(parent, kind.name, title, writes, has_status="status" in kind.writable)
 
 
-def _goal_panel(parent: Any, kind: EntityKind, create: Create, update: Update, delete: Delete) -> GoalPanel:
+def _goal_panel(parent: Any, kind: EntityKind, writes: SectionWrites) -> GoalPanel:
     """The session's one goal: the newest of the list, or a form to set one."""
-    return GoalPanel(parent, create, update, delete)
+    return GoalPanel(parent, writes)
 
 
 class Section(NamedTuple):
@@ -318,27 +320,44 @@ def _session_scope(session_id: str) -> dict[str, str]:
 
 
 def EntitySection(app: App, parent: Any, section: Section, session_id: str) -> None:
-    """One kind's list in the session, drawn by the section's widget;
-    re-renders only when its own cache key changes."""
+    """One kind's list in the session, drawn by the section's widget with
+    the person's pending writes applied; re-renders only when its own cache
+    key or the outbox changes."""
     kind = section.kind
-    key = use_memo(lambda: entity_key(kind, _session_scope(session_id)), (kind, session_id))
+    scope = _session_scope(session_id)
+    key = use_memo(lambda: entity_key(kind, scope), (kind, session_id))
     entry = use_swr(key)
+    writes_version = use_store(app.outbox_shell.store, lambda state: state["version"])
     panel = use_ref(None)
+    shell = app.outbox_shell
 
     def mount() -> Callable[[], None]:
-        create, update, delete = app.mutations(kind, _session_scope(session_id))
-        panel.current = section.panel(parent, kind, create, update, delete)
-        panel.current.render(app.cache.get(key))
+        writes = SectionWrites(shell, kind, scope, app.undo_window)
+        panel.current = section.panel(parent, kind, writes)
+        current = app.cache.get(key)
+        panel.current.render(current, rows_for(shell.outbox, kind, scope, current, shell.user_id))
         return panel.current.dispose
 
     use_effect(mount, (parent, key))
-    use_effect(lambda: panel.current.render(entry), (entry,))
+    use_effect(
+        lambda: panel.current.render(entry, rows_for(shell.outbox, kind, scope, entry, shell.user_id)), (entry, writes_version)
+    )
 
 
 async def _pick_session(app: App) -> dict | None:
-    """`?session=ID` if it is one of the user's sessions, else their first."""
+    """`?session=ID` if it is one of the user's sessions, else their first.
+    Without an answer from the backend, the sessions kept with the last
+    known lists (the page then shows those lists, marked as not live)."""
     wanted = query_param("session")
-    sessions = await app.api.list_coaching_sessions()
+    try:
+        sessions = await app.api.list_coaching_sessions()
+    except ApiError as error:
+        kept = app.outbox_shell.sessions
+        if error.status not in (0, 502, 503, 504) or not kept:
+            raise
+        sessions = kept
+    else:
+        app.outbox_shell.remember_sessions(sessions)
     for session in sessions:
         if wanted is None or session.get("id") == wanted:
             return session

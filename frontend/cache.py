@@ -225,6 +225,16 @@ class Cache:
                 self.revalidate(key, force=True).add_done_callback(_ignore_error)
         return matched
 
+    def seed(self, key: Key, data: Any) -> bool:
+        """Show `data` (a list of entities, e.g. the last known list kept
+        across reloads) for `key` until a fetch answers, if `key` has no data
+        yet; returns whether it was set. Nothing is fetched here: the caller
+        revalidates. A fetch already running for `key` still replaces it."""
+        if self.get(key).data is not None:
+            return False
+        self._set(key, self.get(key)._replace(data=tuple(data), error=None))
+        return True
+
     def clear(self) -> None:
         """Forget every entry (logout); fetches in flight land nowhere."""
         self._inflight.clear()

@@ -21,11 +21,12 @@ class Toast(NamedTuple):
     level: str  # "info" | "warning" | "error"
     message: str
     created_at: float  # s since the epoch
+    undo: str | None = None  # a held delete's write id: the toast offers undo
 
 
 class NotificationStore(Store[str]):
     """`push(level, message, now) -> id`, `push_many(pairs, now) -> id`,
-    `dismiss(id)`, `clear()`."""
+    `push_undo(message, write_id, now) -> id`, `dismiss(id)`, `dismiss_undo(write_id)`, `clear()`."""
 
     def __init__(self, limit: int = 5) -> None:
         super().__init__({"items": ()})
@@ -51,7 +52,7 @@ class NotificationStore(Store[str]):
         first = last_id - len(kept) + 1
         data = self._data
         items = data["items"] + tuple(
-            _new(Toast, (first + offset, level, message, now)) for offset, (level, message) in enumerate(kept)
+            _new(Toast, (first + offset, level, message, now, None)) for offset, (level, message) in enumerate(kept)
         )
         if len(items) > self.limit:
             items = items[-self.limit :] if self.limit else ()
@@ -60,8 +61,21 @@ class NotificationStore(Store[str]):
         self._commit(merged)
         return last_id
 
+    def push_undo(self, message: str, write_id: str, now: float = 0.0) -> int:
+        """An info toast that offers undo of the held delete `write_id`
+        (`Toast.undo`); returns its id."""
+        self._next_id += 1
+        toast = Toast(self._next_id, "info", message, now, write_id)
+        items = (*self._state["items"], toast)[-self.limit :] if self.limit else ()
+        self.set_state({"items": items})
+        return self._next_id
+
     def dismiss(self, notification_id: int) -> None:
         self.set_state({"items": tuple(item for item in self._state["items"] if item.id != notification_id)})
+
+    def dismiss_undo(self, write_id: str) -> None:
+        """Remove the toast offering undo of `write_id` (undone, or sent)."""
+        self.set_state({"items": tuple(item for item in self._state["items"] if item.undo != write_id)})
 
     def clear(self) -> None:
         self.set_state({"items": ()})

@@ -22,7 +22,7 @@ Storage: the shell passes `localStorage`, not IndexedDB, because
 - the data are small strings (a few writes; the lists are capped at
   `DEFAULT_MAX_LIST_CHARS`), far below its ~5 MB per origin;
 - it needs no schema upgrades and no async bridge from Pyodide, and it
-  survives a browser restart (`sessionStorage`, where the token lives, does not).
+  survives a browser restart (as the token there does; `sessionStorage` would not).
 
 IndexedDB stays the store of the Python snapshots (megabytes of binary,
 written in the background, `frontend/snapshots.mjs`). Both are cleared

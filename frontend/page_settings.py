@@ -29,7 +29,7 @@ from typing import Any
 
 from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 
-__all__ = ["PREFIX", "client_config_from_params"]
+__all__ = ["MAX_UNDO_WINDOW", "PREFIX", "client_config_from_params", "undo_window_from_params"]
 
 PREFIX = "sse_"
 _BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
@@ -60,3 +60,19 @@ def client_config_from_params(params: Mapping[str, str], base: ClientConfig = DE
         except (KeyError, ValueError):
             raise ValueError(f"invalid value for {name}") from None
     return dataclasses.replace(base, **changes)
+
+
+MAX_UNDO_WINDOW = 60.0
+"""Longest undo window a page setting may ask for, in seconds."""
+
+
+def undo_window_from_params(params: Mapping[str, str], default: float) -> float:
+    """Seconds a delete can be undone: `?outbox_undo_window=S` (for tests:
+    a short window), a number in (0, `MAX_UNDO_WINDOW`]; `default` when it is
+    absent, not a number or out of range."""
+    value = params.get("outbox_undo_window")
+    try:
+        seconds = float(value) if value else default
+    except ValueError:
+        return default
+    return seconds if 0 < seconds <= MAX_UNDO_WINDOW else default

@@ -11,7 +11,7 @@ from typing import Any
 import js
 from pyodide.ffi import jsnull, to_js
 
-__all__ = ["SessionStorage", "api_base_url", "fetch_send", "log", "optional"]
+__all__ = ["LocalStorage", "api_base_url", "fetch_exchange", "fetch_send", "log", "optional"]
 
 
 def optional(value: Any) -> Any:
@@ -22,6 +22,17 @@ def optional(value: Any) -> Any:
 
 async def fetch_send(method: str, url: str, headers: Mapping[str, str], body: str | None) -> tuple[int, str]:
     """`frontend.api.Send` on the browser's fetch. Raises OSError on a network failure."""
+    status, text, _ = await fetch_exchange(method, url, headers, body)
+    return status, text
+
+
+async def fetch_exchange(
+    method: str, url: str, headers: Mapping[str, str], body: str | None
+) -> tuple[int, str, dict[str, str]]:
+    """One request on the browser's fetch: (status, body text, response
+    headers by lower-case name; across origins only those CORS exposes).
+    The outbox needs the headers (`Retry-After`, `ETag`). Raises OSError on
+    a network failure (no answer, or the body could not be read)."""
     options = {
         "method": method,
         "headers": to_js(dict(headers), dict_converter=js.Object.fromEntries),
@@ -33,31 +44,56 @@ async def fetch_send(method: str, url: str, headers: Mapping[str, str], body: st
     try:
         response = await js.fetch(url, to_js(options, dict_converter=js.Object.fromEntries))
         text = await response.text()
+        answer_headers = {str(entry[0]).lower(): str(entry[1]) for entry in response.headers.entries()}
     except Exception as error:  # TypeError: Failed to fetch
         raise OSError("network error") from error
-    return int(response.status), str(text)
+    return int(response.status), str(text), answer_headers
 
 
-class SessionStorage(MutableMapping[str, str]):
-    """`window.sessionStorage` as a mapping (per tab, survives a reload)."""
+class LocalStorage(MutableMapping[str, str]):
+    """`window.localStorage` (per origin and profile, shared by its tabs,
+    survives a restart) as a mapping, and as a
+    `frontend.outbox_store.KeyValueStorage` (`get`, `set`, `delete`).
+
+    Never raises for the browser's reasons: a full storage
+    (`QuotaExceededError`), or one the browser refuses (private mode, blocked
+    site data), is logged by error type and the page goes on with what it
+    has in memory; a read that fails is a missing key.
+    """
 
     def __getitem__(self, key: str) -> str:
-        value = optional(js.sessionStorage.getItem(key))
+        try:
+            value = optional(js.localStorage.getItem(key))
+        except Exception as error:
+            log(f"localStorage read failed: {type(error).__name__}")
+            value = None
         if value is None:
             raise KeyError(key)
         return str(value)
 
     def __setitem__(self, key: str, value: str) -> None:
-        js.sessionStorage.setItem(key, value)
+        try:
+            js.localStorage.setItem(key, value)
+        except Exception as error:
+            log(f"localStorage write failed: {type(error).__name__}")
 
     def __delitem__(self, key: str) -> None:
-        js.sessionStorage.removeItem(key)
+        try:
+            js.localStorage.removeItem(key)
+        except Exception as error:
+            log(f"localStorage delete failed: {type(error).__name__}")
 
     def __iter__(self) -> Iterator[str]:
-        return iter([str(js.sessionStorage.key(i)) for i in range(js.sessionStorage.length)])
+        return iter([str(js.localStorage.key(i)) for i in range(js.localStorage.length)])
 
     def __len__(self) -> int:
-        return int(js.sessionStorage.length)
+        return int(js.localStorage.length)
+
+    def set(self, key: str, value: str) -> None:
+        self[key] = value
+
+    def delete(self, key: str) -> None:
+        del self[key]
 
 
 def query_param(name: str) -> str | None:

@@ -1,6 +1,6 @@
 """The login, shared by the tabs of a browser profile (browser only).
 
-The token lives in `localStorage` (`LocalStorage`), so a new tab of a
+The token lives in `localStorage` (`frontend.platform.LocalStorage`), so a new tab of a
 logged-in person is logged in. `follow_other_tabs` feeds the browser's
 `storage` event (fired in every *other* tab of the origin when one changes
 the storage) to `AuthStore.sync_from_storage`: another tab's login is taken
@@ -12,42 +12,16 @@ docs/client.md ("Shared streams").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 import js
-from pyodide.ffi import create_proxy, jsnull
+from pyodide.ffi import create_proxy
 
 from frontend.auth import AuthStore
+from frontend.platform import optional
 
-__all__ = ["LocalStorage", "follow_other_tabs"]
-
-
-def _optional(value: Any) -> Any:
-    return None if value is None or value is jsnull else value
-
-
-class LocalStorage(MutableMapping[str, str]):
-    """`window.localStorage` as a mapping (per origin and profile, shared by
-    its tabs, survives a restart)."""
-
-    def __getitem__(self, key: str) -> str:
-        value = _optional(js.localStorage.getItem(key))
-        if value is None:
-            raise KeyError(key)
-        return str(value)
-
-    def __setitem__(self, key: str, value: str) -> None:
-        js.localStorage.setItem(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        js.localStorage.removeItem(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter([str(js.localStorage.key(i)) for i in range(js.localStorage.length)])
-
-    def __len__(self) -> int:
-        return int(js.localStorage.length)
+__all__ = ["follow_other_tabs"]
 
 
 def _same_object(a: Any, b: Any) -> bool:
@@ -61,10 +35,10 @@ def follow_other_tabs(auth: AuthStore, logout: Callable[[str, bool], None]) -> C
     again). Returns a function that stops listening."""
 
     def changed(event: Any) -> None:
-        area = _optional(event.storageArea)
+        area = optional(event.storageArea)
         if area is not None and not _same_object(area, js.localStorage):
             return  # a sessionStorage change
-        key = _optional(event.key)
+        key = optional(event.key)
         change = auth.sync_from_storage(None if key is None else str(key))
         if change is not None and change[0] == "logged_out":
             logout(change[1], False)

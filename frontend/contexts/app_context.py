@@ -11,6 +11,7 @@ from frontend.reactive import Context, use_context
 __all__ = [
     "AuthContext",
     "ContextMissingError",
+    "EntityEventsContext",
     "LogoutCleanupContext",
     "LogoutContext",
     "NotificationsContext",
@@ -39,6 +40,11 @@ NotificationsContext = Context(None, "NotificationsContext")
 SSEConnectionFactoryContext = Context(None, "SSEConnectionFactoryContext")
 """`factory(store) -> (SSEConnection, dispose)`: makes the one connection
 (the browser passes one on fetch; tests pass one on a fake IO)."""
+
+EntityEventsContext = Context(None, "EntityEventsContext")
+"""`listener(events) -> None` for the stream's entity events (lists in stream
+order, as `use_sse_event_batch_handler` gives them), or None: the page
+announces the other member's changes and warns an open editor."""
 
 
 class ContextMissingError(LookupError):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from frontend.contexts.app_context import AuthContext, use_required_context
+from frontend.contexts.app_context import AuthContext, EntityEventsContext, use_required_context
 from frontend.contexts.sse_connection_context import SSEConnectionStoreContext
-from frontend.hooks.use_sse_cache_invalidation import use_sse_cache_invalidation
+from frontend.hooks.use_sse_cache_invalidation import CACHE_INVALIDATION, use_sse_cache_invalidation
 from frontend.hooks.use_sse_connection import use_sse_connection
+from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler
 from frontend.hooks.use_sse_system_events import use_sse_system_events
-from frontend.reactive import Element, el, use_state, use_store
+from frontend.reactive import Element, el, use_context, use_state, use_store
 from frontend.sse.config import DEFAULT_MAX_ATTEMPTS
 from frontend.sse.connection_store import create_sse_connection_store
 
@@ -29,6 +30,8 @@ def SSEConnectionManager() -> None:
     source = use_sse_connection(is_logged_in)
     use_sse_cache_invalidation(source)
     use_sse_system_events(source)
+    listener = use_context(EntityEventsContext)
+    use_sse_event_batch_handler(source, tuple(CACHE_INVALIDATION), lambda batch: listener(batch) if listener else None)
 
 
 def SSEProvider(children: tuple[Any, ...] = (), max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Element:

@@ -6,24 +6,35 @@ a live event re-renders its own row only. DOM events are delegated to the
 section, so rows own no listeners and no proxies. Entity text is set with
 `textContent` only.
 
+Every write goes through the outbox (`SectionWrites`): the row shows it at
+once with `data-pending="true"` until the server confirms it. A refused
+write shows in its row: `[data-testid=conflict]` (412: theirs and yours,
+`conflict-keep-mine`, `conflict-keep-theirs`) or `[data-testid=write-error]`
+(the server's message, `write-discard`). A refused create goes back into the
+input with the message beside it (`<name>-draft-error`). An open editor
+says `[data-testid=edit-notice]` when someone else changes its entity.
+
 Test ids, for `name` "action" (likewise "agreement"): `action-form`,
 `action-input`, `action-body`, `action-status`, `action-edit`,
-`action-edit-input`, `action-save`, `action-cancel`, `action-delete`.
+`action-edit-input`, `action-save`, `action-cancel`, `action-delete`,
+`action-draft-error`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from contract.models import ActionStatus
 from frontend.cache import CacheEntry
+from frontend.outbox import Editing, Write
+from frontend.outbox_view import Row
 from frontend.platform import optional
 from frontend.ui.dom import Listeners, h, set_attribute, set_hidden, set_text
 from frontend.ui.keyed_list import KeyedList
-from frontend.ui.tasks import spawn
+from frontend.ui.pending import sync_notice, sync_pending, sync_problem
 
-__all__ = ["STATUS_LABELS", "EntityListPanel", "status_select"]
+__all__ = ["STATUS_LABELS", "EntityListPanel", "Writes", "status_select"]
 
 STATUS_LABELS = {
     ActionStatus.NotStarted: "Not started",
@@ -32,9 +43,21 @@ STATUS_LABELS = {
     ActionStatus.WontDo: "Won't do",
 }
 
-Create = Callable[[Mapping[str, Any]], Awaitable[Any]]
-Update = Callable[[str, Mapping[str, Any]], Awaitable[Any]]
-Delete = Callable[[str], Awaitable[None]]
+
+class Writes(Protocol):
+    """The person's writes of one kind in the page's scope
+    (`frontend.outbox_shell.SectionWrites`); each returns at once."""
+
+    def create(self, fields: dict[str, Any]) -> None: ...
+    def update(self, entity_id: str, fields: dict[str, Any], base_version: int | None) -> None: ...
+    def delete(self, entity_id: str, base_version: int | None, label: str) -> None: ...
+    def keep_mine(self, write_id: str) -> None: ...
+    def keep_theirs(self, write_id: str) -> None: ...
+    def discard(self, write_id: str) -> None: ...
+    def retry(self, write_id: str, fields: dict[str, Any]) -> None: ...
+    def drafts(self) -> list[Write]: ...
+    def resolve_id(self, entity_id: str) -> str: ...
+    def is_own(self, entity_id: str, version: int | None) -> bool: ...
 
 
 def status_select(testid: str, value: str) -> Any:
@@ -46,28 +69,28 @@ def status_select(testid: str, value: str) -> Any:
     return select
 
 
+def version_of(entity: dict[str, Any]) -> int | None:
+    """An entity's `version`, None for a pending create (not on the server yet)."""
+    version = entity.get("version")
+    return version if isinstance(version, int) else None
+
+
 class EntityListPanel:
     """One card listing entities of a kind, inside `parent`.
 
-    `render(entry)` shows a `CacheEntry`; `create(fields)`, `update(id,
-    fields)`, `delete(id)` are the API calls (awaited in the background,
-    failures shown in the card).
+    `render(entry, rows)` shows a `CacheEntry` as `rows` (`rows_for`: the
+    list with the person's pending writes applied; None while loading);
+    `writes` queues the person's changes (`Writes`).
     """
 
-    def __init__(
-        self,
-        parent: Any,
-        name: str,
-        title: str,
-        create: Create,
-        update: Update,
-        delete: Delete,
-        has_status: bool = False,
-    ) -> None:
+    def __init__(self, parent: Any, name: str, title: str, writes: Writes, has_status: bool = False) -> None:
         self.name = name
         self.has_status = has_status
-        self._create, self._update, self._delete = create, update, delete
+        self.writes = writes
         self._listeners = Listeners()
+        self._current: dict[str, Row] = {}
+        self._editing: dict[str, Editing] = {}
+        self._restored: set[str] = set()  # refused creates already put back into the input
         self.list = h("ul", {"class": "items", "data-testid": f"{name}s-list"})
         self.empty = h("p", {"class": "muted empty", "hidden": True}, f"No {name}s yet.")
         self.error = h("p", {"class": "form-error", "role": "alert", "hidden": True})
@@ -83,6 +106,7 @@ class EntityListPanel:
                 "autocomplete": "off",
             },
         )
+        self.draft_error = h("p", {"class": "form-error", "role": "alert", "data-testid": f"{name}-draft-error", "hidden": True})
         self.form = h(
             "form",
             {"class": "add", "data-testid": f"{name}-form"},
@@ -98,6 +122,7 @@ class EntityListPanel:
             self.empty,
             self.error,
             self.form,
+            self.draft_error,
         )
         parent.append(self.section)
         self.rows = KeyedList(self.list, self._row, self._update_row)
@@ -108,19 +133,37 @@ class EntityListPanel:
 
     # -- rendering -------------------------------------------------------------
 
-    def render(self, entry: CacheEntry) -> None:
-        items = entry.data or ()
+    def render(self, entry: CacheEntry, rows: Sequence[Row] | None) -> None:
+        items = rows or ()
+        self._current = {row.id: row for row in items}
+        moved = self._take_moved_editors()
+        self._editing = {key: value for key, value in self._editing.items() if key in self._current}
         self.rows.render(items)
-        set_hidden(self.empty, bool(items) or entry.data is None)
-        set_attribute(self.section, "aria-busy", "true" if entry.data is None else "false")
+        for entity_id, editor in moved.items():
+            self._put_editor(entity_id, editor)
+        set_hidden(self.empty, bool(items) or rows is None)
+        set_attribute(self.section, "aria-busy", "true" if rows is None else "false")
         if entry.error is not None and entry.data is None:
             self._show_error(f"Could not load the {self.name}s.")
+        self._render_drafts()
 
-    def _row(self, entity: Any) -> Any:
-        name = self.name
+    def _render_drafts(self) -> None:
+        drafts = self.writes.drafts()
+        draft = drafts[0] if drafts else None
+        set_hidden(self.draft_error, draft is None)
+        if draft is None:
+            return
+        set_text(self.draft_error, f"Not saved: {draft.last_error or 'refused by the server'}")
+        if draft.id not in self._restored:
+            self._restored.add(draft.id)
+            if not str(self.input.value).strip():
+                self.input.value = str(draft.fields.get("body") or "")
+
+    def _row(self, row: Row) -> Any:
+        name, entity = self.name, row.entity
         controls = []
         if self.has_status:
-            controls.append(status_select(f"{name}-status", entity.status.value))
+            controls.append(status_select(f"{name}-status", str(entity.get("status") or "NotStarted")))
         controls.append(
             h(
                 "button",
@@ -141,26 +184,64 @@ class EntityListPanel:
                 "✕",
             )
         )
-        attrs = {"class": "item", "data-testid": f"{name}-item", "data-id": entity.id}
+        attrs = {"class": "item", "data-testid": f"{name}-item", "data-id": row.id}
         if self.has_status:
-            attrs["data-status"] = entity.status.value
-        return h("li", attrs, h("span", {"class": "body", "data-testid": f"{name}-body"}, entity.body), *controls)
+            attrs["data-status"] = str(entity.get("status") or "NotStarted")
+        element = h(
+            "li", attrs, h("span", {"class": "body", "data-testid": f"{name}-body"}, str(entity.get("body") or "")), *controls
+        )
+        sync_pending(element, row.pending)
+        sync_problem(element, row.problem)
+        return element
 
-    def _update_row(self, row: Any, entity: Any) -> None:
-        body = optional(row.querySelector(f"[data-testid={self.name}-body]"))
+    def _update_row(self, element: Any, row: Row) -> None:
+        entity = row.entity
+        body = optional(element.querySelector(f"[data-testid={self.name}-body]"))
         if body is not None:
-            set_text(body, entity.body)
-        if self.has_status and row.dataset.status != entity.status.value:
-            row.dataset.status = entity.status.value
-            select = optional(row.querySelector("select.status"))
+            set_text(body, str(entity.get("body") or ""))
+        status = str(entity.get("status") or "NotStarted")
+        if self.has_status and element.dataset.status != status:
+            element.dataset.status = status
+            select = optional(element.querySelector("select.status"))
             if select is not None:
-                select.value = entity.status.value
+                select.value = status
+        sync_pending(element, row.pending)
+        sync_problem(element, row.problem)
+        editor = optional(element.querySelector(f"[data-testid={self.name}-editor]"))
+        sync_notice(editor, self._editing.get(row.id), row, self.writes)
 
     # -- editing ---------------------------------------------------------------
 
-    def _start_edit(self, row: Any) -> None:
-        body = optional(row.querySelector(f"[data-testid={self.name}-body]"))
-        if body is None:
+    def _take_moved_editors(self) -> dict[str, Any]:
+        """Editors open on a pending create that the server has just
+        confirmed: its row comes back under the server's id, and the editor
+        (with what the person has typed) moves along instead of vanishing."""
+        moved: dict[str, Any] = {}
+        for old_id in list(self._editing):
+            new_id = self.writes.resolve_id(old_id)
+            element = self.rows.element(old_id)
+            if new_id == old_id or new_id not in self._current or element is None:
+                continue
+            editor = optional(element.querySelector(f"[data-testid={self.name}-editor]"))
+            if editor is not None:
+                editor.remove()
+                moved[new_id] = editor
+                del self._editing[old_id]
+                self._editing[new_id] = Editing(new_id, version_of(self._current[new_id].entity))
+        return moved
+
+    def _put_editor(self, entity_id: str, editor: Any) -> None:
+        element = self.rows.element(entity_id)
+        body = None if element is None else optional(element.querySelector(f"[data-testid={self.name}-body]"))
+        if element is None or body is None:
+            return
+        body.hidden = True
+        element.insertBefore(editor, body.nextSibling)
+
+    def _start_edit(self, element: Any) -> None:
+        body = optional(element.querySelector(f"[data-testid={self.name}-body]"))
+        row = self._current.get(str(element.dataset.id))
+        if body is None or row is None or optional(element.querySelector(f"[data-testid={self.name}-editor]")) is not None:
             return
         editor = h(
             "form",
@@ -180,20 +261,30 @@ class EntityListPanel:
         field = editor.querySelector("input")
         field.value = body.textContent
         body.hidden = True
-        row.insertBefore(editor, body.nextSibling)
+        element.insertBefore(editor, body.nextSibling)
+        self._editing[row.id] = Editing(row.id, version_of(row.entity))
         field.focus()
 
-    def _finish_edit(self, row: Any, save: bool) -> None:
-        editor = optional(row.querySelector(f"[data-testid={self.name}-editor]"))
-        body = optional(row.querySelector(f"[data-testid={self.name}-body]"))
+    def _finish_edit(self, element: Any, save: bool) -> None:
+        editor = optional(element.querySelector(f"[data-testid={self.name}-editor]"))
+        body = optional(element.querySelector(f"[data-testid={self.name}-body]"))
         if editor is None or body is None:
             return
+        entity_id = str(element.dataset.id)
+        editing = self._editing.pop(entity_id, None)
         text = str(editor.querySelector("input").value).strip()
         editor.remove()
         body.hidden = False
-        if save and text and text != body.textContent:
-            set_text(body, text)  # shown at once; the answer and the event confirm it
-            spawn(self._run(self._update(str(row.dataset.id), {"body": text})), f"update {self.name}")
+        if not save or not text or text == body.textContent:
+            return
+        row = self._current.get(entity_id)
+        problem = row.problem if row is not None else None
+        if problem is not None and problem.op == "update" and problem.state.value == "rejected":
+            self.writes.retry(problem.id, {"body": text})
+        else:
+            # The version the person started from: a change by someone else
+            # meanwhile makes this a conflict (412), not a silent overwrite.
+            self.writes.update(entity_id, {"body": text}, editing.base_version if editing else None)
 
     # -- DOM events (delegated) ------------------------------------------------
 
@@ -208,41 +299,50 @@ class EntityListPanel:
         body = str(self.input.value).strip()
         if not body:
             return
+        # The text lives on in the pending row; if the server refuses it, it
+        # comes back into this input with the server's message.
         self.input.value = ""
-        spawn(self._run(self._create({"body": body})), f"create {self.name}")
+        drafts = self.writes.drafts()
+        if drafts:
+            self.writes.retry(drafts[0].id, {"body": body})
+        else:
+            self.writes.create({"body": body})
 
     def _on_change(self, event: Any) -> None:
         target = event.target
-        row = optional(target.closest("[data-id]"))
-        if row is not None and target.matches("select.status"):
-            spawn(self._run(self._update(str(row.dataset.id), {"status": str(target.value)})), f"update {self.name}")
+        element = optional(target.closest("[data-id]"))
+        if element is None or not target.matches("select.status"):
+            return
+        row = self._current.get(str(element.dataset.id))
+        if row is not None:
+            self.writes.update(row.id, {"status": str(target.value)}, version_of(row.entity))
 
     def _on_click(self, event: Any) -> None:
         button = optional(event.target.closest("button"))
-        row = optional(event.target.closest("[data-id]"))
-        if button is None or row is None:
+        element = optional(event.target.closest("[data-id]"))
+        if button is None or element is None:
             return
         testid = str(optional(button.getAttribute("data-testid")) or "")
-        if testid == f"{self.name}-delete":
-            spawn(self._run(self._delete(str(row.dataset.id))), f"delete {self.name}")
+        write_id = str(optional(button.getAttribute("data-write")) or "")
+        row = self._current.get(str(element.dataset.id))
+        if testid == f"{self.name}-delete" and row is not None:
+            self.writes.delete(row.id, version_of(row.entity), self.name.capitalize())
         elif testid == f"{self.name}-edit":
-            self._start_edit(row)
+            self._start_edit(element)
         elif testid == f"{self.name}-cancel":
-            self._finish_edit(row, save=False)
+            self._finish_edit(element, save=False)
+        elif testid == "conflict-keep-mine":
+            self.writes.keep_mine(write_id)
+        elif testid == "conflict-keep-theirs":
+            self.writes.keep_theirs(write_id)
+        elif testid == "write-discard":
+            self.writes.discard(write_id)
 
     def _on_keydown(self, event: Any) -> None:
         if event.key == "Escape":
             row = optional(event.target.closest("[data-id]"))
             if row is not None:
                 self._finish_edit(row, save=False)
-
-    async def _run(self, call: Awaitable[Any]) -> None:
-        self.error.hidden = True
-        try:
-            await call
-        except Exception as error:
-            self._show_error(getattr(error, "message", None) or f"Could not save the {self.name}.")
-            raise
 
     def _show_error(self, message: str) -> None:
         set_text(self.error, message)

@@ -6,19 +6,25 @@ one. An update changes the fields in place. Text only via `textContent`.
 Test ids: `overarching-goal`, `goal-title`, `goal-body`, `goal-status`,
 `goal-edit`, `goal-delete`, `goal-editor`, `goal-edit-title`,
 `goal-edit-body`, `goal-save`, `goal-cancel`, `goal-form`,
-`goal-title-input`, `goal-body-input`.
+`goal-title-input`, `goal-body-input`, `goal-draft-error`.
+
+Writes go through the outbox, as the lists' (`entity_list.py`): the card
+has `data-pending="true"` until the server confirms, and shows a conflict
+(`[data-testid=conflict]`) or the server's refusal inside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from frontend.cache import CacheEntry
+from frontend.outbox import Editing
+from frontend.outbox_view import Row
 from frontend.platform import optional
 from frontend.ui.dom import Listeners, h, set_attribute, set_hidden, set_text
-from frontend.ui.entity_list import status_select
-from frontend.ui.tasks import spawn
+from frontend.ui.entity_list import Writes, status_select, version_of
+from frontend.ui.pending import sync_notice, sync_pending, sync_problem
 
 __all__ = ["GoalPanel"]
 
@@ -26,16 +32,12 @@ __all__ = ["GoalPanel"]
 class GoalPanel:
     """One card in `parent`; `render(entry)` shows the goal list's entry."""
 
-    def __init__(
-        self,
-        parent: Any,
-        create: Callable[[Mapping[str, Any]], Awaitable[Any]],
-        update: Callable[[str, Mapping[str, Any]], Awaitable[Any]],
-        delete: Callable[[str], Awaitable[None]],
-    ) -> None:
-        self._create, self._update, self._delete = create, update, delete
+    def __init__(self, parent: Any, writes: Writes) -> None:
+        self.writes = writes
         self._listeners = Listeners()
-        self.goal: Any = None
+        self.goal: Row | None = None
+        self._editing: Editing | None = None
+        self._restored: set[str] = set()  # refused creates already put back into the form
         self.title = h("h2", {"class": "goal-title", "data-testid": "goal-title"})
         self.body = h("p", {"class": "goal-body", "data-testid": "goal-body"})
         self.status = status_select("goal-status", "NotStarted")
@@ -81,6 +83,8 @@ class GoalPanel:
             h("button", {"type": "submit", "class": "primary"}, "Set goal"),
         )
         self.error = h("p", {"class": "form-error", "role": "alert", "hidden": True})
+        self.draft_error = h("p", {"class": "form-error", "role": "alert", "data-testid": "goal-draft-error", "hidden": True})
+        self.form.append(self.draft_error)
         self.section = h(
             "section",
             {"class": "card goal-card", "aria-label": "Overarching goal", "aria-busy": "true"},
@@ -93,25 +97,47 @@ class GoalPanel:
         self._listeners.on(self.section, "click", self._on_click)
         self._listeners.on(self.status, "change", self._on_status)
 
-    def render(self, entry: CacheEntry) -> None:
-        set_attribute(self.section, "aria-busy", "true" if entry.data is None else "false")
-        goals = entry.data or ()
-        goal: Any | None = goals[-1] if goals else None
+    def render(self, entry: CacheEntry, rows: Sequence[Row] | None) -> None:
+        set_attribute(self.section, "aria-busy", "true" if rows is None else "false")
+        goal = rows[-1] if rows else None
         self.goal = goal
         set_hidden(self.view, goal is None)
-        set_hidden(self.form, goal is not None or entry.data is None)
+        set_hidden(self.form, goal is not None or rows is None)
+        self._render_drafts()
         if goal is None:
             self.view.removeAttribute("data-id")
+            sync_pending(self.view, False)
+            sync_problem(self.view, None)
             return
+        entity = goal.entity
         if optional(self.view.getAttribute("data-id")) != goal.id:
             self.view.setAttribute("data-id", goal.id)
-        set_text(self.title, goal.title)
-        set_text(self.body, goal.body)
-        set_hidden(self.body, not goal.body)
-        if self.status.value != goal.status.value:
-            self.status.value = goal.status.value
-        if optional(self.view.getAttribute("data-status")) != goal.status.value:
-            self.view.setAttribute("data-status", goal.status.value)
+        set_text(self.title, str(entity.get("title") or ""))
+        set_text(self.body, str(entity.get("body") or ""))
+        set_hidden(self.body, not entity.get("body"))
+        status = str(entity.get("status") or "NotStarted")
+        if self.status.value != status:
+            self.status.value = status
+        if optional(self.view.getAttribute("data-status")) != status:
+            self.view.setAttribute("data-status", status)
+        sync_pending(self.view, goal.pending)
+        sync_problem(self.view, goal.problem)
+        editor = optional(self.section.querySelector("[data-testid=goal-editor]"))
+        if self._editing is not None and self._editing.entity_id == goal.id:
+            sync_notice(editor, self._editing, goal, self.writes)
+
+    def _render_drafts(self) -> None:
+        drafts = self.writes.drafts()
+        draft = drafts[0] if drafts else None
+        set_hidden(self.draft_error, draft is None)
+        if draft is None:
+            return
+        set_text(self.draft_error, f"Not saved: {draft.last_error or 'refused by the server'}")
+        if draft.id not in self._restored:
+            self._restored.add(draft.id)
+            if not str(self.title_input.value).strip():
+                self.title_input.value = str(draft.fields.get("title") or "")
+                self.body_input.value = str(draft.fields.get("body") or "")
 
     def _on_submit(self, event: Any) -> None:
         event.preventDefault()
@@ -120,8 +146,16 @@ class GoalPanel:
             title = str(form.querySelector("[data-testid=goal-edit-title]").value).strip()
             body = str(form.querySelector("[data-testid=goal-edit-body]").value).strip()
             form.remove()
-            if self.goal is not None and title:
-                spawn(self._run(self._update(self.goal.id, {"title": title, "body": body})), "update goal")
+            editing, self._editing = self._editing, None
+            goal = self.goal
+            if goal is None or not title:
+                return
+            problem = goal.problem
+            if problem is not None and problem.op == "update" and problem.state.value == "rejected":
+                self.writes.retry(problem.id, {"title": title, "body": body})
+            else:
+                base = editing.base_version if editing is not None and editing.entity_id == goal.id else version_of(goal.entity)
+                self.writes.update(goal.id, {"title": title, "body": body}, base)
             return
         title = str(self.title_input.value).strip()
         if not title:
@@ -129,15 +163,21 @@ class GoalPanel:
         body = str(self.body_input.value).strip()
         self.title_input.value = ""
         self.body_input.value = ""
-        spawn(self._run(self._create({"title": title, "body": body})), "create goal")
+        drafts = self.writes.drafts()
+        if drafts:
+            self.writes.retry(drafts[0].id, {"title": title, "body": body})
+        else:
+            self.writes.create({"title": title, "body": body})
 
     def _on_click(self, event: Any) -> None:
         target = event.target
         if self.goal is None or not target.matches("button"):
             return
+        goal = self.goal
         testid = str(optional(target.getAttribute("data-testid")) or "")
+        write_id = str(optional(target.getAttribute("data-write")) or "")
         if testid == "goal-delete":
-            spawn(self._run(self._delete(self.goal.id)), "delete goal")
+            self.writes.delete(goal.id, version_of(goal.entity), "Goal")
         elif testid == "goal-edit" and optional(self.section.querySelector("[data-testid=goal-editor]")) is None:
             editor = h(
                 "form",
@@ -151,25 +191,24 @@ class GoalPanel:
                     h("button", {"type": "button", "class": "ghost small", "data-testid": "goal-cancel"}, "Cancel"),
                 ),
             )
-            editor.querySelector("input").value = self.goal.title
-            editor.querySelector("textarea").value = self.goal.body
+            editor.querySelector("input").value = str(goal.entity.get("title") or "")
+            editor.querySelector("textarea").value = str(goal.entity.get("body") or "")
             self.view.after(editor)
+            self._editing = Editing(goal.id, version_of(goal.entity))
             editor.querySelector("input").focus()
         elif testid == "goal-cancel":
+            self._editing = None
             target.closest("form").remove()
+        elif testid == "conflict-keep-mine":
+            self.writes.keep_mine(write_id)
+        elif testid == "conflict-keep-theirs":
+            self.writes.keep_theirs(write_id)
+        elif testid == "write-discard":
+            self.writes.discard(write_id)
 
     def _on_status(self, event: Any) -> None:
         if self.goal is not None:
-            spawn(self._run(self._update(self.goal.id, {"status": str(self.status.value)})), "update goal")
-
-    async def _run(self, call: Awaitable[Any]) -> None:
-        self.error.hidden = True
-        try:
-            await call
-        except Exception as error:
-            set_text(self.error, getattr(error, "message", None) or "Could not save the goal.")
-            self.error.hidden = False
-            raise
+            self.writes.update(self.goal.id, {"status": str(self.status.value)}, version_of(self.goal.entity))
 
     def dispose(self) -> None:
         self._listeners.clear()

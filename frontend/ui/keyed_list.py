@@ -82,6 +82,11 @@ class KeyedList:
         if self._items is not None:
             self.render(self._items)
 
+    def element(self, entity_id: str) -> Any | None:
+        """The row element of `entity_id`, or None if it is not shown."""
+        row = self._rows.get(entity_id)
+        return None if row is None else row[1]
+
     def clear(self) -> None:
         for _, element in self._rows.values():
             element.remove()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from frontend.ui.dom import Listeners, h, set_text
+from frontend.ui.dom import Listeners, h, set_hidden, set_text
 
 __all__ = ["SessionLayout", "UserMenu"]
 
@@ -20,13 +20,17 @@ class SessionLayout:
     def __init__(self) -> None:
         self.title = h("h1", {"class": "session-title", "data-testid": "session-title"}, "Coaching session")
         self.subtitle = h("p", {"class": "muted"}, "Loading…")
+        self.not_live = h(
+            "p", {"class": "not-live", "data-testid": "not-live", "role": "status", "hidden": True},
+            "Showing the last known data – not live",
+        )
         self.goal = h("div", {"class": "slot-goal"})
         self.actions = h("div", {"class": "slot"})
         self.agreements = h("div", {"class": "slot"})
         self.element = h(
             "div",
             {"class": "session"},
-            h("div", {"class": "session-head"}, self.title, self.subtitle),
+            h("div", {"class": "session-head"}, self.title, self.subtitle, self.not_live),
             self.goal,
             h("div", {"class": "grid"}, self.actions, self.agreements),
         )
@@ -37,6 +41,11 @@ class SessionLayout:
             return
         set_text(self.title, session.get("title") or "Coaching session")
         set_text(self.subtitle, session.get("date") or "")
+
+    def show_not_live(self, stale: bool) -> None:
+        """Mark the lists as the last known ones (kept from an earlier visit,
+        no fetch has answered since), or as live again."""
+        set_hidden(self.not_live, not stale)
 
     def attach(self, main: Any) -> Callable[[], None]:
         main.replaceChildren(self.element)

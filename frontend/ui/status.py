@@ -1,8 +1,12 @@
 """The connection indicator (planned by the original, never built).
 
 `[data-testid=sse-status]` carries `data-state` (one of the five states) and
-says the state to a person through `aria-live`: attempt k of n, seconds to
-the next try, the last error. A "Retry now" button
+shows the state to a person: attempt k of n, seconds to the next try, the
+last error. It is a polite live region, but only its visually hidden
+`[data-testid=sse-announcement]` changes what is read out
+(`StatusAnnouncer`: "Connected", "Reconnecting", "Error: ..."); the
+visible text is `aria-live="off"`, so the countdown ticking every second
+is never announced (WCAG 2.2 SC 4.1.3 without flooding the region). A "Retry now" button
 (`[data-testid=sse-retry-now]`) shows while waiting or stopped on an error.
 """
 
@@ -15,6 +19,7 @@ from typing import Any
 import js
 from pyodide.ffi import create_proxy
 
+from frontend.announce import StatusAnnouncer
 from frontend.sse.connection_store import ConnectionState, SSEConnectionStore, describe_status
 from frontend.ui.dom import Listeners, h, set_text
 
@@ -29,11 +34,15 @@ class ConnectionIndicator:
         self.store = store
         element.setAttribute("aria-live", "polite")
         element.setAttribute("role", "status")
-        self.text = h("span", {"class": "sse-text"})
+        self.text = h("span", {"class": "sse-text", "aria-live": "off"})
+        self.announcement = h("span", {"class": "visually-hidden", "data-testid": "sse-announcement"})
+        self.announcer = StatusAnnouncer()
         self.button = h(
             "button", {"type": "button", "class": "link", "data-testid": "sse-retry-now", "hidden": True}, "Retry now"
         )
-        element.replaceChildren(h("span", {"class": "dot", "aria-hidden": "true"}), self.text, self.button)
+        element.replaceChildren(
+            h("span", {"class": "dot", "aria-hidden": "true"}), self.text, self.announcement, self.button
+        )
         self._listeners = Listeners()
         self._listeners.on(self.button, "click", lambda event: retry_now())
         self._ticker: tuple | None = None
@@ -46,6 +55,9 @@ class ConnectionIndicator:
         if self.element.dataset.state != kind.value:
             self.element.dataset.state = kind.value
         set_text(self.text, describe_status(state, time.time()))
+        announcement = self.announcer.update(state)
+        if announcement is not None:
+            set_text(self.announcement, announcement)
         show_retry = kind is ConnectionState.Error or (
             kind is ConnectionState.Reconnecting and state["next_retry_at"] is not None
         )

@@ -1,12 +1,15 @@
 """Toasts for `notification` events: `[data-testid=notifications] > [data-testid=notification]`.
 
 Each toast shows its message as text, has a close button, and goes away by
-itself after `lifetime` s; its timer is cleared (and its proxy destroyed)
+itself after `lifetime` s (a held delete's toast has an undo button,
+`[data-testid=undo]`, which calls `on_undo(write_id)`, and lives
+`undo_lifetime` s, the undo window); its timer is cleared (and its proxy destroyed)
 when it is closed early or the list is disposed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import js
@@ -23,8 +26,17 @@ __all__ = ["Toasts"]
 class Toasts:
     """Binds a `NotificationStore` to a fixed list at the corner of the page."""
 
-    def __init__(self, parent: Any, store: NotificationStore, lifetime: float = 8.0) -> None:
+    def __init__(
+        self,
+        parent: Any,
+        store: NotificationStore,
+        lifetime: float = 8.0,
+        on_undo: Callable[[str], None] = lambda write_id: None,
+        undo_lifetime: float = 8.0,
+    ) -> None:
         self.store = store
+        self.undo_lifetime = undo_lifetime  # an undo toast lives as long as its window
+        self.on_undo = on_undo
         self.lifetime = lifetime
         self._timers: dict[int, tuple[Any, Any]] = {}
         self._listeners = Listeners()
@@ -59,7 +71,8 @@ class Toasts:
         for item in items:
             if item.id not in self._timers:
                 proxy = create_once_callable(lambda item_id=item.id: self._expire(item_id))
-                self._timers[item.id] = (js.setTimeout(proxy, round(self.lifetime * 1000)), proxy)
+                lifetime = self.undo_lifetime if item.undo else self.lifetime
+                self._timers[item.id] = (js.setTimeout(proxy, round(lifetime * 1000)), proxy)
 
     def _row(self, item: Toast) -> Any:
         role = "alert" if item.level == "error" else "status"
@@ -67,6 +80,9 @@ class Toasts:
             "li",
             {"class": f"toast {item.level}", "data-testid": "notification", "data-level": item.level, "role": role},
             h("span", {"class": "message"}, item.message),
+            h("button", {"type": "button", "class": "link", "data-testid": "undo", "data-undo": item.undo}, "Undo")
+            if item.undo
+            else None,
             h("button", {"type": "button", "class": "icon", "aria-label": "Dismiss", "data-id": str(item.id)}, "✕"),
         )
 
@@ -81,6 +97,10 @@ class Toasts:
             entry[1].destroy()
 
     def _on_click(self, event: Any) -> None:
+        undo = optional(event.target.closest("button[data-undo]"))
+        if undo is not None:
+            self.on_undo(str(undo.dataset.undo))
+            return
         button = optional(event.target.closest("button[data-id]"))
         if button is not None:
             self.store.dismiss(int(button.dataset.id))

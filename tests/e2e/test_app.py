@@ -88,6 +88,8 @@ def test_overarching_goal_set_edited_completed_and_deleted_live_both_ways(open_a
     alice.page.get_by_test_id("goal-form").locator("button[type=submit]").click()
     goal = bob.page.get_by_test_id("overarching-goal")
     expect(goal.get_by_test_id("goal-title")).to_have_text(title)
+    # Alice's goal shows at once under a temporary id; the server's comes with its answer.
+    expect(alice.page.get_by_test_id("overarching-goal")).not_to_have_attribute("data-pending", "true")
     expect(goal).to_have_attribute("data-id", alice.page.get_by_test_id("overarching-goal").get_attribute("data-id"))
 
     new_title = unique("Lead the platform group")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from frontend.page_settings import client_config_from_params
+from frontend.page_settings import client_config_from_params, undo_window_from_params
 from frontend.sse.config import DEFAULT_CLIENT_CONFIG
 
 
@@ -33,3 +33,10 @@ def test_other_parameters_are_ignored():
 def test_bad_settings_raise_a_clear_error(params, message):
     with pytest.raises(ValueError, match=message):
         client_config_from_params(params)
+
+
+def test_the_undo_window_page_setting() -> None:
+    assert undo_window_from_params({}, 8.0) == 8.0
+    assert undo_window_from_params({"outbox_undo_window": "1.5"}, 8.0) == 1.5
+    for bad in ("0", "-1", "61", "soon", "nan", ""):
+        assert undo_window_from_params({"outbox_undo_window": bad}, 8.0) == 8.0

@@ -24,6 +24,7 @@ PACKAGES = (REPO / "frontend", REPO / "contract")
 BROWSER_ONLY = {
     "frontend.app",
     "frontend.main",
+    "frontend.outbox_shell",
     "frontend.platform",
     "frontend.shared_login",
     "frontend.sse.browser",
