@@ -40,7 +40,7 @@ FIGURES: list[tuple[str, str, Any, str]] = [
     ("first_visit_mb", "<= 6.0 MB", lambda v: v <= 6.0,
      "bytes that crossed the link towards the browser from navigation to live (per file: `first_visit_files`)"),
     ("return_visit_live_s", "<= 1.5 s", lambda v: v <= 1.5,
-     "the first tab closed, a new tab of the same profile (still signed in: the login is shared by the profile's tabs), same measure"),
+     "the first tab closed, a new tab of the same profile (signed in: the tabs share the login), same measure"),
     ("return_visit_mb", "<= 0.25 MB", lambda v: v <= 0.25, "bytes that crossed the link during the return visit"),
     ("time_to_live_cold_s", "<= 2.0 s", lambda v: v <= 2.0,
      "localhost: a browser on a new profile (empty caches), logged in (token in localStorage); navigation start "
