@@ -34,6 +34,7 @@ from frontend.cache import Cache, Key, entity_key
 from frontend.contexts.app_context import (
     AuthContext,
     EntityEventsContext,
+    LiveUpdatesOffContext,
     LogoutCleanupContext,
     LogoutContext,
     NotificationsContext,
@@ -50,6 +51,7 @@ from frontend.outbox_shell import OutboxShell, SectionWrites
 from frontend.outbox_view import rows_for
 from frontend.page_settings import client_config_from_params, undo_window_from_params
 from frontend.platform import LocalStorage, api_base_url, fetch_send, log, query_param, query_params
+from frontend.polling_shell import PollingShell
 from frontend.providers.sse_provider import SSEProvider
 from frontend.reactive import Element, Root, el, use_effect, use_memo, use_ref, use_state, use_store
 from frontend.shared_login import follow_other_tabs
@@ -95,6 +97,7 @@ class App:
         self.notifications = NotificationStore()
         self.undo_window = undo_window_from_params(query_params(), DEFAULT_UNDO_WINDOW)
         self.outbox_shell = OutboxShell(self)
+        self.polling = PollingShell(self, query_param("poll_interval"))
         self.logout_cleanup = LogoutCleanupRegistry()
         self.logout_cleanup.register(self.cache.clear)
         self.logout_cleanup.register(self.notifications.clear)
@@ -120,6 +123,7 @@ class App:
         """Make this tab's connection (for `use_sse_connection`): its view of
         the stream the profile's tabs share (frontend/sse/tab_shell.py), or,
         when they cannot or must not share, a browser connection of its own."""
+        self.polling.attach(store)
         user = self.auth.get_state()["user"] or {}
         shared = create_shared_connection(
             self.base_url, str(user.get("id", "")), store, self._browser_connection, self.client_config
@@ -212,6 +216,7 @@ class App:
                 "tab_role": getattr(connection, "role", "own") if connection else "idle",
                 "duplicates_dropped": getattr(connection, "duplicates_dropped", 0) if connection else 0,
                 "tab_timers": getattr(io, "tab_timers", 0) if io else 0,
+                "polls": self.polling.polls,
                 "outbox_writes": len(outbox) if outbox is not None else 0,
                 "outbox_in_flight": sum(1 for w in outbox.writes if w.state.value == "in_flight") if outbox is not None else 0,
             }
@@ -231,6 +236,7 @@ def AppRoot(app: App) -> Element:
             (NotificationsContext, app.notifications),
             (SSEConnectionFactoryContext, app.connection_factory),
             (EntityEventsContext, app.outbox_shell.on_entity_events),
+            (LiveUpdatesOffContext, app.polling.live_updates_off),
         ),
         el(SSEProvider, el(Page, app=app), max_attempts=app.client_config.max_attempts),
     )
@@ -239,7 +245,7 @@ def AppRoot(app: App) -> Element:
 def Page(app: App) -> Element:
     logged_in, message = use_store(app.auth, lambda state: (state["is_logged_in"], state["message"]))
     store = use_sse_connection_store_api()
-    use_effect(lambda: ConnectionIndicator(app.status, store, app.retry_now).dispose, (store,))
+    use_effect(lambda: ConnectionIndicator(app.status, store, app.retry_now, app.polling.state).dispose, (store,))
     use_effect(
         lambda: Toasts(
             js.document.body, app.notifications, on_undo=app.outbox_shell.undo, undo_lifetime=app.undo_window

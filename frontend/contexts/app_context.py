@@ -12,6 +12,7 @@ __all__ = [
     "AuthContext",
     "ContextMissingError",
     "EntityEventsContext",
+    "LiveUpdatesOffContext",
     "LogoutCleanupContext",
     "LogoutContext",
     "NotificationsContext",
@@ -45,6 +46,11 @@ EntityEventsContext = Context(None, "EntityEventsContext")
 """`listener(events) -> None` for the stream's entity events (lists in stream
 order, as `use_sse_event_batch_handler` gives them), or None: the page
 announces the other member's changes and warns an open editor."""
+
+
+LiveUpdatesOffContext = Context(None, "LiveUpdatesOffContext")
+"""`off(reason) -> None` when the server says live updates are turned off
+(a `disabled` event), or None: the page then refreshes by polling."""
 
 
 class ContextMissingError(LookupError):

@@ -2,7 +2,8 @@
 
 `force_logout` (a bare signal) runs the normal logout sequence and says why;
 `notification` (a passive payload) shows a toast; a burst of them, the
-last few (`show_notifications`).
+last few (`show_notifications`); `disabled` (the server turned live updates
+off) goes to the `LiveUpdatesOffContext` callback, if one is provided.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import time
 from typing import Any
 
 from contract.events import notification_level
-from frontend.contexts.app_context import LogoutContext, NotificationsContext, use_required_context
+from frontend.contexts.app_context import LiveUpdatesOffContext, LogoutContext, NotificationsContext, use_required_context
 from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler, use_sse_event_handler
 from frontend.notifications import NotificationStore
 from frontend.pipeline import EventPipeline
+from frontend.reactive import use_context
 
 __all__ = ["show_notifications", "use_sse_system_events"]
 
@@ -33,8 +35,15 @@ def show_notifications(notifications: NotificationStore, events: list[Any], now:
 
 
 def use_sse_system_events(events: EventPipeline | None) -> None:
-    """Handle `force_logout` and `notification` events of `events`."""
+    """Handle `force_logout`, `notification` and `disabled` events of `events`."""
     logout = use_required_context(LogoutContext)
     notifications = use_required_context(NotificationsContext)
+    live_updates_off = use_context(LiveUpdatesOffContext)
+
+    def disabled(event: Any) -> None:
+        if live_updates_off is not None:
+            live_updates_off(event["data"]["reason"])
+
+    use_sse_event_handler(events, "disabled", disabled)
     use_sse_event_handler(events, "force_logout", lambda event: logout(f"You were signed out: {event['data']['reason']}"))
     use_sse_event_batch_handler(events, "notification", lambda events: show_notifications(notifications, events, time.time()))

@@ -8,6 +8,8 @@ last error. It is a polite live region, but only its visually hidden
 visible text is `aria-live="off"`, so the countdown ticking every second
 is never announced (WCAG 2.2 SC 4.1.3 without flooding the region). A "Retry now" button
 (`[data-testid=sse-retry-now]`) shows while waiting or stopped on an error.
+While the page polls instead (`frontend/polling_shell.py`) it carries
+`data-mode="polling"` and says so.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pyodide.ffi import create_proxy
 
 from frontend.announce import StatusAnnouncer
 from frontend.sse.connection_store import ConnectionState, SSEConnectionStore, describe_status
+from frontend.store import Store
 from frontend.ui.dom import Listeners, h, set_text
 
 __all__ = ["ConnectionIndicator"]
@@ -29,9 +32,12 @@ __all__ = ["ConnectionIndicator"]
 class ConnectionIndicator:
     """Binds the static `#sse-status` element of index.html to the store."""
 
-    def __init__(self, element: Any, store: SSEConnectionStore, retry_now: Callable[[], None]) -> None:
+    def __init__(
+        self, element: Any, store: SSEConnectionStore, retry_now: Callable[[], None], polling: Store[str] | None = None
+    ) -> None:
         self.element = element
         self.store = store
+        self.polling = polling
         element.setAttribute("aria-live", "polite")
         element.setAttribute("role", "status")
         self.text = h("span", {"class": "sse-text", "aria-live": "off"})
@@ -47,6 +53,7 @@ class ConnectionIndicator:
         self._listeners.on(self.button, "click", lambda event: retry_now())
         self._ticker: tuple | None = None
         self._unsubscribe = store.subscribe(lambda new, old: self.render())
+        self._unsubscribe_polling = polling.subscribe(lambda new, old: self.render()) if polling is not None else None
         self.render()
 
     def render(self) -> None:
@@ -54,7 +61,15 @@ class ConnectionIndicator:
         kind = state["state"]
         if self.element.dataset.state != kind.value:
             self.element.dataset.state = kind.value
-        set_text(self.text, describe_status(state, time.time()))
+        polling = self.polling.get_state() if self.polling is not None else {"mode": None}
+        if polling["mode"] is not None:
+            if self.element.dataset.mode != polling["mode"]:
+                self.element.dataset.mode = polling["mode"]
+            set_text(self.text, str(polling["message"]))
+        else:
+            if self.element.hasAttribute("data-mode"):
+                self.element.removeAttribute("data-mode")
+            set_text(self.text, describe_status(state, time.time()))
         announcement = self.announcer.update(state)
         if announcement is not None:
             set_text(self.announcement, announcement)
@@ -78,5 +93,7 @@ class ConnectionIndicator:
 
     def dispose(self) -> None:
         self._unsubscribe()
+        if self._unsubscribe_polling is not None:
+            self._unsubscribe_polling()
         self._tick(False)
         self._listeners.clear()

@@ -24,6 +24,7 @@ from frontend.auth import AuthStore
 from frontend.cache import Cache
 from frontend.contexts.app_context import (
     AuthContext,
+    LiveUpdatesOffContext,
     LogoutCleanupContext,
     LogoutContext,
     NotificationsContext,
@@ -335,6 +336,7 @@ class AppHarness:
         self.notifications = NotificationStore()
         self.factory = ConnectionFactory(**config)
         self.logouts: list[str] = []
+        self.live_updates_off: list[str] = []  # reasons of `disabled` events heard
         self.root = Root()
 
     def logout(self, message: str = "") -> None:
@@ -350,6 +352,7 @@ class AppHarness:
             (LogoutContext, self.logout),
             (NotificationsContext, self.notifications),
             (SSEConnectionFactoryContext, self.factory),
+            (LiveUpdatesOffContext, self.live_updates_off.append),
         )
         element = provide(pairs, el(SSEProvider, *children))
         assert element is not None

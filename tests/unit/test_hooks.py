@@ -585,6 +585,15 @@ def test_force_logout_calls_logout_with_the_reason() -> None:
     assert app.auth.get_state()["message"] == app.logouts[0]
 
 
+def test_disabled_tells_the_page_live_updates_are_off() -> None:
+    app = AppHarness()
+    app.render()
+    open_stream(app.harness)
+    deliver(app.harness, sse_frame("disabled", wire_event("disabled", {"reason": "maintenance"})))
+    assert app.live_updates_off == ["maintenance"]
+    assert app.auth.get_state()["is_logged_in"] is True  # not a logout
+
+
 def test_notification_pushes_a_toast() -> None:
     app = AppHarness()
     app.render()

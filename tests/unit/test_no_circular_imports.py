@@ -26,6 +26,7 @@ BROWSER_ONLY = {
     "frontend.main",
     "frontend.outbox_shell",
     "frontend.platform",
+    "frontend.polling_shell",
     "frontend.shared_login",
     "frontend.sse.browser",
     "frontend.sse.tab_shell",
