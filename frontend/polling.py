@@ -16,7 +16,8 @@ Rules (docs/client.md "Polling"):
   paused by the person) and the stream is unavailable: in `Error` (it gave
   up, or an answer no retry can fix) except after a 401 (the app logs out);
   after the server turned live updates off (`disabled`) or asked the client
-  to stop (204: `Disconnected` while still wanted); or `Connecting` /
+  to stop (204: `Disconnected` while still wanted, once the stream was
+  tried; `Disconnected` before any attempt is the start); or `Connecting` /
   `Reconnecting` for longer than `grace` since the stream was last open.
 - **How often.** The first poll is due at once (the data may be `grace`
   old already), then every `interval` (30 s); each failed poll doubles the
@@ -70,6 +71,7 @@ class PollingSchedule:
         self.failures = 0
         self._due_at: float | None = None
         self._trying_since: float | None = None  # when the stream was last open, or first tried
+        self._tried = False  # the stream was tried since live updates were last wanted
 
     @property
     def mode(self) -> str | None:
@@ -81,9 +83,15 @@ class PollingSchedule:
         `disabled` True after the server said live updates are off. Returns
         True if polling turned on or off."""
         connection = state["state"]
+        if not wanted:
+            self._tried = False
+        elif connection is not ConnectionState.Disconnected:
+            self._tried = True
         if connection is ConnectionState.Connected or not wanted:
             self._trying_since = None
             return self._set(False, now)
+        if connection is ConnectionState.Disconnected and not self._tried and not disabled:
+            return self._set(False, now)  # not started yet
         if connection in _TRYING and not disabled:
             if self._trying_since is None:
                 self._trying_since = now

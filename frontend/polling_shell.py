@@ -57,7 +57,8 @@ class PollingShell:
         self.state: Store[str] = create_store({"mode": None, "message": polling_message(interval)})
         self.polls = 0  # polls made, for `window.sseDebug`
         self._store: SSEConnectionStore | None = None
-        self._disabled = False  # the server said live updates are off; until Connected again
+        self._disabled = False  # the server said live updates are off; until a new open
+        self._disabled_open: float | None = None  # `last_connected_at` of the stream that said so
         self._timer: tuple[Any, Any] | None = None
         self._polling = False
         self._wake = create_proxy(lambda event: self._woken())
@@ -74,8 +75,10 @@ class PollingShell:
         self._observe()
 
     def live_updates_off(self, reason: str) -> None:
-        """The server said live updates are off (`disabled`): poll now."""
+        """The server said live updates are off (`disabled`): poll as soon as
+        the stream that said so has ended."""
         self._disabled = True
+        self._disabled_open = self._store.get_state()["last_connected_at"] if self._store is not None else None
         self._observe()
 
     def _observe(self) -> None:
@@ -83,8 +86,8 @@ class PollingShell:
         if store is None:
             return
         state = store.get_state()
-        if state["state"] is ConnectionState.Connected:
-            self._disabled = False
+        if state["state"] is ConnectionState.Connected and state["last_connected_at"] != self._disabled_open:
+            self._disabled = False  # a new stream opened: live updates are on again
         now = time.time()
         wanted = bool(self.app.auth.get_state()["is_logged_in"])
         if self.schedule.observe(state, now, wanted=wanted, disabled=self._disabled):

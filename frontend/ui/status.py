@@ -63,8 +63,8 @@ class ConnectionIndicator:
             self.element.dataset.state = kind.value
         polling = self.polling.get_state() if self.polling is not None else {"mode": None}
         if polling["mode"] is not None:
-            if self.element.dataset.mode != polling["mode"]:
-                self.element.dataset.mode = polling["mode"]
+            if self.element.getAttribute("data-mode") != polling["mode"]:
+                self.element.setAttribute("data-mode", polling["mode"])
             set_text(self.text, str(polling["message"]))
         else:
             if self.element.hasAttribute("data-mode"):

@@ -51,8 +51,18 @@ def test_the_grace_starts_again_after_the_stream_was_open() -> None:
 )
 def test_a_stream_unavailable_for_good_polls_at_once(observed: dict) -> None:
     schedule = PollingSchedule()
+    schedule.observe(state(S.Connecting), 4.0)
     assert schedule.observe(observed, 5.0)
     assert schedule.due(5.0)
+
+
+def test_disconnected_before_any_attempt_is_the_start_not_a_stop() -> None:
+    schedule = PollingSchedule()
+    assert not schedule.observe(state(S.Disconnected), 0.0)  # signed in, not connected yet
+    schedule.observe(state(S.Connected), 1.0)
+    schedule.observe(state(S.Disconnected), 2.0, wanted=False)  # signed out
+    assert not schedule.observe(state(S.Disconnected), 3.0)  # signed in again, before its attempt
+    assert not schedule.active
 
 
 def test_the_server_turning_live_updates_off_polls_at_once_even_while_retrying() -> None:
