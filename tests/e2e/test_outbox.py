@@ -381,16 +381,20 @@ def test_chaos_every_write_lands_exactly_once(open_apps, stub, own_stubs, tmp_pa
     people = [Person(alice_page, "alice", rng), Person(bob_page, "bob", rng)]
     for person in people:
         person.app.expect_state("Connected")
-    writes_each, killed = 60, False
+    # The chaos: 100 writes each, random 503s and lost replies, streams
+    # dropped, the backend killed (-9) and restarted twice on its database.
+    writes_each = 100
+    kills = {writes_each // 3, 2 * writes_each // 3}
     for step in range(writes_each):
         roll = rng.random()
         if roll < 0.2:
             backend.control("fail_next", {"count": rng.randint(1, 2), "status": 503, "method": rng.choice(["POST", "PUT", None])})
         elif roll < 0.35:
             backend.control("drop_replies", {"count": 1})
-        if step == writes_each // 2 and not killed:
+        elif roll < 0.45:
+            backend.control("drop_streams", {})
+        if step in kills:
             backend.stop(kill=True)
-            killed = True
             for person in people:
                 person.write()
             backend = own_stub(own_stubs, tmp_path, stub, port=backend.port, db=backend.db)
