@@ -70,6 +70,12 @@ FIGURES: list[tuple[str, str, Any, str]] = [
      "(PerformanceObserver `longtask`) until the replay's last action, agreement and notification are in the DOM"),
     ("latency_p99_ms", "<= 20 ms", lambda v: v <= 20,
      "raw action_updated frames at 50/s for 30 s; emit time in the body -> MutationObserver sees the row change"),
+    ("tabs_handover_gap_ms", "<= 1000 ms", lambda v: v <= 1000,
+     "two tabs of one profile sharing one stream, updates PUT every 20 ms: the leader tab closed -> the first update "
+     "made after the close shown by the other tab (a new leader, its stream opened with Last-Event-ID)"),
+    ("tabs_latency_follower_p99_ms", "<= 20 ms", lambda v: v <= 20,
+     "the same two tabs, raw frames at 50/s for 10 s: emit -> DOM in the follower tab (the leader's beside it: "
+     "`tabs_latency_leader_p99_ms`)"),
     ("reconnect_overhead_ms", "<= 250 ms", lambda v: v <= 250,
      "drop + one 503: from the retry the client scheduled (stub back by then) to the action made during the "
      "outage rendered (stream live, replay applied)"),

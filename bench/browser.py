@@ -496,6 +496,94 @@ class Bench:
             "latency_events": {"sent": sent, "rendered": len(latencies)},
         }
 
+    # -- tabs sharing one stream ---------------------------------------------------
+
+    ROW_OBSERVER = """(selector) => {
+        window.__seen = [];
+        new MutationObserver(() => {
+            const text = document.querySelector(selector).textContent;
+            window.__seen.push([Date.now(), text]);
+        }).observe(document.querySelector(selector), {subtree: true, childList: true, characterData: true});
+    }"""
+
+    def _tab_pair(self, action_id: str) -> tuple[Any, Page, Page]:
+        """A context with two tabs of alice, both live; (context, leader, follower),
+        each watching the probe action's row (`window.__seen`: [ms, text])."""
+        context = self.context()
+        pages = [context.new_page() for _ in range(2)]
+        row = f"[data-testid=action-item][data-id='{action_id}'] [data-testid=action-body]"
+        for page in pages:
+            page.goto(self.page_url())
+            _wait(page, "document.querySelector('[data-testid=sse-status][data-state=Connected]') !== null")
+            _wait(page, f'document.querySelector("{row}") !== null')
+        _wait(pages[0], "['leader', 'follower'].includes(JSON.parse(window.sseDebug()).tab_role)")
+        roles = [json.loads(page.evaluate("window.sseDebug()"))["tab_role"] for page in pages]
+        if sorted(roles) != ["follower", "leader"]:
+            raise AssertionError(f"two tabs of one profile should share one stream: {roles}")
+        leader, follower = (pages[0], pages[1]) if roles[0] == "leader" else (pages[1], pages[0])
+        for page in pages:
+            page.evaluate(self.ROW_OBSERVER, row)
+        return context, leader, follower
+
+    def tabs(self, repetitions: int, rate: float = 50.0, seconds: float = 10.0) -> dict[str, Any]:
+        """Two tabs of one profile sharing one stream (docs/client.md "Shared
+        streams"): the latency from server emit to DOM in the follower beside the
+        leader's (raw action_updated frames at `rate`/s for `seconds`), and the
+        hand-over gap: the leader tab closed -> the first update made after the
+        close shown by the follower (updates PUT through the API every 20 ms, so
+        the new leader's replay brings the ones made meanwhile)."""
+        action = self.stub.client.post(
+            "/actions", json={"coaching_session_id": "session-1", "body": "tabs probe"}, headers=self.headers
+        ).json()
+        context, leader, follower = self._tab_pair(action["id"])
+        interval, start, sent = 1 / rate, time.monotonic(), 0
+
+        def now() -> str:
+            return datetime.now(UTC).isoformat()
+
+        while time.monotonic() - start < seconds:
+            event = {
+                "type": "action_updated",
+                "data": {
+                    "coaching_session_id": "session-1",
+                    "coaching_relationship_id": "rel-1",
+                    "action": {**action, "body": f"t={time.time() * 1000:.3f}", "updated_at": now()},
+                },
+            }
+            frame = f"event: action_updated\ndata: {json.dumps(event)}\n\n"
+            self.stub.client.post("/_test/send", json={"username": "alice", "frame": frame})
+            sent += 1
+            time.sleep(max(0.0, start + sent * interval - time.monotonic()))
+        time.sleep(0.5)
+        results: dict[str, Any] = {"tabs_latency_events_sent": sent}
+        for name, page in (("leader", leader), ("follower", follower)):
+            latencies = sorted(at - float(text[2:]) for at, text in page.evaluate("window.__seen") if text.startswith("t="))
+            results[f"tabs_latency_{name}_p50_ms"] = statistics.median(latencies)
+            results[f"tabs_latency_{name}_p99_ms"] = latencies[int(0.99 * (len(latencies) - 1))]
+            results[f"tabs_latency_{name}_rendered"] = len(latencies)
+        context.close()
+
+        gaps = []
+        for _ in range(repetitions):
+            context, leader, follower = self._tab_pair(action["id"])
+
+            def update() -> None:
+                body = {"body": f"t={time.time() * 1000:.3f}"}
+                self.stub.client.put(f"/actions/{action['id']}", json=body, headers=self.headers)
+
+            with Emitter(update, 0.02):
+                _wait(follower, "window.__seen.length > 5")
+                closed_at = time.time() * 1000
+                leader.close()
+                after = f"([at, text]) => text.startsWith('t=') && Number(text.slice(2)) > {closed_at}"
+                _wait(follower, f"window.__seen.some({after})")
+            seen = follower.evaluate("window.__seen")
+            first = min(at for at, text in seen if text.startswith("t=") and float(text[2:]) > closed_at)
+            gaps.append(first - closed_at)
+            context.close()
+        results["tabs_handover_gap_ms"] = summary(gaps)
+        return results
+
     # -- reconnect overhead -------------------------------------------------------
 
     def reconnect_overhead(self, repetitions: int) -> dict[str, Any]:
@@ -574,7 +662,7 @@ class Bench:
         _wait(page, f"(() => {{ const d = JSON.parse(window.sseDebug()); return {check}; }})()")
 
 
-SECTIONS = ("visits", "time_to_live", "throughput", "replay", "latency", "reconnect_overhead", "memory")
+SECTIONS = ("visits", "time_to_live", "throughput", "replay", "latency", "tabs", "reconnect_overhead", "memory")
 """The browser benchmarks, in the order `run` takes them (`python -m bench SECTION...`)."""
 
 
@@ -596,6 +684,7 @@ def run(quick: bool = False, only: Sequence[str] = SECTIONS) -> dict[str, Any]:
                     "throughput": lambda: bench.throughput(repetitions),
                     "replay": lambda: bench.replay(3 if quick else 5),
                     "latency": lambda: bench.latency(seconds=10 if quick else 30),
+                    "tabs": lambda: bench.tabs(repetitions),
                     "reconnect_overhead": lambda: bench.reconnect_overhead(repetitions),
                     "memory": lambda: bench.memory_growth(100 if quick else 500),
                 }
