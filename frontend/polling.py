@@ -51,8 +51,9 @@ _TRYING = (ConnectionState.Connecting, ConnectionState.Reconnecting)
 class PollingSchedule:
     """Whether the page polls, and when next (see the module's rules).
 
-    `active` (bool), `failures` (failed polls in a row), `mode` ("polling"
-    or None, for the indicator's `data-mode`). Raises ValueError unless
+    `active` (bool), `failures` (failed polls in a row), `polls` (polls
+    since polling turned on), `mode` ("polling" or None, for the
+    indicator's `data-mode`). Raises ValueError unless
     `0 < interval <= max_interval` and `grace >= 0`.
     """
 
@@ -69,6 +70,7 @@ class PollingSchedule:
         self.grace = grace
         self.active = False
         self.failures = 0
+        self.polls = 0
         self._due_at: float | None = None
         self._trying_since: float | None = None  # when the stream was last open, or first tried
         self._tried = False  # the stream was tried since live updates were last wanted
@@ -100,6 +102,13 @@ class PollingSchedule:
         unauthorized = connection is ConnectionState.Error and error is not None and error.status == 401
         return self._set(not unauthorized, now)
 
+    def retry_stream(self) -> bool:
+        """Whether the poll now starting should also try the stream again: not
+        the first poll after polling turned on (the stream has just failed,
+        or given up), each later one (`interval` apart at least, the backoff's
+        cap by default)."""
+        return self.active and self.polls > 0
+
     def grace_ends_at(self) -> float | None:
         """When a stream still trying turns polling on (s), if it is trying and
         polling is off: the shell observes again then."""
@@ -118,6 +127,7 @@ class PollingSchedule:
 
     def polled(self, ok: bool, now: float) -> None:
         """A poll finished at `now`: `ok` if every cache revalidated."""
+        self.polls += 1
         self.failures = 0 if ok else self.failures + 1
         wait = min(self.max_interval, self.interval * 2**self.failures)
         self._due_at = now + wait
@@ -131,6 +141,6 @@ class PollingSchedule:
         if active == self.active:
             return False
         self.active = active
-        self.failures = 0
+        self.failures = self.polls = 0
         self._due_at = now if active else None
         return True

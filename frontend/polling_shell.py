@@ -3,9 +3,9 @@
 While the stream cannot bring changes (`PollingSchedule`'s rules), every
 entity cache is revalidated over REST when a poll is due, the indicator says
 "Live updates unavailable - refreshing every 30 s" (`data-mode="polling"` on
-`[data-testid=sse-status]`), and the stream is tried again at each poll (a
-poll is due no more often than the backoff's cap, 30 s) when it is waiting to
-retry or gave up; never after a 401 or 403, which stop it for good. A
+`[data-testid=sse-status]`), and the stream is tried again at each poll but
+the first (a poll is due no more often than the backoff's cap, 30 s) when it
+is waiting to retry or gave up; never after a 401 or 403, which stop it for good. A
 `disabled` event turns polling on at once. Shown again or back online: a
 poll at once. Thin on purpose: every decision is the schedule's,
 tested in CPython (tests/unit/test_polling.py).
@@ -122,6 +122,7 @@ class PollingShell:
 
     async def _poll(self) -> None:
         self._polling = True
+        retry_stream = self.schedule.retry_stream()
         cache: Cache = self.app.cache
         try:
             results = await asyncio.gather(
@@ -134,7 +135,7 @@ class PollingShell:
         store = self._store
         if store is not None:
             state = store.get_state()
-            if state["gave_up"] or state["state"] is ConnectionState.Reconnecting:
+            if retry_stream and (state["gave_up"] or state["state"] is ConnectionState.Reconnecting):
                 self.app.retry_now()  # the server may be back: try the stream too
         self.schedule.polled(ok, time.time())
         self._arm(time.time())

@@ -61,15 +61,15 @@ class ConnectionIndicator:
         kind = state["state"]
         if self.element.dataset.state != kind.value:
             self.element.dataset.state = kind.value
+        text = describe_status(state, time.time())
         polling = self.polling.get_state() if self.polling is not None else {"mode": None}
         if polling["mode"] is not None:
             if self.element.getAttribute("data-mode") != polling["mode"]:
                 self.element.setAttribute("data-mode", polling["mode"])
-            set_text(self.text, str(polling["message"]))
-        else:
-            if self.element.hasAttribute("data-mode"):
-                self.element.removeAttribute("data-mode")
-            set_text(self.text, describe_status(state, time.time()))
+            text = f"{polling['message']} ({text})"  # what the page does, then why
+        elif self.element.hasAttribute("data-mode"):
+            self.element.removeAttribute("data-mode")
+        set_text(self.text, text)
         announcement = self.announcer.update(state)
         if announcement is not None:
             set_text(self.announcement, announcement)

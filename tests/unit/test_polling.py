@@ -119,3 +119,15 @@ def test_bad_settings_are_refused() -> None:
         PollingSchedule(interval=60, max_interval=30)
     with pytest.raises(ValueError):
         PollingSchedule(grace=-1)
+
+
+def test_the_stream_is_tried_again_from_the_second_poll_on() -> None:
+    schedule = PollingSchedule()
+    assert not schedule.retry_stream()
+    schedule.observe(state(S.Error), 0.0)  # gave up just now
+    assert not schedule.retry_stream()  # the first poll: not at once again
+    schedule.polled(True, 0.0)
+    assert schedule.retry_stream()  # a poll an interval later tries it
+    schedule.observe(state(S.Connected), 40.0)
+    schedule.observe(state(S.Error), 50.0)
+    assert not schedule.retry_stream()  # on again: the count starts afresh
