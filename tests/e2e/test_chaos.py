@@ -240,9 +240,13 @@ def test_chaos_soak_ends_with_exactly_the_servers_data_and_nothing_leaked(open_a
                 assert sorted(page[kind]) == sorted(server[kind]), f"{name}'s {kind} differ from the server's"
             state = debug(app)
             assert state["state"] == "Connected"
-            # Every reconnect resumed (replay), so no list was refetched: all
-            # the changes came in as events, each applied in place.
-            assert state["cache_fetches"] == start[name]["cache_fetches"], (start[name], state)
+            # Every reconnect resumed (replay), so no list was refetched for it:
+            # all the changes came in as events, each applied in place. Only
+            # the polling fallback refetches (a stream down for over 30 s,
+            # docs/client.md "Polling"): at each poll, each loaded list once
+            # (the actions, the agreements and the goal).
+            polls = state["polls"] - start[name]["polls"]
+            assert state["cache_fetches"] - start[name]["cache_fetches"] <= 3 * polls, (start[name], state)
             assert state["open_requests"] <= 1 and state["live_timers"] <= 1, state
             print(
                 f"{name}: {state['requests_started'] - start[name]['requests_started']} stream requests, "
