@@ -2,7 +2,7 @@
 
 A discriminated union on `type` with the payload under `data`, matching the
 Rust backend's `#[serde(tag="type", content="data")]`. Wire shape
-(CONTRACT.md, "Wire format of /sse")::
+(docs/api.md, "The stream: GET /sse")::
 
     {"type": "action_created",
      "data": {"coaching_session_id": "session-1",
@@ -166,7 +166,7 @@ class DisabledEvent(TypedDict):
 
 
 def notification_level(notification: Notification) -> str:
-    """The `level` of a `Notification`: "info" when left out (CONTRACT.md)."""
+    """The `level` of a `Notification`: "info" when left out (docs/api.md, "The stream: GET /sse")."""
     return notification.get("level", "info")
 
 
@@ -239,7 +239,7 @@ ENTITY_EVENT_TYPES = EVENTS.entity_event_types
 """Event types that carry an entity change."""
 
 EVENT_TYPES = EVENTS.event_types
-"""Every event type this client knows; others are ignored (CLIENT.md)."""
+"""Every event type this client knows; others are ignored (docs/client.md, "Events into the app")."""
 
 dump_event = EVENTS.dump_event
 
@@ -268,7 +268,7 @@ def parse_event(event_type: str, data: str) -> dict[str, Any] | None:
     """Validate one SSE event's `data` (JSON text) against `SSEEvent`.
 
     Returns the event (a dict, as its `SSEEvent` member types it), or None
-    when `event_type` is unknown (a newer backend may add types; CLIENT.md
+    when `event_type` is unknown (a newer backend may add types; docs/client.md
     "Events into the app").
 
     Raises `EventValidationError` when the JSON is invalid, does not match the

@@ -36,7 +36,7 @@ FIRST_VERSION = 1
 """The `version` of a new entity; each change adds 1."""
 
 TEXT_MAX = 10_000
-"""Longest accepted `body` or `title`, in characters (CONTRACT.md)."""
+"""Longest accepted `body` or `title`, in characters (docs/api.md, "REST API")."""
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX)]
 """A required text written by a person (`body`, `title`): 1 to `TEXT_MAX` characters."""
@@ -45,7 +45,7 @@ LongText = Annotated[str, StringConstraints(max_length=TEXT_MAX)]
 
 
 class ActionStatus(str, Enum):
-    """Status of an action or an overarching goal (CONTRACT.md)."""
+    """Status of an action or an overarching goal (docs/api.md, "REST API")."""
 
     NotStarted = "NotStarted"
     InProgress = "InProgress"

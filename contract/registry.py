@@ -10,7 +10,7 @@ sides derive their entity code from `ENTITY_KINDS`:
 - the session page's sections (`frontend.app`),
 - the stub's tables, request bodies and routes (`backend_stub`).
 
-Names follow the backend's rules (CONTRACT.md "Wire format of /sse"): an
+Names follow the backend's rules (docs/api.md "The stream: GET /sse"): an
 event type is `<name>_<change>` (serde's snake_case enum tags), a changed
 event's `data` carries the entity under `<name>`, a deleted one its id under
 `<name>_id`, each beside the event scope (`coaching_session_id`,

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 """The repository root (the stub runs there and serves the site from it)."""
 
 API_HEADERS = {"X-Version": "1"}
-"""Headers of every API request (CONTRACT.md "Stub API")."""
+"""Headers of every API request (docs/api.md "REST API")."""
 
 T = TypeVar("T")
 
