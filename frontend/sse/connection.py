@@ -33,9 +33,10 @@ from typing import Protocol
 
 from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection_store import ConnectionState, LastError, SSEConnectionStore
-from frontend.sse.dispatch import BatchListener, EventDispatcher, Listener
+from frontend.sse.dispatch import EventDispatcher, Listening
 from frontend.sse.parser import EventStreamParser
 from frontend.sse.retry import Outcome, backoff_delay, classify_response, parse_retry_after
+from frontend.sse.timers import TimerTokens
 
 __all__ = ["TRANSITIONS", "ConnectionIO", "InvalidTransition", "SSEConnection"]
 
@@ -110,7 +111,7 @@ class ConnectionIO(Protocol):
     def defer(self, callback: Callable[[], None]) -> None: ...
 
 
-class SSEConnection:
+class SSEConnection(Listening):
     """One logical SSE connection: at most one live request at any time.
 
     Public inputs: `connect()`, `close()`, `retry_now()`, `set_online(bool)`,
@@ -160,40 +161,8 @@ class SSEConnection:
         self._resuming = False  # the current attempt sent Last-Event-ID
         self._last_byte_at = 0.0
         self._parse_errors_seen = 0
-        self._timer_tokens: dict[str, int] = {}
-        self._token = 0
+        self._timers = TimerTokens(self.io)
         self.store.set_state({"max_attempts": config.max_attempts})
-
-    # -- listeners (the dispatcher's) ------------------------------------------------
-
-    def add_event_listener(self, event_type: str, listener: Listener) -> None:
-        """Call `listener(event)` for every event of `event_type` (a `ServerSentEvent`)."""
-        self.dispatcher.add_event_listener(event_type, listener)
-
-    def remove_event_listener(self, event_type: str, listener: Listener) -> None:
-        """Stop calling `listener`; unknown listeners are ignored."""
-        self.dispatcher.remove_event_listener(event_type, listener)
-
-    def add_batch_listener(self, listener: BatchListener) -> None:
-        """Call `listener(batch)` with each chunk's events, an `EventBatch`
-        (types, data and last event IDs as columns, in stream order, never
-        empty). A replay after a reconnect, or a busy server, hands over
-        thousands of events in one chunk: a consumer validates them in few
-        calls and updates its stores once per slice."""
-        self.dispatcher.add_batch_listener(listener)
-
-    def remove_batch_listener(self, listener: BatchListener) -> None:
-        """Stop calling `listener`; unknown listeners are ignored."""
-        self.dispatcher.remove_batch_listener(listener)
-
-    @property
-    def on_listener_error(self) -> Callable[[str, BaseException], None]:
-        """Called with (event type, or "*" for a batch listener, error) when a listener raises."""
-        return self.dispatcher.on_listener_error
-
-    @on_listener_error.setter
-    def on_listener_error(self, report: Callable[[str, BaseException], None]) -> None:
-        self.dispatcher.on_listener_error = report
 
     # -- public inputs -----------------------------------------------------------
 
@@ -204,7 +173,7 @@ class SSEConnection:
             return
         if self.state is S.Error:
             self.failures = self.backoff_band = 0  # a new start, as `retry_now()`: not attempt 9 of 8
-        if self.state is S.Reconnecting and self._timer_tokens.get("retry") is not None:
+        if self.state is S.Reconnecting and self._timers.is_set("retry"):
             return  # a retry is already scheduled
         self._attempt_or_wait()
 
@@ -282,8 +251,8 @@ class SSEConnection:
             self._transition("open")
             self._opened_at = now
             self._last_byte_at = now
-            self._clear_timer("connect")
-            self._set_timer("idle", self.config.idle_timeout)
+            self._timers.clear("connect")
+            self._timers.set("idle", self.config.idle_timeout)
             self.store.set_connected(now, resumed=self._resuming)
             return True
         self.io.abort(generation)
@@ -292,12 +261,12 @@ class SSEConnection:
         elif outcome is Outcome.STOP:
             self.wanted = False
             self._transition("stop")
-            self._clear_timers()
+            self._timers.clear_all()
             self.generation += 1
             self.store.set_disconnected()
         else:
             self._transition("fail")
-            self._clear_timers()
+            self._timers.clear_all()
             self.generation += 1
             self.store.set_error(LastError(message, status, now, self.failures + 1))
             if outcome is Outcome.UNAUTHORIZED:
@@ -349,10 +318,9 @@ class SSEConnection:
 
     def on_timer(self, name: str, token: int) -> None:
         """A timer set through `ConnectionIO.set_timer` fired."""
-        if self._timer_tokens.get(name) != token:
+        if not self._timers.fired(name, token):
             self.stale_dropped += 1
             return
-        del self._timer_tokens[name]
         if name == "retry":
             self._attempt_or_wait()
         elif name == "connect":
@@ -362,7 +330,7 @@ class SSEConnection:
             if idle_for >= self.config.idle_timeout:
                 self._failed(f"no data for {self.config.idle_timeout:g} s", None)
             else:
-                self._set_timer("idle", self.config.idle_timeout - idle_for)
+                self._timers.set("idle", self.config.idle_timeout - idle_for)
 
     # -- internals ---------------------------------------------------------------
 
@@ -388,7 +356,7 @@ class SSEConnection:
     def _attempt(self) -> None:
         self._abort_current()
         self._transition("attempt")
-        self._clear_timers()
+        self._timers.clear_all()
         self.generation += 1
         self._parser = EventStreamParser(self.last_event_id, self.config.max_event_size)
         self._parse_errors_seen = 0
@@ -399,7 +367,7 @@ class SSEConnection:
         self.io.start(self.generation, self.last_event_id)
         # fetch() has no timeout of its own: a server that takes the connection
         # and never answers would hold the page in Connecting for good.
-        self._set_timer("connect", self.config.connect_timeout)
+        self._timers.set("connect", self.config.connect_timeout)
 
     def _abort_current(self) -> None:
         if self.state in (S.Connecting, S.Connected):
@@ -409,7 +377,7 @@ class SSEConnection:
                 self._parser.end()
 
     def _wait_for_network(self, error: LastError) -> None:
-        self._clear_timers()
+        self._timers.clear_all()
         self._transition("wait_network")
         self.store.set_reconnecting(self.failures + 1, None, error)
 
@@ -417,7 +385,7 @@ class SSEConnection:
         """The current attempt failed in a way a retry may fix."""
         now = self._clock()
         self._abort_current()
-        self._clear_timers()
+        self._timers.clear_all()
         recovered = self._opened_at is not None and (self._delivered or now - self._opened_at >= self.config.recovery_time)
         if recovered:
             # The drop of a recovered stream is no failed attempt (the count
@@ -441,26 +409,12 @@ class SSEConnection:
             return
         delay = backoff_delay(self.backoff_band, self.config, self._random, self.server_retry_ms, retry_after)
         self._transition("retry")
-        self._set_timer("retry", delay)
+        self._timers.set("retry", delay)
         self.store.set_reconnecting(self.failures + 1, now + delay, error)
 
     def _stop(self) -> None:
         self._abort_current()
-        self._clear_timers()
+        self._timers.clear_all()
         self.generation += 1
         self._transition("close")
         self.store.set_disconnected()
-
-    def _set_timer(self, name: str, delay: float) -> None:
-        self._token += 1
-        self._timer_tokens[name] = self._token
-        self.io.set_timer(name, delay, self._token)
-
-    def _clear_timer(self, name: str) -> None:
-        if self._timer_tokens.pop(name, None) is not None:
-            self.io.clear_timer(name)
-
-    def _clear_timers(self) -> None:
-        for name in list(self._timer_tokens):
-            self.io.clear_timer(name)
-        self._timer_tokens.clear()

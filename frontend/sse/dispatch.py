@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from frontend.sse.parser import EventBatch, ServerSentEvent
 
-__all__ = ["BatchListener", "EventDispatcher", "Listener"]
+__all__ = ["BatchListener", "EventDispatcher", "Listener", "Listening"]
 
 Listener = Callable[[ServerSentEvent], None]
 BatchListener = Callable[[EventBatch], None]
@@ -93,3 +93,40 @@ class EventDispatcher:
             except Exception as error:
                 self.on_listener_error(event_type, error)
         return True
+
+
+class Listening:
+    """The listener interface of an event source, carried out by its
+    `dispatcher` (an `EventDispatcher`): what the hooks use, the same for a
+    tab's own connection and for its view of a stream the tabs share."""
+
+    dispatcher: EventDispatcher
+
+    def add_event_listener(self, event_type: str, listener: Listener) -> None:
+        """Call `listener(event)` for every event of `event_type` (a `ServerSentEvent`)."""
+        self.dispatcher.add_event_listener(event_type, listener)
+
+    def remove_event_listener(self, event_type: str, listener: Listener) -> None:
+        """Stop calling `listener`; unknown listeners are ignored."""
+        self.dispatcher.remove_event_listener(event_type, listener)
+
+    def add_batch_listener(self, listener: BatchListener) -> None:
+        """Call `listener(batch)` with each chunk's events, an `EventBatch`
+        (types, data and last event IDs as columns, in stream order, never
+        empty). A replay after a reconnect, or a busy server, hands over
+        thousands of events in one chunk: a consumer validates them in few
+        calls and updates its stores once per slice."""
+        self.dispatcher.add_batch_listener(listener)
+
+    def remove_batch_listener(self, listener: BatchListener) -> None:
+        """Stop calling `listener`; unknown listeners are ignored."""
+        self.dispatcher.remove_batch_listener(listener)
+
+    @property
+    def on_listener_error(self) -> Callable[[str, BaseException], None]:
+        """Called with (event type, or "*" for a batch listener, error) when a listener raises."""
+        return self.dispatcher.on_listener_error
+
+    @on_listener_error.setter
+    def on_listener_error(self, report: Callable[[str, BaseException], None]) -> None:
+        self.dispatcher.on_listener_error = report

@@ -60,8 +60,9 @@ from typing import Any, Protocol
 from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import ConnectionState, LastError, SSEConnectionStore, create_sse_connection_store
-from frontend.sse.dispatch import BatchListener, EventDispatcher, Listener
+from frontend.sse.dispatch import EventDispatcher, Listening
 from frontend.sse.parser import EventBatch
+from frontend.sse.timers import TimerTokens
 
 __all__ = [
     "MIRRORED",
@@ -211,10 +212,11 @@ class TabPort(Protocol):
     def defer(self, callback: Callable[[], None]) -> None: ...
 
 
-class SharedConnection:
+class SharedConnection(Listening):
     """A tab's view of the one shared stream, with the connection interface
     the hooks use (`connect`, `close`, `retry_now`, listeners, `io.defer`,
-    `clock`, `store`).
+    `clock`, `store`). Its listeners hear the events this tab applies: a
+    batch never holds an id the tab already applied, and is never empty.
 
     `role` is "idle" (not connected), "follower" (queued for the lock,
     applying the leader's messages) or "leader" (holding the lock, running
@@ -258,8 +260,7 @@ class SharedConnection:
         self._stream_id = ""  # last id in effect on the inner stream (leader)
         self._heard_at = 0.0  # when the leader was last heard from (follower)
         self._session = 0  # bumped by close(): a dispatch under way stops
-        self._timer_tokens: dict[str, int] = {}
-        self._token = 0
+        self._timers = TimerTokens(self.port)
 
     # -- the connection interface of the hooks ------------------------------------
 
@@ -281,32 +282,6 @@ class SharedConnection:
         """The newest event id this tab knows of ("" if none)."""
         return self._newest_text
 
-    def add_event_listener(self, event_type: str, listener: Listener) -> None:
-        """As `SSEConnection.add_event_listener`."""
-        self.dispatcher.add_event_listener(event_type, listener)
-
-    def remove_event_listener(self, event_type: str, listener: Listener) -> None:
-        """As `SSEConnection.remove_event_listener`."""
-        self.dispatcher.remove_event_listener(event_type, listener)
-
-    def add_batch_listener(self, listener: BatchListener) -> None:
-        """As `SSEConnection.add_batch_listener`: each batch of events this
-        tab applies (already-applied ids removed), never empty."""
-        self.dispatcher.add_batch_listener(listener)
-
-    def remove_batch_listener(self, listener: BatchListener) -> None:
-        """As `SSEConnection.remove_batch_listener`."""
-        self.dispatcher.remove_batch_listener(listener)
-
-    @property
-    def on_listener_error(self) -> Callable[[str, BaseException], None]:
-        """Called with (event type, or "*" for a batch listener, error) when a listener raises."""
-        return self.dispatcher.on_listener_error
-
-    @on_listener_error.setter
-    def on_listener_error(self, report: Callable[[str, BaseException], None]) -> None:
-        self.dispatcher.on_listener_error = report
-
     def connect(self) -> None:
         """Join the tabs: queue for the lock and ask the leader for its state
         (idempotent). The store says Connecting until the leader's state
@@ -317,7 +292,7 @@ class SharedConnection:
         self._heard_at = self.clock()
         self.store.set_connecting(1)
         self._post("hello")
-        self._set_timer("watch", self.config.leader_timeout)
+        self._timers.set("watch", self.config.leader_timeout)
         self.port.request_lock()  # may be granted at once: this tab then leads
 
     def close(self) -> None:
@@ -331,7 +306,7 @@ class SharedConnection:
             self._post("bye")
         self.role = "idle"
         self._session += 1
-        self._clear_timers()
+        self._timers.clear_all()
         self.port.release_lock()
         self.store.set_disconnected()
 
@@ -381,21 +356,20 @@ class SharedConnection:
 
     def on_timer(self, name: str, token: int) -> None:
         """A timer set through `TabPort.set_timer` fired."""
-        if self._timer_tokens.get(name) != token:
+        if not self._timers.fired(name, token):
             return
-        del self._timer_tokens[name]
         if name == "beat" and self.role == "leader":
             self._post("beat", last_id=self._newest_text)
-            self._set_timer("beat", self.config.heartbeat_interval)
+            self._timers.set("beat", self.config.heartbeat_interval)
         elif name == "watch" and self.role == "follower":
             silent = self.clock() - self._heard_at
             if silent < self.config.leader_timeout:
-                self._set_timer("watch", self.config.leader_timeout - silent)
+                self._timers.set("watch", self.config.leader_timeout - silent)
             elif self.visible:
                 self.port.steal_lock()
-                self._set_timer("watch", self.config.leader_timeout)  # in case the steal never lands
+                self._timers.set("watch", self.config.leader_timeout)  # in case the steal never lands
             else:
-                self._set_timer("watch", self.config.leader_timeout)
+                self._timers.set("watch", self.config.leader_timeout)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -438,7 +412,7 @@ class SharedConnection:
         self.term += 1
         self.leads += 1
         self.leader_tab = self.tab_id
-        self._clear_timer("watch")
+        self._timers.clear("watch")
         inner_store = create_sse_connection_store(self.config.max_attempts)
         inner, dispose = self._make_inner(inner_store)
         self.inner, self._dispose_inner = inner, dispose
@@ -447,7 +421,7 @@ class SharedConnection:
         inner.add_batch_listener(self._on_inner_batch)
         self._unsubscribe_inner = inner_store.subscribe(self._on_inner_state, lambda state: encode_state(state), _same_dict)
         self._post("leader", last_id=self._newest_text)
-        self._set_timer("beat", self.config.heartbeat_interval)
+        self._timers.set("beat", self.config.heartbeat_interval)
         inner.connect()
 
     def _step_down(self) -> None:
@@ -456,10 +430,10 @@ class SharedConnection:
         self._heard_at = self.clock()
         self.port.release_lock()
         self.port.request_lock()
-        self._set_timer("watch", self.config.leader_timeout)
+        self._timers.set("watch", self.config.leader_timeout)
 
     def _stop_inner(self) -> None:
-        self._clear_timer("beat")
+        self._timers.clear("beat")
         inner, dispose, unsubscribe = self.inner, self._dispose_inner, self._unsubscribe_inner
         self.inner = self._dispose_inner = self._unsubscribe_inner = None
         if unsubscribe is not None:
@@ -515,20 +489,6 @@ class SharedConnection:
 
     def _post(self, kind: str, **fields: Any) -> None:
         self.port.post({"v": PROTOCOL, "kind": kind, "term": self.term, "from": self.tab_id, **fields})
-
-    def _set_timer(self, name: str, delay: float) -> None:
-        self._token += 1
-        self._timer_tokens[name] = self._token
-        self.port.set_timer(name, delay, self._token)
-
-    def _clear_timer(self, name: str) -> None:
-        if self._timer_tokens.pop(name, None) is not None:
-            self.port.clear_timer(name)
-
-    def _clear_timers(self) -> None:
-        for name in list(self._timer_tokens):
-            self.port.clear_timer(name)
-        self._timer_tokens.clear()
 
 
 def _same_dict(a: Any, b: Any) -> bool:
