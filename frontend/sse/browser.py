@@ -32,7 +32,7 @@ from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import SSEConnectionStore
 
-__all__ = ["READ_PIECE", "BrowserIO", "create_browser_connection"]
+__all__ = ["READ_PIECE", "BrowserIO", "JsTimers", "create_browser_connection"]
 
 READ_PIECE = 64 * 1024
 """Bytes of a read handed to the connection at a time, one piece per task."""
@@ -48,6 +48,40 @@ def _js_object(value: Mapping[str, Any]) -> Any:
     return to_js(value, dict_converter=js.Object.fromEntries)
 
 
+class JsTimers:
+    """Named `setTimeout`s that call `fire(name, token)`; each holds a
+    once-callable proxy, destroyed when it fires or is cleared, so no proxy
+    outlives its timer. `len()` is the number set."""
+
+    def __init__(self, fire: Callable[[str, int], None]) -> None:
+        self._fire = fire
+        self._timers: dict[str, tuple[Any, Any]] = {}
+
+    def set(self, name: str, delay: float, token: int) -> None:
+        """Call `fire(name, token)` in `delay` s, replacing a timer of that name."""
+        self.clear(name)
+
+        def fired() -> None:
+            self._timers.pop(name, None)  # the once-callable destroys itself
+            self._fire(name, token)
+
+        proxy = create_once_callable(fired)
+        self._timers[name] = (js.setTimeout(proxy, max(0, round(delay * 1000))), proxy)
+
+    def clear(self, name: str) -> None:
+        entry = self._timers.pop(name, None)
+        if entry is not None:
+            js.clearTimeout(entry[0])
+            entry[1].destroy()
+
+    def clear_all(self) -> None:
+        for name in list(self._timers):
+            self.clear(name)
+
+    def __len__(self) -> int:
+        return len(self._timers)
+
+
 class BrowserIO:
     """`ConnectionIO` on the browser's fetch and timers.
 
@@ -60,7 +94,7 @@ class BrowserIO:
         self._headers = headers
         self.connection: SSEConnection | None = None
         self._controllers: dict[int, Any] = {}
-        self._timers: dict[str, tuple[Any, Any]] = {}
+        self._timers = JsTimers(self._timer_fired)
         self._listeners: list[tuple[Any, str, Any]] = []
         self.requests_started = 0
         self._deferred: list[Callable[[], None]] = []
@@ -89,22 +123,14 @@ class BrowserIO:
             controller.abort()
 
     def set_timer(self, name: str, delay: float, token: int) -> None:
-        self.clear_timer(name)
-
-        def fire() -> None:
-            self._timers.pop(name, None)  # the once-callable destroys itself
-            if self.connection is not None:
-                self.connection.on_timer(name, token)
-
-        proxy = create_once_callable(fire)
-        handle = js.setTimeout(proxy, max(0, round(delay * 1000)))
-        self._timers[name] = (handle, proxy)
+        self._timers.set(name, delay, token)
 
     def clear_timer(self, name: str) -> None:
-        entry = self._timers.pop(name, None)
-        if entry is not None:
-            js.clearTimeout(entry[0])
-            entry[1].destroy()
+        self._timers.clear(name)
+
+    def _timer_fired(self, name: str, token: int) -> None:
+        if self.connection is not None:
+            self.connection.on_timer(name, token)
 
     def defer(self, callback: Callable[[], None]) -> None:
         self._deferred.append(callback)
@@ -216,8 +242,7 @@ class BrowserIO:
             target.removeEventListener(name, proxy)
             proxy.destroy()
         self._listeners.clear()
-        for name in list(self._timers):
-            self.clear_timer(name)
+        self._timers.clear_all()
         for generation in list(self._controllers):
             self.abort(generation)
         self._deferred.clear()

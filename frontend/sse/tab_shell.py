@@ -29,7 +29,7 @@ from typing import Any
 import js
 from pyodide.ffi import create_once_callable, create_proxy, to_js
 
-from frontend.sse.browser import BrowserIO
+from frontend.sse.browser import BrowserIO, JsTimers
 from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from frontend.sse.connection import SSEConnection
 from frontend.sse.connection_store import SSEConnectionStore
@@ -68,7 +68,7 @@ class TabShell:
         self._channel = js.BroadcastChannel.new(name)
         self._on_message = create_proxy(self._message)
         self._channel.onmessage = self._on_message
-        self._timers: dict[str, tuple[Any, Any]] = {}
+        self._timers = JsTimers(self._timer_fired)
         self._listeners: list[tuple[Any, str, Any]] = []
         self._lock = "idle"  # "queued", "held"
         self._request = 0  # the current lock request's number; older ones' reports are ignored
@@ -100,21 +100,14 @@ class TabShell:
             release()
 
     def set_timer(self, name: str, delay: float, token: int) -> None:
-        self.clear_timer(name)
-
-        def fire() -> None:
-            self._timers.pop(name, None)  # the once-callable destroys itself
-            if self.shared is not None:
-                self.shared.on_timer(name, token)
-
-        proxy = create_once_callable(fire)
-        self._timers[name] = (js.setTimeout(proxy, max(0, round(delay * 1000))), proxy)
+        self._timers.set(name, delay, token)
 
     def clear_timer(self, name: str) -> None:
-        entry = self._timers.pop(name, None)
-        if entry is not None:
-            js.clearTimeout(entry[0])
-            entry[1].destroy()
+        self._timers.clear(name)
+
+    def _timer_fired(self, name: str, token: int) -> None:
+        if self.shared is not None:
+            self.shared.on_timer(name, token)
 
     def defer(self, callback: Callable[[], None]) -> None:
         self._pacer.defer(callback)
@@ -203,8 +196,7 @@ class TabShell:
     def dispose(self) -> None:
         """Close the channel, release the lock, cancel timers and listeners."""
         self.release_lock()
-        for name in list(self._timers):
-            self.clear_timer(name)
+        self._timers.clear_all()
         for target, event_name, proxy in self._listeners:
             target.removeEventListener(event_name, proxy)
             proxy.destroy()
