@@ -22,7 +22,7 @@ Test ids, for `name` "action" (likewise "agreement"): `action-form`,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from contract.models import ActionStatus
@@ -32,7 +32,7 @@ from frontend.outbox_view import Row
 from frontend.platform import optional
 from frontend.ui.dom import Listeners, h, set_attribute, set_hidden, set_text
 from frontend.ui.keyed_list import KeyedList
-from frontend.ui.pending import sync_notice, sync_pending, sync_problem
+from frontend.ui.pending import sync_draft, sync_notice, sync_pending, sync_problem
 
 __all__ = ["STATUS_LABELS", "EntityListPanel", "Writes", "status_select"]
 
@@ -148,16 +148,11 @@ class EntityListPanel:
         self._render_drafts()
 
     def _render_drafts(self) -> None:
-        drafts = self.writes.drafts()
-        draft = drafts[0] if drafts else None
-        set_hidden(self.draft_error, draft is None)
-        if draft is None:
-            return
-        set_text(self.draft_error, f"Not saved: {draft.last_error or 'refused by the server'}")
-        if draft.id not in self._restored:
-            self._restored.add(draft.id)
-            if not str(self.input.value).strip():
-                self.input.value = str(draft.fields.get("body") or "")
+        sync_draft(self.draft_error, self.writes.drafts(), self._restored, self._restore_draft)
+
+    def _restore_draft(self, fields: Mapping[str, Any]) -> None:
+        if not str(self.input.value).strip():  # never over what the person typed since
+            self.input.value = str(fields.get("body") or "")
 
     def _row(self, row: Row) -> Any:
         name, entity = self.name, row.entity

@@ -15,7 +15,7 @@ has `data-pending="true"` until the server confirms, and shows a conflict
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from frontend.cache import CacheEntry
@@ -24,7 +24,7 @@ from frontend.outbox_view import Row
 from frontend.platform import optional
 from frontend.ui.dom import Listeners, h, set_attribute, set_hidden, set_text
 from frontend.ui.entity_list import Writes, status_select, version_of
-from frontend.ui.pending import sync_notice, sync_pending, sync_problem
+from frontend.ui.pending import sync_draft, sync_notice, sync_pending, sync_problem
 
 __all__ = ["GoalPanel"]
 
@@ -127,17 +127,12 @@ class GoalPanel:
             sync_notice(editor, self._editing, goal, self.writes)
 
     def _render_drafts(self) -> None:
-        drafts = self.writes.drafts()
-        draft = drafts[0] if drafts else None
-        set_hidden(self.draft_error, draft is None)
-        if draft is None:
-            return
-        set_text(self.draft_error, f"Not saved: {draft.last_error or 'refused by the server'}")
-        if draft.id not in self._restored:
-            self._restored.add(draft.id)
-            if not str(self.title_input.value).strip():
-                self.title_input.value = str(draft.fields.get("title") or "")
-                self.body_input.value = str(draft.fields.get("body") or "")
+        sync_draft(self.draft_error, self.writes.drafts(), self._restored, self._restore_draft)
+
+    def _restore_draft(self, fields: Mapping[str, Any]) -> None:
+        if not str(self.title_input.value).strip():  # never over what the person typed since
+            self.title_input.value = str(fields.get("title") or "")
+            self.body_input.value = str(fields.get("body") or "")
 
     def _on_submit(self, event: Any) -> None:
         event.preventDefault()

@@ -6,14 +6,15 @@ Entity text only via `textContent` (`h`, `set_text`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from frontend.outbox import Editing, Write, WriteState, edit_notice
 from frontend.outbox_view import Row, describe_fields
 from frontend.platform import optional
-from frontend.ui.dom import h, set_text
+from frontend.ui.dom import h, set_hidden, set_text
 
-__all__ = ["OwnCheck", "problem_box", "sync_notice", "sync_pending", "sync_problem"]
+__all__ = ["OwnCheck", "problem_box", "sync_draft", "sync_notice", "sync_pending", "sync_problem"]
 
 
 class OwnCheck(Protocol):
@@ -27,6 +28,23 @@ def sync_pending(element: Any, pending: bool) -> None:
             element.setAttribute("data-pending", "true")
     elif element.hasAttribute("data-pending"):
         element.removeAttribute("data-pending")
+
+
+def sync_draft(
+    error: Any, drafts: Sequence[Write], restored: set[str], restore: Callable[[Mapping[str, Any]], None]
+) -> None:
+    """Show the first refused create of `drafts` in `error` ("Not saved: "
+    and the server's message) and, once per draft (its id goes into
+    `restored`), hand its fields to `restore` to put them back into the form;
+    hide `error` when there is none."""
+    draft = drafts[0] if drafts else None
+    set_hidden(error, draft is None)
+    if draft is None:
+        return
+    set_text(error, f"Not saved: {draft.last_error or 'refused by the server'}")
+    if draft.id not in restored:
+        restored.add(draft.id)
+        restore(draft.fields)
 
 
 def problem_box(write: Write) -> Any:

@@ -293,6 +293,24 @@ def test_a_refused_create_keeps_its_draft_with_the_servers_message(open_app, stu
     assert count_on_server(stub, headers, text) == 1
 
 
+def test_a_refused_goal_keeps_its_title_and_body_with_the_servers_message(open_app, stub):
+    headers = stub.login("alice")
+    for goal in stub.api("GET", "/overarching_goals?coaching_session_id=session-1", headers).json():
+        stub.api("DELETE", f"/overarching_goals/{goal['id']}", headers)
+    alice = open_app("alice")
+    alice.expect_state("Connected")
+    stub.control("fail_next", {"count": 1, "status": 422, "method": "POST", "path": "/overarching_goals"})
+    title = unique("Refused goal")
+    alice.page.get_by_test_id("goal-title-input").fill(title)
+    alice.page.get_by_test_id("goal-body-input").fill("and its body")
+    alice.page.get_by_test_id("goal-form").locator("button[type=submit]").click()
+    expect(alice.page.get_by_test_id("goal-draft-error")).to_contain_text("failed on purpose")
+    expect(alice.page.get_by_test_id("goal-title-input")).to_have_value(title)
+    expect(alice.page.get_by_test_id("goal-body-input")).to_have_value("and its body")
+    goals = stub.api("GET", "/overarching_goals?coaching_session_id=session-1", headers).json()
+    assert [goal for goal in goals if goal["title"] == title] == []
+
+
 # -- accessibility -----------------------------------------------------------------------------
 
 
