@@ -34,7 +34,7 @@ from pyodide.ffi import create_once_callable, create_proxy
 
 from contract.registry import ENTITY_KINDS, EntityKind
 from frontend.announce import Announcer, change_announcement, member_name
-from frontend.cache import Key
+from frontend.cache import Key, entity_key
 from frontend.hooks.use_sse_cache_invalidation import CACHE_INVALIDATION
 from frontend.outbox import Outbox, Write, WriteOutcome, request_for
 from frontend.outbox_store import lists_key, load_lists, load_outbox, save_lists, save_outbox
@@ -46,6 +46,7 @@ from frontend.outbox_view import (
     is_own_change,
     lists_to_save,
     seed_lists,
+    write_target,
 )
 from frontend.platform import LocalStorage, fetch_exchange, log
 from frontend.sse.connection_store import ConnectionState, SSEConnectionStore
@@ -355,20 +356,28 @@ class SectionWrites:
         self.shell.enqueue(lambda outbox, now: outbox.enqueue_create(self.kind.name, self.scope, fields, now))
 
     def update(self, entity_id: str, fields: Mapping[str, Any], base_version: int | None) -> None:
+        target = self._target(entity_id)
         self.shell.enqueue(
-            lambda outbox, now: outbox.enqueue_update(self.kind.name, self.scope, entity_id, fields, base_version, now)
+            lambda outbox, now: outbox.enqueue_update(self.kind.name, self.scope, target, fields, base_version, now)
         )
 
     def delete(self, entity_id: str, base_version: int | None, label: str) -> None:
         """Hide the entity at once and offer undo in a notification for the
         window; the delete is sent when the window has passed."""
+        target = self._target(entity_id)
         write = self.shell.enqueue(
             lambda outbox, now: outbox.enqueue_delete(
-                self.kind.name, self.scope, entity_id, base_version, now, undo_window=self.undo_window
+                self.kind.name, self.scope, target, base_version, now, undo_window=self.undo_window
             )
         )
         if write is not None:
             self.shell.app.notifications.push_undo(f"{label} deleted.", write.id, time.time())
+
+    def _target(self, entity_id: str) -> str:
+        """The id to write to for the row `entity_id`: a create's echo names the create."""
+        shell = self.shell
+        entry = shell.app.cache.get(entity_key(self.kind, self.scope))
+        return write_target(shell.outbox, self.kind, self.scope, entry, entity_id, shell.user_id)
 
     def keep_mine(self, write_id: str) -> None:
         self.shell.change(lambda outbox: outbox.resolve_conflict(write_id, keep="mine"))

@@ -36,6 +36,7 @@ __all__ = [
     "lists_to_save",
     "rows_for",
     "seed_lists",
+    "write_target",
 ]
 
 SESSIONS_KEY: Key = ("coaching_sessions", ())
@@ -98,22 +99,52 @@ def rows_for(
     return tuple(_merge_echoes(outbox, rows, me)) if me else tuple(rows)
 
 
-def _merge_echoes(outbox: Outbox, rows: list[Row], me: str) -> list[Row]:
-    sent = [
+def write_target(
+    outbox: Outbox | None,
+    kind: EntityKind,
+    scope: Mapping[str, Any],
+    entry: CacheEntry,
+    entity_id: str,
+    me: str | None = None,
+) -> str:
+    """The id a write of the row `entity_id` (as `rows_for` showed it) must
+    name: a sent create's temporary id when the row is that create's echo
+    (the server's row standing for it), else `entity_id` itself.
+
+    An edit or a delete of an echo names the create, so it waits for the
+    create's answer and follows it (`Outbox` rebases it onto the server's
+    id): sent at once under the server's id, a delete could be applied
+    before the create's resend, whose replayed answer would then bring the
+    deleted entity back into the caches.
+    """
+    if outbox is None or not me or entry.data is None:
+        return entity_id
+    server = [_as_dict(entity) for entity in entry.data]
+    rows = [
+        Row(str(shown.entity["id"]), shown.entity, shown.pending, shown.problem)
+        for shown in outbox.overlay(kind.name, scope, server)
+    ]
+    return _echo_claims(outbox, rows, me).get(entity_id, entity_id)
+
+
+def _sent_creates(outbox: Outbox) -> list[Write]:
+    return [
         write
         for write in outbox.writes
         if write.op == "create" and write.pending and (write.state.value == "in_flight" or write.attempts)
     ]
-    if not sent:
-        return rows
-    by_id = {row.id: row for row in rows}
+
+
+def _echo_claims(outbox: Outbox, rows: list[Row], me: str) -> dict[str, str]:
+    """Server id -> the temporary id of the sent create it is the echo of."""
+    sent = _sent_creates(outbox)
     temporary = {write.entity_id for write in sent}
-    claimed: dict[str, Row | None] = {}  # server id -> the temporary row it stands for (None: deleted meanwhile)
+    claims: dict[str, str] = {}
     for write in sent:
         for candidate in rows:
             entity = candidate.entity
             if (
-                candidate.id not in claimed
+                candidate.id not in claims
                 and candidate.id not in temporary
                 and not candidate.pending
                 and entity.get("user_id") == me
@@ -121,10 +152,18 @@ def _merge_echoes(outbox: Outbox, rows: list[Row], me: str) -> list[Row]:
                 and _created_after(entity, write.created_at - ECHO_SLACK)
                 and all(entity.get(name) == value for name, value in write.fields.items())
             ):
-                claimed[candidate.id] = by_id.get(write.entity_id)
+                claims[candidate.id] = write.entity_id
                 break
-    if not claimed:
+    return claims
+
+
+def _merge_echoes(outbox: Outbox, rows: list[Row], me: str) -> list[Row]:
+    claims = _echo_claims(outbox, rows, me)
+    if not claims:
         return rows
+    by_id = {row.id: row for row in rows}
+    # server id -> the temporary row it stands for (None: deleted meanwhile)
+    claimed: dict[str, Row | None] = {server_id: by_id.get(temp_id) for server_id, temp_id in claims.items()}
     hidden = {row.id for row in claimed.values() if row is not None}
     merged: list[Row] = []
     for row in rows:

@@ -44,6 +44,17 @@ def debug(app: AppPage) -> dict[str, Any]:
     return json.loads(app.page.evaluate("window.sseDebug()"))
 
 
+def outbox_dump(app: AppPage, username: str) -> list[dict[str, Any]]:
+    """The page's saved outbox, one line per write (a failure's report)."""
+    return app.page.evaluate(
+        """name => { const saved = JSON.parse(localStorage.getItem('coaching.outbox.' + name) || '{"writes": []}');
+            const now = Date.now() / 1000;
+            return saved.writes.map(w => ({op: w.op, entity: w.entity_id, state: w.state, attempts: w.attempts,
+                due_in: w.next_attempt_at - now, error: w.last_error, fields: w.fields, base: w.base_version})); }""",
+        username,
+    )
+
+
 def server_actions(stub: StubProcess, headers: dict[str, str]) -> list[dict[str, Any]]:
     return stub.api("GET", f"/actions?coaching_session_id={SESSION}", headers).json()
 
@@ -437,6 +448,7 @@ def test_chaos_every_write_lands_exactly_once(open_apps, stub, own_stubs, tmp_pa
             page_rows = sorted(tuple(row) for row in shown_actions(person.app))
             print(person.name, debug(person.app), "\nonly on page:", sorted(set(page_rows) - set(server)))
             print("only on server:", sorted(set(server) - set(page_rows)))
+            print("outbox:", outbox_dump(person.app, person.name))
             print("\n".join(person.app.console[-15:]))
         raise
     server = server_actions(backend, headers)

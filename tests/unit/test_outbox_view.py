@@ -27,6 +27,7 @@ from frontend.outbox_view import (
     lists_to_save,
     rows_for,
     seed_lists,
+    write_target,
 )
 
 T0 = 1_000_000.0
@@ -297,6 +298,36 @@ def test_an_echo_carries_the_persons_later_pending_edits_and_a_queued_create_has
     outbox.enqueue_update("action", SCOPE, write.entity_id, {"status": "Completed"}, None, T0)
     rows = rows_for(outbox, ACTIONS, SCOPE, entry, "user-alice")
     assert rows is not None and [(r.id, r.entity["status"], r.pending) for r in rows] == [("act-echo", "Completed", True)]
+
+
+def test_a_delete_of_an_echo_waits_for_its_create_so_the_replayed_answer_cannot_bring_it_back() -> None:
+    outbox, own = new_outbox(), OwnChanges()
+    cache = loaded_cache(echo_of("new"))  # the live event came; the answer to the POST was lost
+    create = outbox.enqueue_create("action", SCOPE, {"body": "new"}, T0)
+    outbox.next_sends(T0, "alice")
+    outbox.on_network_error(create.id, T0)
+    # The page shows the server's row for the create; the person deletes that row.
+    assert write_target(outbox, ACTIONS, SCOPE, cache.get(KEY), "act-echo", "user-alice") == create.entity_id
+    assert write_target(outbox, ACTIONS, SCOPE, cache.get(KEY), "act-1", "user-alice") == "act-1"
+    assert write_target(outbox, ACTIONS, SCOPE, cache.get(KEY), "act-echo") == "act-echo"  # nobody signed in
+    delete = outbox.enqueue_delete("action", SCOPE, create.entity_id, 1, T0, undo_window=0)
+    assert rows_for(outbox, ACTIONS, SCOPE, cache.get(KEY), "user-alice") == ()
+    # Only the create is sent; its replayed answer comes, then the delete goes, under the server's id.
+    assert [w.id for w in outbox.next_sends(T0 + 60, "alice")] == [create.id]
+    result = outbox.on_result(create.id, 201, json.dumps(as_json(echo_of("new"))), {}, T0 + 60)
+    apply_result(cache, ACTIONS, result, own)
+    sent = outbox.next_sends(T0 + 60, "alice")
+    assert [(w.id, w.entity_id) for w in sent] == [(delete.id, "act-echo")]
+    apply_result(cache, ACTIONS, outbox.on_result(delete.id, 204, "", {}, T0 + 61), own)
+    assert cache.get(KEY).data == () and len(outbox) == 0
+
+
+def test_a_queued_create_has_no_echo_to_stand_for() -> None:
+    outbox = new_outbox()
+    outbox.enqueue_create("action", SCOPE, {"body": "new"}, T0)  # never sent
+    entry = CacheEntry((echo_of("new"),))
+    assert write_target(outbox, ACTIONS, SCOPE, entry, "act-echo", "user-alice") == "act-echo"
+    assert write_target(outbox, ACTIONS, SCOPE, CacheEntry(), "act-echo", "user-alice") == "act-echo"
 
 
 def test_an_old_entity_with_the_same_text_is_not_taken_for_an_echo() -> None:
