@@ -45,6 +45,7 @@ from frontend.contexts.app_context import (
 from frontend.contexts.sse_connection_context import use_sse_connection_store_api
 from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
 from frontend.hooks.use_swr import use_swr
+from frontend.live_updates import LiveUpdates
 from frontend.notifications import NotificationStore
 from frontend.outbox import DEFAULT_UNDO_WINDOW
 from frontend.outbox_shell import OutboxShell, SectionWrites
@@ -62,6 +63,7 @@ from frontend.sse.connection_store import SSEConnectionStore
 from frontend.sse.tab_shell import create_shared_connection
 from frontend.ui.entity_list import EntityListPanel
 from frontend.ui.goal import GoalPanel
+from frontend.ui.live_toggle import LiveToggle
 from frontend.ui.login import LoginView
 from frontend.ui.session import SessionLayout, UserMenu
 from frontend.ui.status import ConnectionIndicator
@@ -92,6 +94,7 @@ class App:
         self.base_url = api_base_url()
         self.client_config = _client_config()
         self.auth = AuthStore(LocalStorage())  # shared by the profile's tabs (frontend/shared_login.py)
+        self.live = LiveUpdates(LocalStorage())  # the "Live updates" switch, kept across reloads
         self.api = ApiClient(self.base_url, fetch_send, token=lambda: self.auth.token, on_unauthorized=self.expired)
         self.cache = Cache(self._fetch)
         self.notifications = NotificationStore()
@@ -217,6 +220,7 @@ class App:
                 "duplicates_dropped": getattr(connection, "duplicates_dropped", 0) if connection else 0,
                 "tab_timers": getattr(io, "tab_timers", 0) if io else 0,
                 "polls": self.polling.polls,
+                "live_updates": self.live.enabled,
                 "outbox_writes": len(outbox) if outbox is not None else 0,
                 "outbox_in_flight": sum(1 for w in outbox.writes if w.state.value == "in_flight") if outbox is not None else 0,
             }
@@ -238,14 +242,14 @@ def AppRoot(app: App) -> Element:
             (EntityEventsContext, app.outbox_shell.on_entity_events),
             (LiveUpdatesOffContext, app.polling.live_updates_off),
         ),
-        el(SSEProvider, el(Page, app=app), max_attempts=app.client_config.max_attempts),
+        el(SSEProvider, el(Page, app=app), max_attempts=app.client_config.max_attempts, live=app.live),
     )
 
 
 def Page(app: App) -> Element:
     logged_in, message = use_store(app.auth, lambda state: (state["is_logged_in"], state["message"]))
     store = use_sse_connection_store_api()
-    use_effect(lambda: ConnectionIndicator(app.status, store, app.retry_now, app.polling.state).dispose, (store,))
+    use_effect(lambda: ConnectionIndicator(app.status, store, app.retry_now, app.polling.state, app.live.store).dispose, (store,))
     use_effect(
         lambda: Toasts(
             js.document.body, app.notifications, on_undo=app.outbox_shell.undo, undo_lifetime=app.undo_window
@@ -271,6 +275,7 @@ def SessionPage(app: App) -> Any:
     use_effect(lambda: app.outbox_shell.start(user or {}), (user,))
     use_effect(lambda: layout.attach(app.main), ())
     use_effect(lambda: UserMenu(app.user_area, user or {}, lambda: app.logout(forget=True)).dispose, (user,))
+    use_effect(lambda: LiveToggle(app.user_area, app.live).dispose, ())
     use_effect(lambda: layout.show_not_live(stale), (stale,))
 
     def load() -> Callable[[], object]:

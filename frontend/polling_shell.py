@@ -72,6 +72,7 @@ class PollingShell:
         self._store = store
         store.subscribe(lambda new, old: self._observe())
         self.app.auth.subscribe(lambda new, old: self._observe(), selector=lambda state: state["is_logged_in"])
+        self.app.live.store.subscribe(lambda new, old: self._observe())
         self._observe()
 
     def live_updates_off(self, reason: str) -> None:
@@ -89,7 +90,8 @@ class PollingShell:
         if state["state"] is ConnectionState.Connected and state["last_connected_at"] != self._disabled_open:
             self._disabled = False  # a new stream opened: live updates are on again
         now = time.time()
-        wanted = bool(self.app.auth.get_state()["is_logged_in"])
+        # Live updates turned off by the person: no stream and no polling either.
+        wanted = bool(self.app.auth.get_state()["is_logged_in"]) and self.app.live.enabled
         if self.schedule.observe(state, now, wanted=wanted, disabled=self._disabled):
             self.state.set_state({"mode": self.schedule.mode})
         self._arm(now)

@@ -13,9 +13,19 @@ from frontend.reactive import Context, use_context, use_store
 from frontend.sse.connection_store import SSEConnectionStore
 from frontend.store import same
 
-__all__ = ["SSEConnectionStoreContext", "SSEProviderMissingError", "use_sse_connection_store", "use_sse_connection_store_api"]
+__all__ = [
+    "LiveUpdatesContext",
+    "SSEConnectionStoreContext",
+    "SSEProviderMissingError",
+    "use_sse_connection_store",
+    "use_sse_connection_store_api",
+]
 
 SSEConnectionStoreContext = Context(None, "SSEConnectionStoreContext")
+
+LiveUpdatesContext = Context(None, "LiveUpdatesContext")
+"""The provider's `frontend.live_updates.LiveUpdates`: the "Live updates"
+switch and its API (`enable`, `disable`, `is_connected`)."""
 
 
 class SSEProviderMissingError(LookupError):

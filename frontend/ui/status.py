@@ -9,7 +9,9 @@ visible text is `aria-live="off"`, so the countdown ticking every second
 is never announced (WCAG 2.2 SC 4.1.3 without flooding the region). A "Retry now" button
 (`[data-testid=sse-retry-now]`) shows while waiting or stopped on an error.
 While the page polls instead (`frontend/polling_shell.py`) it carries
-`data-mode="polling"` and says so.
+`data-mode="polling"` and says so; while the person has turned live
+updates off (`frontend/live_updates.py`) it carries `data-mode="paused"`
+and says "Paused".
 """
 
 from __future__ import annotations
@@ -33,11 +35,17 @@ class ConnectionIndicator:
     """Binds the static `#sse-status` element of index.html to the store."""
 
     def __init__(
-        self, element: Any, store: SSEConnectionStore, retry_now: Callable[[], None], polling: Store[str] | None = None
+        self,
+        element: Any,
+        store: SSEConnectionStore,
+        retry_now: Callable[[], None],
+        polling: Store[str] | None = None,
+        live: Store[str] | None = None,
     ) -> None:
         self.element = element
         self.store = store
         self.polling = polling
+        self.live = live
         element.setAttribute("aria-live", "polite")
         element.setAttribute("role", "status")
         self.text = h("span", {"class": "sse-text", "aria-live": "off"})
@@ -46,14 +54,13 @@ class ConnectionIndicator:
         self.button = h(
             "button", {"type": "button", "class": "link", "data-testid": "sse-retry-now", "hidden": True}, "Retry now"
         )
-        element.replaceChildren(
-            h("span", {"class": "dot", "aria-hidden": "true"}), self.text, self.announcement, self.button
-        )
+        element.replaceChildren(h("span", {"class": "dot", "aria-hidden": "true"}), self.text, self.announcement, self.button)
         self._listeners = Listeners()
         self._listeners.on(self.button, "click", lambda event: retry_now())
         self._ticker: tuple | None = None
         self._unsubscribe = store.subscribe(lambda new, old: self.render())
         self._unsubscribe_polling = polling.subscribe(lambda new, old: self.render()) if polling is not None else None
+        self._unsubscribe_live = live.subscribe(lambda new, old: self.render()) if live is not None else None
         self.render()
 
     def render(self) -> None:
@@ -63,10 +70,14 @@ class ConnectionIndicator:
             self.element.dataset.state = kind.value
         text = describe_status(state, time.time())
         polling = self.polling.get_state() if self.polling is not None else {"mode": None}
-        if polling["mode"] is not None:
-            if self.element.getAttribute("data-mode") != polling["mode"]:
-                self.element.setAttribute("data-mode", polling["mode"])
+        mode = polling["mode"]
+        if self.live is not None and not self.live.get_state()["enabled"] and kind is ConnectionState.Disconnected:
+            mode, text = "paused", "Paused"
+        elif mode is not None:
             text = f"{polling['message']} ({text})"  # what the page does, then why
+        if mode is not None:
+            if self.element.getAttribute("data-mode") != mode:
+                self.element.setAttribute("data-mode", mode)
         elif self.element.hasAttribute("data-mode"):
             self.element.removeAttribute("data-mode")
         set_text(self.text, text)
@@ -95,5 +106,7 @@ class ConnectionIndicator:
         self._unsubscribe()
         if self._unsubscribe_polling is not None:
             self._unsubscribe_polling()
+        if self._unsubscribe_live is not None:
+            self._unsubscribe_live()
         self._tick(False)
         self._listeners.clear()

@@ -33,6 +33,7 @@ from frontend.contexts.app_context import (
     provide,
 )
 from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
+from frontend.live_updates import LiveUpdates
 from frontend.notifications import NotificationStore
 from frontend.pipeline import EventPipeline
 from frontend.providers.sse_provider import SSEProvider
@@ -337,6 +338,7 @@ class AppHarness:
         self.factory = ConnectionFactory(**config)
         self.logouts: list[str] = []
         self.live_updates_off: list[str] = []  # reasons of `disabled` events heard
+        self.live = LiveUpdates(self.storage)  # the "Live updates" switch, kept in `storage`
         self.root = Root()
 
     def logout(self, message: str = "") -> None:
@@ -354,7 +356,7 @@ class AppHarness:
             (SSEConnectionFactoryContext, self.factory),
             (LiveUpdatesOffContext, self.live_updates_off.append),
         )
-        element = provide(pairs, el(SSEProvider, *children))
+        element = provide(pairs, el(SSEProvider, *children, live=self.live))
         assert element is not None
         return element
 
