@@ -389,12 +389,12 @@ class Storage:
         return frozenset(row[0] for row in rows)
 
     def coaching_sessions_of(self, user_id: str) -> list[CoachingSession]:
-        """The coaching sessions of every relationship `user_id` belongs to, by date then id."""
+        """The coaching sessions of every relationship `user_id` belongs to, newest first (date, then id)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT s.* FROM coaching_sessions s JOIN coaching_relationship_members m"
                 " ON m.coaching_relationship_id = s.coaching_relationship_id"
-                " WHERE m.user_id = ? ORDER BY s.date, s.id",
+                " WHERE m.user_id = ? ORDER BY s.date DESC, s.id",
                 (user_id,),
             ).fetchall()
         return [CoachingSession(row["id"], row["coaching_relationship_id"], row["title"], row["date"]) for row in rows]
@@ -587,8 +587,27 @@ _SEED_USERS = (
     ("user-bob", "bob", "Bob Coachee", "coachee"),
     ("user-carol", "carol", "Carol Coachee", "coachee"),
     ("user-dave", "dave", "Dave Coach", "coach"),
+    ("user-erin", "erin", "Erin Coachee", "coachee"),
+    ("user-frank", "frank", "Frank Coachee", "coachee"),
 )
-_SEED_RELATIONSHIPS = (("rel-1", "user-alice", "user-bob"), ("rel-2", "user-dave", "user-carol"))
+_SEED_RELATIONSHIPS = (
+    ("rel-1", "user-alice", "user-bob"),
+    ("rel-2", "user-dave", "user-carol"),
+    ("rel-3", "user-alice", "user-erin"),
+    ("rel-4", "user-alice", "user-frank"),
+)
+_SEED_SESSIONS = (
+    # (id, relationship, title, days before today): alice coaches three
+    # coachees; session-1, today, is the first of her list (newest first).
+    ("session-1", "rel-1", "Alice and Bob: weekly session", 0),
+    ("session-2", "rel-2", "Dave and Carol: weekly session", 0),
+    ("session-3", "rel-1", "Alice and Bob: goal review", 7),
+    ("session-4", "rel-1", "Alice and Bob: kick-off", 14),
+    ("session-5", "rel-3", "Alice and Erin: weekly session", 1),
+    ("session-6", "rel-3", "Alice and Erin: kick-off", 8),
+    ("session-7", "rel-4", "Alice and Frank: weekly session", 2),
+    ("session-8", "rel-4", "Alice and Frank: kick-off", 9),
+)
 
 
 def _seed(db: sqlite3.Connection) -> None:
@@ -608,28 +627,29 @@ def _seed(db: sqlite3.Connection) -> None:
             "INSERT INTO coaching_relationship_members (coaching_relationship_id, user_id, role) VALUES (?, ?, ?)",
             [(relationship_id, coach_id, "coach"), (relationship_id, coachee_id, "coachee")],
         )
-    today = date.today().isoformat()
+    today = date.today()
     db.executemany(
         "INSERT INTO coaching_sessions (id, coaching_relationship_id, title, date) VALUES (?, ?, ?, ?)",
-        [
-            ("session-1", "rel-1", "Alice and Bob: weekly session", today),
-            ("session-2", "rel-2", "Dave and Carol: weekly session", today),
-        ],
+        [(sid, rel, title, (today - timedelta(days=days)).isoformat()) for sid, rel, title, days in _SEED_SESSIONS],
     )
     tx = Transaction(db, retention=1)  # entity inserts only; the seed logs no event
-    seeded: list[tuple[EntityKind, dict[str, Any]]] = [
-        (ACTIONS, {"body": "Draft the quarterly goals", "status": ActionStatus.InProgress}),
-        (ACTIONS, {"body": "Book a follow-up with the team"}),
-        (AGREEMENTS, {"body": "Meet every Tuesday at 10:00"}),
-        (OVERARCHING_GOALS, {"title": "Grow into a team lead role", "body": ""}),
+    seeded: list[tuple[str, EntityKind, dict[str, Any]]] = [
+        ("session-1", ACTIONS, {"body": "Draft the quarterly goals", "status": ActionStatus.InProgress}),
+        ("session-1", ACTIONS, {"body": "Book a follow-up with the team"}),
+        ("session-1", AGREEMENTS, {"body": "Meet every Tuesday at 10:00"}),
+        ("session-1", OVERARCHING_GOALS, {"title": "Grow into a team lead role", "body": ""}),
+        ("session-3", ACTIONS, {"body": "Collect feedback from two peers"}),
+        ("session-5", ACTIONS, {"body": "Write the onboarding plan", "status": ActionStatus.InProgress}),
+        ("session-5", OVERARCHING_GOALS, {"title": "Lead the platform migration", "body": ""}),
+        ("session-7", AGREEMENTS, {"body": "Share notes before each session"}),
     ]
-    for offset, (kind, fields) in enumerate(seeded):
+    for offset, (session_id, kind, fields) in enumerate(seeded):
         moment = now + offset * ONE_MICROSECOND
         tx.insert_entity(
             kind,
             kind.model(
                 id=kind.new_id(),
-                coaching_session_id="session-1",
+                coaching_session_id=session_id,
                 user_id="user-alice",
                 created_at=moment,
                 updated_at=moment,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from contract.registry import ENTITY_KINDS, EntityKind, kinds_by_endpoint
 
@@ -123,7 +123,7 @@ class ApiClient:
 
     async def get_coaching_session(self, session_id: str) -> dict:
         """GET /coaching_sessions/{id}: the session with its relationship id."""
-        return await self.request("GET", f"/coaching_sessions/{session_id}")
+        return await self.request("GET", f"/coaching_sessions/{quote(session_id, safe='')}")
 
     # -- entities ------------------------------------------------------------------
     #

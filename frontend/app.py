@@ -46,6 +46,7 @@ from frontend.contexts.sse_connection_context import use_sse_connection_store_ap
 from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
 from frontend.hooks.use_swr import use_swr
 from frontend.live_updates import LiveUpdates
+from frontend.navigation import choose_session, document_title, newest_first, page_error, session_from_search, session_href
 from frontend.notifications import NotificationStore
 from frontend.outbox import DEFAULT_UNDO_WINDOW
 from frontend.outbox_shell import OutboxShell, SectionWrites
@@ -74,6 +75,10 @@ __all__ = ["App", "main"]
 
 EXPIRED = "Your session has expired. Please sign in again."
 
+CACHED_LISTS = 20
+"""Entity lists kept at most (the least recently shown are forgotten): the
+sessions shown last come back at once, kept fresh by the stream."""
+
 Panel = Callable[[Any, EntityKind, SectionWrites], Any]
 """Makes a section's widget: panel(parent, kind, writes) (`writes`: the
 person's writes of the kind in the page's scope, through the outbox), which
@@ -96,7 +101,7 @@ class App:
         self.auth = AuthStore(LocalStorage())  # shared by the profile's tabs (frontend/shared_login.py)
         self.live = LiveUpdates(LocalStorage())  # the "Live updates" switch, kept across reloads
         self.api = ApiClient(self.base_url, fetch_send, token=lambda: self.auth.token, on_unauthorized=self.expired)
-        self.cache = Cache(self._fetch)
+        self.cache = Cache(self._fetch, max_keys=CACHED_LISTS)
         self.notifications = NotificationStore()
         self.undo_window = undo_window_from_params(query_params(), DEFAULT_UNDO_WINDOW)
         self.outbox_shell = OutboxShell(self)
@@ -267,10 +272,25 @@ def LoginPage(app: App, message: str) -> None:
 
 
 def SessionPage(app: App) -> Any:
+    """The signed-in page: one of the person's sessions, and links to the
+    others, followed in the page (`history.pushState`, `popstate`: no
+    reload, the stream stays open; `frontend/navigation.py`)."""
     user = use_store(app.auth, lambda state: state["user"])
-    session, set_session = use_state(None)
+    sessions, set_sessions = use_state(None)  # the person's sessions, newest first; None while loading
+    wanted, set_wanted = use_state(lambda: session_from_search(str(js.location.search)))
+    shown, set_shown = use_state(None)  # {"session": dict | None} or {"error": str}; None while choosing
     stale = use_store(app.outbox_shell.store, lambda state: state["stale"])
-    layout = use_memo(SessionLayout, ())
+    navigate = use_ref(None)
+    layout = use_memo(lambda: SessionLayout(lambda session_id: navigate.current(session_id)), ())
+    session = shown.get("session") if shown else None
+    current = str(session["id"]) if session else None
+
+    def go(session_id: str) -> None:
+        if session_id != current:
+            js.history.pushState(None, "", session_href(str(js.location.search), session_id))
+            set_wanted(session_id)
+
+    navigate.current = go
     # Before the session loads: the outbox and the kept lists show at once.
     use_effect(lambda: app.outbox_shell.start(user or {}), (user,))
     use_effect(lambda: layout.attach(app.main), ())
@@ -280,13 +300,47 @@ def SessionPage(app: App) -> Any:
 
     def load() -> Callable[[], object]:
         async def run() -> None:
-            chosen = await _pick_session(app)
-            layout.show_session(chosen)
-            set_session(chosen)
+            try:
+                set_sessions(newest_first(await _load_sessions(app)))
+            except ApiError as error:
+                set_shown({"error": f"Your coaching sessions cannot be loaded: {error.message}"})
 
-        return spawn(run(), "load session").cancel
+        return spawn(run(), "load sessions").cancel
 
     use_effect(load, ())
+    use_effect(_follow_history(lambda: set_wanted(session_from_search(str(js.location.search)))), ())
+
+    def choose() -> Callable[[], object] | None:
+        if sessions is None:
+            return None
+        choice = choose_session(sessions, wanted)
+        if not choice.look_up:
+            set_shown({"session": choice.session})
+            return None
+
+        async def look_up() -> None:  # not in their list: the server says why
+            try:
+                found = await app.api.get_coaching_session(wanted)
+            except ApiError as error:
+                set_shown({"error": page_error(error.status)})
+            else:
+                set_shown({"session": found})
+
+        return spawn(look_up(), "look up a session").cancel
+
+    use_effect(choose, (sessions, wanted))
+    use_effect(lambda: layout.show_sessions(sessions or [], current, str(js.location.search)), (sessions, current))
+
+    def show() -> None:
+        if shown is None:
+            return
+        if "error" in shown:
+            layout.show_error(shown["error"])
+        else:
+            layout.show_session(session)
+        js.document.title = document_title(session)
+
+    use_effect(show, (shown,))
     if not session:
         return None
     session_id = session["id"]
@@ -294,6 +348,22 @@ def SessionPage(app: App) -> Any:
         el(EntitySection, app=app, parent=getattr(layout, section.slot), section=section, session_id=session_id)
         for section in SECTIONS
     ]
+
+
+def _follow_history(changed: Callable[[], None]) -> Callable[[], Callable[[], None]]:
+    """An effect: `changed()` on every `popstate` (back, forward) until cleaned up."""
+
+    def effect() -> Callable[[], None]:
+        proxy = create_proxy(lambda event: changed())
+        js.window.addEventListener("popstate", proxy)
+
+        def dispose() -> None:
+            js.window.removeEventListener("popstate", proxy)
+            proxy.destroy()
+
+        return dispose
+
+    return effect
 
 
 def _list_panel(parent: Any, kind: EntityKind, writes: SectionWrites) -> EntityListPanel:
@@ -355,24 +425,19 @@ def EntitySection(app: App, parent: Any, section: Section, session_id: str) -> N
     )
 
 
-async def _pick_session(app: App) -> dict | None:
-    """`?session=ID` if it is one of the user's sessions, else their first.
-    Without an answer from the backend, the sessions kept with the last
-    known lists (the page then shows those lists, marked as not live)."""
-    wanted = query_param("session")
+async def _load_sessions(app: App) -> list[dict]:
+    """The user's sessions. Without an answer from the backend, the sessions
+    kept with the last known lists (the page then shows those lists, marked
+    as not live)."""
     try:
         sessions = await app.api.list_coaching_sessions()
     except ApiError as error:
         kept = app.outbox_shell.sessions
         if error.status not in (0, 502, 503, 504) or not kept:
             raise
-        sessions = kept
-    else:
-        app.outbox_shell.remember_sessions(sessions)
-    for session in sessions:
-        if wanted is None or session.get("id") == wanted:
-            return session
-    return sessions[0] if sessions else None
+        return list(kept)
+    app.outbox_shell.remember_sessions(sessions)
+    return sessions
 
 
 def _log_listener_error(event_type: str, error: BaseException) -> None:

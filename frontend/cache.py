@@ -12,6 +12,11 @@ Ordering guard: an entity version older than the cached one (by
 is in flight are re-applied to its result, so a slow REST answer cannot undo
 a live event.
 
+Bounded: with `max_keys`, the least recently read keys are forgotten once
+there are more (an LRU): the page keeps the lists of the sessions it showed
+last, so going back shows them at once, but not of every session ever seen.
+A key a component shows is read on every render, so it is never the oldest.
+
 Pure: the fetcher is an injected `async (key) -> data`; no I/O here.
 """
 
@@ -133,11 +138,17 @@ class Cache:
     """The cache: a `Store` of `Key -> CacheEntry` plus fetch bookkeeping.
 
     `fetcher(key)` is awaited to (re)load a key and must return the list of
-    entities (a tuple or list) or raise.
+    entities (a tuple or list) or raise. `max_keys` (None: no bound) is how
+    many keys are kept at most: beyond it the least recently read (`get`) is
+    forgotten, with its fetch in flight, as `clear` forgets everything.
     """
 
-    def __init__(self, fetcher: Callable[[Key], Awaitable[Any]]) -> None:
+    def __init__(self, fetcher: Callable[[Key], Awaitable[Any]], max_keys: int | None = None) -> None:
+        if max_keys is not None and max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
         self.fetcher = fetcher
+        self.max_keys = max_keys
+        self._read: dict[Key, None] = {}  # with max_keys: the keys, least recently read first
         self.store: Store[Key] = Store({})
         self._inflight: dict[Key, asyncio.Future[Any]] = {}
         self._replay: dict[Key, list[tuple[str, Any]]] = {}
@@ -150,6 +161,9 @@ class Cache:
     def get(self, key: Key) -> CacheEntry:
         """The entry of `key` (an empty entry if never loaded)."""
         entry: CacheEntry = self.store.get_state().get(key, _EMPTY)
+        if self.max_keys is not None and key in self._read:
+            del self._read[key]  # now the most recently read
+            self._read[key] = None
         return entry
 
     def keys(self) -> list[Key]:
@@ -240,6 +254,7 @@ class Cache:
         self._inflight.clear()
         self._replay.clear()
         self._latest.clear()
+        self._read.clear()
         self.store.set_state({}, replace=True)
 
     # -- entity events ---------------------------------------------------------
@@ -313,7 +328,24 @@ class Cache:
         return changed_keys
 
     def _set(self, key: Key, entry: CacheEntry) -> None:
+        new = self.max_keys is not None and key not in self.store.get_state()
         self.store.set_state({key: entry})
+        if new:
+            self._read[key] = None
+            self._evict()
+
+    def _evict(self) -> None:
+        """Forget the least recently read keys beyond `max_keys`."""
+        assert self.max_keys is not None
+        excess = len(self._read) - self.max_keys
+        if excess <= 0:
+            return
+        forgotten = list(self._read)[:excess]
+        for key in forgotten:
+            del self._read[key]
+            self._finish(key)  # an answer in flight lands nowhere
+        state = self.store.get_state()
+        self.store.set_state({key: entry for key, entry in state.items() if key not in forgotten}, replace=True)
 
 
 def _ignore_error(future: asyncio.Future[Any]) -> None:

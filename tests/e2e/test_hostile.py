@@ -408,6 +408,11 @@ def test_carol_never_sees_session_1_and_the_api_refuses_it_to_her(open_app, stub
 
     carol = open_app("carol", query="?session=session-1")  # asking for session-1 in the URL
     carol.expect_state("Connected")
+    expect(carol.page.get_by_test_id("page-error")).to_have_text("You are not a member of this coaching session.")
+    expect(carol.page.get_by_test_id("action-item")).to_have_count(0)
+    carol.page.locator("[data-testid=session-link][data-id=session-2]").click()  # her own session, in the page
+    expect(carol.page.get_by_test_id("page-error")).to_be_hidden()
+    expect(carol.page.get_by_test_id("session-title")).to_have_text("Dave and Carol: weekly session")
     carol_api = stub.login("carol")
     mine = unique("Carol's own action")
     own_action = stub.api("POST", "/actions", carol_api, json={"coaching_session_id": "session-2", "body": mine}).json()

@@ -439,3 +439,54 @@ def test_apply_changes_equals_the_changes_one_by_one(
     assert at_once._replay == one_by_one._replay
     # One notification for the whole slice (none if it ends where it began).
     assert len(heard) == (1 if dict(at_once.store.get_state()) != before else 0)
+
+
+# -- bounded: the least recently read keys are forgotten ---------------------------------
+
+
+def session_key(n: int) -> Any:
+    return make_key("actions", coaching_session_id=f"session-{n}")
+
+
+async def test_beyond_max_keys_the_least_recently_read_key_is_forgotten() -> None:
+    fetcher = FakeFetcher({session_key(n): (make_action(f"a{n}"),) for n in range(1, 5)})
+    cache = Cache(fetcher, max_keys=3)
+    for n in (1, 2, 3):
+        await cache.revalidate(session_key(n))
+    cache.get(session_key(1))  # read again (shown): now the most recent
+    await cache.revalidate(session_key(4))
+    assert set(cache.keys()) == {session_key(1), session_key(3), session_key(4)}
+    assert cache.get(session_key(2)).data is None  # forgotten: loaded again when shown
+    await cache.revalidate(session_key(2))
+    assert ids(cache.get(session_key(2))) == ["a2"] and len(cache.keys()) == 3
+    assert session_key(3) not in cache.keys()
+
+
+async def test_a_key_forgotten_while_its_fetch_is_in_flight_is_fetched_anew_when_asked_again() -> None:
+    fetcher = FakeFetcher(manual=True)
+    cache = Cache(fetcher, max_keys=1)
+    first = cache.revalidate(session_key(1))
+    cache.revalidate(session_key(2))  # session-1 is forgotten, its fetch still running
+    assert cache.keys() == [session_key(2)]
+    again = cache.revalidate(session_key(1))
+    await settle()
+    assert again is not first and [key for key, _ in fetcher.pending] == [session_key(1), session_key(2), session_key(1)]
+    fetcher.pending[0][1].set_result((make_action("old"),))
+    await first
+    assert cache.get(session_key(1)).is_validating and cache.get(session_key(1)).data is None
+    fetcher.pending[2][1].set_result((make_action("new"),))
+    await again
+    assert ids(cache.get(session_key(1))) == ["new"]
+
+
+async def test_events_for_a_forgotten_key_are_ignored_and_an_unbounded_cache_keeps_everything() -> None:
+    fetcher = FakeFetcher({session_key(n): () for n in range(1, 4)})
+    cache, unbounded = Cache(fetcher, max_keys=2), Cache(fetcher)
+    for n in (1, 2, 3):
+        await cache.revalidate(session_key(n))
+        await unbounded.revalidate(session_key(n))
+    late = make_action("late").model_copy(update={"coaching_session_id": "session-1"})
+    assert cache.upsert_entity("actions", late) == []
+    assert len(unbounded.keys()) == 3
+    with pytest.raises(ValueError, match="max_keys"):
+        Cache(fetcher, max_keys=0)

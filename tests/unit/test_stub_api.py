@@ -35,7 +35,7 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
 
 @pytest.fixture(scope="module")
 def tokens(stub: StubProcess) -> dict[str, str]:
-    return {name: login(stub.url, name) for name in ("alice", "bob", "carol")}
+    return {name: login(stub.url, name) for name in ("alice", "bob", "carol", "erin")}
 
 
 @pytest.fixture
@@ -147,8 +147,24 @@ async def test_each_user_reads_their_own_coaching_session(http: httpx.AsyncClien
 async def test_each_user_lists_only_their_own_coaching_sessions(http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
     bob = await http.get("/coaching_sessions", headers=auth_headers(tokens["bob"]))
     carol = await http.get("/coaching_sessions", headers=auth_headers(tokens["carol"]))
-    assert [session["id"] for session in bob.json()] == ["session-1"]
+    assert [session["id"] for session in bob.json()] == ["session-1", "session-3", "session-4"]  # newest first
     assert [session["id"] for session in carol.json()] == ["session-2"]
+
+
+async def test_the_coach_sees_the_sessions_of_her_three_coachees_newest_first(
+    http: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    alice = auth_headers(tokens["alice"])
+    sessions = (await http.get("/coaching_sessions", headers=alice)).json()
+    newest_first = ["session-1", "session-5", "session-7", "session-3", "session-6", "session-8", "session-4"]
+    assert [s["id"] for s in sessions] == newest_first
+    assert {s["coaching_relationship_id"] for s in sessions} == {"rel-1", "rel-3", "rel-4"}
+    dates = [s["date"] for s in sessions]
+    assert dates == sorted(dates, reverse=True)
+    erin = auth_headers(tokens["erin"])
+    assert (await http.get("/coaching_sessions/session-5", headers=erin)).status_code == 200
+    assert (await http.get("/coaching_sessions/session-1", headers=erin)).status_code == 403
+    assert (await http.get("/coaching_sessions/session-99", headers=erin)).status_code == 404
 
 
 async def test_session_1_is_seeded_with_actions(http: httpx.AsyncClient, tokens: dict[str, str]) -> None:

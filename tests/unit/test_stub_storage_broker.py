@@ -43,7 +43,7 @@ def test_the_seed_runs_once(tmp_path: Path) -> None:
     again = Storage(tmp_path / "db.sqlite3")
     assert again.list_entities(ACTIONS, "session-1") == first
     assert again.relationship_ids("user-carol") == frozenset({"rel-2"})
-    assert again.relationship_ids("user-alice") == frozenset({"rel-1"})
+    assert again.relationship_ids("user-alice") == frozenset({"rel-1", "rel-3", "rel-4"})
     assert again.check_login("dave", "demo") is not None
 
 
