@@ -9,7 +9,7 @@ import uuid
 import httpx
 from playwright.sync_api import expect
 
-from tests.support.stub import wait_until
+from tests.support.stub import start_stub, stop_stub, wait_until
 
 
 def actions_of(stub) -> int:
@@ -45,3 +45,30 @@ def test_live_updates_off_the_page_polls_then_goes_live_again(open_apps, stub):
     before = actions_of(stub)
     alice.page.wait_for_timeout(5000)  # proving an absence: no poll in two and a half intervals
     assert actions_of(stub) == before
+
+
+def test_a_server_started_with_sse_disabled_is_polled_and_live_once_restarted_with_sse_on(open_app, tmp_path):
+    """The issue's case: the stub started with `--sse-disabled` (503 + `sse_disabled`
+    on /sse); bob's action reaches alice's page by a poll, without a reload; the
+    stub restarted with SSE on: the page is live again and stops polling."""
+    backend = start_stub(tmp_path, "--test-controls", "--sse-disabled")
+    try:
+        alice = open_app("alice", base=backend.url, query="?poll_interval=2&sse_max_delay=2")
+        status = alice.status()
+        expect(status).to_have_attribute("data-mode", "polling", timeout=40_000)
+        expect(status).to_contain_text("Live updates unavailable - refreshing every 2 s")
+        body = f"Added while the server streams nothing {uuid.uuid4().hex[:8]}"
+        created = backend.api("POST", "/actions", backend.login("bob"), json={"coaching_session_id": "session-1", "body": body})
+        assert created.status_code == 201
+        rows = alice.page.get_by_test_id("actions-list").get_by_test_id("action-item").filter(has_text=body)
+        expect(rows).to_have_count(1, timeout=35_000)
+        port = int(backend.url.rsplit(":", 1)[1])
+        stop_stub(backend)
+        backend = start_stub(tmp_path, "--test-controls", port=port, db=backend.db)
+        alice.expect_state("Connected", timeout=40_000)
+        expect(status).not_to_have_attribute("data-mode", "polling")
+        polls = alice.page.evaluate("JSON.parse(window.sseDebug()).polls")
+        alice.page.wait_for_timeout(5000)  # proving an absence: no poll in two and a half intervals
+        assert alice.page.evaluate("JSON.parse(window.sseDebug()).polls") == polls
+    finally:
+        stop_stub(backend, kill=True)
