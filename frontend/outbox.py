@@ -546,7 +546,9 @@ class Outbox:
         person edited (None: no `If-Match`). `fields` must be writable fields
         of the kind (an update's null means unchanged; a delete takes none).
         A delete with `undo_window` > 0 is held that long (s): hidden at once,
-        sent only after, and `undo` drops it unsent. ValueError for an
+        sent only after, and `undo` drops it unsent. A delete drops the
+        entity's earlier edits in `conflict` or `rejected` (it supersedes
+        them; they would hold it back forever). ValueError for an
         unknown kind or op, a missing scope field, a field the kind does not
         accept.
         """
@@ -577,6 +579,18 @@ class Outbox:
             raise ValueError(f"an {op} names its entity")
         else:
             entity_id = self.resolve_id(entity_id)
+        if op == DELETE:
+            # Deleting supersedes the person's refused edits of the entity (in
+            # conflict or rejected): they would hold the delete back forever,
+            # and the row they are shown on is now hidden.
+            for earlier in list(self._writes.values()):
+                if (
+                    earlier.kind == kind
+                    and earlier.entity_id == entity_id
+                    and earlier.op != CREATE
+                    and earlier.state in (W.CONFLICT, W.REJECTED)
+                ):
+                    del self._writes[earlier.id]
         held_until = now + undo_window if undo_window else None
         write = Write(
             id=key,

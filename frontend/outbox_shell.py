@@ -45,6 +45,7 @@ from frontend.outbox_view import (
     entity_text,
     is_own_change,
     lists_to_save,
+    own_base,
     seed_lists,
     write_target,
 )
@@ -357,6 +358,9 @@ class SectionWrites:
 
     def update(self, entity_id: str, fields: Mapping[str, Any], base_version: int | None) -> None:
         target = self._target(entity_id)
+        outbox = self.shell.outbox
+        # An editor opened before the person's own earlier change was confirmed saves onto it.
+        base_version = own_base(self.shell.own, outbox.resolve_id(target) if outbox else target, base_version)
         self.shell.enqueue(
             lambda outbox, now: outbox.enqueue_update(self.kind.name, self.scope, target, fields, base_version, now)
         )

@@ -34,6 +34,7 @@ __all__ = [
     "entity_text",
     "is_own_change",
     "lists_to_save",
+    "own_base",
     "rows_for",
     "seed_lists",
     "write_target",
@@ -214,6 +215,19 @@ class OwnChanges:
         if deleted:
             return entity_id in self._deleted
         return version is not None and (entity_id, version) in self._versions
+
+
+def own_base(own: OwnChanges, entity_id: str, base_version: int | None) -> int | None:
+    """The version an edit was made on (`base_version`, sent as `If-Match`),
+    moved past the person's own confirmed changes that follow it: an editor
+    opened at version 2 while their own status change became version 3 saves
+    onto 3. Those are not someone else's changes, so not a conflict (412);
+    a version by anyone else in between stops it (a real conflict)."""
+    if base_version is None:
+        return None
+    while own.is_own(entity_id, base_version + 1):
+        base_version += 1
+    return base_version
 
 
 def is_own_change(

@@ -541,6 +541,29 @@ def test_412_keeps_theirs_and_mine_as_a_conflict() -> None:
     assert outbox.next_sends(T0 + 999, "alice") == []  # waits for the person
 
 
+def test_a_delete_supersedes_the_entitys_edit_in_conflict_and_is_sent() -> None:
+    # Without this the delete waited behind the conflict forever, and the row
+    # that showed the conflict was hidden by the delete: found by the chaos soak.
+    outbox = make_outbox()
+    write = in_flight(outbox)
+    outbox.on_result(write.id, 412, body(entity("act-1", 3, "theirs")), {}, T0)
+    delete = outbox.enqueue_delete("action", SCOPE, "act-1", 3, T0 + 1, undo_window=0)
+    assert [w.id for w in outbox.writes] == [delete.id]
+    sent = send_one(outbox, T0 + 1)
+    assert sent.id == delete.id and request_for(sent).headers["If-Match"] == '"action-act-1-v3"'
+
+
+def test_a_delete_keeps_a_refused_create_and_other_entities_problems() -> None:
+    outbox = make_outbox()
+    create = outbox.enqueue_create("action", SCOPE, {"body": "new"}, T0)
+    send_one(outbox, T0)
+    outbox.on_result(create.id, 422, body({"error": "invalid", "message": "too long"}), {}, T0)
+    other = in_flight(outbox)  # an edit of act-1
+    outbox.on_result(other.id, 412, body(entity("act-1", 3)), {}, T0)
+    outbox.enqueue_delete("action", SCOPE, "act-2", 1, T0, undo_window=0)
+    assert {w.id for w in outbox.problems()} == {create.id, other.id}
+
+
 def test_412_may_wrap_the_current_entity() -> None:
     outbox = make_outbox()
     write = in_flight(outbox)

@@ -25,6 +25,7 @@ from frontend.outbox_view import (
     entity_text,
     is_own_change,
     lists_to_save,
+    own_base,
     rows_for,
     seed_lists,
     write_target,
@@ -336,3 +337,16 @@ def test_an_old_entity_with_the_same_text_is_not_taken_for_an_echo() -> None:
     outbox.next_sends(later, "alice")
     rows = rows_for(outbox, ACTIONS, SCOPE, CacheEntry((action("act-1", "one"),)), "user-alice")
     assert rows is not None and len(rows) == 2
+
+
+def test_an_edit_saves_onto_the_persons_own_changes_made_since_it_began_but_not_onto_others() -> None:
+    # The editor opened at version 2; the person's own status change was then
+    # confirmed as version 3: saving onto 2 would be a 412 against themselves
+    # (found by the chaos soak). A version by someone else in between stays a conflict.
+    own = OwnChanges()
+    own.confirmed(as_json(action("act-1", "one", version=3)))
+    assert own_base(own, "act-1", 2) == 3
+    own.confirmed(as_json(action("act-1", "one", version=4)))
+    assert own_base(own, "act-1", 2) == 4
+    assert own_base(own, "act-1", 1) == 1  # version 2 was not theirs
+    assert own_base(own, "act-2", 2) == 2 and own_base(own, "act-1", None) is None
