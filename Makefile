@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .PHONY: setup run test unit e2e smoke lint bench clean
 
 # The browser's Python: the app and the wire contract it shares with the stub.
-FRONTEND_PY := $(shell find frontend contract -name '*.py' -not -path '*/__pycache__/*')
+FRONTEND_PY := $(shell find frontend contract sse_client -name '*.py' -not -path '*/__pycache__/*')
 
 setup: $(VENV)/.installed vendor/.stamp.json system-packages vendor/.pyodide-build vendor/.frontend-bytecode frontend.zip
 

@@ -14,9 +14,9 @@ import heapq
 import random
 from collections.abc import Callable
 
-from frontend.sse.config import ClientConfig
-from frontend.sse.connection import SSEConnection
-from frontend.sse.connection_store import create_sse_connection_store
+from sse_client.config import ClientConfig
+from sse_client.connection import SSEConnection
+from sse_client.connection_store import create_sse_connection_store
 
 CLIENTS = 10_000
 DOWN_FOR = 10.0  # s

@@ -33,9 +33,9 @@ from frontend.hooks.use_sse_cache_invalidation import CACHE_INVALIDATION, apply_
 from frontend.hooks.use_sse_system_events import show_notifications
 from frontend.notifications import NotificationStore
 from frontend.pipeline import EventPipeline
-from frontend.sse.browser import create_browser_connection
-from frontend.sse.config import ClientConfig
-from frontend.sse.connection_store import create_sse_connection_store
+from sse_client.browser import create_browser_connection
+from sse_client.config import ClientConfig
+from sse_client.connection_store import create_sse_connection_store
 
 __all__ = ["bench_stream", "install", "profile_stream"]
 
@@ -148,10 +148,10 @@ def _traced_methods() -> dict:
     import frontend.hooks.use_sse_cache_invalidation as invalidation
     import frontend.hooks.use_sse_system_events as system_events
     from frontend.reactive import Root
-    from frontend.sse.connection import SSEConnection
-    from frontend.sse.parser import EventStreamParser
-    from frontend.store import Store
     from frontend.ui.keyed_list import KeyedList
+    from sse_client.connection import SSEConnection
+    from sse_client.parser import EventStreamParser
+    from sse_client.store import Store
 
     return {
         "connection.on_chunk": (SSEConnection, "on_chunk"),

@@ -16,7 +16,7 @@ import json
 from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 
 from bench.stats import alternate, summary
-from frontend.sse.parser import EventStreamParser
+from sse_client.parser import EventStreamParser
 
 EVENTS = 20_000
 CHUNK = 64 * 1024

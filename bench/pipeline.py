@@ -20,7 +20,7 @@ from contract.events import batch_outcomes
 from frontend.hooks.use_sse_system_events import show_notifications
 from frontend.notifications import NotificationStore
 from frontend.pipeline import SLICE
-from frontend.sse.parser import EventStreamParser
+from sse_client.parser import EventStreamParser
 
 EVENTS = 20_000
 

@@ -57,11 +57,6 @@ from frontend.polling_shell import PollingShell
 from frontend.providers.sse_provider import SSEProvider
 from frontend.reactive import Element, Root, el, use_effect, use_memo, use_ref, use_state, use_store
 from frontend.shared_login import follow_other_tabs
-from frontend.sse.browser import BrowserIO, create_browser_connection
-from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
-from frontend.sse.connection import SSEConnection
-from frontend.sse.connection_store import SSEConnectionStore
-from frontend.sse.tab_shell import create_shared_connection
 from frontend.ui.entity_list import EntityListPanel
 from frontend.ui.goal import GoalPanel
 from frontend.ui.live_toggle import LiveToggle
@@ -70,6 +65,11 @@ from frontend.ui.session import SessionLayout, UserMenu
 from frontend.ui.status import ConnectionIndicator
 from frontend.ui.tasks import spawn
 from frontend.ui.toasts import Toasts
+from sse_client.browser import BrowserIO, create_browser_connection
+from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
+from sse_client.connection import SSEConnection
+from sse_client.connection_store import SSEConnectionStore
+from sse_client.tab_shell import create_shared_connection
 
 __all__ = ["App", "main"]
 
@@ -109,7 +109,7 @@ class App:
         self.logout_cleanup = LogoutCleanupRegistry()
         self.logout_cleanup.register(self.cache.clear)
         self.logout_cleanup.register(self.notifications.clear)
-        self.connection: Any = None  # an SSEConnection, or a SharedConnection (frontend/sse/tab_leader.py)
+        self.connection: Any = None  # an SSEConnection, or a SharedConnection (sse_client/tab_leader.py)
         self.io: Any = None
         self.connections_made = 0
         self.main = js.document.getElementById("app")
@@ -129,7 +129,7 @@ class App:
 
     def connection_factory(self, store: SSEConnectionStore) -> tuple[Any, Callable[[], None]]:
         """Make this tab's connection (for `use_sse_connection`): its view of
-        the stream the profile's tabs share (frontend/sse/tab_shell.py), or,
+        the stream the profile's tabs share (sse_client/tab_shell.py), or,
         when they cannot or must not share, a browser connection of its own."""
         self.polling.attach(store)
         user = self.auth.get_state()["user"] or {}

@@ -21,7 +21,7 @@ import json
 from collections.abc import MutableMapping
 from typing import Any
 
-from frontend.store import Store
+from sse_client.store import Store
 
 __all__ = ["SIGNED_OUT_KEY", "STORAGE_KEY", "AuthStore"]
 

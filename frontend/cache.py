@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from contract.registry import EntityKind
-from frontend.store import Store
+from sse_client.store import Store
 
 __all__ = ["Cache", "CacheEntry", "Change", "Key", "entity_key", "make_key"]
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-from frontend.sse.connection_store import ConnectionState, SSEConnectionStore
-from frontend.store import Store, create_store
+from sse_client.connection_store import ConnectionState, SSEConnectionStore
+from sse_client.store import Store, create_store
 
 __all__ = ["LIVE_UPDATES_KEY", "LiveUpdates"]
 

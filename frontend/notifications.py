@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from frontend.store import Store
+from sse_client.store import Store
 
 __all__ = ["NotificationStore", "Toast"]
 

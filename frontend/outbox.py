@@ -32,10 +32,10 @@ person saw it applied) are rebased onto the version the server returned.
 
 Each write's state follows `TRANSITIONS` (input -> {from state: to state};
 `None` means the write leaves the outbox); any other pair raises
-`InvalidTransition`, as in `frontend.sse.connection`.
+`InvalidTransition`, as in `sse_client.connection`.
 
 What each answer means is `classify_write`; retryable failures wait
-`backoff_delay` (the SSE client's bands, `frontend.sse.retry`) after each
+`backoff_delay` (the SSE client's bands, `sse_client.retry`) after each
 failed attempt and are never given up: a write is the person's work. A
 write the server refused (412, 400, 422, ...) and the person then keeps or
 corrects is sent under a new key: it was not applied, and the old key may be
@@ -56,8 +56,8 @@ from enum import Enum
 from typing import Any, NamedTuple
 
 from contract.registry import ENTITY_KINDS, REQUIRED, EntityKind
-from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
-from frontend.sse.retry import Outcome, backoff_delay, classify_response, parse_retry_after
+from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
+from sse_client.retry import Outcome, backoff_delay, classify_response, parse_retry_after
 
 __all__ = [
     "CREATE",

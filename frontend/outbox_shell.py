@@ -50,10 +50,10 @@ from frontend.outbox_view import (
     write_target,
 )
 from frontend.platform import LocalStorage, fetch_exchange, log
-from frontend.sse.connection_store import ConnectionState, SSEConnectionStore
-from frontend.store import Store
 from frontend.ui.dom import h, set_text
 from frontend.ui.tasks import spawn
+from sse_client.connection_store import ConnectionState, SSEConnectionStore
+from sse_client.store import Store
 
 if TYPE_CHECKING:
     from frontend.app import App

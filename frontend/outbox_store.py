@@ -39,7 +39,7 @@ from urllib.parse import quote
 
 from frontend.cache import Key
 from frontend.outbox import Outbox
-from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
+from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 
 __all__ = [
     "DEFAULT_MAX_LIST_CHARS",

@@ -27,7 +27,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
+from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 
 __all__ = ["MAX_UNDO_WINDOW", "PREFIX", "client_config_from_params", "undo_window_from_params"]
 

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from contract.events import EventValidationError, batch_outcomes
-from frontend.sse.parser import EventBatch
+from sse_client.parser import EventBatch
 
 __all__ = ["BARRIER_TYPES", "SLICE", "EventPipeline", "Handler"]
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from frontend.sse.connection_store import ConnectionState
+from sse_client.connection_store import ConnectionState
 
 __all__ = ["DEFAULT_GRACE", "DEFAULT_INTERVAL", "DEFAULT_MAX_INTERVAL", "PollingSchedule"]
 

@@ -25,9 +25,9 @@ from pyodide.ffi import create_once_callable, create_proxy
 
 from frontend.cache import Cache
 from frontend.polling import DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL, PollingSchedule
-from frontend.sse.connection_store import ConnectionState, SSEConnectionStore
-from frontend.store import Store, create_store
 from frontend.ui.tasks import spawn
+from sse_client.connection_store import ConnectionState, SSEConnectionStore
+from sse_client.store import Store, create_store
 
 __all__ = ["PollingShell", "polling_message"]
 

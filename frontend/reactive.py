@@ -13,12 +13,12 @@ and tested in CPython:
   callable it returns is the cleanup, run before the effect runs again and on
   unmount; effects run children first, as React's do;
 - `use_memo`, `use_callback`; `use_store(store, selector)` re-renders when the
-  selected slice of a `frontend.store.Store` changes (Zustand's hook);
+  selected slice of a `sse_client.store.Store` changes (Zustand's hook);
 - `Context.provider(value, *children)` and `use_context(context)`; consumers
   re-render when the provided value changes, even below unchanged parents.
 
 Children whose props are unchanged (compared value by value with
-`frontend.store.same`) are not re-rendered with their parent, as if every
+`sse_client.store.same`) are not re-rendered with their parent, as if every
 component were wrapped in `React.memo`.
 
 Hooks must be called in the same order on every render of a component;
@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from frontend.store import Store, same
+from sse_client.store import Store, same
 
 __all__ = [
     "Context",

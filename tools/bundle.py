@@ -33,10 +33,12 @@ BROWSER_PYC_TAG = "cpython-314"
 """`sys.implementation.cache_tag` of the browser's Python (Pyodide 314)."""
 APP_BYTECODE = "vendor/app-bytecode"
 """Where `make setup` puts the app's byte-code (`frontend/app.pyc`) and `sources.json`."""
-PACKAGES = ("contract", "frontend")
-"""The top-level packages the bundle carries (unpacked side by side, both importable)."""
+PACKAGES = ("contract", "frontend", "sse_client")
+"""The top-level packages the bundle carries (unpacked side by side, all importable)."""
 ENTRY = "frontend/main.py"
 """The page's entry script: index.html loads it itself, the bundle leaves it out."""
+NOT_IN_BROWSER = ("sse_client/httpx_transport.py",)
+"""Modules of `PACKAGES` the page never imports (the SSE client's CPython transport)."""
 PYSCRIPT_BYTECODE = "vendor/pyscript-bytecode"
 """Where `make setup` puts the byte-code of PyScript's own `pyscript` package."""
 ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
@@ -45,12 +47,14 @@ ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
 
 def bundle_sources(site_root: Path) -> list[Path]:
     """The modules that go in the bundle: `<package>/**/*.py` of each of
-    `PACKAGES` but the entry script `ENTRY`, no dot-files, no `__pycache__`."""
+    `PACKAGES` but the entry script `ENTRY` and `NOT_IN_BROWSER`, no
+    dot-files, no `__pycache__`."""
+    left_out = {site_root / ENTRY, *(site_root / name for name in NOT_IN_BROWSER)}
     return sorted(
         path
         for package in PACKAGES
         for path in (site_root / package).rglob("*.py")
-        if path != site_root / ENTRY
+        if path not in left_out
         and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(site_root).parts)
     )
 

@@ -165,7 +165,7 @@ DISCOVER = """async ([indexURL, files]) => {
 import dis, json, marshal, sys, zipfile
 sys.path.insert(0, '/home/pyodide')
 import frontend.app
-from frontend.sse.parser import EventStreamParser
+from sse_client.parser import EventStreamParser
 EventStreamParser().feed(b"data: x" + bytes([10, 10]))  # its UTF-8 decoder, made at the first connection
 import html  # PyScript's own package (pyscript.display)
 held = sorted(

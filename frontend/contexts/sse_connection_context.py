@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from frontend.reactive import Context, use_context, use_store
-from frontend.sse.connection_store import SSEConnectionStore
-from frontend.store import same
+from sse_client.connection_store import SSEConnectionStore
+from sse_client.store import same
 
 __all__ = [
     "LiveUpdatesContext",

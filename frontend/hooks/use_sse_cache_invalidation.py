@@ -19,7 +19,7 @@ from frontend.contexts.sse_connection_context import use_sse_connection_store
 from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler, use_sse_event_handler
 from frontend.pipeline import EventPipeline
 from frontend.reactive import use_effect
-from frontend.sse.connection_store import ConnectionState
+from sse_client.connection_store import ConnectionState
 
 __all__ = [
     "CACHE_INVALIDATION",

@@ -11,7 +11,7 @@ listeners to `null`).
 The "Live updates" switch (`enabled`, `frontend.live_updates`) closes and
 reopens that same connection, which keeps its last event id: on again, the
 stream resumes with `Last-Event-ID` and the server replays what was missed.
-A tab that rejoins a shared stream as a follower (`frontend.sse.tab_leader`)
+A tab that rejoins a shared stream as a follower (`sse_client.tab_leader`)
 is not replayed to, so it refetches its lists.
 """
 

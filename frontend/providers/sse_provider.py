@@ -21,8 +21,8 @@ from frontend.hooks.use_sse_event_handler import use_sse_event_batch_handler
 from frontend.hooks.use_sse_system_events import use_sse_system_events
 from frontend.live_updates import LiveUpdates
 from frontend.reactive import Element, el, use_context, use_state, use_store
-from frontend.sse.config import DEFAULT_MAX_ATTEMPTS
-from frontend.sse.connection_store import create_sse_connection_store
+from sse_client.config import DEFAULT_MAX_ATTEMPTS
+from sse_client.connection_store import create_sse_connection_store
 
 __all__ = ["SSEConnectionManager", "SSEProvider"]
 

@@ -24,9 +24,9 @@ import js
 from pyodide.ffi import create_proxy
 
 from frontend.announce import StatusAnnouncer
-from frontend.sse.connection_store import ConnectionState, SSEConnectionStore, describe_status
-from frontend.store import Store
 from frontend.ui.dom import Listeners, h, set_text
+from sse_client.connection_store import ConnectionState, SSEConnectionStore, describe_status
+from sse_client.store import Store
 
 __all__ = ["ConnectionIndicator"]
 

@@ -38,9 +38,9 @@ from frontend.notifications import NotificationStore
 from frontend.pipeline import EventPipeline
 from frontend.providers.sse_provider import SSEProvider
 from frontend.reactive import Element, Root, el
-from frontend.sse.config import ClientConfig
-from frontend.sse.connection import SSEConnection
-from frontend.sse.connection_store import SSEConnectionStore, create_sse_connection_store
+from sse_client.config import ClientConfig
+from sse_client.connection import SSEConnection
+from sse_client.connection_store import SSEConnectionStore, create_sse_connection_store
 
 START_TIME = 1_000_000.0
 """Fake epoch seconds; a power-of-two-friendly value so sums of whole seconds stay exact."""

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from frontend.announce import Announcer, StatusAnnouncer, combine, status_announcement
-from frontend.sse.connection_store import INITIAL_STATE, ConnectionState, LastError, describe_status
+from sse_client.connection_store import INITIAL_STATE, ConnectionState, LastError, describe_status
 
 T0 = 1_000_000.0
 

@@ -9,7 +9,7 @@ import pytest
 
 from bench.streams import BURST_CACHE_BYTES, MIXED_TYPES, burst, mixed_burst
 from contract.events import parse_event
-from frontend.sse.parser import EventStreamParser
+from sse_client.parser import EventStreamParser
 
 
 @pytest.mark.parametrize(("size", "event_type"), [(100, "notification"), (200, "notification"), (4096, "action_updated")])

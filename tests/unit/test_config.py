@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from frontend.page_settings import client_config_from_params, undo_window_from_params
-from frontend.sse.config import DEFAULT_CLIENT_CONFIG
+from sse_client.config import DEFAULT_CLIENT_CONFIG
 
 
 def test_sse_parameters_override_the_defaults_with_their_types():

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frontend.sse.config import ClientConfig
-from frontend.sse.connection import TRANSITIONS, InvalidTransition
-from frontend.sse.connection_store import ConnectionState as S
-from frontend.sse.connection_store import LastError
-from frontend.sse.parser import EventBatch, ServerSentEvent
+from sse_client.config import ClientConfig
+from sse_client.connection import TRANSITIONS, InvalidTransition
+from sse_client.connection_store import ConnectionState as S
+from sse_client.connection_store import LastError
+from sse_client.parser import EventBatch, ServerSentEvent
 from tests.unit.fakes import Harness, make_connection
 
 CONFIG = ClientConfig()

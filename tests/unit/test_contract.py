@@ -241,6 +241,27 @@ def test_the_contract_imports_only_pydantic_and_the_standard_library() -> None:
     assert {path: names - allowed for path, names in imports.items() if names - allowed} == {}
 
 
+def test_the_sse_client_package_imports_only_the_standard_library_and_itself() -> None:
+    """It is a distribution of its own (docs/package.md): nothing of the app,
+    the contract or pydantic; httpx only in its CPython transport; `js` and
+    `pyodide` only in its browser transport."""
+    allowed = {"sse_client"} | set(sys.stdlib_module_names)
+    browser = {"js", "pyodide"}
+    optional = {"sse_client/httpx_transport.py": {"httpx"}, "sse_client/browser.py": browser, "sse_client/tab_shell.py": browser}
+    imports = top_level_imports("sse_client")
+    assert "sse_client/parser.py" in imports
+    extra = {path: names - allowed - optional.get(path, set()) for path, names in imports.items()}
+    assert {path: names for path, names in extra.items() if names} == {}
+
+
+def test_the_app_uses_only_the_sse_client_packages_public_modules() -> None:
+    """The app imports the package as any user would: no `_private` module."""
+    for package in ("frontend", "bench", "backend_stub"):
+        for path in (REPO / package).rglob("*.py"):
+            text = path.read_text()
+            assert "sse_client._" not in text, path
+
+
 def test_the_stub_imports_nothing_from_the_frontend() -> None:
     imports = top_level_imports("backend_stub")
     assert "backend_stub/app.py" in imports

@@ -47,7 +47,7 @@ from frontend.hooks.use_swr import use_swr
 from frontend.notifications import NotificationStore
 from frontend.pipeline import SLICE, EventPipeline
 from frontend.reactive import Root, el, use_state
-from frontend.sse.connection_store import SSEConnectionStore
+from sse_client.connection_store import SSEConnectionStore
 from tests.unit.fakes import (
     AppHarness,
     FakeFetcher,

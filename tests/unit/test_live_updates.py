@@ -13,7 +13,7 @@ from frontend.contexts.sse_connection_context import SSEProviderMissingError
 from frontend.hooks.use_live_updates import use_live_updates
 from frontend.live_updates import LIVE_UPDATES_KEY, LiveUpdates
 from frontend.reactive import Root, el
-from frontend.sse.connection_store import ConnectionState, create_sse_connection_store
+from sse_client.connection_store import ConnectionState, create_sse_connection_store
 from tests.unit.fakes import AppHarness, deliver, open_stream, sse_frame, wire_event
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = (REPO / "frontend", REPO / "contract")
+PACKAGES = (REPO / "frontend", REPO / "contract", REPO / "sse_client")
 
 BROWSER_ONLY = {
     "frontend.app",
@@ -28,8 +28,8 @@ BROWSER_ONLY = {
     "frontend.platform",
     "frontend.polling_shell",
     "frontend.shared_login",
-    "frontend.sse.browser",
-    "frontend.sse.tab_shell",
+    "sse_client.browser",
+    "sse_client.tab_shell",
 }
 BROWSER_ONLY_PACKAGES = ("frontend.ui",)
 
@@ -62,7 +62,7 @@ Imported = subprocess.CompletedProcess
 def test_the_pure_module_list_covers_the_app_layer() -> None:
     expected = {
         "frontend.reactive",
-        "frontend.store",
+        "sse_client.store",
         "frontend.cache",
         "frontend.api",
         "frontend.auth",
@@ -76,9 +76,9 @@ def test_the_pure_module_list_covers_the_app_layer() -> None:
         "frontend.hooks.use_swr",
         "frontend.hooks.logout_cleanup_registry",
         "frontend.providers.sse_provider",
-        "frontend.sse.connection",
-        "frontend.sse.connection_store",
-        "frontend.sse.tab_leader",
+        "sse_client.connection",
+        "sse_client.connection_store",
+        "sse_client.tab_leader",
         "frontend.outbox",
         "frontend.outbox_store",
         "frontend.announce",

@@ -43,8 +43,8 @@ from frontend.outbox_store import (
     save_lists,
     save_outbox,
 )
-from frontend.sse.config import ClientConfig
-from frontend.sse.retry import backoff_delay
+from sse_client.config import ClientConfig
+from sse_client.retry import backoff_delay
 
 T0 = 1_000_000.0  # fake epoch seconds
 SCOPE = {"coaching_session_id": "session-1"}

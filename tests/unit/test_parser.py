@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from frontend.sse import fast_path
-from frontend.sse.parser import DEFAULT_MAX_EVENT_SIZE, EventStreamParser, ParseError, ServerSentEvent
+from sse_client import fast_path
+from sse_client.parser import DEFAULT_MAX_EVENT_SIZE, EventStreamParser, ParseError, ServerSentEvent
 
 BOM = b"\xef\xbb\xbf"
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from contract.events import EventValidationError, batch_outcomes, event_outcome
 from frontend.pipeline import SLICE, EventPipeline
-from frontend.sse.parser import EventBatch
+from sse_client.parser import EventBatch
 from tests.unit.fakes import wire_event
 
 STAMP = "2024-01-01T00:00:00Z"

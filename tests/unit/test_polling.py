@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from frontend.polling import PollingSchedule
-from frontend.sse.connection_store import INITIAL_STATE, ConnectionState, LastError
+from sse_client.connection_store import INITIAL_STATE, ConnectionState, LastError
 
 S = ConnectionState
 

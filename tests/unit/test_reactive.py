@@ -23,7 +23,7 @@ from frontend.reactive import (
     use_state,
     use_store,
 )
-from frontend.store import create_store
+from sse_client.store import create_store
 
 
 class Handles:

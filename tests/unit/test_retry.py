@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frontend.sse.config import ClientConfig
-from frontend.sse.retry import Outcome, backoff_delay, classify_response, parse_retry_after
+from sse_client.config import ClientConfig
+from sse_client.retry import Outcome, backoff_delay, classify_response, parse_retry_after
 
 CONFIG = ClientConfig()
 NOW = parsedate_to_datetime("Wed, 21 Oct 2015 07:28:00 GMT").timestamp()

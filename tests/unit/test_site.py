@@ -22,11 +22,12 @@ def test_the_bundle_holds_every_frontend_and_contract_module_as_byte_code():
     assert "'../frontend.zip'" in (ROOT / "frontend" / "boot.mjs").read_text()
     on_disk = {
         path.relative_to(ROOT).as_posix()
-        for package in ("frontend", "contract")  # the app, and the wire contract it shares with the stub
+        for package in ("frontend", "contract", "sse_client")  # the app, its wire contract, its SSE client
         for path in (ROOT / package).rglob("*.py")
         if "__pycache__" not in path.parts
     }
     on_disk.discard("frontend/main.py")  # the entry script, loaded by index.html itself
+    on_disk.discard("sse_client/httpx_transport.py")  # the client's CPython transport
     assert {"contract/__init__.py", "contract/events.py", "contract/models.py", "contract/registry.py"} <= on_disk
     # PyScript's `pyscript` package's byte-code (PyScript writes its sources there)
     pyscript = {f"pyscript/__pycache__/{name}.cpython-314.pyc" for name in ("__init__", "context", "display", "ffi")}

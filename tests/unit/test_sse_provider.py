@@ -19,7 +19,7 @@ from frontend.contexts.sse_connection_context import (
     use_sse_connection_store_api,
 )
 from frontend.reactive import Root, el
-from frontend.sse.connection_store import ConnectionState, SSEConnectionStore
+from sse_client.connection_store import ConnectionState, SSEConnectionStore
 from tests.unit.fakes import USER, AppHarness, Harness, deliver, open_stream, sse_frame, wire_event
 
 

@@ -1,6 +1,6 @@
-"""The reactive store (`frontend.store`, Zustand's vanilla `createStore`
+"""The reactive store (`sse_client.store`, Zustand's vanilla `createStore`
 semantics) and the SSE connection store built on it
-(`frontend.sse.connection_store`, docs/client.md "The connection store")."""
+(`sse_client.connection_store`, docs/client.md "The connection store")."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from frontend.sse.connection_store import ConnectionState, LastError, create_sse_connection_store
-from frontend.store import Store, create_store
+from sse_client.connection_store import ConnectionState, LastError, create_sse_connection_store
+from sse_client.store import Store, create_store
 
 
 def recorder() -> tuple[list[tuple[Any, Any]], Any]:

@@ -319,7 +319,7 @@ async def test_reset_logs_clears_both_logs(http: httpx.AsyncClient, tokens: dict
 async def test_burst_is_a_finite_stream_of_valid_events_of_about_the_size(
     http: httpx.AsyncClient, query: str, distinct: bool
 ) -> None:
-    from frontend.sse.parser import EventStreamParser
+    from sse_client.parser import EventStreamParser
 
     response = await http.get(f"/_test/burst?count=50&size=100{query}")
     assert response.headers["content-type"].startswith("text/event-stream")

@@ -25,7 +25,7 @@ SITE_FILES = {
     "index.html": "<!doctype html><title>page</title>",
     "pyscript.toml": 'packages = ["pydantic"]\n',
     "frontend/app.py": "print('app')\n",
-    "frontend/sse/parser.py": "# parser\n",
+    "sse_client/parser.py": "# parser\n",
     "frontend/.env": "SECRET=1\n",
     "frontend/__pycache__/app.cpython-311.pyc": "this machine's bytecode",
     "vendor/pyodide-314.0.2/pyodide.mjs": "export {};\n",
@@ -81,7 +81,7 @@ def stub(tmp_path_factory: pytest.TempPathFactory, site: Path) -> Iterator[StubP
         ("/index.html", "text/html; charset=utf-8", "no-cache"),
         ("/pyscript.toml", "application/toml; charset=utf-8", "no-cache"),
         ("/frontend/app.py", "text/x-python; charset=utf-8", "no-cache"),
-        ("/frontend/sse/parser.py", "text/x-python; charset=utf-8", "no-cache"),
+        ("/frontend/app.py", "text/x-python; charset=utf-8", "no-cache"),
         (
             "/vendor/pyodide-314.0.2/pyodide.mjs",
             "text/javascript; charset=utf-8",
@@ -121,18 +121,18 @@ def test_the_frontend_bundle_is_built_from_the_current_sources_with_an_etag(stub
     with zipfile.ZipFile(io.BytesIO(first.content)) as archive:
         # Only modules (no dot-file, no byte-code of this machine's Python; main.py
         # is loaded by the page itself): no browser byte-code was built here.
-        assert sorted(archive.namelist()) == ["frontend/app.py", "frontend/sse/parser.py"]
+        assert sorted(archive.namelist()) == ["frontend/app.py", "sse_client/parser.py"]
         assert archive.read("frontend/app.py") == (site / "frontend/app.py").read_bytes()
     assert httpx.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
 
     # An edit shows at once: new bytes, new ETag, the old one no longer matches.
     time.sleep(0.01)
-    (site / "frontend/sse/parser.py").write_text("# parser, edited\n")
+    (site / "sse_client/parser.py").write_text("# parser, edited\n")
     edited = httpx.get(url, headers={"If-None-Match": first.headers["etag"]})
     assert edited.status_code == 200
     assert edited.headers["etag"] != first.headers["etag"]
     with zipfile.ZipFile(io.BytesIO(edited.content)) as archive:
-        assert archive.read("frontend/sse/parser.py") == b"# parser, edited\n"
+        assert archive.read("sse_client/parser.py") == b"# parser, edited\n"
 
 
 def test_a_precompressed_sibling_is_sent_to_clients_that_accept_its_coding_brotli_first(stub: StubProcess, site: Path) -> None:

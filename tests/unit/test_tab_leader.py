@@ -1,4 +1,4 @@
-"""The tabs' shared stream (frontend/sse/tab_leader.py, docs/client.md
+"""The tabs' shared stream (sse_client/tab_leader.py, docs/client.md
 "Shared streams") on a fake browser: one lock with a queue and `steal`, one
 channel that delivers each message to every other tab in order, per-tab
 timers on one fake clock, and each leader's real `SSEConnection` on a
@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from frontend.sse.config import ClientConfig
-from frontend.sse.connection import SSEConnection
-from frontend.sse.connection_store import ConnectionState as S
-from frontend.sse.connection_store import SSEConnectionStore, create_sse_connection_store
-from frontend.sse.parser import EventBatch
-from frontend.sse.tab_leader import (
+from sse_client.config import ClientConfig
+from sse_client.connection import SSEConnection
+from sse_client.connection_store import ConnectionState as S
+from sse_client.connection_store import SSEConnectionStore, create_sse_connection_store
+from sse_client.parser import EventBatch
+from sse_client.tab_leader import (
     PROTOCOL,
     SharedConnection,
     channel_name,
@@ -275,7 +275,7 @@ def test_fresh_events_keeps_everything_when_nothing_was_applied_or_ids_are_not_d
 def test_the_mirrored_state_survives_the_wire() -> None:
     store = create_sse_connection_store()
     store.set_connecting(3)
-    from frontend.sse.connection_store import LastError
+    from sse_client.connection_store import LastError
 
     store.set_reconnecting(3, 1_000_004.0, LastError("server unavailable (503)", 503, 1_000_000.0, 2))
     encoded = json.loads(json.dumps(encode_state(store.get_state())))

@@ -1,7 +1,7 @@
 """The one SSE connection as a state machine (sans-I/O).
 
 Rules of this file: everything that decides what the connection does lives
-here, and nothing here does I/O. The browser shell (`frontend.sse.browser`)
+here, and nothing here does I/O. The browser shell (`sse_client.browser`)
 owns fetch, timers and DOM events; it calls the `on_*` inputs below and
 carries out what this machine asks through the `ConnectionIO` port. Time and
 randomness are injected, so every rule is tested in CPython with fake time.
@@ -31,12 +31,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
-from frontend.sse.connection_store import ConnectionState, LastError, SSEConnectionStore
-from frontend.sse.dispatch import EventDispatcher, Listening
-from frontend.sse.parser import EventStreamParser
-from frontend.sse.retry import Outcome, backoff_delay, classify_response, parse_retry_after
-from frontend.sse.timers import TimerTokens
+from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
+from sse_client.connection_store import ConnectionState, LastError, SSEConnectionStore
+from sse_client.dispatch import EventDispatcher, Listening
+from sse_client.parser import EventStreamParser
+from sse_client.retry import Outcome, backoff_delay, classify_response, parse_retry_after
+from sse_client.timers import TimerTokens
 
 __all__ = ["TRANSITIONS", "ConnectionIO", "InvalidTransition", "SSEConnection"]
 
@@ -118,7 +118,7 @@ class SSEConnection(Listening):
     `set_visible(bool)`, and from the shell `on_response`, `on_chunk`,
     `on_stream_end`, `on_network_error`, `on_timer`.
 
-    Events go to its `dispatcher` (`frontend.sse.dispatch`): listeners added
+    Events go to its `dispatcher` (`sse_client.dispatch`): listeners added
     with `add_event_listener(type, listener)` (as on an `EventSource`) get
     each event; those added with `add_batch_listener(listener)` each chunk's
     events as columns. `on_unauthorized()` runs on a 401 (the app logs out);

@@ -30,8 +30,8 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, NamedTuple
 
-from frontend.sse.config import DEFAULT_MAX_ATTEMPTS
-from frontend.store import Store
+from sse_client.config import DEFAULT_MAX_ATTEMPTS
+from sse_client.store import Store
 
 __all__ = ["ConnectionState", "LastError", "SSEConnectionStore", "create_sse_connection_store", "describe_status"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from frontend.sse.event_builder import DEFAULT_MAX_EVENT_SIZE
+from sse_client.event_builder import DEFAULT_MAX_EVENT_SIZE
 
 __all__ = ["DEFAULT_CLIENT_CONFIG", "DEFAULT_MAX_ATTEMPTS", "DEFAULT_MAX_EVENT_SIZE", "ClientConfig"]
 
@@ -17,7 +17,7 @@ class ClientConfig:
     """Every setting of the SSE client, with its default; times in seconds.
     The page sets them from its URL (`?sse_<field>=`, frontend/page_settings.py).
 
-    Retrying (frontend/sse/retry.py):
+    Retrying (sse_client/retry.py):
 
     - `base_delay` [1.0]: first backoff band, unless the server sent `retry:`.
     - `max_delay` [30.0]: cap of the backoff.
@@ -30,7 +30,7 @@ class ClientConfig:
     - `recovery_time` [5.0]: an open stream this old has recovered even if
       it delivered no event (the attempt count resets).
 
-    The stream and the tab (frontend/sse/connection.py):
+    The stream and the tab (sse_client/connection.py):
 
     - `connect_timeout` [30.0]: no response head this long after an attempt
       started (a server or proxy that takes the connection and never
@@ -40,7 +40,7 @@ class ClientConfig:
     - `pause_when_hidden` [False]: close while the tab is hidden.
 
     Sharing one stream between the tabs of a browser profile
-    (frontend/sse/tab_leader.py):
+    (sse_client/tab_leader.py):
 
     - `shared` [True]: one tab leads and runs the stream, the others get its
       events over a `BroadcastChannel`; False: every tab its own stream.

@@ -10,7 +10,7 @@ channel (the browser's `BroadcastChannel`, `TabPort.post`). Every tab, leader
 or follower, hands the events it has not applied yet to its own listeners
 (the app's `EventPipeline`) and mirrors the state into its own connection
 store, so the hooks, caches and UI above work as with a connection of their
-own. Nothing here does I/O: the browser shell (`frontend.sse.tab_shell`)
+own. Nothing here does I/O: the browser shell (`sse_client.tab_shell`)
 carries out `TabPort` and reports back through the `on_*` inputs; the rules
 are tested in CPython with fake channels, locks and time
 (tests/unit/test_tab_leader.py).
@@ -57,12 +57,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
-from frontend.sse.connection import SSEConnection
-from frontend.sse.connection_store import ConnectionState, LastError, SSEConnectionStore, create_sse_connection_store
-from frontend.sse.dispatch import EventDispatcher, Listening
-from frontend.sse.parser import EventBatch
-from frontend.sse.timers import TimerTokens
+from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
+from sse_client.connection import SSEConnection
+from sse_client.connection_store import ConnectionState, LastError, SSEConnectionStore, create_sse_connection_store
+from sse_client.dispatch import EventDispatcher, Listening
+from sse_client.parser import EventBatch
+from sse_client.timers import TimerTokens
 
 __all__ = [
     "MIRRORED",

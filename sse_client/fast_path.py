@@ -1,7 +1,7 @@
 """The parser's fast paths: whole events taken as columns at C speed (sans-I/O).
 
 Both start at an event boundary (`EventBuilder.at_boundary`) in LF-only text
-and give exactly what the line-by-line rules (`frontend.sse.event_builder`)
+and give exactly what the line-by-line rules (`sse_client.event_builder`)
 give the same lines; anything they are not sure of is left to those rules.
 Their contract is the property tests of tests/unit/test_parser.py: the
 parser's output equals a plain reference implementation of the spec for any

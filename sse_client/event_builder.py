@@ -1,8 +1,8 @@
 """The field rules of an event stream: lines in, events out as columns (sans-I/O).
 
-The second stage of the parser (`frontend.sse.parser`), as httpx-sse's SSE
+The second stage of the parser (`sse_client.parser`), as httpx-sse's SSE
 decoder: it takes complete lines (LF-terminated text from
-`frontend.sse.line_decoder`), applies WHATWG HTML 9.2.6 "Interpreting an
+`sse_client.line_decoder`), applies WHATWG HTML 9.2.6 "Interpreting an
 event stream" to each (quoted next to the code), and appends each dispatched
 event to three columns: its type, its data and its last event ID. It also
 holds the piece of a line a chunk cut, within the size bound.
@@ -42,7 +42,7 @@ class EventBuilder:
     - `hold(piece)` / `finish_line(text)`: keep the unterminated end of a
       line, and complete it with the start of the next text.
     - `at_boundary`: no field of an event read yet (the fast paths of
-      `frontend.sse.fast_path` may take whole events from here).
+      `sse_client.fast_path` may take whole events from here).
     - `id_buffer`, `last_event_id`, `retry` (milliseconds or None), `errors`
       (the latest 100 `ParseError`s), `error_count` (all of them).
     """

@@ -1,7 +1,7 @@
 """Browser shell of the tabs' shared stream: Web Locks, BroadcastChannel,
 timers, visibility (browser only).
 
-Carries out what `frontend.sse.tab_leader.SharedConnection` decides (it
+Carries out what `sse_client.tab_leader.SharedConnection` decides (it
 implements the `TabPort` port) and reports back; nothing here decides. Proven
 in Chromium by tests/e2e/test_tabs.py; every rule it carries out is tested in
 CPython (tests/unit/test_tab_leader.py).
@@ -29,11 +29,11 @@ from typing import Any
 import js
 from pyodide.ffi import create_once_callable, create_proxy, to_js
 
-from frontend.sse.browser import BrowserIO, JsTimers
-from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
-from frontend.sse.connection import SSEConnection
-from frontend.sse.connection_store import SSEConnectionStore
-from frontend.sse.tab_leader import SharedConnection, channel_name, use_shared
+from sse_client.browser import BrowserIO, JsTimers
+from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
+from sse_client.connection import SSEConnection
+from sse_client.connection_store import SSEConnectionStore
+from sse_client.tab_leader import SharedConnection, channel_name, use_shared
 
 __all__ = ["TabShell", "create_shared_connection", "sharing_supported"]
 

@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import NamedTuple
 
-from frontend.sse.config import ClientConfig
+from sse_client.config import ClientConfig
 
 __all__ = [
     "Classification",

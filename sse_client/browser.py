@@ -1,6 +1,6 @@
 """Browser shell of the SSE connection: fetch, timers, online and visibility.
 
-A thin layer that carries out what `frontend.sse.connection.SSEConnection`
+A thin layer that carries out what `sse_client.connection.SSEConnection`
 decides (it implements the `ConnectionIO` port) and reports back what the
 browser did. Runs only in Pyodide (imports `js`); everything it decides is
 tested in CPython through the machine, and this layer is proven in Chromium
@@ -28,9 +28,9 @@ from typing import Any
 import js
 from pyodide.ffi import create_once_callable, create_proxy, jsnull, to_js
 
-from frontend.sse.config import DEFAULT_CLIENT_CONFIG, ClientConfig
-from frontend.sse.connection import SSEConnection
-from frontend.sse.connection_store import SSEConnectionStore
+from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
+from sse_client.connection import SSEConnection
+from sse_client.connection_store import SSEConnectionStore
 
 __all__ = ["READ_PIECE", "BrowserIO", "JsTimers", "create_browser_connection"]
 

@@ -1,6 +1,6 @@
 """Bytes of an event stream to text whose lines all end in LF (sans-I/O).
 
-The first stage of the parser (`frontend.sse.parser`), as httpx-sse's line
+The first stage of the parser (`sse_client.parser`), as httpx-sse's line
 decoder: it knows the encoding and the three line ends, nothing of fields
 or events. WHATWG HTML, section 9.2.6 "Interpreting an event stream".
 """

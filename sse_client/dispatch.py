@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from frontend.sse.parser import EventBatch, ServerSentEvent
+from sse_client.parser import EventBatch, ServerSentEvent
 
 __all__ = ["BatchListener", "EventDispatcher", "Listener", "Listening"]
 

@@ -7,10 +7,10 @@ each chunk completed, the same however the bytes are split into chunks.
 
 Three stages, as httpx-sse's decoders:
 
-- `frontend.sse.line_decoder.LineDecoder`: bytes to text whose lines end in LF;
-- `frontend.sse.event_builder.EventBuilder`: the field rules, line by line,
+- `sse_client.line_decoder.LineDecoder`: bytes to text whose lines end in LF;
+- `sse_client.event_builder.EventBuilder`: the field rules, line by line,
   the spec quoted next to each;
-- `frontend.sse.fast_path`: whole events taken as columns at C speed where
+- `sse_client.fast_path`: whole events taken as columns at C speed where
   the rules would give the same (tested against a reference implementation).
 
 Events come out as columns (`EventBatch`: types, data, last event IDs), one
@@ -19,13 +19,14 @@ batch per chunk, or as `ServerSentEvent`s (`feed`).
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from itertools import repeat
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from frontend.sse import fast_path
-from frontend.sse.event_builder import DEFAULT_MAX_EVENT_SIZE, EventBuilder, ParseError
-from frontend.sse.line_decoder import LineDecoder
+from sse_client import fast_path
+from sse_client.event_builder import DEFAULT_MAX_EVENT_SIZE, EventBuilder, ParseError
+from sse_client.line_decoder import LineDecoder
 
 __all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventBatch", "EventStreamParser", "ParseError", "ServerSentEvent"]
 
@@ -43,6 +44,11 @@ class ServerSentEvent(NamedTuple):
     event: str
     data: str
     id: str
+
+    def json(self) -> Any:
+        """`data` parsed as JSON (as httpx-sse's `ServerSentEvent.json()`);
+        ValueError (`json.JSONDecodeError`) if it is not JSON."""
+        return json.loads(self.data)
 
 
 class EventBatch(NamedTuple):
