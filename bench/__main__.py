@@ -3,11 +3,13 @@
     python -m bench [--quick] [SECTION ...]
 
 With SECTIONs (browser sections of bench/browser.py `SECTIONS`: visits,
-time_to_live, throughput, replay, latency, reconnect_overhead, memory), only
+time_to_live, throughput, replay, latency, reconnect_overhead, memory; and
+`cpython`, bench/cpython_transport.py), only
 those run; their figures replace theirs in bench/results.json, the others
 stay, and BENCHMARKS.md is written again.
 
-CPython figures (parser against httpx-sse, the herd simulation, a profile
+CPython figures (parser against httpx-sse, the package's CPython transport
+against httpx-sse over HTTP, the herd simulation, a profile
 of the per-event pipeline) and browser figures (Chromium against the stub:
 a person's first and return visit through a throttled link, time to live on
 localhost, shell paint, throughput against the native EventSource in the
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import browser, engines, herd, parser_bench, pipeline
+from bench import browser, cpython_transport, engines, herd, parser_bench, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,6 +93,12 @@ FIGURES: list[tuple[str, str, Any, str]] = [
      "the same after the page made its own snapshot: a reload"),
     ("parser_vs_httpx_sse_ratio", ">= 1.5", lambda v: v >= 1.5,
      "the same 20,000-event stream in 64 KiB chunks, httpx-sse's time over ours, alternated in one process"),
+    ("cpython_vs_httpx_sse_ratio", ">= 2", lambda v: v >= 2,
+     "the package's CPython transport (`sse_client.AsyncEventSource`: parser and the reconnecting state machine) "
+     "against httpx-sse's `aconnect_sse(...).aiter_sse()`, the same 20,000 events of ~100 B from the stub's "
+     "/_test/burst over a localhost socket, httpx-sse's time over ours, alternated (bench/cpython_transport.py)"),
+    ("cpython_vs_httpx_sse_ratio_mixed", ">= 2", lambda v: v >= 2,
+     "the same on the mixed stream (action, agreement and notification updates interleaved)"),
 ]
 
 
@@ -258,8 +266,9 @@ def write_report(results: dict[str, Any], path: Path) -> None:
 def main() -> None:
     arguments = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     arguments.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
-    arguments.add_argument("sections", nargs="*", choices=[[], *browser.SECTIONS], metavar="SECTION",
-                           help=f"only these browser sections: {', '.join(browser.SECTIONS)}")
+    arguments.add_argument("sections", nargs="*", choices=[[], *browser.SECTIONS, "cpython"], metavar="SECTION",
+                           help=f"only these sections: {', '.join(browser.SECTIONS)}, cpython (the package's "
+                           "CPython transport against httpx-sse)")
     options = arguments.parse_args()
     started = time.monotonic()
     meta = {
@@ -272,12 +281,17 @@ def main() -> None:
     if options.sections:
         results = json.loads(results_path.read_text()) if results_path.exists() else {"meta": meta}
         results = {key: value for key, value in results.items() if key not in {f"error_{s}" for s in options.sections}}
-        results.update(browser.run(quick=options.quick, only=options.sections))
+        browser_sections = [section for section in options.sections if section != "cpython"]
+        if "cpython" in options.sections:
+            results.update(cpython_transport.run(3 if options.quick else 9))
+        if browser_sections:
+            results.update(browser.run(quick=options.quick, only=browser_sections))
         results["meta"].setdefault("sections", {}).update({section: meta["date"] for section in options.sections})
     else:
         results = {"meta": meta}
         for name, step in (
             ("parser", lambda: parser_bench.run(5 if options.quick else 15)),
+            ("cpython transport", lambda: cpython_transport.run(3 if options.quick else 9)),
             ("pipeline profile", pipeline.run),
             ("herd", lambda: herd.run(1 if options.quick else 3)),
             ("browser", lambda: browser.run(quick=options.quick)),
