@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.stub import ROOT, StubProcess, free_port, start_stub, stop_stub, wait_until
+from sse_client import ClientConfig, EventSource
+from tests.support.stub import ROOT, StubProcess, auth_headers, free_port, login, start_stub, stop_stub, wait_until
 
 NGINX = "/usr/sbin/nginx"
 
@@ -210,3 +213,43 @@ def test_an_origin_not_allowed_by_cors_cannot_use_the_api(open_app, stub, static
     form = page.submit_login("alice")
     expect(form.get_by_role("alert").filter(has_text="cannot be reached")).to_be_visible()
     expect(page.page.get_by_test_id("logout")).to_have_count(0)
+
+
+def test_the_packages_cpython_transport_through_nginx_backs_off_on_502_and_resumes_by_id(stubs, nginx, tmp_path):
+    """sse_client.EventSource (the sync twin) through the deploy's nginx: the
+    stub killed behind it (nginx answers 502 meanwhile), restarted, and the
+    stream resumes with Last-Event-ID: every event once."""
+    stub = start_stub(tmp_path, "--test-controls", "--keepalive", "1")
+    stubs.append(stub)
+    port = int(stub.url.rsplit(":", 1)[1])
+    proxy = nginx(port)
+    token = login(stub.url, "alice")
+    first = int(stub.control("notify", {"username": "alice", "level": "info", "message": "before the kill"})["id"])
+
+    def restart() -> None:
+        time.sleep(2)  # the backend is down this long: a deploy, not a condition
+        restarted = start_stub(tmp_path, "--test-controls", "--keepalive", "1", port=port, db=stub.db)
+        stubs.append(restarted)
+        restarted.control("notify", {"username": "alice", "level": "info", "message": "after the restart"})
+
+    config = ClientConfig(base_delay=0.25, max_delay=0.5, max_attempts=100)
+    seen: list[str] = []
+    statuses: list[int | None] = []
+    restarter = threading.Thread(target=restart)
+    with httpx.Client(timeout=10) as client:
+        source = EventSource(client, proxy + "/sse", headers=auth_headers(token), config=config, last_event_id=str(first - 1))
+        source.store.subscribe(lambda new, old: statuses.append(new.status if new else None), selector=lambda s: s["last_error"])
+        with source:
+            for event in source:
+                if event.event != "notification":
+                    continue
+                seen.append(event.json()["data"]["message"])
+                if len(seen) == 1:
+                    stub.process.kill()
+                    stub.process.wait(timeout=10)
+                    restarter.start()
+                else:
+                    break
+    restarter.join(timeout=30)
+    assert seen == ["before the kill", "after the restart"]
+    assert 502 in statuses  # nginx's answer while the stub was down: retried, not fatal

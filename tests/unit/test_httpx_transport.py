@@ -7,6 +7,8 @@ and asks for fresh headers on every attempt; the sync twin likewise."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -18,7 +20,7 @@ import pytest
 
 from sse_client import ClientConfig, ServerSentEvent
 from sse_client.httpx_transport import AsyncEventSource, EventSource, SSEError
-from tests.support.stub import StubProcess, auth_headers, login, start_stub, stop_stub
+from tests.support.stub import StubProcess, auth_headers, free_port, login, start_stub, stop_stub
 
 pytestmark = pytest.mark.anyio
 
@@ -189,3 +191,68 @@ def test_the_sync_source_replays_from_an_id_recovers_from_a_drop_and_ends_on_204
     assert seen == ["replayed 1", "replayed 2", "replayed 3", "after the drop"]
     assert attempts(stub)[0]["last_event_id"] == before
     assert attempts(stub)[-1]["status"] == 204
+
+
+SSE_STARLETTE_APP = """
+from starlette.applications import Starlette
+from starlette.routing import Route
+from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+
+SEEN = []
+
+
+async def stream(request):
+    start = int(request.headers.get("last-event-id") or 0)
+    SEEN.append(request.headers.get("last-event-id"))
+
+    async def events():
+        yield ServerSentEvent(comment="hello")
+        if start == 0:
+            yield ServerSentEvent(retry=300)  # the server's reconnection time, ms
+        for number in range(start + 1, start + 4):  # three events, then the stream ends
+            yield ServerSentEvent(data=f"line one {number}\\nline two", event="tick", id=str(number))
+
+    return EventSourceResponse(events(), ping=60)
+
+
+async def seen(request):
+    from starlette.responses import JSONResponse
+    return JSONResponse(SEEN)
+
+
+app = Starlette(routes=[Route("/stream", stream), Route("/seen", seen)])
+"""
+
+
+async def test_a_stream_served_by_sse_starlette_is_followed_across_its_ends_by_id(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    (tmp_path / "sse_app.py").write_text(SSE_STARLETTE_APP)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "sse_app:app", "--port", str(port), "--log-level", "warning"], cwd=tmp_path
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await until(lambda: _answers(url + "/seen"))
+        events: list[ServerSentEvent] = []
+        source = AsyncEventSource(client, url + "/stream", config=ClientConfig(base_delay=5.0, max_delay=10.0))
+        async with source:
+            async for event in source:
+                events.append(event)
+                if len(events) == 9:
+                    break
+        assert [e.id for e in events] == [str(n) for n in range(1, 10)]  # none lost, none twice
+        assert events[0] == ServerSentEvent("tick", "line one 1\nline two", "1")
+        assert source.connection.server_retry_ms == 300  # `retry: 300` replaced the 5 s backoff band
+        assert httpx.get(url + "/seen").json() == [None, "3", "6"]  # Last-Event-ID on each reconnect
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
