@@ -7,6 +7,8 @@ and notification updates), read over a real socket on localhost by
 machine: generations, timers, the store) and by httpx-sse's
 `aconnect_sse(...).aiter_sse()` (which only parses). Each reads until it has
 the N events; runs alternate, so drift hits both alike (bench/stats.py).
+And `cpython_reconnect_overhead_ms`: after a dropped stream, the time from
+the retry the policy scheduled to the stream open again.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from httpx_sse import aconnect_sse
 
 from bench.stats import summary
 from sse_client import AsyncEventSource, ClientConfig
-from tests.support.stub import start_stub, stop_stub
+from tests.support.stub import StubProcess, start_stub, stop_stub
 
 EVENTS = 20_000
 
@@ -66,10 +68,37 @@ async def measure(base: str, repetitions: int) -> dict[str, object]:
     return results
 
 
+async def reconnect_overhead(stub: StubProcess, drops: int) -> dict[str, object]:
+    """ms from the retry the policy scheduled after a drop to the stream open
+    again (a new request, its head, the store updated): what the transport
+    adds to the backoff it was told to wait."""
+    overheads: list[float] = []
+    async with httpx.AsyncClient(base_url=stub.url, timeout=10) as client:
+        config = ClientConfig(base_delay=0.25, max_delay=0.5, max_attempts=1000)  # drops without events count as failures
+        source = AsyncEventSource(client, "/sse", headers=stub.login("alice"), config=config)
+        scheduled: list[float] = []
+        source.store.subscribe(lambda new, old: scheduled.append(new) if new else None, selector=lambda s: s["next_retry_at"])
+        async with source:
+            for _ in range(drops + 1):
+                while source.state.value != "Connected":
+                    await asyncio.sleep(0.005)
+                opened = source.store.get_state()["last_connected_at"]
+                if scheduled:
+                    overheads.append((opened - scheduled[-1]) * 1000)
+                # The client may have the response head before the stub lists the stream: drop until one went.
+                while (await asyncio.to_thread(stub.control, "drop_streams", {"username": "alice"}))["streams"] == 0:
+                    await asyncio.sleep(0.01)
+                while source.state.value == "Connected":
+                    await asyncio.sleep(0.001)
+    return {"cpython_reconnect_overhead_ms": summary(overheads)}
+
+
 def run(repetitions: int = 9) -> dict[str, object]:
     stub = start_stub(Path(tempfile.mkdtemp(prefix="bench-cpython-")), "--test-controls")
     try:
-        return asyncio.run(measure(stub.url, repetitions))
+        results = asyncio.run(measure(stub.url, repetitions))
+        results.update(asyncio.run(reconnect_overhead(stub, 5 if repetitions < 9 else 20)))
+        return results
     finally:
         stop_stub(stub)
 
