@@ -1,7 +1,8 @@
 """The sse_client package's browser example (examples/browser/) in Chromium:
 served by a plain static host with only the package's wheel and the vendored
-Pyodide beside it, it lists the stub's live events, and resumes by
-`Last-Event-ID` after the stub is killed and restarted."""
+Pyodide (and PyScript, for the page that lists the wheel in its `packages`)
+beside it, it lists the stub's live events, and resumes by `Last-Event-ID`
+after the stub is killed and restarted."""
 
 from __future__ import annotations
 
@@ -44,11 +45,11 @@ def static_site(tmp_path: Path) -> Iterator[str]:
         [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "--quiet", "-w", str(site), str(ROOT)],
         check=True,
     )
-    for name in ("index.html", "main.py"):
+    for name in ("index.html", "pyscript.html", "main.py"):
         shutil.copy(ROOT / "examples" / "browser" / name, site / name)
     (site / "vendor").mkdir()
-    for pyodide in (ROOT / "vendor").glob("pyodide-*"):
-        (site / "vendor" / pyodide.name).symlink_to(pyodide)
+    for vendored in [*(ROOT / "vendor").glob("pyodide-*"), *(ROOT / "vendor").glob("pyscript-*")]:
+        (site / "vendor" / vendored.name).symlink_to(vendored)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), functools.partial(Handler, directory=str(site)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -56,13 +57,16 @@ def static_site(tmp_path: Path) -> Iterator[str]:
     server.shutdown()
 
 
-def test_the_browser_example_lists_live_events_with_the_wheel_alone_and_resumes_after_a_restart(browser, static_site, tmp_path):
+@pytest.mark.parametrize("page_name", ["index.html", "pyscript.html"])  # Pyodide alone; PyScript listing the wheel
+def test_the_browser_example_lists_live_events_with_the_wheel_alone_and_resumes_after_a_restart(
+    browser, static_site, tmp_path, page_name
+):
     backend: StubProcess = start_stub(tmp_path, "--test-controls", "--cors-origins", static_site)
     context = browser.new_context()
     try:
         context.route(OUTSIDE, lambda route: route.abort())
         page = context.new_page()
-        page.goto(f"{static_site}/?api={backend.url}")
+        page.goto(f"{static_site}/{page_name}?api={backend.url}")
         status, events = page.get_by_test_id("status"), page.get_by_test_id("events").locator("li")
         expect(status).to_have_text("Connected", timeout=90_000)
         backend.control("notify", {"username": "alice", "level": "info", "message": "first"})
