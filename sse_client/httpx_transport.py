@@ -26,7 +26,6 @@ timeout so its timers fire.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import inspect
 import random as random_module
 import time
@@ -75,18 +74,28 @@ class _Source:
     """What both sources share: the connection, its store, the events read
     and not yet taken, and the end (why iteration stops)."""
 
-    def __init__(self, config: ClientConfig, last_event_id: str, random: Callable[[], float]) -> None:
+    def __init__(self, io: Any, config: ClientConfig, last_event_id: str, random: Callable[[], float]) -> None:
         self.store = create_sse_connection_store(config.max_attempts)
         self.config = config
         self.events: deque[ServerSentEvent] = deque()
         self.end: BaseException | None = None
-        self.connection = SSEConnection(self._io(), self.store, time.time, random, config)
+        self.connection = SSEConnection(io, self.store, time.time, random, config)
         self.connection.last_event_id = last_event_id
         self.connection.add_batch_listener(self._take)
         self.store.subscribe(self._state_changed, selector=lambda state: state["state"])
 
-    def _io(self) -> Any:
-        raise NotImplementedError
+    def connect(self) -> None:
+        """Open the stream (idempotent); iteration and the `with` blocks call it."""
+        self.connection.connect()
+
+    def _ended(self) -> bool:
+        """True when iteration is over (a 204, `close()`); raises the
+        `SSEError` when it stopped on an error; False while it goes on."""
+        if self.end is None:
+            return False
+        if isinstance(self.end, StopIteration):
+            return True
+        raise self.end
 
     @property
     def last_event_id(self) -> str:
@@ -200,21 +209,14 @@ class AsyncEventSource(_Source):
         random: Callable[[], float] = random_module.random,
     ) -> None:
         self.client, self.url, self.headers = client, url, headers
-        super().__init__(config, last_event_id, random)
-
-    def _io(self) -> Any:
         self.io = _AsyncIO(self)
-        return self.io
+        super().__init__(self.io, config, last_event_id, random)
 
     async def _headers(self) -> Mapping[str, str]:
         headers = self.headers() if callable(self.headers) else self.headers
         if inspect.isawaitable(headers):
             headers = await headers
         return dict(headers or {})
-
-    def connect(self) -> None:
-        """Open the stream (idempotent); iteration and `async with` call it."""
-        self.connection.connect()
 
     async def aclose(self) -> None:
         """Close for good: the request is cancelled, the timers cleared."""
@@ -239,10 +241,8 @@ class AsyncEventSource(_Source):
         while True:
             while self.events:
                 yield self.events.popleft()
-            if self.end is not None:
-                if isinstance(self.end, StopIteration):
-                    return
-                raise self.end
+            if self._ended():
+                return
             self.io.wake.clear()
             await self.io.wake.wait()
 
@@ -254,7 +254,7 @@ class _SyncIO:
     def __init__(self, source: EventSource) -> None:
         self.source = source
         self.pending: tuple[int, str] | None = None
-        self.aborted: set[int] = set()
+        self.aborted = -1  # the newest generation aborted (they only grow)
         self.timers: dict[str, tuple[float, int]] = {}
         self.deferred: deque[Callable[[], None]] = deque()
 
@@ -262,7 +262,7 @@ class _SyncIO:
         self.pending = (generation, last_event_id)
 
     def abort(self, generation: int) -> None:
-        self.aborted.add(generation)
+        self.aborted = max(self.aborted, generation)
         if self.pending is not None and self.pending[0] == generation:
             self.pending = None
 
@@ -283,11 +283,8 @@ class _SyncIO:
         while self.deferred:
             self.deferred.popleft()()
         now = time.monotonic()
-        due = [(at, name, token) for name, (at, token) in self.timers.items() if at <= now]
-        heapq.heapify(due)
-        while due:
-            _, name, token = heapq.heappop(due)
-            if self.timers.get(name, (0.0, -1))[1] == token:
+        for _, name, token in sorted((at, name, token) for name, (at, token) in self.timers.items() if at <= now):
+            if self.timers.get(name, (0.0, -1))[1] == token:  # not replaced by an earlier one's callback
                 del self.timers[name]
                 self.source.connection.on_timer(name, token)
 
@@ -312,15 +309,8 @@ class EventSource(_Source):
         random: Callable[[], float] = random_module.random,
     ) -> None:
         self.client, self.url, self.headers = client, url, headers
-        super().__init__(config, last_event_id, random)
-
-    def _io(self) -> Any:
         self.io = _SyncIO(self)
-        return self.io
-
-    def connect(self) -> None:
-        """Open the stream (idempotent); iteration and `with` call it."""
-        self.connection.connect()
+        super().__init__(self.io, config, last_event_id, random)
 
     def close(self) -> None:
         """Close for good."""
@@ -340,10 +330,8 @@ class EventSource(_Source):
             io.fire_due()
             while self.events:
                 yield self.events.popleft()
-            if self.end is not None:
-                if isinstance(self.end, StopIteration):
-                    return
-                raise self.end
+            if self._ended():
+                return
             if io.pending is not None:
                 generation, last_event_id = io.pending
                 io.pending = None
@@ -363,7 +351,7 @@ class EventSource(_Source):
                 if not _report_head(connection, generation, response):
                     return
                 for chunk in response.iter_bytes():
-                    if generation != connection.generation or generation in io.aborted:
+                    if generation != connection.generation or generation <= io.aborted:
                         return  # closed, or the watchdog gave up on it: the response is closed on the way out
                     connection.on_chunk(generation, chunk)
                     io.fire_due()

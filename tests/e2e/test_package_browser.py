@@ -64,7 +64,8 @@ def test_the_browser_example_lists_live_events_with_the_wheel_alone_and_resumes_
     backend: StubProcess = start_stub(tmp_path, "--test-controls", "--cors-origins", static_site)
     context = browser.new_context()
     try:
-        context.route(OUTSIDE, lambda route: route.abort())
+        outside: list[str] = []
+        context.route(OUTSIDE, lambda route: (outside.append(route.request.url), route.abort()))
         page = context.new_page()
         page.goto(f"{static_site}/{page_name}?api={backend.url}")
         status, events = page.get_by_test_id("status"), page.get_by_test_id("events").locator("li")
@@ -80,6 +81,7 @@ def test_the_browser_example_lists_live_events_with_the_wheel_alone_and_resumes_
         expect(events.filter(has_text="while it reconnected")).to_have_count(1, timeout=30_000)
         expect(status).to_have_text("Connected")
         expect(events).to_have_count(2)  # nothing twice
+        assert outside == [], f"requests outside 127.0.0.1: {outside}"
     finally:
         context.close()
         stop_stub(backend, kill=True)

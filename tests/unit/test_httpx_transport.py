@@ -170,6 +170,24 @@ async def test_204_ends_the_iteration_and_close_ends_it_at_once(stub: StubProces
     await until(lambda: not any(c["open"] for c in attempts(stub)))
 
 
+async def test_cancelling_the_task_that_iterates_inside_async_with_closes_the_stream(
+    stub: StubProcess, client: httpx.AsyncClient
+) -> None:
+    async def follow() -> None:
+        async with AsyncEventSource(client, stub.url + "/sse", headers=stub.login("alice"), config=QUICK) as source:
+            async for _ in source:
+                pass
+
+    task = asyncio.ensure_future(follow())
+    await until(lambda: any(c["open"] for c in attempts(stub)))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await until(lambda: not any(c["open"] for c in attempts(stub)))
+    await asyncio.sleep(0.6)  # proving an absence: no retry after the backoff's cap
+    assert len(attempts(stub)) == 1
+
+
 def test_the_sync_source_replays_from_an_id_recovers_from_a_drop_and_ends_on_204(stub: StubProcess) -> None:
     before = notify(stub, "zero")
     for n in (1, 2, 3):

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
+from frontend.cache import make_key
 from frontend.contexts.sse_connection_context import SSEProviderMissingError
 from frontend.hooks.use_live_updates import use_live_updates
 from frontend.live_updates import LIVE_UPDATES_KEY, LiveUpdates
 from frontend.reactive import Root, el
 from sse_client.connection_store import ConnectionState, create_sse_connection_store
-from tests.unit.fakes import AppHarness, deliver, open_stream, sse_frame, wire_event
+from tests.unit.fakes import AppHarness, deliver, open_stream, settle, sse_frame, wire_event
 
 
 def notification(event_id: str) -> bytes:
@@ -104,3 +105,31 @@ def test_the_hook_gives_the_switch_and_re_renders_on_change() -> None:
     assert seen[-1][1] is app.live
     with pytest.raises(SSEProviderMissingError, match="within SSEProvider"):
         Root().render(el(Probe))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("role", ["follower", None])
+async def test_on_again_a_tab_that_rejoins_as_a_follower_refetches_its_lists_and_a_stream_of_its_own_does_not(
+    role: str | None,
+) -> None:
+    # A follower of the tabs' shared stream gets no replay: the leader's stream never stopped.
+    app = AppHarness()
+    key = make_key("actions", coaching_session_id="session-1")
+    await app.cache.revalidate(key)
+    app.render()
+    if role is not None:
+        app.harness.connection.role = role  # type: ignore[attr-defined]  # as a SharedConnection says
+    open_stream(app.harness)
+    deliver(app.harness, notification("7"))
+    await settle()
+    app.fetcher.calls.clear()  # the first open (no replay to resume) refetched: that is another rule
+    app.live.disable()
+    app.live.enable()
+    open_stream(app.harness)  # resumed with Last-Event-ID: 7, so the replay brings what was missed
+    await settle()
+    assert app.fetcher.calls == ([key] if role else [])
