@@ -299,6 +299,13 @@ def SessionPage(app: App) -> Any:
     use_effect(lambda: layout.show_not_live(stale), (stale,))
 
     def load() -> Callable[[], object]:
+        # The sessions kept with the last known lists show at once (their lists
+        # are in the caches, marked not live), as the lists do: a return visit
+        # does not wait a round trip for what it already has.
+        kept = app.outbox_shell.sessions
+        if kept:
+            set_sessions(newest_first(list(kept)))
+
         async def run() -> None:
             try:
                 set_sessions(newest_first(await _load_sessions(app)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,6 +123,32 @@ def test_write_made_while_the_backend_is_down_survives_a_reload_and_is_sent_once
     headers = restarted.login("alice")
     assert count_on_server(restarted, headers, text) == 1
     expect(items(alice, text)).to_have_count(1)
+
+
+def test_a_return_shows_the_kept_session_before_the_backend_answers(open_app, stub, own_stubs, tmp_path):
+    """A return visit draws the session and lists it kept at once, marked not
+    live, while the backend has not answered (hung: the process stopped, its
+    socket still accepting); then goes live when it answers."""
+    backend = own_stub(own_stubs, tmp_path, stub)
+    alice = open_app("alice", base=stub.url, query=f"?api={backend.url}&sse_max_delay=2")
+    alice.expect_state("Connected")
+    expect(items(alice, "Draft the quarterly goals")).to_have_count(1)
+    wait_until(lambda: lists_saved(alice, "alice"), what="the lists to be kept")
+
+    assert backend.process is not None
+    backend.process.send_signal(signal.SIGSTOP)
+    try:
+        alice.page.reload(wait_until="commit")
+        wait_for_app(alice)
+        expect(items(alice, "Draft the quarterly goals")).to_have_count(1)
+        expect(alice.page.get_by_test_id("session-title")).to_be_visible()
+        expect(alice.page.get_by_test_id("not-live")).to_be_visible()
+        alice.expect_state("Connecting")
+    finally:
+        backend.process.send_signal(signal.SIGCONT)
+    alice.expect_state("Connected")
+    expect(alice.page.get_by_test_id("not-live")).to_be_hidden()
+    expect(items(alice, "Draft the quarterly goals")).to_have_count(1)
 
 
 def test_a_create_whose_reply_is_lost_is_retried_and_applied_once(open_app, stub):
