@@ -25,7 +25,9 @@
 // of the total) and the stage in an `aria-live` region; if Python cannot start
 // (a missing file, no WebAssembly, no memory) it says so, with a Reload button.
 // `window.pyodideBoot` says which start ran ('snapshot' or 'scratch');
-// `window.pyodideLocalSnapshot` what became of this visit's own snapshot. The
+// `window.pyodideLocalSnapshot` what became of this visit's own snapshot;
+// `window.pyodidePrecompiled` how many extension modules Pyodide instantiated
+// from a compile made while Python started (below, `precompile`). The
 // marks `boot:start`, `boot:image` (a snapshot read from storage),
 // `boot:restored` (Python runs), `boot:load` (PyScript asks) and `boot:ready`
 // (packages loaded) time it for `make bench`.
@@ -206,6 +208,7 @@ function prefetch(url, init = {}, handOver = null) {
         throw new BootError(`A file the app needs is missing on the server: ${fileName(url)} (HTTP ${answer.status}).`);
       }
       downloads.count(url, answer);
+      if (/wasm32[^/]*\.whl$/.test(url)) precompile(answer.clone());
       return answer;
     },
     async () => {
@@ -221,6 +224,93 @@ function prefetch(url, init = {}, handOver = null) {
   response.catch((error) => failStart(error));
   early.set(url, handOver ? response.then((answer) => handOver.then(() => answer)) : response);
   return response;
+}
+
+// -- the packages' WebAssembly, compiled while Python starts -----------------------
+
+// Pyodide compiles a package's extension modules (pydantic_core's: 4.7 MB of
+// WebAssembly) when it installs the package, once Python is up: on the critical
+// path, and slowest right after a snapshot restore, while the engine's compiler
+// threads are still busy with the runtime (WebKit most: BENCHMARKS.md has the
+// figures). So each platform wheel's `.so` files are compiled as soon as the wheel is in,
+// while Python starts; Pyodide's later `WebAssembly.instantiate` of the same
+// bytes gets the module compiled here (docs/first-visit.md).
+// Per platform wheel, a promise of its `{ bytes: Uint8Array, module: Promise<WebAssembly.Module | null> }`s.
+const compiled = [];
+const nativeInstantiate = globalThis.WebAssembly?.instantiate; // none: start() says so
+
+function precompile(response) {
+  compiled.push(
+    response.arrayBuffer().then(
+      (wheel) => storedExtensions(wheel).map((bytes) => ({ bytes, module: WebAssembly.compile(bytes).catch(() => null) })),
+      () => [], // the wheel's own fetch reports the failure
+    ),
+  );
+}
+
+/** The `.so` entries of the zip archive `zip` (ArrayBuffer) that are stored
+ * uncompressed (as the build writes them), as views of it; none from an archive
+ * this reader does not understand: Pyodide then compiles them itself, as before.
+ * Format: PKWARE APPNOTE 4.3 (end of central directory, central and local headers). */
+export function storedExtensions(zip) {
+  const view = new DataView(zip);
+  const found = [];
+  let end = -1;
+  for (let at = zip.byteLength - 22; at >= Math.max(0, zip.byteLength - 22 - 0xffff); at--) {
+    // The end record, whose comment runs to the end (a comment may hold its signature too).
+    if (view.getUint32(at, true) === 0x06054b50 && at + 22 + view.getUint16(at + 20, true) === zip.byteLength) {
+      end = at;
+      break;
+    }
+  }
+  if (end < 0) return found;
+  const count = view.getUint16(end + 10, true);
+  let at = view.getUint32(end + 16, true);
+  const decoder = new TextDecoder();
+  for (let n = 0; n < count && at + 46 <= zip.byteLength && view.getUint32(at, true) === 0x02014b50; n++) {
+    const method = view.getUint16(at + 10, true);
+    const size = view.getUint32(at + 20, true);
+    const nameLength = view.getUint16(at + 28, true);
+    const skip = nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+    const local = view.getUint32(at + 42, true);
+    const name = decoder.decode(new Uint8Array(zip, at + 46, nameLength));
+    if (method === 0 && name.endsWith('.so') && local + 30 <= zip.byteLength && view.getUint32(local, true) === 0x04034b50) {
+      const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+      if (start + size <= zip.byteLength) found.push(new Uint8Array(zip, start, size));
+    }
+    at += 46 + skip;
+  }
+  return found;
+}
+
+/** Give the page back the browser's own `fetch` and `WebAssembly.instantiate`, and
+ * let go of the early compiles (the start is over, or failed). */
+function endBootHooks() {
+  globalThis.fetch = nativeFetch;
+  if (nativeInstantiate) WebAssembly.instantiate = nativeInstantiate;
+  compiled.length = 0;
+}
+
+function sameBytes(a, b) {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `WebAssembly.instantiate` while Python starts: bytes compiled early get that
+ * module (the answer's shape is the same: `{ module, instance }`). */
+function instantiate(source, imports) {
+  const bytes = source instanceof ArrayBuffer ? new Uint8Array(source)
+    : ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength) : null;
+  if (!bytes || !compiled.length) return nativeInstantiate.call(WebAssembly, source, imports);
+  // Pyodide installs a package once it has all its wheels: our reads of them are done too.
+  return Promise.all(compiled).then(async (wheels) => {
+    const early = wheels.flat().find((entry) => sameBytes(entry.bytes, bytes));
+    const module = early && (await early.module);
+    if (!module) return nativeInstantiate.call(WebAssembly, source, imports);
+    globalThis.pyodidePrecompiled = (globalThis.pyodidePrecompiled ?? 0) + 1;
+    return { module, instance: await nativeInstantiate.call(WebAssembly, module, imports) };
+  });
 }
 
 /** A `<link rel=preload>` for a file fetched later by PyScript, which then gets this response. */
@@ -316,6 +406,7 @@ export async function start() {
     downloads.expect(file(name), manifest.sizes[name]);
   }
   globalThis.fetch = bootFetch;
+  WebAssembly.instantiate = instantiate;
   // Python starts (seconds of main-thread work) once it has the standard library:
   // hand that over only when the runtime is in too and "Starting Python" is on screen.
   const downloaded = Promise.all([wasm, stdLibURL].map((url) => downloads.done(url)));
@@ -384,13 +475,13 @@ export async function start() {
   pyodide.unpackArchive(await Promise.race([app, failed]), 'zip', { extractDir: APP_HOME });
   await Promise.race([pyodide.loadPackage(PACKAGES, { messageCallback: () => {} }), failed]);
   clearInterval(stalled);
-  globalThis.fetch = nativeFetch;
+  endBootHooks();
   return pyodide;
 }
 
 const started = start();
 started.catch((error) => {
-  globalThis.fetch = nativeFetch;
+  endBootHooks();
   console.error('Python could not start:', error);
   view.problem(describe(error));
 });

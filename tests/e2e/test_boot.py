@@ -11,10 +11,13 @@ spreads the herd).
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import tempfile
 import threading
+import zipfile
 from typing import Any
 
 import pytest
@@ -321,6 +324,55 @@ def test_the_page_boots_once_and_each_restore_draws_its_own_randomness(open_app)
     assert restored_1 and restored_2
     assert draws_1 != draws_2
     assert len(set(draws_1) | set(draws_2)) == 6
+
+
+PRECOMPILED = "[window.pyodideBoot, window.pyodidePrecompiled, String(WebAssembly.instantiate).includes('[native code]')]"
+
+
+def test_the_extension_module_is_compiled_while_python_starts_from_scratch_or_a_snapshot(open_app):
+    """pydantic_core's WebAssembly is compiled from its wheel as soon as the wheel
+    is in; Pyodide's install instantiates that module (boot.mjs `precompile`), and
+    the page's `WebAssembly.instantiate` is the browser's own again afterwards."""
+    alice = open_app("alice")
+    alice.expect_state("Connected")
+    assert alice.page.evaluate(PRECOMPILED) == ["scratch", 1, True]
+    wait_until(lambda: alice.page.evaluate(SNAPSHOT_STORED), timeout=90, what="the browser's own snapshot")
+    alice.page.reload()
+    alice.expect_state("Connected")
+    assert alice.page.evaluate(PRECOMPILED) == ["snapshot", 1, True]
+
+
+def _zip(entries: list[tuple[str, bytes, int]], comment: bytes = b"") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data, method in entries:
+            archive.writestr(zipfile.ZipInfo(name), data, compress_type=method)
+        archive.comment = comment
+    return buffer.getvalue()
+
+
+def test_the_wheel_reader_finds_exactly_the_stored_extension_modules(open_app):
+    """`storedExtensions` (boot.mjs) against Python's zipfile: the `.so` entries stored
+    uncompressed, with their exact bytes; none that is deflated; an archive comment
+    (the end record is searched from the end) and a damaged archive are survived."""
+    alice = open_app("alice")
+    so = bytes(range(256)) * 40
+    stored = _zip(
+        [("pkg/__init__.py", b"x = 1\n", zipfile.ZIP_STORED), ("pkg/_ext.so", so, zipfile.ZIP_STORED),
+         ("pkg/_other.so", so[:999], zipfile.ZIP_DEFLATED), ("pkg/data.bin", b"so", zipfile.ZIP_STORED)],
+        comment=b"PK\x05\x06: the end record's signature, in a comment long enough to be searched",
+    )
+    found = alice.page.evaluate(
+        """async (archives) => {
+          const { storedExtensions } = await import('./frontend/boot.mjs');
+          return archives.map((text) => {
+            const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+            return storedExtensions(bytes.buffer).map((view) => btoa(String.fromCharCode(...view)));
+          });
+        }""",
+        [base64.b64encode(archive).decode() for archive in (stored, stored[: len(stored) // 2], b"not a zip")],
+    )
+    assert [[base64.b64decode(text) for text in each] for each in found] == [[so], [], []]
 
 
 APP_BYTECODE = """async () => {

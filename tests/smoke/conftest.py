@@ -33,6 +33,7 @@ BOOT_FIGURES = """document.body.dataset.appReady === 'true' && {
   boot: window.pyodideBoot ?? null,
   ready_ms: Math.round(performance.getEntriesByName('app:started')[0]?.startTime ?? -1),
   snapshot_downloaded: performance.getEntriesByType('resource').some((r) => /snapshot[^/]*\\.bin/.test(r.name)),
+  precompiled: window.pyodidePrecompiled ?? 0,
 }"""
 
 REPORT: dict[str, dict[str, Any]] = {}
