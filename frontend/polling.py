@@ -18,7 +18,11 @@ Rules (docs/client.md "Polling"):
   after the server turned live updates off (`disabled`) or asked the client
   to stop (204: `Disconnected` while still wanted, once the stream was
   tried; `Disconnected` before any attempt is the start); or `Connecting` /
-  `Reconnecting` for longer than `grace` since the stream was last open.
+  `Reconnecting` for longer than `grace` since the stream was last open; or
+  `Reconnecting` with the next attempt `grace` or more away (a server's
+  `Retry-After`, as the stub's 503 `sse_disabled` sends: the stream could
+  not bring anything sooner, so waiting out the grace first only leaves the
+  page stale longer).
 - **How often.** The first poll is due at once (the data may be `grace`
   old already), then every `interval` (30 s); each failed poll doubles the
   wait up to `max_interval` (2 min), and a poll that succeeds brings it back
@@ -97,7 +101,9 @@ class PollingSchedule:
         if connection in _TRYING and not disabled:
             if self._trying_since is None:
                 self._trying_since = now
-            return self._set(self.active or now - self._trying_since >= self.grace, now)
+            retry_at = state.get("next_retry_at")
+            far = connection is ConnectionState.Reconnecting and retry_at is not None and retry_at - now >= self.grace
+            return self._set(self.active or far or now - self._trying_since >= self.grace, now)
         error = state.get("last_error")
         unauthorized = connection is ConnectionState.Error and error is not None and error.status == 401
         return self._set(not unauthorized, now)

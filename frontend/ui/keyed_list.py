@@ -9,17 +9,25 @@ never one long task.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import js
 from pyodide.ffi import create_once_callable
 
-__all__ = ["MAX_NEW_ROWS", "KeyedList"]
+__all__ = ["MAX_NEW_ROWS", "RENDER_BUDGET", "KeyedList"]
 
 MAX_NEW_ROWS = 24
 """Rows made in one render at most; the rest follow in the next tasks.
 A row costs tens of calls across the JS bridge to build."""
+
+RENDER_BUDGET = 0.006
+"""Seconds one render spends making and updating rows; the rows not reached
+follow in the next task. A replay changes the same rows again and again: the
+rows of a render are each drawn once, however many events changed them, and
+one render of many changed rows is never a long task (with the pipeline's own
+budget, `frontend.pipeline.DEFAULT_BUDGET`, a task stays well under 50 ms)."""
 
 
 def _next_task(callback: Callable[[], None]) -> None:
@@ -51,18 +59,22 @@ class KeyedList:
             self._rows.pop(entity_id)[1].remove()
         self._order = [i for i in self._order if i in wanted]
         made = 0
+        deadline = time.perf_counter() + RENDER_BUDGET
         index = -1  # DOM position of the row: rows not made yet take none
         for item in items:
             row = self._rows.get(item.id)
             if row is None:
-                if made == MAX_NEW_ROWS:
+                if made == MAX_NEW_ROWS or time.perf_counter() > deadline:
                     self._render_more()
                     continue
                 made += 1
                 row = self._rows[item.id] = [item, self._create(item)]
             elif row[0] is not item and row[0] != item:
-                self._update(row[1], item)
-                row[0] = item
+                if time.perf_counter() > deadline:  # shown as it was, until the next task
+                    self._render_more()
+                else:
+                    self._update(row[1], item)
+                    row[0] = item
             index += 1
             if index < len(self._order) and self._order[index] == item.id:
                 continue

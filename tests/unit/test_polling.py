@@ -33,6 +33,19 @@ def test_reconnecting_polls_only_after_the_grace_and_at_once_then() -> None:
     assert schedule.due(130.0) and schedule.grace_ends_at() is None
 
 
+def test_a_retry_scheduled_a_grace_or_more_away_polls_at_once() -> None:
+    """A server's Retry-After (the stub's 503 `sse_disabled` asks for 30 s): the
+    stream cannot bring anything before then, so the page polls now."""
+    schedule = PollingSchedule(grace=30.0)
+    schedule.observe(state(S.Connecting), 100.0)
+    assert not schedule.observe({**state(S.Reconnecting, 503), "next_retry_at": 129.9}, 100.0)
+    assert schedule.observe({**state(S.Reconnecting, 503), "next_retry_at": 130.0}, 100.0)
+    assert schedule.due(100.0)
+    # Waiting for the network (no time set) is not a long wait by itself.
+    other = PollingSchedule(grace=30.0)
+    assert not other.observe({**state(S.Reconnecting), "next_retry_at": None}, 100.0)
+
+
 def test_the_grace_starts_again_after_the_stream_was_open() -> None:
     schedule = PollingSchedule(grace=30.0)
     schedule.observe(state(S.Reconnecting), 0.0)
