@@ -238,7 +238,8 @@ def test_many_new_rows_at_once_are_made_a_few_per_task_in_order(open_apps, stub)
     """A replay that brings many entities new to a list (80 actions in one
     write): every row appears once, in creation order, and no task makes more
     than `MAX_NEW_ROWS` of them (frontend/ui/keyed_list.py), so making them is
-    never one long task."""
+    never one long task. Then five updates of each in one write: the rows a
+    render's time budget leaves for the next task all end at their last text."""
     from datetime import timedelta
 
     from contract.events import dump_event
@@ -268,3 +269,19 @@ def test_many_new_rows_at_once_are_made_a_few_per_task_in_order(open_apps, stub)
     assert [body for body in bodies if body.startswith(f"row {tag}")] == [f"row {tag} {number:03d}" for number in range(80)]
     per_task = alice.page.evaluate("window.__rowsAddedPerTask")
     assert sum(per_task) >= 80 and max(per_task) <= 24, per_task
+
+    updates = []
+    for round_number in range(1, 6):
+        for number in range(80):
+            at = start + timedelta(seconds=round_number, milliseconds=number)
+            action = Action(
+                id=f"act-rows-{tag}-{number:03d}",
+                coaching_session_id="session-1",
+                created_at=start + timedelta(milliseconds=number),
+                updated_at=at,
+                body=f"row {tag} {number:03d} v{round_number}",
+            )
+            updates.append(f"event: action_updated\ndata: {dump_event(ACTIONS.changed_event('updated', action, 'rel-1'))}\n\n")
+    stub.control("send", {"username": "alice", "frame": "".join(updates)})
+    expect(rows.filter(has_text=" v5")).to_have_count(80)
+    expect(rows.filter(has_text=" v4")).to_have_count(0)
