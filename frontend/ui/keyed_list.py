@@ -24,7 +24,8 @@ A row costs tens of calls across the JS bridge to build."""
 
 RENDER_BUDGET = 0.006
 """Seconds one render spends making and updating rows; the rows not reached
-follow in the next task. A replay changes the same rows again and again: the
+follow in the next task (each render makes or updates one row at least, so
+a list however long always gets there). A replay changes the same rows again and again: the
 rows of a render are each drawn once, however many events changed them, and
 one render of many changed rows is never a long task (with the pipeline's own
 budget, `frontend.pipeline.DEFAULT_BUDGET`, a task stays well under 50 ms)."""
@@ -58,23 +59,24 @@ class KeyedList:
         for entity_id in [i for i in self._order if i not in wanted]:
             self._rows.pop(entity_id)[1].remove()
         self._order = [i for i in self._order if i in wanted]
-        made = 0
+        made = updated = 0
         deadline = time.perf_counter() + RENDER_BUDGET
         index = -1  # DOM position of the row: rows not made yet take none
         for item in items:
             row = self._rows.get(item.id)
             if row is None:
-                if made == MAX_NEW_ROWS or time.perf_counter() > deadline:
+                if made == MAX_NEW_ROWS or (made + updated and time.perf_counter() > deadline):
                     self._render_more()
                     continue
                 made += 1
                 row = self._rows[item.id] = [item, self._create(item)]
             elif row[0] is not item and row[0] != item:
-                if time.perf_counter() > deadline:  # shown as it was, until the next task
+                if made + updated and time.perf_counter() > deadline:  # shown as it was, until the next task
                     self._render_more()
                 else:
                     self._update(row[1], item)
                     row[0] = item
+                    updated += 1
             index += 1
             if index < len(self._order) and self._order[index] == item.id:
                 continue
