@@ -254,37 +254,10 @@ function precompile(response) {
 
 /** The `.so` entries of the zip archive `zip` (ArrayBuffer) that are stored
  * uncompressed (as the build writes them), as views of it; none from an archive
- * this reader does not understand: Pyodide then compiles them itself, as before.
- * Format: PKWARE APPNOTE 4.3 (end of central directory, central and local headers). */
+ * the reader (snapshots.mjs `storedEntries`) does not understand: Pyodide then
+ * compiles them itself, as before. */
 export function storedExtensions(zip) {
-  const view = new DataView(zip);
-  const found = [];
-  let end = -1;
-  for (let at = zip.byteLength - 22; at >= Math.max(0, zip.byteLength - 22 - 0xffff); at--) {
-    // The end record, whose comment runs to the end (a comment may hold its signature too).
-    if (view.getUint32(at, true) === 0x06054b50 && at + 22 + view.getUint16(at + 20, true) === zip.byteLength) {
-      end = at;
-      break;
-    }
-  }
-  if (end < 0) return found;
-  const count = view.getUint16(end + 10, true);
-  let at = view.getUint32(end + 16, true);
-  const decoder = new TextDecoder();
-  for (let n = 0; n < count && at + 46 <= zip.byteLength && view.getUint32(at, true) === 0x02014b50; n++) {
-    const method = view.getUint16(at + 10, true);
-    const size = view.getUint32(at + 20, true);
-    const nameLength = view.getUint16(at + 28, true);
-    const skip = nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
-    const local = view.getUint32(at + 42, true);
-    const name = decoder.decode(new Uint8Array(zip, at + 46, nameLength));
-    if (method === 0 && name.endsWith('.so') && local + 30 <= zip.byteLength && view.getUint32(local, true) === 0x04034b50) {
-      const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
-      if (start + size <= zip.byteLength) found.push(new Uint8Array(zip, start, size));
-    }
-    at += 46 + skip;
-  }
-  return found;
+  return [...snapshots.storedEntries(zip, (name) => name.endsWith('.so')).values()];
 }
 
 /** Give the page back the browser's own `fetch` and `WebAssembly.instantiate`, and
@@ -532,6 +505,7 @@ function makeSnapshotLater() {
       stdLibURL: indexURL + manifest.stdlib,
       lockFileURL: indexURL + manifest.lock,
       preimport: manifest.preimport,
+      preload: manifest.preload,
       limit: manifest.snapshot_memory_limit,
     });
   };

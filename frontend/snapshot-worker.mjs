@@ -1,27 +1,25 @@
 // Makes this browser's Pyodide memory snapshot, in a worker, and stores it
 // (snapshots.mjs). Started by boot.mjs once the page is live and idle, when no
 // snapshot of this build is stored. Message in: { build, indexURL, stdLibURL,
-// lockFileURL, preimport (module names), limit (bytes of wasm memory Pyodide can
-// restore) }. Message out: { stored (bool), reason (string, when not stored),
+// lockFileURL, preimport (module names), preload (see snapshots.mjs `prepare`),
+// limit (bytes of wasm memory Pyodide can restore) }. Message out: { stored (bool), reason (string, when not stored),
 // bytes (image size), ms (time to make it) }.
 //
 // The snapshot holds the interpreter right after start-up with `preimport`
-// imported (every standard-library module the page uses; tools/pyodide_build.py
-// checked at setup that such a snapshot restores); it is made from the same
-// standard-library zip the page mounts, so the import system it captures reads
-// the zip the page will have.
+// imported (every standard-library module the page uses) and `preload`'s
+// pure-Python modules of the packages (snapshots.mjs `prepare`;
+// tools/pyodide_build.py checked at setup that such a snapshot restores and
+// takes the packages after); it is made from the same standard-library zip the
+// page mounts, so the import system it captures reads the zip the page will have.
 import { loadPyodide } from '../vendor/pyodide-314.0.2/pyodide.mjs';
-import { save } from './snapshots.mjs';
+import { prepare, save } from './snapshots.mjs';
 
 self.onmessage = async ({ data }) => {
   const started = performance.now();
   try {
-    const { key, indexURL, stdLibURL, lockFileURL, preimport, limit } = data;
+    const { key, indexURL, stdLibURL, lockFileURL, preimport, preload, limit } = data;
     const pyodide = await loadPyodide({ indexURL, stdLibURL, lockFileURL, _makeSnapshot: true });
-    pyodide.globals.set('modules', pyodide.toPy(preimport));
-    pyodide.runPython(
-      'import importlib\nfor name in modules:\n    try:\n        importlib.import_module(name)\n    except Exception:\n        pass\ndel name, modules, importlib',
-    );
+    await prepare(pyodide, indexURL, { preimport, preload });
     const memory = pyodide._module.HEAP8.length;
     if (memory > limit) {
       self.postMessage({ stored: false, reason: `memory ${memory} > ${limit}` });

@@ -104,3 +104,86 @@ export async function drop() {
     db.close();
   }
 }
+
+// -- what a snapshot holds -------------------------------------------------------------
+
+const SITE_PACKAGES = '/lib/python3.14/site-packages/'; // where Pyodide installs wheels
+
+/** The entries of the zip archive `zip` (ArrayBuffer) that are stored uncompressed
+ * (as the build writes wheels) and whose name `wanted(name)` accepts: a Map of
+ * name -> Uint8Array view of `zip`, in archive order. Empty for an archive this
+ * reader does not understand. Format: PKWARE APPNOTE 4.3 (end of central
+ * directory, central and local headers). */
+export function storedEntries(zip, wanted) {
+  const view = new DataView(zip);
+  const found = new Map();
+  let end = -1;
+  for (let at = zip.byteLength - 22; at >= Math.max(0, zip.byteLength - 22 - 0xffff); at--) {
+    // The end record, whose comment runs to the end (a comment may hold its signature too).
+    if (view.getUint32(at, true) === 0x06054b50 && at + 22 + view.getUint16(at + 20, true) === zip.byteLength) {
+      end = at;
+      break;
+    }
+  }
+  if (end < 0) return found;
+  const count = view.getUint16(end + 10, true);
+  let at = view.getUint32(end + 16, true);
+  const decoder = new TextDecoder();
+  for (let n = 0; n < count && at + 46 <= zip.byteLength && view.getUint32(at, true) === 0x02014b50; n++) {
+    const method = view.getUint16(at + 10, true);
+    const size = view.getUint32(at + 20, true);
+    const nameLength = view.getUint16(at + 28, true);
+    const skip = nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+    const local = view.getUint32(at + 42, true);
+    const name = decoder.decode(new Uint8Array(zip, at + 46, nameLength));
+    if (method === 0 && wanted(name) && local + 30 <= zip.byteLength && view.getUint32(local, true) === 0x04034b50) {
+      const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+      if (start + size <= zip.byteLength) found.set(name, new Uint8Array(zip, start, size));
+    }
+    at += 46 + skip;
+  }
+  return found;
+}
+
+/**
+ * Bring a new interpreter (`pyodide`, started with `_makeSnapshot`) to what a
+ * snapshot of this build holds (vendor/boot.json's `preload` and `preimport`):
+ * the files of `preload` (pure-Python wheels, file names under `indexURL`)
+ * written where Pyodide installs wheels, then `preimport` (module names)
+ * imported. The page installs the same wheels after a restore; their modules
+ * are then already in `sys.modules`. No wheel with an extension module: one
+ * loaded before a snapshot leaves indices into the wasm function table in the
+ * image that a restored interpreter does not have (it traps on a call), and
+ * their pure modules need the extension (pydantic_core's `core_schema` imports
+ * the package). Used by snapshot-worker.mjs and by the build's own check
+ * (tools/pyodide_build.py). Resolves to the imports that failed ("name:
+ * error" strings); rejects if a wheel cannot be fetched.
+ */
+export async function prepare(pyodide, indexURL, { preload = [], preimport }) {
+  for (const wheel of preload) {
+    const response = await fetch(indexURL + wheel);
+    if (!response.ok) throw new Error(`${wheel}: HTTP ${response.status}`);
+    for (const [name, bytes] of storedEntries(await response.arrayBuffer(), (name) => !name.endsWith('/'))) {
+      pyodide.FS.mkdirTree(SITE_PACKAGES + name.slice(0, name.lastIndexOf('/')));
+      pyodide.FS.writeFile(SITE_PACKAGES + name, bytes);
+    }
+  }
+  pyodide.globals.set('modules', pyodide.toPy(preimport));
+  const failed = pyodide.runPython(IMPORT);
+  const result = failed.toJs();
+  failed.destroy();
+  return result;
+}
+
+const IMPORT = `
+import importlib
+importlib.invalidate_caches()
+failed = []
+for name in modules:
+    try:
+        importlib.import_module(name)
+    except Exception as error:
+        failed.append(f"{name}: {error!r}")
+del modules, name, importlib
+failed
+`;

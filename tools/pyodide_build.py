@@ -36,8 +36,11 @@ library (`loadPyodide({_makeSnapshot: true})`, `pyodide.makeMemorySnapshot()`,
 `loadPyodide({_loadSnapshot})`). The page does not download one (31 MB, 5 MB
 compressed, for about the time a start from this byte-code takes: measured in
 docs/first-visit.md); each browser makes its own after its first visit
-(frontend/snapshot-worker.mjs). The build makes one the same way and restores
-it, so a change that breaks them fails here: Pyodide 314 restores at most
+(frontend/snapshot-worker.mjs), holding also the modules of the pure-Python
+wheels the page imports (pydantic's and pydantic_core's cannot be in one:
+frontend/snapshots.mjs `prepare`). The
+build makes one the same way and restores it, installs the packages over it
+and uses pydantic, so a change that breaks them fails here: Pyodide 314 restores at most
 `SNAPSHOT_MEMORY_LIMIT` of memory (pyodide issue 6254), and a bigger image
 fails the build rather than every browser's own snapshot later.
 
@@ -213,24 +216,19 @@ for entry in archive.namelist():
                 walk(constant)
     walk(code)
     imports[name] = sorted(found)
-json.dumps({'held': held, 'entries': entries, 'imports': imports})
+site = sorted(
+    name for name, module in list(sys.modules.items())
+    if (getattr(module, '__file__', None) or '').startswith('/lib/python3.14/site-packages/')
+)
+json.dumps({'held': held, 'entries': entries, 'imports': imports, 'site': site})
 `);
 }"""
 
-SNAP = """async ([indexURL, stdLibURL, modules]) => {
+SNAP = """async ([indexURL, stdLibURL, preimport, preload]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
+  const { prepare } = await import('/frontend/snapshots.mjs');
   const py = await loadPyodide({ indexURL, stdLibURL, _makeSnapshot: true });
-  py.globals.set('modules', py.toPy(modules));
-  const failed = py.runPython(`
-import importlib
-failed = []
-for name in modules:
-    try:
-        importlib.import_module(name)
-    except Exception as error:
-        failed.append(f"{name}: {error!r}")
-failed
-`).toJs();
+  const failed = await prepare(py, indexURL, { preimport, preload });
   const memory = py._module.HEAP8.length;
   const snapshot = py.makeMemorySnapshot();
   await fetch('/__snapshot__', { method: 'POST', body: snapshot });
@@ -238,8 +236,10 @@ failed
 }"""
 
 # A restore, then an import the snapshot does not hold (read from the zip the
-# snapshot's import system has open: it must be the same file).
-CHECK = """async ([indexURL, stdLibURL]) => {
+# snapshot's import system has open: it must be the same file), then the packages
+# installed as the page does, over the modules of theirs the snapshot holds, and
+# used (a snapshot holding an extension module's table indices traps here).
+CHECK = """async ([indexURL, stdLibURL, packages, held]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
   const snapshot = new Uint8Array(await (await fetch('/__snapshot__')).arrayBuffer());
   const start = performance.now();
@@ -247,7 +247,16 @@ CHECK = """async ([indexURL, stdLibURL]) => {
   const answer = py.runPython('import sys, json; json.dumps([sys.version_info[:2], 6 * 7])');
   const restore = performance.now() - start;
   py.runPython('import calendar; calendar.timegm((2026, 1, 1, 0, 0, 0))');
-  return [answer, restore];
+  py.globals.set('held', py.toPy(held));
+  const missing = py.runPython('json.dumps([name for name in held if name not in sys.modules])');
+  await py.loadPackage(packages, { messageCallback: () => {} });
+  const used = py.runPython(`
+import pydantic, pydantic_core
+class Probe(pydantic.BaseModel):
+    name: str
+json.dumps([Probe.model_validate_json('{"name": "x"}').name, pydantic_core.__file__ is not None])
+`);
+  return [answer, restore, missing, used];
 }"""
 
 
@@ -534,19 +543,51 @@ def _integrity(path: Path) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
 
 
-def write_manifest(stdlib: Path, lock: Path, preimport: list[str]) -> dict:
+def snapshot_preload(site: Iterable[str]) -> tuple[list[str], list[str]]:
+    """What a snapshot holds of the packages, given `site` (the modules of the
+    installed wheels the page imports): (the pure-Python wheels' file names,
+    for snapshots.mjs `prepare`; the modules of `site` they hold, to import).
+    A wheel is pure when it has no `.so` and depends (pyodide-lock.json) on
+    none that has. The others' modules stay out, even pure ones: pydantic_core's `core_schema` imports the package for its
+    `PydanticUndefined`, and an extension module loaded before a snapshot
+    leaves indices into the wasm function table that a restore does not have."""
+    site = list(site)
+    lock = json.loads((PYODIDE_DIR / "pyodide-lock.json").read_text())["packages"]
+    by_file = {entry["file_name"].rsplit("/", 1)[-1]: name for name, entry in lock.items()}
+    native: set[str] = set()  # lock names of the wheels with an extension module
+    tops: dict[str, str] = {}
+    for wheel in package_wheels():
+        with zipfile.ZipFile(wheel) as archive:
+            names = archive.namelist()
+        if any(name.endswith(".so") for name in names):
+            native.add(by_file[wheel.name])
+        for name in names:
+            top = name.split("/")[0]
+            if not top.endswith((".dist-info", ".data")):
+                tops[top.removesuffix(".pyc")] = wheel.name
+
+    def needs_native(name: str) -> bool:
+        return name in native or any(needs_native(dependency) for dependency in lock[name]["depends"])
+
+    wheels = [wheel.name for wheel in package_wheels() if not needs_native(by_file[wheel.name])]
+    imported = [name for name in site if tops.get(name.split(".")[0]) in wheels]
+    return wheels, imported
+
+
+def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list[str]) -> dict:
     """`vendor/boot.json`, what `frontend/boot.mjs` needs to know of this build:
     the hashed file names, the decoded size of each file it fetches (bytes, for
     its progress bar), each wheel's integrity (Pyodide fetches wheels with the
     lock's sha256 as `integrity`; boot.mjs asks for them early with the same),
-    the modules a snapshot pre-imports (frontend/snapshot-worker.mjs), and
+    the modules a snapshot pre-imports and the wheels it takes them from
+    (`preimport`, `preload`: frontend/snapshots.mjs `prepare`), and
     `build`, which
     changes whenever a snapshot of this build would differ (so a browser's own
     snapshot of another build is never restored)."""
     packages = [wheel.name for wheel in package_wheels()]
     runtime = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm"]
     sizes = {name: (PYODIDE_DIR / name).stat().st_size for name in [*runtime, stdlib.name, lock.name, *packages]}
-    identity = json.dumps([PYODIDE_VERSION, stdlib.name, preimport]).encode()
+    identity = json.dumps([PYODIDE_VERSION, stdlib.name, preimport, preload]).encode()
     manifest = {
         "build": hashlib.sha256(identity).hexdigest()[:16],
         "pyodide": PYODIDE_VERSION,
@@ -557,6 +598,7 @@ def write_manifest(stdlib: Path, lock: Path, preimport: list[str]) -> dict:
         "integrity": {name: _integrity(PYODIDE_DIR / name) for name in packages},
         "sizes": sizes,
         "preimport": preimport,
+        "preload": preload,
     }
     _write_atomic(MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     return manifest
@@ -634,25 +676,32 @@ def main(argv: list[str]) -> int:
                 f"({len(held)} imported by the page), {stdlib.stat().st_size / 1e6:.2f} MB"
             )
             stdlib_url = INDEX_URL + stdlib.name
-            preimport = [name for name in held if name in entries]
-            failed, memory = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport])
+            preload, site_modules = snapshot_preload(found["site"])
+            preimport = [name for name in held if name in entries] + site_modules
+            failed, memory = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport, preload])
             if failed:
                 print("pyodide-build: could not pre-import " + "; ".join(failed), file=sys.stderr)
             data = received.get("snapshot", b"")
             if len(data) < 1_000_000:
                 raise SystemExit(f"pyodide-build: got {len(data)} bytes, expected a wasm memory image")
             check_snapshot_memory(memory)
-            answer, restore_ms = page().evaluate(CHECK, [INDEX_URL, stdlib_url])
+            answer, restore_ms, missing, used = page().evaluate(CHECK, [INDEX_URL, stdlib_url, ["pydantic"], site_modules])
             if json.loads(answer) != [[3, 14], 42]:
                 raise SystemExit(f"pyodide-build: restored interpreter answered {answer!r}")
+            if json.loads(missing):
+                lacking = json.loads(missing)
+                raise SystemExit(f"pyodide-build: the restored interpreter lacks {lacking}, which the snapshot was to hold")
+            if json.loads(used) != ["x", True]:
+                raise SystemExit(f"pyodide-build: the packages over the restored interpreter answered {used!r}")
         finally:
             browser.close()
     lock = write_lock(package_wheels())
-    write_manifest(stdlib, lock, preimport)
+    write_manifest(stdlib, lock, preimport, preload)
     remove_stale({stdlib.name, lock.name})
     write_siblings(compressible())
     print(
-        f"pyodide-build: a snapshot of this start ({len(data) / 1e6:.1f} MB, {len(preimport)} modules pre-imported, "
+        f"pyodide-build: a snapshot of this start ({len(data) / 1e6:.1f} MB, {len(preimport)} modules pre-imported "
+        f"({len(site_modules)} of packages), "
         f"{memory / 2**20:.1f} MiB of memory) restores in {restore_ms:.0f} ms; made in {time.monotonic() - started:.0f} s"
     )
     return 0

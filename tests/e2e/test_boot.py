@@ -226,6 +226,45 @@ def test_a_snapshot_the_engine_rejects_is_dropped_and_not_made_again(browser, st
         context.close()
 
 
+RESTORE_OWN_SNAPSHOT = """async () => {
+  const snapshots = await import('./frontend/snapshots.mjs');
+  const manifest = await (await fetch('./vendor/boot.json')).json();
+  const image = await snapshots.load(snapshots.key(manifest.build, navigator.userAgent));
+  const { loadPyodide } = await import(`./vendor/pyodide-${manifest.pyodide}/pyodide.mjs`);
+  const indexURL = new URL(`./vendor/pyodide-${manifest.pyodide}/`, location.href).href;
+  const py = await loadPyodide({ indexURL, stdLibURL: indexURL + manifest.stdlib, lockFileURL: indexURL + manifest.lock,
+                                 _loadSnapshot: new Uint8Array(image) });
+  const held = py.runPython(`import sys, json
+tops = ('typing_extensions', 'annotated_types', 'typing_inspection', 'pydantic', 'pydantic_core')
+json.dumps(sorted(n for n in sys.modules if n.split('.')[0] in tops))`);
+  await py.loadPackage('pydantic', { messageCallback: () => {} });
+  const used = py.runPython(`import pydantic
+class Probe(pydantic.BaseModel):
+    title: str
+Probe.model_validate_json('{"title": "x"}').title`);
+  return [manifest.preload, JSON.parse(held), used];
+}"""
+
+
+def test_the_browsers_own_snapshot_holds_the_pure_python_packages_and_takes_pydantic_after(browser, stub):
+    """The snapshot a page makes of itself holds the modules of the wheels with no
+    extension module (their import is then no part of a restore's start), none of
+    pydantic or pydantic_core (a loaded extension module would leave function-table
+    indices a restore does not have), and a restored interpreter installs pydantic
+    over it and uses it."""
+    context, page = new_page(browser)
+    try:
+        page.goto(stub.url + "/")
+        wait_until(lambda: page.evaluate(SNAPSHOT_STORED), timeout=90, what="the browser's own snapshot")
+        preload, held, used = page.evaluate(RESTORE_OWN_SNAPSHOT)
+        assert sorted(name.split("-")[0] for name in preload) == ["annotated_types", "typing_extensions", "typing_inspection"]
+        assert {"typing_extensions", "annotated_types", "typing_inspection.introspection"} <= set(held)
+        assert [name for name in held if name.startswith("pydantic")] == []
+        assert used == "x"
+    finally:
+        context.close()
+
+
 NO_STORAGE = """
 const open = IDBFactory.prototype.open;
 IDBFactory.prototype.open = function (name, ...rest) {

@@ -200,7 +200,8 @@ def test_the_vendored_browser_wheels_are_byte_code_and_match_the_page_lock():
 def test_the_manifest_names_this_builds_files_with_their_sizes():
     """vendor/boot.json, all frontend/boot.mjs knows of the build: each named file
     exists with the size given (the progress bar's total), the standard library holds
-    byte-code only and every module a snapshot pre-imports, and no snapshot is shipped
+    byte-code only and every standard-library module a snapshot pre-imports, the others
+    are of the pure-Python wheels it holds, and no snapshot is shipped
     (each browser makes its own)."""
     import zipfile
 
@@ -216,7 +217,11 @@ def test_the_manifest_names_this_builds_files_with_their_sizes():
         names = archive.namelist()
     assert names and all(name.endswith(".pyc") for name in names)
     shipped = {name[:-4].removesuffix("/__init__").replace("/", ".") for name in names}
-    assert set(manifest["preimport"]) <= shipped
+    packages = {name.split("-")[0] for name in manifest["preload"]}  # the pure-Python wheels a snapshot holds
+    assert packages == {"typing_extensions", "annotated_types", "typing_inspection"}  # not pydantic: it needs pydantic_core
+    assert set(manifest["preload"]) <= set(manifest["packages"])
+    assert {name for name in manifest["preimport"] if name.split(".")[0] not in packages} <= shipped
+    assert {"typing_extensions", "annotated_types"} <= set(manifest["preimport"])
     assert {"asyncio", "json", "re", "email.utils", "zipfile"} <= shipped  # the app's, the stream's, the installer's
     assert not shipped & {"tkinter", "unittest", "pydoc", "idlelib", "turtle"}  # never imported by the page
     assert manifest["snapshot_memory_limit"] == pyodide_build.SNAPSHOT_MEMORY_LIMIT
