@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import js
-from pyodide.ffi import create_once_callable, create_proxy
+from pyodide.ffi import create_proxy
 
 from contract.registry import ACTIONS, AGREEMENTS, OVERARCHING_GOALS, EntityKind
 from frontend.api import ApiClient, ApiError
@@ -52,7 +52,7 @@ from frontend.outbox import DEFAULT_UNDO_WINDOW
 from frontend.outbox_shell import OutboxShell, SectionWrites
 from frontend.outbox_view import rows_for
 from frontend.page_settings import client_config_from_params, undo_window_from_params
-from frontend.platform import LocalStorage, api_base_url, fetch_send, log, query_param, query_params
+from frontend.platform import LocalStorage, api_base_url, fetch_send, log, next_task, query_param, query_params
 from frontend.polling_shell import PollingShell
 from frontend.providers.sse_provider import SSEProvider
 from frontend.reactive import Element, Root, el, use_effect, use_memo, use_ref, use_state, use_store
@@ -87,9 +87,13 @@ with the pending writes applied, `rows_for`) and `dispose()`."""
 
 
 def _soon(flush: Callable[[], None]) -> None:
-    """Render a batch of updates in a microtask: after the current handler
-    (a whole chunk of events), before the browser paints."""
-    js.queueMicrotask(create_once_callable(flush))
+    """Render a batch of updates in a task of its own, right after the
+    current one (`next_task`): a task holds either the events' work (the
+    pipeline's slices, `frontend.pipeline.DEFAULT_BUDGET`) or the render of
+    what they changed, never both, so a replay's tasks stay short; a single
+    event is drawn a task hop (well under a millisecond) later, before the
+    next frame."""
+    next_task(flush)
 
 
 class App:

@@ -44,10 +44,12 @@ __all__ = ["BARRIER_TYPES", "SLICE", "EventPipeline", "Handler"]
 
 Handler = Callable[[list[Any]], None]
 
-SLICE = 128
+SLICE = 64
 """Events validated and handed on at a time. Slices rather than whole chunks:
 holding a replay's thousands of typed events alive at once costs more per
-event than handing them on in slices (BENCHMARKS.md)."""
+event than handing them on in slices; and the budget is checked between
+slices, so one slice's handlers are what a task can overrun it by
+(bench/NOTES.md, "The replay")."""
 
 BARRIER_TYPES = frozenset({"resync", "force_logout"})
 """Event types that are handed on alone, in their place in the stream."""

@@ -23,9 +23,9 @@ MAX_NEW_ROWS = 24
 A row costs tens of calls across the JS bridge to build."""
 
 RENDER_BUDGET = 0.006
-"""Seconds one render spends making and updating rows; the rows not reached
-follow in the next task (each render makes or updates one row at least, so
-a list however long always gets there). A replay changes the same rows again and again: the
+"""Seconds one render spends making, updating and moving rows; the rows
+not reached follow in the next task, as they were (each render does one of
+these at least, so a list however long always gets there). A replay changes the same rows again and again: the
 rows of a render are each drawn once, however many events changed them, and
 one render of many changed rows is never a long task (with the pipeline's own
 budget, `frontend.pipeline.DEFAULT_BUDGET`, a task stays well under 50 ms)."""
@@ -59,26 +59,28 @@ class KeyedList:
         for entity_id in [i for i in self._order if i not in wanted]:
             self._rows.pop(entity_id)[1].remove()
         self._order = [i for i in self._order if i in wanted]
-        made = updated = 0
+        made = work = 0
         deadline = time.perf_counter() + RENDER_BUDGET
         index = -1  # DOM position of the row: rows not made yet take none
         for item in items:
             row = self._rows.get(item.id)
-            if row is None:
-                if made == MAX_NEW_ROWS or (made + updated and time.perf_counter() > deadline):
+            changed = row is not None and row[0] is not item and row[0] != item
+            placed = row is not None and index + 1 < len(self._order) and self._order[index + 1] == item.id
+            if row is None or changed or not placed:
+                # Making, updating and moving a row are each work: past the budget
+                # (or the rows made), this and every later row wait for the next task.
+                if work and (time.perf_counter() > deadline or (row is None and made == MAX_NEW_ROWS)):
                     self._render_more()
-                    continue
-                made += 1
-                row = self._rows[item.id] = [item, self._create(item)]
-            elif row[0] is not item and row[0] != item:
-                if made + updated and time.perf_counter() > deadline:  # shown as it was, until the next task
-                    self._render_more()
-                else:
+                    break
+                work += 1
+                if row is None:
+                    made += 1
+                    row = self._rows[item.id] = [item, self._create(item)]
+                elif changed:
                     self._update(row[1], item)
                     row[0] = item
-                    updated += 1
             index += 1
-            if index < len(self._order) and self._order[index] == item.id:
+            if placed:
                 continue
             if item.id in self._order:
                 self._order.remove(item.id)
