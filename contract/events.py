@@ -26,7 +26,7 @@ into the union, its validators and `dump_event`; `EVENTS` is the API's
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, cached_property
 from itertools import compress
 from typing import Annotated, Any, Literal, NotRequired, Union, final
 
@@ -192,7 +192,12 @@ class EventSet:
     - `adapter`: its `TypeAdapter`; `adapters`: one per event type;
     - `validators`: event type -> its envelope's pydantic-core
       `validate_json` (no union to pick from: the SSE `event:` name already
-      says which).
+      says which); `validate_union(data)`: the union's.
+
+    Each validator is built when first used, not with the set: building
+    them all is the biggest part of importing this module, on the page's
+    start, and a session meets a few of its event types (KeyError for a type
+    not in `envelopes`).
     """
 
     def __init__(self, kinds: tuple[EntityKind, ...]) -> None:
@@ -206,14 +211,22 @@ class EventSet:
         # `Union[...]` of a tuple built at run time: the `|` form has no spelling for that.
         union: Any = Annotated[Union[tuple(self.envelopes.values())], Field(discriminator="type")]  # noqa: UP007
         self.union = union
+        self.adapters: dict[str, TypeAdapter[Any]] = _Built(lambda event_type: TypeAdapter(self.envelopes[event_type]))
+        self.validators: dict[str, Callable[[str], Any]] = _Built(
+            lambda event_type: self.adapters[event_type].validator.validate_json
+        )
+
+    @cached_property
+    def adapter(self) -> TypeAdapter[Any]:
         # Without the string cache, as the models.
-        self.adapter: TypeAdapter[Any] = TypeAdapter(union, config=ConfigDict(cache_strings=False))
-        self.adapters: dict[str, TypeAdapter[Any]] = {
-            event_type: TypeAdapter(envelope) for event_type, envelope in self.envelopes.items()
-        }
-        self.validators: dict[str, Callable[[str], Any]] = {
-            event_type: adapter.validator.validate_json for event_type, adapter in self.adapters.items()
-        }
+        return TypeAdapter(self.union, config=ConfigDict(cache_strings=False))
+
+    def validate_union(self, data: str) -> Any:
+        """The union's pydantic-core `validate_json` of `data` (raises
+        `pydantic.ValidationError`); from the second call on, that function
+        itself (an attribute of the set)."""
+        validate = self.validate_union = self.adapter.validator.validate_json  # type: ignore[method-assign,assignment]
+        return validate(data)
 
     def dump_event(self, event: Any) -> str:
         """JSON text of one event (a member of the union, as its constructor
@@ -221,6 +234,20 @@ class EventSet:
         `pydantic_core.PydanticSerializationError` for a value it cannot write
         and `KeyError` for an unknown `type`."""
         return self.adapters[event["type"]].dump_json(event).decode()
+
+
+class _Built(dict[str, Any]):
+    """A dict that builds a missing value with `build(key)` on `d[key]` and
+    keeps it (`get` and `in` see only the values built so far); `build`
+    raises KeyError for a key it has no value for."""
+
+    def __init__(self, build: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._build = build
+
+    def __missing__(self, key: str) -> Any:
+        value = self[key] = self._build(key)
+        return value
 
 
 @cache
@@ -244,9 +271,8 @@ EVENT_TYPES = EVENTS.event_types
 dump_event = EVENTS.dump_event
 
 # The hot path reads these as module globals, one lookup each per event:
-# the union's pydantic-core validator (the TypeAdapter wrapper adds nothing
-# used here), and the per-type ones.
-_validate_json = EVENTS.adapter.validator.validate_json
+# the per-type pydantic-core validators (the TypeAdapter wrapper adds nothing
+# used here), built as each type first comes.
 _EVENT_VALIDATORS = EVENTS.validators
 
 
@@ -288,7 +314,7 @@ def event_outcome(event_type: str, data: str) -> dict[str, Any] | EventValidatio
     if event_type not in EVENT_TYPES:
         return None
     try:
-        event: dict[str, Any] = _validate_json(data)
+        event: dict[str, Any] = EVENTS.validate_union(data)
     except ValueError as error:  # pydantic.ValidationError is a ValueError
         return EventValidationError(event_type, _reason(error))
     if event["type"] != event_type:
@@ -320,7 +346,9 @@ def event_outcomes(event_type: str, datas: Sequence[str]) -> tuple[list[Any], li
     """
     validate = _EVENT_VALIDATORS.get(event_type)
     if validate is None:
-        return [], []
+        if event_type not in EVENT_TYPES:
+            return [], []
+        validate = _EVENT_VALIDATORS[event_type]  # its first event: built now
     try:
         return list(map(validate, datas)), []
     except ValueError:  # pydantic.ValidationError: some are invalid
@@ -356,7 +384,7 @@ def batch_outcomes(types: Sequence[str], datas: Sequence[str]) -> tuple[list[Any
     errors = []  # typed where the one-type path above first binds it
     present = set()
     for event_type in kinds:
-        if event_type not in _EVENT_VALIDATORS:
+        if event_type not in EVENT_TYPES:
             continue
         group = list(compress(datas, map(event_type.__eq__, types)))
         events, failed = event_outcomes(event_type, group)

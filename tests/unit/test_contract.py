@@ -127,6 +127,22 @@ def test_an_added_kind_gets_its_three_envelopes_and_validators() -> None:
     assert event_set(KINDS) is event_set(KINDS)  # made once per registry
 
 
+def test_an_event_sets_validators_are_built_as_each_type_first_comes() -> None:
+    """Building every validator is most of the contract's import on the page's
+    start: a set builds none until one is used, then keeps it."""
+    events = EventSet(KINDS)
+    assert dict(events.validators) == {} and dict(events.adapters) == {} and "adapter" not in vars(events)
+    data = events.dump_event(NOTES.deleted_event(NOTE, "rel-1"))
+    assert events.validators["note_deleted"](data)["type"] == "note_deleted"
+    assert sorted(events.validators) == ["note_deleted"] and sorted(events.adapters) == ["note_deleted"]
+    assert events.validators["note_deleted"] is events.validators["note_deleted"]  # built once
+    assert events.validate_union(data) == events.validate_union(data)
+    assert "adapter" in vars(events)
+    with pytest.raises(KeyError):
+        events.validators["nope"]
+    assert "nope" not in events.validators
+
+
 def test_the_generated_envelopes_write_the_wire_format_of_the_hand_written_ones() -> None:
     action = ACTIONS.model.model_validate(
         {"id": "a1", "coaching_session_id": "session-1", "body": "b", "status": "InProgress",
