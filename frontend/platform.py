@@ -1,4 +1,4 @@
-"""Browser glue for the app (Pyodide only): REST over fetch, storage, config, logs.
+"""Browser glue for the app (Pyodide only): REST over fetch, storage, config, logs, tasks.
 
 Thin on purpose; what it feeds is tested in CPython.
 """

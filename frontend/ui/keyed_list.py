@@ -25,10 +25,11 @@ A row costs tens of calls across the JS bridge to build."""
 RENDER_BUDGET = 0.006
 """Seconds one render spends making, updating and moving rows; the rows
 not reached follow in the next task, as they were (each render does one of
-these at least, so a list however long always gets there). A replay changes the same rows again and again: the
-rows of a render are each drawn once, however many events changed them, and
-one render of many changed rows is never a long task (with the pipeline's own
-budget, `frontend.pipeline.DEFAULT_BUDGET`, a task stays well under 50 ms)."""
+these at least, so a list however long always gets there). A replay changes
+the same rows again and again: the rows of a render are each drawn once,
+however many events changed them, and one render of many changed rows is
+never a long task (the render has a task of its own, `frontend.app._soon`,
+apart from the events' work, `frontend.pipeline.DEFAULT_BUDGET`)."""
 
 
 def _next_task(callback: Callable[[], None]) -> None:
