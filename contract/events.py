@@ -221,12 +221,11 @@ class EventSet:
         # Without the string cache, as the models.
         return TypeAdapter(self.union, config=ConfigDict(cache_strings=False))
 
-    def validate_union(self, data: str) -> Any:
-        """The union's pydantic-core `validate_json` of `data` (raises
-        `pydantic.ValidationError`); from the second call on, that function
-        itself (an attribute of the set)."""
-        validate = self.validate_union = self.adapter.validator.validate_json  # type: ignore[method-assign,assignment]
-        return validate(data)
+    @cached_property
+    def validate_union(self) -> Callable[[str], Any]:
+        """The union's pydantic-core `validate_json(data)` (raises
+        `pydantic.ValidationError`)."""
+        return self.adapter.validator.validate_json
 
     def dump_event(self, event: Any) -> str:
         """JSON text of one event (a member of the union, as its constructor

@@ -5,12 +5,13 @@ Thin on purpose; what it feeds is tested in CPython.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import js
-from pyodide.ffi import create_proxy, jsnull, to_js
+from pyodide.ffi import jsnull, to_js
+
+from sse_client.browser import TaskQueue
 
 __all__ = ["LocalStorage", "api_base_url", "fetch_exchange", "fetch_send", "log", "next_task", "optional"]
 
@@ -97,36 +98,13 @@ class LocalStorage(MutableMapping[str, str]):
         del self[key]
 
 
-class _Tasks:
-    """`next_task`'s queue: one message to itself on a `MessageChannel` per
-    callback, the browser's way to run something in a new task without a
-    timer's clamp (HTML, "posted message" task source: in order)."""
-
-    def __init__(self) -> None:
-        self.queue: deque[Callable[[], None]] = deque()
-        self.channel: Any = None
-        self.listener: Any = None
-
-    def post(self, callback: Callable[[], None]) -> None:
-        if self.channel is None:
-            self.channel = js.MessageChannel.new()
-            self.listener = create_proxy(self.run)
-            self.channel.port1.onmessage = self.listener
-        self.queue.append(callback)
-        self.channel.port2.postMessage(None)
-
-    def run(self, _event: Any) -> None:
-        if self.queue:
-            self.queue.popleft()()
-
-
-_tasks = _Tasks()
+_tasks = TaskQueue()  # the page's: never closed
 
 
 def next_task(callback: Callable[[], None]) -> None:
     """Call `callback()` in a new task of the browser's, after those queued
     before it (no 4 ms timer clamp; the page can paint and take input in
-    between)."""
+    between). `sse_client.browser.TaskQueue`."""
     _tasks.post(callback)
 
 

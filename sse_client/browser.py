@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,7 +33,7 @@ from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from sse_client.connection import SSEConnection
 from sse_client.connection_store import SSEConnectionStore
 
-__all__ = ["READ_PIECE", "BrowserIO", "JsTimers", "create_browser_connection"]
+__all__ = ["READ_PIECE", "BrowserIO", "JsTimers", "TaskQueue", "create_browser_connection"]
 
 READ_PIECE = 64 * 1024
 """Bytes of a read handed to the connection at a time, one piece per task."""
@@ -82,6 +83,39 @@ class JsTimers:
         return len(self._timers)
 
 
+class TaskQueue:
+    """Callbacks run each in a new task of the browser's, in the order posted:
+    one message to itself on a `MessageChannel` per callback (no timer's 4 ms
+    clamp; HTML, "posted message" task source, so in order with every other
+    queue's too). `close()` drops what is queued and lets the channel go; a
+    later `post` opens a new one."""
+
+    def __init__(self) -> None:
+        self._queue: deque[Callable[[], None]] = deque()
+        self._channel: Any = None
+        self._on_message: Any = None
+
+    def post(self, callback: Callable[[], None]) -> None:
+        self._queue.append(callback)
+        if self._channel is None:
+            self._channel = js.MessageChannel.new()
+            self._on_message = create_proxy(self._run)
+            self._channel.port1.onmessage = self._on_message
+        self._channel.port2.postMessage(None)
+
+    def close(self) -> None:
+        self._queue.clear()
+        if self._channel is not None:
+            self._channel.port1.onmessage = None
+            self._channel.port1.close()
+            self._on_message.destroy()
+            self._channel = self._on_message = None
+
+    def _run(self, _event: Any) -> None:
+        if self._queue:
+            self._queue.popleft()()
+
+
 class BrowserIO:
     """`ConnectionIO` on the browser's fetch and timers.
 
@@ -97,12 +131,10 @@ class BrowserIO:
         self._timers = JsTimers(self._timer_fired)
         self._listeners: list[tuple[Any, str, Any]] = []
         self.requests_started = 0
-        self._deferred: list[Callable[[], None]] = []
+        self._tasks = TaskQueue()
         # The event loop holds a task only weakly: each request's task is kept
         # here until it ends, so it cannot be collected mid-read.
         self._requests: set[asyncio.Future[None]] = set()
-        self._channel: Any = None
-        self._on_message: Any = None
 
     # -- ConnectionIO ------------------------------------------------------------
 
@@ -133,12 +165,7 @@ class BrowserIO:
             self.connection.on_timer(name, token)
 
     def defer(self, callback: Callable[[], None]) -> None:
-        self._deferred.append(callback)
-        if self._channel is None:
-            self._channel = js.MessageChannel.new()
-            self._on_message = create_proxy(self._run_deferred)
-            self._channel.port1.onmessage = self._on_message
-        self._channel.port2.postMessage(None)
+        self._tasks.post(callback)
 
     async def _next_task(self) -> None:
         """Resume in a new task of the browser's (after what `defer` queued)."""
@@ -150,10 +177,6 @@ class BrowserIO:
 
         self.defer(resume)
         await resumed
-
-    def _run_deferred(self, event: Any) -> None:
-        if self._deferred:
-            self._deferred.pop(0)()
 
     # -- the request -------------------------------------------------------------
 
@@ -245,12 +268,7 @@ class BrowserIO:
         self._timers.clear_all()
         for generation in list(self._controllers):
             self.abort(generation)
-        self._deferred.clear()
-        if self._channel is not None:
-            self._channel.port1.onmessage = None
-            self._channel.port1.close()
-            self._on_message.destroy()
-            self._channel = self._on_message = None
+        self._tasks.close()
 
     @property
     def open_requests(self) -> int:

@@ -38,9 +38,9 @@ compressed, for about the time a start from this byte-code takes: measured in
 docs/first-visit.md); each browser makes its own after its first visit
 (frontend/snapshot-worker.mjs), holding also the modules of the pure-Python
 wheels the page imports (pydantic's and pydantic_core's cannot be in one:
-frontend/snapshots.mjs `prepare`). The
-build makes one the same way and restores it, installs the packages over it
-and uses pydantic, so a change that breaks them fails here: Pyodide 314 restores at most
+frontend/snapshots.mjs `prepare`). The build makes one the same way, restores
+it, installs the packages over it and uses pydantic, so a change that breaks
+them fails here: Pyodide 314 restores at most
 `SNAPSHOT_MEMORY_LIMIT` of memory (pyodide issue 6254), and a bigger image
 fails the build rather than every browser's own snapshot later.
 
@@ -548,7 +548,8 @@ def snapshot_preload(site: Iterable[str]) -> tuple[list[str], list[str]]:
     installed wheels the page imports): (the pure-Python wheels' file names,
     for snapshots.mjs `prepare`; the modules of `site` they hold, to import).
     A wheel is pure when it has no `.so` and depends (pyodide-lock.json) on
-    none that has. The others' modules stay out, even pure ones: pydantic_core's `core_schema` imports the package for its
+    none that has. The others' modules stay out, even pure ones:
+    pydantic_core's `core_schema` imports the package for its
     `PydanticUndefined`, and an extension module loaded before a snapshot
     leaves indices into the wasm function table that a restore does not have."""
     site = list(site)
