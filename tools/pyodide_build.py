@@ -65,13 +65,14 @@ import hashlib
 import io
 import json
 import mimetypes
+import multiprocessing
 import os
 import shutil
 import sys
 import time
 import zipfile
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 from playwright.sync_api import Route, sync_playwright
@@ -119,8 +120,9 @@ BROTLI_WINDOW = 24
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 
 COMPILE = """async ([indexURL, sources, root, checked, keepDocs]) => {
-  const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
-  const py = await loadPyodide({ indexURL });
+  // One interpreter per page for every call: compiling needs nothing of a fresh one.
+  globalThis.compiler ??= import(indexURL + 'pyodide.mjs').then(({ loadPyodide }) => loadPyodide({ indexURL }));
+  const py = await globalThis.compiler;
   py.globals.set('sources', py.toPy(sources));
   py.globals.set('root', root);
   py.globals.set('checked', checked);
@@ -152,7 +154,8 @@ json.dumps(compiled)
 `root + name` in tracebacks, checked-hash or not (PEP 552). With `keepDocs` a
 list of prefixes, every other module loses its docstrings (module, class,
 function): ~15 % of the standard library's byte-code, read by nothing the
-page runs; `null` keeps them all."""
+page runs; `null` keeps them all. The page's first call starts Pyodide, the
+later ones reuse it (each start is ~4 s of setup)."""
 
 # The app's whole import graph in a normal Pyodide with the full standard
 # library: which modules it holds afterwards, which imports failed, and the
@@ -403,31 +406,57 @@ def _compress(job: tuple[str, str]) -> str:
     return f"{path}.{kind}"
 
 
-def write_siblings(paths: Iterable[Path], kinds: Iterable[str] = ("br", "gz")) -> list[Path]:
-    """`<path>.br` / `<path>.gz` of each path whose sibling is missing or older,
-    two files at a time (brotli at quality 11 takes ~40 s for the 9.6 MB wasm)."""
+def stale_siblings(paths: Iterable[Path], kinds: Iterable[str] = ("br", "gz")) -> list[tuple[str, str]]:
+    """The (path, kind) jobs of `_compress` whose sibling is missing or older
+    than its file, the largest file first (so that two workers end together)."""
     jobs = [
         (str(path), kind)
         for path in paths
         for kind in kinds
         if not (sibling := path.with_name(f"{path.name}.{kind}")).is_file() or sibling.stat().st_mtime < path.stat().st_mtime
     ]
-    if not jobs:
-        return []
-    jobs.sort(key=lambda job: -os.path.getsize(job[0]))  # the largest first: the pool ends together
-    with ProcessPoolExecutor(max_workers=min(2, len(jobs))) as pool:
-        return [Path(done) for done in pool.map(_compress, jobs)]
+    return sorted(jobs, key=lambda job: -os.path.getsize(job[0]))
+
+
+class Packer:
+    """Writes the `.br` / `.gz` siblings in two worker processes while the build
+    goes on (brotli at quality 11 takes ~40 s for the 9.6 MB wasm): each file is
+    handed over as soon as it is final; `finish` waits for them all."""
+
+    def __init__(self) -> None:
+        # Spawned, not forked: a fork while Playwright's threads hold a lock can
+        # leave the worker waiting on that lock for ever.
+        self.pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+        self.pending: list[Future[str]] = []
+
+    def pack(self, paths: Iterable[Path]) -> None:
+        self.pending += [self.pool.submit(_compress, job) for job in stale_siblings(paths)]
+
+    def finish(self) -> list[Path]:
+        try:
+            return [Path(future.result()) for future in self.pending]
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+
+
+# npm's runtime files, as they came: their siblings do not depend on the build.
+RUNTIME_FILES = [PYODIDE_DIR / "pyodide.asm.wasm", PYODIDE_DIR / "pyodide.asm.mjs", PYODIDE_DIR / "pyodide.mjs"]
 
 
 def compressible() -> list[Path]:
     """The site's files that travel compressed: the runtime and the page's packages
     (everything in vendor/ of 1 KB and more, but the wheels npm's zip and archives)."""
-    files = [PYODIDE_DIR / "pyodide.asm.wasm", PYODIDE_DIR / "pyodide.asm.mjs", PYODIDE_DIR / "pyodide.mjs"]
+    files = RUNTIME_FILES + _pyscript_files()
     manifest = json.loads(MANIFEST.read_text())
     files += [PYODIDE_DIR / manifest["stdlib"], PYODIDE_DIR / manifest["lock"]]
     files += [PYODIDE_DIR / name for name in manifest["packages"]]
-    files += [path for path in sorted(PYSCRIPT_DIR.iterdir()) if path.suffix in (".js", ".css") and path.stat().st_size >= 1024]
     return files
+
+
+def _pyscript_files() -> list[Path]:
+    if not PYSCRIPT_DIR.is_dir():
+        return []
+    return [path for path in sorted(PYSCRIPT_DIR.iterdir()) if path.suffix in (".js", ".css") and path.stat().st_size >= 1024]
 
 
 def remove_stale(keep: set[str]) -> None:
@@ -632,6 +661,7 @@ def main(argv: list[str]) -> int:
         route.fulfill(status=200, path=str(file), content_type=kind or "application/octet-stream")
 
     started = time.monotonic()
+    packer = Packer()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_FLAGS)
         try:
@@ -658,10 +688,13 @@ def main(argv: list[str]) -> int:
                 print(f"pyodide-build: PyScript's pyscript package: {count} modules compiled to checked byte-code")
                 return 0
 
+            packer.pack(RUNTIME_FILES + _pyscript_files())  # npm's, as they came
+            compiler = page()
             for wheel in wheels_to_compile():
-                compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, wheel_sources(wheel), SITE_PACKAGES, False, []]))
+                compiled = json.loads(compiler.evaluate(COMPILE, [INDEX_URL, wheel_sources(wheel), SITE_PACKAGES, False, []]))
                 built = make_sourceless(wheel, {name: base64.b64decode(data) for name, data in compiled.items()})
                 rewrite_lock(PYODIDE_DIR / "pyodide-lock.json", [built])
+                packer.pack([built])
                 print(f"pyodide-build: {built.name}: {len(compiled)} modules compiled to byte-code")
 
             app_files = {APP_ROOT + name: text for name, text in frontend_modules().items()}
@@ -670,8 +703,9 @@ def main(argv: list[str]) -> int:
             shipped = select_stdlib(held, entries, found["imports"])
             with zipfile.ZipFile(STDLIB_SOURCE) as full:
                 sources = {entries[name][0]: full.read(entries[name][0]).decode("utf-8") for name in shipped}
-            compiled = json.loads(page().evaluate(COMPILE, [INDEX_URL, sources, STDLIB_MOUNT, False, KEEP_DOCSTRINGS]))
+            compiled = json.loads(compiler.evaluate(COMPILE, [INDEX_URL, sources, STDLIB_MOUNT, False, KEEP_DOCSTRINGS]))
             stdlib = write_stdlib({entry: base64.b64decode(data) for entry, data in compiled.items()})
+            packer.pack([stdlib])
             print(
                 f"pyodide-build: {stdlib.name}: {len(shipped)} of {len(entries)} standard-library modules "
                 f"({len(held)} imported by the page), {stdlib.stat().st_size / 1e6:.2f} MB"
@@ -699,7 +733,8 @@ def main(argv: list[str]) -> int:
     lock = write_lock(package_wheels())
     write_manifest(stdlib, lock, preimport, preload)
     remove_stale({stdlib.name, lock.name})
-    write_siblings(compressible())
+    packer.pack(compressible())  # the lock, and any file an earlier build compiled
+    packer.finish()
     print(
         f"pyodide-build: a snapshot of this start ({len(data) / 1e6:.1f} MB, {len(preimport)} modules pre-imported "
         f"({len(site_modules)} of packages), "
