@@ -427,14 +427,17 @@ class Packer:
         # Spawned, not forked: a fork while Playwright's threads hold a lock can
         # leave the worker waiting on that lock for ever.
         self.pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
-        self.pending: list[Future[str]] = []
+        self.pending: dict[tuple[str, str], Future[str]] = {}
 
     def pack(self, paths: Iterable[Path]) -> None:
-        self.pending += [self.pool.submit(_compress, job) for job in stale_siblings(paths)]
+        """Write the stale siblings of `paths`; one already being written is not started again."""
+        for job in stale_siblings(paths):
+            if job not in self.pending:
+                self.pending[job] = self.pool.submit(_compress, job)
 
     def finish(self) -> list[Path]:
         try:
-            return [Path(future.result()) for future in self.pending]
+            return [Path(future.result()) for future in self.pending.values()]
         finally:
             self.pool.shutdown(cancel_futures=True)
 
