@@ -224,6 +224,7 @@ class App:
                 "attempt": store.get("attempt", 0),
                 "next_retry_at": store.get("next_retry_at"),
                 "last_connected_at": store.get("last_connected_at"),
+                "resumed": bool(store.get("resumed", False)),
                 "wasm_heap_bytes": _wasm_heap_bytes(),
                 "tab_role": getattr(connection, "role", "own") if connection else "idle",
                 "duplicates_dropped": getattr(connection, "duplicates_dropped", 0) if connection else 0,
