@@ -3,8 +3,8 @@
     python -m bench [--quick] [SECTION ...]
 
 With SECTIONs (browser sections of bench/browser.py `SECTIONS`: visits,
-time_to_live, throughput, replay, latency, reconnect_overhead, memory; and
-`cpython`, bench/cpython_transport.py), only
+time_to_live, throughput, replay, latency, reconnect_overhead, memory;
+`cpython`, bench/cpython_transport.py; `engines`, bench/engines.py), only
 those run; their figures replace theirs in bench/results.json, the others
 stay, and BENCHMARKS.md is written again.
 
@@ -266,9 +266,9 @@ def write_report(results: dict[str, Any], path: Path) -> None:
 def main() -> None:
     arguments = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     arguments.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
-    arguments.add_argument("sections", nargs="*", choices=[[], *browser.SECTIONS, "cpython"], metavar="SECTION",
+    arguments.add_argument("sections", nargs="*", choices=[[], *browser.SECTIONS, "cpython", "engines"], metavar="SECTION",
                            help=f"only these sections: {', '.join(browser.SECTIONS)}, cpython (the package's "
-                           "CPython transport against httpx-sse)")
+                           "CPython transport against httpx-sse), engines (app-ready in Chromium, Firefox and WebKit)")
     options = arguments.parse_args()
     started = time.monotonic()
     meta = {
@@ -281,9 +281,11 @@ def main() -> None:
     if options.sections:
         results = json.loads(results_path.read_text()) if results_path.exists() else {"meta": meta}
         results = {key: value for key, value in results.items() if key not in {f"error_{s}" for s in options.sections}}
-        browser_sections = [section for section in options.sections if section != "cpython"]
+        browser_sections = [section for section in options.sections if section not in ("cpython", "engines")]
         if "cpython" in options.sections:
             results.update(cpython_transport.run(3 if options.quick else 9))
+        if "engines" in options.sections:
+            results.update(engines.run(quick=options.quick))
         if browser_sections:
             results.update(browser.run(quick=options.quick, only=browser_sections))
         results["meta"].setdefault("sections", {}).update({section: meta["date"] for section in options.sections})

@@ -9,8 +9,9 @@
 // One database `coaching-boot`, one store `snapshots`: key = `key(build, engine)`
 // (the build id of vendor/boot.json and the browser's user agent: an update may
 // change how the engine lays out WebAssembly, and a new version makes its own),
-// value = { image (ArrayBuffer), made (ms since epoch) }. Only the newest entry
-// is kept. Every call resolves (null / false) when IndexedDB is missing or fails
+// value = { data (ArrayBuffer), runs (ArrayBuffer of Uint32 pairs), size, made
+// (ms since epoch) }: the image without its zero pages (`pack`). Only the newest
+// entry is kept. Every call resolves (null / false) when IndexedDB is missing or fails
 // (private modes, quota): a snapshot is only a speed-up, never a reason not to
 // start.
 
@@ -64,7 +65,8 @@ export async function load(key) {
   if (!db) return null;
   try {
     const entry = await done(db.transaction(STORE).objectStore(STORE).get(key));
-    return entry && entry.image instanceof ArrayBuffer ? entry.image : null;
+    if (entry && entry.image instanceof ArrayBuffer) return entry.image; // kept whole by an earlier page
+    return entry && entry.data instanceof ArrayBuffer ? unpack(entry).buffer : null;
   } catch {
     return null;
   } finally {
@@ -77,10 +79,11 @@ export async function save(key, image) {
   const db = await open();
   if (!db) return false;
   try {
+    const { data, runs, size } = pack(new Uint8Array(image));
     const transaction = db.transaction(STORE, 'readwrite');
     const store = transaction.objectStore(STORE);
     store.clear();
-    store.put({ image, made: Date.now() }, key);
+    store.put({ data: data.buffer, runs: runs.buffer, size, made: Date.now() }, key);
     return await new Promise((resolve) => {
       transaction.oncomplete = () => resolve(true);
       transaction.onerror = transaction.onabort = () => resolve(false);
@@ -90,6 +93,65 @@ export async function save(key, image) {
   } finally {
     db.close();
   }
+}
+
+// -- the image without its zero pages --------------------------------------------------
+
+/** Bytes per page `pack` keeps or leaves out: the OS page, the unit of the zeroed memory a restore starts from. */
+export const PAGE = 4096;
+
+/**
+ * `image` (Uint8Array; a Pyodide memory snapshot is ~60 % pages of zeros: the
+ * heap's free memory and its unused top) without its pages of only zeros:
+ * `{ data: Uint8Array (the other pages, in order), runs: Uint32Array
+ * ([start, length] byte pairs, one per run of kept pages), size: image's length }`.
+ * IndexedDB then reads 2-3x fewer bytes on every restore (BENCHMARKS.md
+ * "Browsers"); `unpack` gives `image` back, byte for byte.
+ */
+export function pack(image) {
+  const aligned = image.byteOffset % 4 === 0 ? image : image.slice();
+  const words = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength >> 2);
+  const perPage = PAGE >> 2;
+  const runs = [];
+  let kept = 0;
+  for (let page = 0; page * PAGE < image.length; page++) {
+    const start = page * PAGE;
+    const end = Math.min(start + PAGE, image.length);
+    let zero = true;
+    for (let word = page * perPage, last = end >> 2; word < last; word++) {
+      if (words[word] !== 0) {
+        zero = false;
+        break;
+      }
+    }
+    for (let byte = (end >> 2) << 2; zero && byte < end; byte++) zero = image[byte] === 0; // a length not of whole words
+    if (zero) continue;
+    if (runs.length && runs[runs.length - 2] + runs[runs.length - 1] === start) runs[runs.length - 1] += end - start;
+    else runs.push(start, end - start);
+    kept += end - start;
+  }
+  const data = new Uint8Array(kept);
+  for (let at = 0, i = 0; i < runs.length; i += 2) {
+    data.set(image.subarray(runs[i], runs[i] + runs[i + 1]), at);
+    at += runs[i + 1];
+  }
+  return { data, runs: Uint32Array.from(runs), size: image.length };
+}
+
+/** The image `pack` was given (Uint8Array), from what it returned (its
+ * buffers as stored: `data` and `runs` ArrayBuffers or views). Throws
+ * RangeError if they do not fit together. */
+export function unpack({ data, runs, size }) {
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  const pairs = runs instanceof Uint32Array ? runs : new Uint32Array(runs);
+  const image = new Uint8Array(size); // zeroed: the pages left out
+  let at = 0;
+  for (let i = 0; i < pairs.length; i += 2) {
+    image.set(bytes.subarray(at, at + pairs[i + 1]), pairs[i]);
+    at += pairs[i + 1];
+  }
+  if (at !== bytes.length) throw new RangeError(`snapshot data: ${bytes.length} bytes, runs hold ${at}`);
+  return image;
 }
 
 /** Forget every stored snapshot (one a restore rejected). */

@@ -242,7 +242,13 @@ json.dumps(sorted(n for n in sys.modules if n.split('.')[0] in tops))`);
 class Probe(pydantic.BaseModel):
     title: str
 Probe.model_validate_json('{"title": "x"}').title`);
-  return [manifest.preload, JSON.parse(held), used];
+  const db = await new Promise((resolve) => { const open = indexedDB.open('coaching-boot', 1); open.onsuccess = () => resolve(open.result); });
+  const entry = await new Promise((resolve) => {
+    const get = db.transaction('snapshots').objectStore('snapshots').getAll();
+    get.onsuccess = () => resolve(get.result[0]);
+  });
+  db.close();
+  return [manifest.preload, JSON.parse(held), used, entry.data.byteLength, entry.size, image.byteLength];
 }"""
 
 
@@ -256,11 +262,48 @@ def test_the_browsers_own_snapshot_holds_the_pure_python_packages_and_takes_pyda
     try:
         page.goto(stub.url + "/")
         wait_until(lambda: page.evaluate(SNAPSHOT_STORED), timeout=90, what="the browser's own snapshot")
-        preload, held, used = page.evaluate(RESTORE_OWN_SNAPSHOT)
+        preload, held, used, stored, size, image = page.evaluate(RESTORE_OWN_SNAPSHOT)
+        assert stored < size / 2 and image == size  # kept without its zero pages, restored whole
         assert sorted(name.split("-")[0] for name in preload) == ["annotated_types", "typing_extensions", "typing_inspection"]
         assert {"typing_extensions", "annotated_types", "typing_inspection.introspection"} <= set(held)
         assert [name for name in held if name.startswith("pydantic")] == []
         assert used == "x"
+    finally:
+        context.close()
+
+
+PACK_ROUND_TRIPS = """async () => {
+  const { pack, unpack, PAGE } = await import('/frontend/snapshots.mjs');
+  const cases = [];
+  for (const size of [0, 1, 3, PAGE - 1, PAGE, PAGE + 1, 5 * PAGE + 3]) {
+    for (const marks of [[], [0], [size - 1], [PAGE - 1, PAGE], [2 * PAGE + 7]]) {
+      const image = new Uint8Array(size);
+      for (const at of marks) if (at >= 0 && at < size) image[at] = 0xa5;
+      for (const offset of [0, 1]) {  // a view that starts off a 32-bit word
+        const view = new Uint8Array(size + offset);
+        view.set(image, offset);
+        const packed = pack(view.subarray(offset));
+        const back = unpack({ data: packed.data.buffer, runs: packed.runs.buffer, size: packed.size });
+        cases.push([size, marks, offset, packed.data.length, back.length === size && back.every((b, i) => b === image[i])]);
+      }
+    }
+  }
+  return cases;
+}"""
+
+
+def test_the_stored_image_leaves_out_its_zero_pages_and_comes_back_byte_for_byte(browser, stub):
+    """`pack` keeps only the 4 KiB pages with a byte that is not zero (a partial
+    last page counts as a page), and `unpack` gives every image back exactly:
+    empty, all zeros, a mark on a page's first or last byte, a length not of whole
+    words, a view that does not start on a word."""
+    context, page = new_page(browser)
+    try:
+        page.goto(stub.url + "/vendor/boot.json")  # a document of the origin: no need to start Python
+        for size, marks, offset, kept, same in page.evaluate(PACK_ROUND_TRIPS):
+            pages = {at // 4096 for at in marks if 0 <= at < size}
+            assert same, (size, marks, offset)
+            assert kept == sum(min(4096, size - page * 4096) for page in pages), (size, marks, offset, kept)
     finally:
         context.close()
 
