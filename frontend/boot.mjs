@@ -27,7 +27,9 @@
 // `window.pyodideBoot` says which start ran ('snapshot' or 'scratch');
 // `window.pyodideLocalSnapshot` what became of this visit's own snapshot;
 // `window.pyodidePrecompiled` how many extension modules Pyodide instantiated
-// from a compile made while Python started (below, `precompile`). The
+// from a compile made while Python started (below, `precompile`);
+// `window.pyodideRuntimePrecompiled` true when the interpreter's own WebAssembly
+// was (below, `compileRuntime`). The
 // marks `boot:start`, `boot:image` (a snapshot read from storage),
 // `boot:restored` (Python runs), `boot:load` (PyScript asks) and `boot:ready`
 // (packages loaded) time it for `make bench`.
@@ -209,7 +211,7 @@ function prefetch(url, init = {}, handOver = null) {
       }
       downloads.count(url, answer);
       if (/wasm32[^/]*\.whl$/.test(url)) precompile(answer.clone());
-      return answer;
+      return /\/pyodide\.asm\.wasm$/.test(url) ? compileRuntime(answer) : answer;
     },
     async () => {
       // A fetch with `integrity` fails alike for a 404 and for damaged bytes: ask again.
@@ -260,12 +262,48 @@ export function storedExtensions(zip) {
   return [...snapshots.storedEntries(zip, (name) => name.endsWith('.so')).values()];
 }
 
-/** Give the page back the browser's own `fetch` and `WebAssembly.instantiate`, and
- * let go of the early compiles (the start is over, or failed). */
+/** Give the page back the browser's own `fetch`, `WebAssembly.instantiate` and
+ * `instantiateStreaming`, and let go of the early compiles (the start is over, or failed). */
 function endBootHooks() {
   globalThis.fetch = nativeFetch;
   if (nativeInstantiate) WebAssembly.instantiate = nativeInstantiate;
+  if (nativeInstantiateStreaming) WebAssembly.instantiateStreaming = nativeInstantiateStreaming;
   compiled.length = 0;
+  runtime = null;
+}
+
+// -- the interpreter's WebAssembly, compiled while the snapshot is read -------------
+//
+// Pyodide compiles pyodide.asm.wasm (9.6 MB) only once it has the snapshot's image
+// (it sizes the memory from it), so after a restore the compile followed the
+// IndexedDB read: 230-300 ms in WebKit, 340-580 ms in Firefox, 50-85 ms in Chromium
+// (bench/NOTES.md). Compiled from the response as it arrives, it runs on the
+// engine's threads during the read; Pyodide's `instantiateStreaming` of the same
+// URL gets that module.
+
+let runtime = null; // { url, module: Promise<WebAssembly.Module | null> } while the start lasts
+const nativeInstantiateStreaming = globalThis.WebAssembly?.instantiateStreaming;
+
+/** Start compiling the runtime out of `response` (which it reads); a copy, for Pyodide. */
+function compileRuntime(response) {
+  if (typeof WebAssembly.compileStreaming !== 'function' || !nativeInstantiateStreaming) return response;
+  const copy = response.clone();
+  // Compiled from the browser's own response, so Chromium's code cache of it still applies.
+  runtime = { url: response.url, module: WebAssembly.compileStreaming(response).catch(() => null) };
+  return copy;
+}
+
+/** `WebAssembly.instantiateStreaming` while Python starts: the runtime's answer gets
+ * the module compiled early (`window.pyodideRuntimePrecompiled`), same `{ module, instance }`;
+ * anything else, or a failed early compile, the browser's own. */
+function instantiateStreaming(source, imports) {
+  return Promise.resolve(source).then(async (response) => {
+    const module = runtime && response instanceof Response && response.url === runtime.url ? await runtime.module : null;
+    if (!module) return nativeInstantiateStreaming.call(WebAssembly, response, imports);
+    response.body?.cancel().catch(() => {}); // the copy's bytes are not needed: free them
+    globalThis.pyodideRuntimePrecompiled = true;
+    return { module, instance: await nativeInstantiate.call(WebAssembly, module, imports) };
+  });
 }
 
 /** Whether the Uint8Arrays `a` and `b` hold the same bytes: by 32-bit words when
@@ -395,6 +433,7 @@ export async function start() {
   }
   globalThis.fetch = bootFetch;
   WebAssembly.instantiate = instantiate;
+  if (nativeInstantiateStreaming) WebAssembly.instantiateStreaming = instantiateStreaming;
   // Python starts (seconds of main-thread work) once it has the standard library:
   // hand that over only when the runtime is in too and "Starting Python" is on screen.
   const downloaded = Promise.all([wasm, stdLibURL].map((url) => downloads.done(url)));

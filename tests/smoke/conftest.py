@@ -34,6 +34,7 @@ BOOT_FIGURES = """document.body.dataset.appReady === 'true' && {
   ready_ms: Math.round(performance.getEntriesByName('app:started')[0]?.startTime ?? -1),
   snapshot_downloaded: performance.getEntriesByType('resource').some((r) => /snapshot[^/]*\\.bin/.test(r.name)),
   precompiled: window.pyodidePrecompiled ?? 0,
+  runtime_precompiled: window.pyodideRuntimePrecompiled ?? false,
 }"""
 
 REPORT: dict[str, dict[str, Any]] = {}

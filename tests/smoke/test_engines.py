@@ -27,10 +27,12 @@ def unique(label: str) -> str:
 def test_the_page_boots_and_the_browser_makes_its_own_snapshot_for_the_next_load(app):
     """A fresh profile starts Python from scratch, downloads no snapshot, and once the
     app is up makes its own (in a worker, kept in IndexedDB); the next load restores it.
-    Both starts instantiate pydantic_core from the compile made while Python started."""
+    Both starts instantiate pydantic_core and the interpreter from the compiles made
+    while Python started."""
     figures = app.open_fresh()
     assert figures["boot"] == "scratch" and not figures["snapshot_downloaded"], figures
     assert figures["precompiled"] == 1, figures
+    assert figures["runtime_precompiled"] is True, figures
     assert figures["ready_ms"] > 0
     app.engine.wait_for(SNAPSHOT_SETTLED, timeout=90, what=f"{app.engine.name}: its own snapshot")
     own = REPORT[app.engine.name]["own_snapshot"] = app.engine.evaluate("window.pyodideLocalSnapshot")
@@ -39,6 +41,7 @@ def test_the_page_boots_and_the_browser_makes_its_own_snapshot_for_the_next_load
     figures = app.wait_ready()
     assert figures["boot"] == "snapshot" and not figures["snapshot_downloaded"], figures
     assert figures["precompiled"] == 1, figures
+    assert figures["runtime_precompiled"] is True, figures
 
 
 def test_login_as_alice_connects_the_stream(app):
