@@ -29,6 +29,8 @@ __all__ = ["LARGE_EVENT", "RUN_EVENT", "RUN_MIN", "RUN_WINDOW", "take_matches", 
 # change a match (they are not LF) but makes a miss one scan instead of a
 # backtrack per character.
 _CANONICAL = re.compile("(?:id: ?([^\n]*+)\n)?(?:event: ?([^\n]*+)\n)?data: ?([^\n]*+)\n\n")
+# Its head, up to the data line's value: large events (`_take_large`).
+_HEAD = re.compile("(?:id: ?([^\n]*+)\n)?(?:event: ?([^\n]*+)\n)?data: ?")
 
 # The field prefixes a run of events of one shape may use, one line each:
 # the field name, a colon, one space.
@@ -182,38 +184,27 @@ def _take_large(
     ids: list[str],
     stop_at: int | None,
 ) -> tuple[int, str] | None:
-    """`take_matches` for large events: the same events, taken by finding
-    each line's end (`str.find`) and checking the field names, not by the
-    pattern. Stops where the pattern would not match."""
-    find, startswith = text.find, text.startswith
+    """`take_matches` for large events: the same events, the `id` and
+    `event` lines and the `data: ` prefix taken by one match of the
+    pattern's head (`_HEAD`), the data line's end found with `str.find`
+    (one C scan of the long line, which the pattern's `[^\n]*+` walks a
+    character at a time). Stops where the pattern would not match."""
+    match, find, startswith = _HEAD.match, text.find, text.startswith
     size = len(text)
     taken = False
     while True:
-        start = at = position
-        identifier = None
-        if startswith("id:", at):
-            end = find("\n", at, complete)
-            if end < 0:
-                break
-            identifier = text[at + (4 if startswith(" ", at + 3) else 3) : end]
-            at = end + 1
-        event_type = None
-        if startswith("event:", at):
-            end = find("\n", at, complete)
-            if end < 0:
-                break
-            event_type = text[at + (7 if startswith(" ", at + 6) else 6) : end]
-            at = end + 1
-        if not startswith("data:", at):
+        head = match(text, position, complete)
+        if head is None:
             break
+        at = head.end()
         end = find("\n", at, complete)
-        if end < 0 or end + 2 > complete or not startswith("\n", end + 1) or end + 2 - start > max_event_size:
+        if end < 0 or end + 2 > complete or not startswith("\n", end + 1) or end + 2 - position > max_event_size:
             break
-        value = text[at + (6 if startswith(" ", at + 5) else 5) : end]
+        identifier, event_type = head.group(1, 2)
         if identifier is not None and "\0" not in identifier:
             id_buffer = identifier
         types.append(event_type or "message")
-        data.append(value)
+        data.append(text[at:end])
         ids.append(id_buffer)
         position = end + 2
         taken = True
