@@ -311,6 +311,47 @@ def test_the_stored_image_leaves_out_its_zero_pages_and_comes_back_byte_for_byte
         context.close()
 
 
+KEEP_WHOLE = """async () => {
+  const { unpack } = await import('./frontend/snapshots.mjs');
+  const db = await new Promise((resolve) => {
+    const open = indexedDB.open('coaching-boot', 1);
+    open.onsuccess = () => resolve(open.result);
+  });
+  const [key] = await new Promise((resolve) => {
+    const get = db.transaction('snapshots').objectStore('snapshots').getAllKeys();
+    get.onsuccess = () => resolve(get.result);
+  });
+  const entry = await new Promise((resolve) => {
+    const get = db.transaction('snapshots').objectStore('snapshots').get(key);
+    get.onsuccess = () => resolve(get.result);
+  });
+  const image = unpack(entry).buffer;
+  await new Promise((resolve) => {
+    const transaction = db.transaction('snapshots', 'readwrite');
+    transaction.objectStore('snapshots').put({ image, made: Date.now() }, key);
+    transaction.oncomplete = resolve;
+  });
+  db.close();
+  return image.byteLength;
+}"""
+
+
+def test_a_snapshot_kept_whole_by_the_page_before_this_one_is_still_restored(browser, stub):
+    """The build id names the runtime, not the page's code: after a deploy of
+    the page alone, the stored entry is one the earlier page kept whole (`{image}`),
+    and the new page restores it rather than starting from scratch."""
+    context, page = new_page(browser)
+    try:
+        page.goto(stub.url + "/")
+        wait_until(lambda: page.evaluate(SNAPSHOT_STORED), timeout=90, what="the browser's own snapshot")
+        assert page.evaluate(KEEP_WHOLE) > 1 << 20
+        page.reload()
+        wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
+        assert page.evaluate("window.pyodideBoot") == "snapshot"
+    finally:
+        context.close()
+
+
 NO_STORAGE = """
 const open = IDBFactory.prototype.open;
 IDBFactory.prototype.open = function (name, ...rest) {
