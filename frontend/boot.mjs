@@ -57,6 +57,9 @@ const APP_START_MS = 60_000;
 // After the app mounted, wait this long (and for an idle moment) before making a snapshot.
 const SNAPSHOT_DELAY_MS = 2_000;
 const REJECTED_KEY = 'coaching.boot.rejected';
+// The packages and the app are requested when this many bytes (on the wire) of
+// the runtime and the standard library are still to come: about a round trip.
+const NEXT_GROUP_BYTES = 64 * 1024;
 
 const RESEED = "import sys\nif 'random' in sys.modules:\n    sys.modules['random'].seed()";
 
@@ -115,6 +118,7 @@ class Downloads {
     this.files = new Map();
     this.lastByteAt = performance.now();
     this.waiters = new Map();
+    this.watchers = [];
     this.drawing = false;
   }
 
@@ -147,6 +151,24 @@ class Downloads {
     this.waiters.get(url)?.forEach((resolve) => resolve());
   }
 
+  /** Resolves when at most `bytes` of the files at `urls` are still to come over
+   * the wire (a request made then gets its first byte as the last of theirs arrive). */
+  nearlyDone(urls, bytes) {
+    return new Promise((resolve) => {
+      const check = () => {
+        const left = urls.reduce((sum, url) => {
+          const file = this.files.get(url);
+          if (!file || file.done) return sum;
+          return sum + (1 - Math.min(file.got, file.size) / file.size) * (file.wire || file.size);
+        }, 0);
+        if (left > bytes) return false;
+        resolve();
+        return true;
+      };
+      if (!check()) this.watchers.push(check);
+    });
+  }
+
   /** Resolves when the file at `url` has arrived whole. */
   done(url) {
     if (this.files.get(url)?.done) return Promise.resolve();
@@ -160,6 +182,7 @@ class Downloads {
   /** Bytes arrived: draw them at the next frame (one draw per frame, however many chunks). */
   changed() {
     this.lastByteAt = performance.now();
+    if (this.watchers.length) this.watchers = this.watchers.filter((check) => !check());
     if (this.drawing) return;
     this.drawing = true;
     const draw = () => {
@@ -463,7 +486,9 @@ export async function start() {
     app.catch((error) => failStart(error));
     hint(APP_ENTRY); // PyScript fetches it once Python is up
   };
-  downloaded.then(next);
+  // Asked for as the last bytes of the first group arrive, not after them: the
+  // link stays busy through the round trip (~64 KB: 50 ms at 10 Mbit/s).
+  downloads.nearlyDone([wasm, stdLibURL], NEXT_GROUP_BYTES).then(next);
 
   const options = { indexURL, stdLibURL, lockFileURL };
   const key = snapshots.key(manifest.build, navigator.userAgent);
@@ -499,8 +524,12 @@ export async function start() {
   next();
   // The app's package, unpacked where PyScript runs main.py (PyScript's own `[files]`
   // would load a 160 KB zip library to do the same, after Python is up).
+  // The packages install as soon as their wheels are in; the app's zip, whichever
+  // comes last on the link, is unpacked when it is (neither waits for the other).
+  const installed = pyodide.loadPackage(PACKAGES, { messageCallback: () => {} });
+  installed.catch(() => {}); // awaited below: its failure ends the start there
   pyodide.unpackArchive(await Promise.race([app, failed]), 'zip', { extractDir: APP_HOME });
-  await Promise.race([pyodide.loadPackage(PACKAGES, { messageCallback: () => {} }), failed]);
+  await Promise.race([installed, failed]);
   clearInterval(stalled);
   endBootHooks();
   return pyodide;

@@ -14,9 +14,13 @@ byte-code, so Pyodide compiles each module of the vendored wheels, and the
 wheel is rebuilt *sourceless*, as a stored (uncompressed) zip: each
 `module.py` is replaced by `module.pyc` (unchecked hash, PEP 552; without
 docstrings, which pydantic reads only as JSON-schema descriptions of the
-app's own classes), type stubs (`.pyi`) and pydantic's 1.x layer
-`pydantic/v1/` (never imported) are left out, RECORD is rewritten to match
-and so is the wheel's lock entry.
+app's own classes), type stubs (`.pyi`), pydantic's 1.x layer `pydantic/v1/`
+and its mypy plugin (never imported) are left out, so is METADATA's long
+description, RECORD is rewritten to match and so is the wheel's lock entry.
+All byte-code (the wheels', the standard library's, the app's) is compiled
+without column ranges (PEP 657, `PYTHONNODEBUGRANGES`): a traceback keeps its
+line numbers but not its `^^^` marks, and the compressed byte-code is a
+quarter smaller (measured in docs/first-visit.md).
 Stored, because the wheel travels brotli-encoded: brotli over the whole
 archive is a third smaller than deflate per member, and the page unpacks it
 without inflating. A rebuilt wheel carries the build tag `BUILD_TAG`.
@@ -96,14 +100,16 @@ MANIFEST = ROOT / "vendor" / "boot.json"
 STDLIB_SOURCE = PYODIDE_DIR / "python_stdlib.zip"  # npm's: every module as source; the page never loads it
 ORIGIN = "http://127.0.0.1:9"  # never contacted: every request is answered by a route
 INDEX_URL = f"{ORIGIN}/vendor/pyodide-{PYODIDE_VERSION}/"
-# pydantic's 1.x compatibility layer: never imported, left out of the browser wheel.
-LEFT_OUT = ("pydantic/v1/",)
+# pydantic's 1.x compatibility layer and its mypy plugin (a type checker's, run by
+# mypy): never imported in a browser, left out of the browser wheel.
+LEFT_OUT = ("pydantic/v1/", "pydantic/mypy.py")
 SITE_PACKAGES = "/lib/python3.14/site-packages/"  # where Pyodide installs the wheels
 STDLIB_MOUNT = "/lib/python314.zip/"  # where Pyodide mounts the standard library zip
 APP_ROOT = "/home/pyodide/"  # where PyScript unpacks frontend.zip (the interpreter's cwd)
 # Wheel build tag (PEP 427) of a wheel rebuilt as byte-code in a stored zip
-# ("2pyc" was deflated: other bytes need another name, vendor/ is served immutable).
-BUILD_TAG = "3pyc"
+# ("2pyc" was deflated, "3pyc" kept column ranges and the long description:
+# other bytes need another name, vendor/ is served immutable).
+BUILD_TAG = "4pyc"
 # The memory Pyodide 314 gives a restored snapshot: the heap it is created
 # with, whatever INITIAL_MEMORY says (pyodide issue 6254).
 SNAPSHOT_MEMORY_LIMIT = 30 * 1024 * 1024
@@ -121,7 +127,11 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "-
 
 COMPILE = """async ([indexURL, sources, root, checked, keepDocs]) => {
   // One interpreter per page for every call: compiling needs nothing of a fresh one.
-  globalThis.compiler ??= import(indexURL + 'pyodide.mjs').then(({ loadPyodide }) => loadPyodide({ indexURL }));
+  // Without column ranges (PEP 657: PYTHONNODEBUGRANGES): tracebacks keep their
+  // line numbers, and the byte-code is a quarter smaller over the wire.
+  globalThis.compiler ??= import(indexURL + 'pyodide.mjs').then(({ loadPyodide }) => loadPyodide({
+    indexURL, env: { HOME: '/home/pyodide', PYTHONNODEBUGRANGES: '1' },
+  }));
   const py = await globalThis.compiler;
   py.globals.set('sources', py.toPy(sources));
   py.globals.set('root', root);
@@ -296,10 +306,27 @@ def _fixed_info(name: str) -> zipfile.ZipInfo:
     return info
 
 
+def metadata_headers(metadata: bytes) -> bytes:
+    """A wheel's METADATA without its long description (the body after the
+    headers, core metadata spec; pydantic's README is 140 KB of it): what an
+    installer or `importlib.metadata` reads is in the headers."""
+    text = metadata.decode("utf-8").replace("\r\n", "\n")
+    headers = text.split("\n\n", 1)[0].rstrip("\n")
+    kept = [line for line in headers.split("\n") if not line.startswith("Description-Content-Type:")]
+    return ("\n".join(kept) + "\n").encode("utf-8")
+
+
+def _record_line(name: str, data: bytes) -> str:
+    """A RECORD row (PEP 376/427): name, urlsafe-base64 sha256, size."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
 def make_sourceless(wheel: Path, compiled: dict[str, bytes]) -> Path:
     """`wheel` rebuilt with `compiled` ({"pydantic/main.py": its .pyc bytes}): each
-    module's `.pyc` in place of its `.py`, without `.pyi` stubs or LEFT_OUT folders,
-    RECORD listing exactly what is left, every member stored (uncompressed).
+    module's `.pyc` in place of its `.py`, without `.pyi` stubs or LEFT_OUT paths,
+    METADATA without its long description, RECORD listing exactly what is left,
+    every member stored (uncompressed).
 
     The new wheel gets the build tag `BUILD_TAG` (`pydantic-2.14.3-3pyc-py3-none-any.whl`)
     and replaces the original: other bytes need another name, since `vendor/` is served
@@ -312,15 +339,19 @@ def make_sourceless(wheel: Path, compiled: dict[str, bytes]) -> Path:
         record_name = next(n for n in source.namelist() if n.endswith(".dist-info/RECORD"))
         dropped = {record_name, *compiled}
         dropped.update(n for n in source.namelist() if n.endswith(".pyi") or n.startswith(LEFT_OUT))
+        metadata_name = next(n for n in source.namelist() if n.endswith(".dist-info/METADATA"))
+        dropped.add(metadata_name)
         lines = [line for line in source.read(record_name).decode().splitlines() if line.split(",")[0] not in dropped]
         for info in source.infolist():
             if info.filename not in dropped:
                 target.writestr(_fixed_info(info.filename), source.read(info.filename))
+        metadata = metadata_headers(source.read(metadata_name))
+        target.writestr(_fixed_info(metadata_name), metadata)
+        lines.append(_record_line(metadata_name, metadata))
         for module, data in sorted(compiled.items()):
             pyc = module + "c"  # pydantic/main.py -> pydantic/main.pyc
             target.writestr(_fixed_info(pyc), data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            lines.append(f"{pyc},sha256={digest},{len(data)}")
+            lines.append(_record_line(pyc, data))
         lines.append(f"{record_name},,")
         target.writestr(_fixed_info(record_name), "\n".join(lines) + "\n")
     tmp.replace(target_path)

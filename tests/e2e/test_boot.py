@@ -391,6 +391,13 @@ def test_on_a_slow_link_the_browser_makes_its_own_snapshot_and_a_return_visit_do
             wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=90, what="the app")
             assert page.evaluate("window.pyodideBoot") == "scratch"
             assert link.bytes_down < 6.5e6
+            # What Python needs to start comes first, alone; the packages are asked for
+            # as its last bytes arrive (the link busy through the round trip), not after.
+            timing = page.evaluate(RESOURCE_TIMES)
+            stdlib = timing[f"/vendor/pyodide-314.0.2/{MANIFEST['stdlib']}"]
+            for wheel in MANIFEST["packages"]:
+                asked = timing[f"/vendor/pyodide-314.0.2/{wheel}"]["startTime"]
+                assert stdlib["responseStart"] < asked < stdlib["responseEnd"], (wheel, asked, stdlib)
             wait_until(lambda: page.evaluate("window.pyodideLocalSnapshot") == "stored", timeout=90, what="the snapshot")
             link.reset_counts()
             again = context.new_page()
@@ -406,6 +413,12 @@ def test_on_a_slow_link_the_browser_makes_its_own_snapshot_and_a_return_visit_do
         finally:
             context.close()
     assert outside == []
+
+
+RESOURCE_TIMES = """Object.fromEntries(performance.getEntriesByType('resource').map((entry) => [
+  new URL(entry.name).pathname,
+  { startTime: entry.startTime, responseStart: entry.responseStart, responseEnd: entry.responseEnd },
+]))"""
 
 
 def _chromium() -> str:
@@ -552,3 +565,35 @@ def test_the_page_imports_only_byte_code_of_the_standard_library_and_no_pydantic
     assert sorted(set(dict(used)) - set(MANIFEST["preimport"]) - frozen) == []
     # main.py turns pydantic's plugin lookup off (every distribution's entry points).
     assert plugins == "None"  # never looked up
+
+
+COLUMN_RANGES = """async () => {
+  const { loadPyodide } = await import('./frontend/boot.mjs');
+  const pyodide = await loadPyodide({}); // the page's own interpreter
+  return JSON.parse(pyodide.runPython(`
+import json, sys
+import json.decoder, pydantic.main, frontend.app
+def columns(function):
+    return sorted({(start, end) for _, _, start, end in function.__code__.co_positions()}, key=repr)
+def lines(function):
+    return any(line is not None for _, line, _, _ in function.__code__.co_positions())
+shipped = [json.decoder.JSONDecoder.raw_decode, pydantic.main.BaseModel.model_validate, frontend.app.main]
+here = compile("def f(a):\\\\n    return a.b + 1\\\\n", "here", "exec")
+made_here = [c for c in here.co_consts if hasattr(c, "co_positions")][0]
+json.dumps({"shipped": [columns(f) for f in shipped], "lines": [lines(f) for f in shipped],
+            "here": sorted({(s, e) for _, _, s, e in made_here.co_positions()}, key=repr)})
+`));
+}"""
+
+
+def test_the_shipped_byte_code_has_line_numbers_and_no_column_ranges(open_app):
+    """tools/pyodide_build.py compiles the standard library, the wheels and the app
+    without PEP 657's column ranges (a quarter of the compressed byte-code): their
+    code keeps line numbers for tracebacks and has no columns, while code the page
+    compiles itself still has them (the runtime's setting is untouched)."""
+    alice = open_app("alice")
+    alice.expect_state("Connected")
+    found = alice.page.evaluate(COLUMN_RANGES)
+    assert found["shipped"] == [[[None, None]]] * 3, found
+    assert found["lines"] == [True] * 3
+    assert [None, None] not in found["here"] and len(found["here"]) > 1, found

@@ -163,7 +163,8 @@ def test_preloaded_pyscript_chunks_are_the_ones_core_js_imports():
 def test_the_vendored_browser_wheels_are_byte_code_and_match_the_page_lock():
     """tools/pyodide_build.py: each browser wheel is rebuilt sourceless and stored, every
     module a Python 3.14 `.pyc` in its source's place (no `.py`, no `.pyi`, no
-    pydantic.v1), RECORD lists exactly its files, the wheel has a new name (build tag)
+    pydantic.v1, no mypy plugin, METADATA only its headers), RECORD lists exactly its
+    files, the wheel has a new name (build tag)
     and the page's lock (named in vendor/boot.json) has the file's sha256, or Pyodide
     refuses it; boot.json's integrity is the same digest (boot.mjs fetches with it)."""
     import base64
@@ -190,11 +191,34 @@ def test_the_vendored_browser_wheels_are_byte_code_and_match_the_page_lock():
             compiled = [n for n in names if n.endswith(".pyc")]
             assert compiled
             assert [n for n in names if n.endswith((".py", ".pyi")) or n.startswith(pyodide_build.LEFT_OUT)] == []
+            assert "pydantic/mypy.py" in pyodide_build.LEFT_OUT and "pydantic/mypy.pyc" not in names
+            metadata_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
+            metadata = archive.read(metadata_name)
+            assert metadata.startswith(b"Metadata-Version: ") and b"\n\n" not in metadata  # headers only
+            assert len(metadata) < 8_000, (metadata_name, len(metadata))  # pydantic's was 141 KB
+            assert record[metadata_name].startswith(f"{metadata_name},sha256=")
+            assert record[metadata_name].endswith(f",{len(metadata)}")
             for module in compiled:
                 data = archive.read(module)
                 assert data[:4] == MAGIC_314 and int.from_bytes(data[4:8], "little") == 0b01  # unchecked hash
                 digest64 = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
                 assert record[module] == f"{module},sha256={digest64},{len(data)}"
+
+
+def test_a_wheels_metadata_keeps_its_headers_and_drops_its_long_description():
+    """tools/pyodide_build.py `metadata_headers`: the core-metadata headers an installer
+    and importlib.metadata read stay, byte for byte; the description body (a README)
+    and the header saying its content type go (CRLF files too)."""
+    from tools.pyodide_build import metadata_headers
+
+    source = (
+        "Metadata-Version: 2.4\nName: pydantic\nVersion: 2.14.3\nRequires-Dist: typing-extensions>=4.14.1\n"
+        "Description-Content-Type: text/markdown\n\n# Pydantic\n\nA long README.\n\n## More\n"
+    )
+    kept = "Metadata-Version: 2.4\nName: pydantic\nVersion: 2.14.3\nRequires-Dist: typing-extensions>=4.14.1\n"
+    assert metadata_headers(source.encode()) == kept.encode()
+    assert metadata_headers(source.replace("\n", "\r\n").encode()) == kept.encode()
+    assert metadata_headers(kept.encode()) == kept.encode()
 
 
 def test_the_manifest_names_this_builds_files_with_their_sizes():
