@@ -390,22 +390,36 @@ def start_xvfb(log) -> tuple[subprocess.Popen, str]:
     return process, f":{number}"
 
 
+# Sessions tried (each on a new Xvfb and driver) before WebKit is reported broken.
+SESSION_ATTEMPTS = 2
+
+
 class WebKit(Engine):
     name = "webkit"
 
     def start(self) -> None:
         os.environ["SE_OFFLINE"] = "true"
         os.environ["SE_MANAGER_PATH"] = str(self.workdir / "no-selenium-manager")  # any call fails loudly
+        self._log = open(self.workdir / "webkit.log", "ab")
+        self._driver = None
+        self._start_display_and_driver()
+        self.new_profile()
+
+    def _start_display_and_driver(self) -> None:
         from selenium.webdriver.webkitgtk.service import Service
 
-        self._log = open(self.workdir / "webkit.log", "ab")
         self._xvfb, display = start_xvfb(self._log)
         env = {**os.environ, "DISPLAY": display, "GDK_BACKEND": "x11"}
         # Started once; each profile is one automation session (a MiniBrowser process).
         self._service = Service(executable_path=WEBKIT_DRIVER, env=env, log_output=self._log)
         self._service.start()
-        self._driver = None
-        self.new_profile()
+
+    def _stop_display_and_driver(self) -> None:
+        try:
+            self._service.stop()
+        finally:
+            self._xvfb.terminate()
+            self._xvfb.wait(timeout=10)
 
     def _options(self):
         from selenium.webdriver.webkitgtk.options import Options
@@ -421,10 +435,28 @@ class WebKit(Engine):
         # MiniBrowser's automation sessions keep their data in memory: a new
         # session is a new, empty profile.
         from selenium import webdriver
+        from selenium.webdriver.remote.client_config import ClientConfig
 
         if self._driver is not None:
             self._driver.quit()
-        self._driver = webdriver.Remote(command_executor=self._service.service_url, options=self._options())
+            self._driver = None
+        for attempt in range(SESSION_ATTEMPTS):
+            # Without a timeout a session whose MiniBrowser never came up (seen once:
+            # "cannot open display" on a display Xvfb had just announced) waits for
+            # ever; each command gets longer than the longest script.
+            config = ClientConfig(self._service.service_url, timeout=int(self.script_timeout) + 30)
+            try:
+                self._driver = webdriver.Remote(
+                    command_executor=self._service.service_url, options=self._options(), client_config=config
+                )
+                break
+            except Exception as error:  # a WebDriver error, or urllib3's timeout
+                self._log.write(f"webkit: no session ({type(error).__name__}); restarting Xvfb and the driver\n".encode())
+                self._log.flush()
+                self._stop_display_and_driver()
+                if attempt == SESSION_ATTEMPTS - 1:
+                    raise EngineError(f"WebKitWebDriver opened no session in {SESSION_ATTEMPTS} attempts: {error}") from error
+                self._start_display_and_driver()
         self._driver.set_script_timeout(self.script_timeout)
 
     def open(self, url: str) -> None:
@@ -458,10 +490,10 @@ class WebKit(Engine):
             if self._driver is not None:
                 self._driver.quit()
         finally:
-            self._service.stop()
-            self._xvfb.terminate()
-            self._xvfb.wait(timeout=10)
-            self._log.close()
+            try:
+                self._stop_display_and_driver()
+            finally:
+                self._log.close()
 
 
 ENGINES = {"chromium": Chromium, "firefox": Firefox, "webkit": WebKit}
