@@ -526,13 +526,36 @@ export async function start() {
   // would load a 160 KB zip library to do the same, after Python is up).
   // The packages install as soon as their wheels are in; the app's zip, whichever
   // comes last on the link, is unpacked when it is (neither waits for the other).
-  const installed = pyodide.loadPackage(PACKAGES, { messageCallback: () => {} });
+  const installed = installPackages(pyodide);
   installed.catch(() => {}); // awaited below: its failure ends the start there
   pyodide.unpackArchive(await Promise.race([app, failed]), 'zip', { extractDir: APP_HOME });
   await Promise.race([installed, failed]);
   clearInterval(stalled);
   endBootHooks();
   return pyodide;
+}
+
+/** Install PACKAGES: the pure-Python wheels' files written straight into
+ * site-packages from their early responses (`snapshots.installStored`: no Python
+ * runs), the platform wheels (and what their lock entries need) by Pyodide's
+ * `loadPackage`, which also loads their `.so`. Pyodide's installer unzips each
+ * wheel in Python, which right after a restore, in a new tab whose WebAssembly
+ * is not warm yet, is slow (docs/first-visit.md has the figures). A wheel this reader cannot read
+ * goes to Pyodide too. typing_extensions is left to Pyodide: pydantic_core's
+ * lock entry names it, so Pyodide would install it again. */
+async function installPackages(pyodide) {
+  const lockName = (file) => file.split('-')[0].replace(/_/g, '-');
+  const platform = manifest.packages.filter((name) => /wasm32[^/]*\.whl$/.test(name));
+  const pure = manifest.packages.filter((name) => !platform.includes(name) && lockName(name) !== 'typing-extensions');
+  const written = await Promise.all(pure.map(async (name) => {
+    const url = indexURL + name;
+    const response = early.get(url);
+    if (!response) return false;
+    early.delete(url);
+    return snapshots.installStored(pyodide, await (await response).arrayBuffer()) > 0;
+  }));
+  const rest = pure.filter((_, index) => !written[index]);
+  await pyodide.loadPackage([...platform, ...rest].map(lockName), { messageCallback: () => {} });
 }
 
 const started = start();

@@ -208,6 +208,22 @@ export function storedEntries(zip, wanted) {
 }
 
 /**
+ * Write the files of `wheel` (an ArrayBuffer: a stored zip, as the build makes
+ * every browser wheel) where Pyodide installs wheels, as its installer would
+ * unpack them, without running Python: a pure-Python wheel needs nothing else
+ * (no `.so` to load). Returns how many files were written; 0 for an archive
+ * `storedEntries` cannot read (the caller then lets Pyodide install it).
+ */
+export function installStored(pyodide, wheel) {
+  const files = storedEntries(wheel, (name) => !name.endsWith('/'));
+  for (const [name, bytes] of files) {
+    pyodide.FS.mkdirTree(SITE_PACKAGES + name.slice(0, name.lastIndexOf('/')));
+    pyodide.FS.writeFile(SITE_PACKAGES + name, bytes);
+  }
+  return files.size;
+}
+
+/**
  * Bring a new interpreter (`pyodide`, started with `_makeSnapshot`) to what a
  * snapshot of this build holds (vendor/boot.json's `preload` and `preimport`):
  * the files of `preload` (pure-Python wheels, file names under `indexURL`)
@@ -225,10 +241,7 @@ export async function prepare(pyodide, indexURL, { preload = [], preimport }) {
   for (const wheel of preload) {
     const response = await fetch(indexURL + wheel);
     if (!response.ok) throw new Error(`${wheel}: HTTP ${response.status}`);
-    for (const [name, bytes] of storedEntries(await response.arrayBuffer(), (name) => !name.endsWith('/'))) {
-      pyodide.FS.mkdirTree(SITE_PACKAGES + name.slice(0, name.lastIndexOf('/')));
-      pyodide.FS.writeFile(SITE_PACKAGES + name, bytes);
-    }
+    installStored(pyodide, await response.arrayBuffer());
   }
   pyodide.globals.set('modules', pyodide.toPy(preimport));
   const failed = pyodide.runPython(IMPORT);

@@ -597,3 +597,35 @@ def test_the_shipped_byte_code_has_line_numbers_and_no_column_ranges(open_app):
     assert found["shipped"] == [[[None, None]]] * 3, found
     assert found["lines"] == [True] * 3
     assert [None, None] not in found["here"] and len(found["here"]) > 1, found
+
+
+INSTALLED = """async () => {
+  const { loadPyodide } = await import('./frontend/boot.mjs');
+  const pyodide = await loadPyodide({}); // the page's own interpreter
+  const loaded = Object.keys(pyodide.loadedPackages).sort();
+  const found = JSON.parse(pyodide.runPython(`
+import glob, json, pydantic, annotated_types, typing_inspection
+def version(name):  # as importlib.metadata reads it (the page ships no email parser)
+    [path] = glob.glob(f"/lib/python3.14/site-packages/{name}-*.dist-info/METADATA")
+    return next(line[9:] for line in open(path).read().splitlines() if line.startswith("Version: "))
+json.dumps({name: [version(name), module.__file__]
+            for name, module in (("pydantic", pydantic), ("annotated_types", annotated_types),
+                                 ("typing_inspection", typing_inspection))})
+`));
+  return { loaded, found };
+}"""
+
+
+def test_the_pure_python_wheels_are_written_by_the_page_and_the_platform_one_by_pyodide(open_app):
+    """boot.mjs writes the pure-Python wheels' files itself (no Python runs to unzip
+    them) and leaves pydantic_core (a `.so` to load) and typing_extensions (its
+    dependency) to Pyodide's installer: the packages import from site-packages with
+    their metadata, and Pyodide's own record lists only the two it installed."""
+    alice = open_app("alice")
+    alice.expect_state("Connected")
+    result = alice.page.evaluate(INSTALLED)
+    assert result["loaded"] == ["pydantic-core", "typing-extensions"], result
+    site = "/lib/python3.14/site-packages/"
+    assert result["found"]["pydantic"] == ["2.14.3", site + "pydantic/__init__.pyc"]
+    assert result["found"]["annotated_types"][1].startswith(site + "annotated_types/")
+    assert result["found"]["typing_inspection"][1].startswith(site + "typing_inspection/")

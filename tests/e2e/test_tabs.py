@@ -189,7 +189,8 @@ def test_when_the_leader_closes_another_tab_resumes_and_no_event_is_lost_or_doub
     new_streams = [c for c in stub.connections() if c["id"] not in streams_before and c["username"] == "alice"]
     assert len(new_streams) == 1, new_streams
     assert new_streams[0]["last_event_id"], "the new leader did not resume from an event id"
-    assert len(open_streams(stub, "alice")) == 1
+    # The closed tab's stream ends when the stub notices the dropped connection.
+    wait_until(lambda: len(open_streams(stub, "alice")) == 1, timeout=10, what="one stream for alice")
     assert len(leaders(rest)) == 1
     for tab in rest:
         texts = action_items(tab, f"handover {marker}").all_inner_texts()
