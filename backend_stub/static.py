@@ -161,7 +161,7 @@ class _Bundle:
         self._key: tuple = ()
         self._bodies: dict[str, bytes] = {}
         self._etag = ""
-        self._building: asyncio.Lock | None = None
+        self._building = asyncio.Lock()  # one build for requests that come together
 
     def _build(self, sources: list) -> tuple[dict[str, bytes], str]:
         body = frontend_bundle(self.site_root, sources)
@@ -173,8 +173,7 @@ class _Bundle:
         if not sources:
             raise HTTPException(status_code=404)
         key = tuple((str(path), stat.st_mtime_ns, stat.st_size) for path, _ in sources for stat in (path.stat(),))
-        self._building = self._building or asyncio.Lock()
-        async with self._building:  # one build for requests that come together
+        async with self._building:
             if key != self._key:
                 self._bodies, self._etag = await asyncio.to_thread(self._build, sources)
                 self._key = key

@@ -535,27 +535,26 @@ export async function start() {
   return pyodide;
 }
 
-/** Install PACKAGES: the pure-Python wheels' files written straight into
+/** Install PACKAGES: the wheels the manifest says the page writes (`written`:
+ * pure Python, and no platform wheel depends on them) go straight into
  * site-packages from their early responses (`snapshots.installStored`: no Python
- * runs), the platform wheels (and what their lock entries need) by Pyodide's
- * `loadPackage`, which also loads their `.so`. Pyodide's installer unzips each
- * wheel in Python, which right after a restore, in a new tab whose WebAssembly
- * is not warm yet, is slow (docs/first-visit.md has the figures). A wheel this reader cannot read
- * goes to Pyodide too. typing_extensions is left to Pyodide: pydantic_core's
- * lock entry names it, so Pyodide would install it again. */
+ * runs); the others, the platform wheels and what their lock entries name, go
+ * to Pyodide's `loadPackage`, which also loads their `.so`. Pyodide's installer
+ * unzips each wheel in Python, which right after a restore, in a new tab whose
+ * WebAssembly is not warm yet, is slow (docs/first-visit.md has the figures).
+ * A wheel this reader cannot read goes to Pyodide too. */
 async function installPackages(pyodide) {
   const lockName = (file) => file.split('-')[0].replace(/_/g, '-');
-  const platform = manifest.packages.filter((name) => /wasm32[^/]*\.whl$/.test(name));
-  const pure = manifest.packages.filter((name) => !platform.includes(name) && lockName(name) !== 'typing-extensions');
-  const written = await Promise.all(pure.map(async (name) => {
+  const writable = manifest.written ?? [];
+  const written = await Promise.all(writable.map(async (name) => {
     const url = indexURL + name;
     const response = early.get(url);
     if (!response) return false;
     early.delete(url);
     return snapshots.installStored(pyodide, await (await response).arrayBuffer()) > 0;
   }));
-  const rest = pure.filter((_, index) => !written[index]);
-  await pyodide.loadPackage([...platform, ...rest].map(lockName), { messageCallback: () => {} });
+  const rest = manifest.packages.filter((name) => !writable.includes(name) || !written[writable.indexOf(name)]);
+  await pyodide.loadPackage(rest.map(lockName), { messageCallback: () => {} });
 }
 
 const started = start();

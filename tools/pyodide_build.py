@@ -616,15 +616,11 @@ def snapshot_preload(site: Iterable[str]) -> tuple[list[str], list[str]]:
     `PydanticUndefined`, and an extension module loaded before a snapshot
     leaves indices into the wasm function table that a restore does not have."""
     site = list(site)
-    lock = json.loads((PYODIDE_DIR / "pyodide-lock.json").read_text())["packages"]
-    by_file = {entry["file_name"].rsplit("/", 1)[-1]: name for name, entry in lock.items()}
-    native: set[str] = set()  # lock names of the wheels with an extension module
+    lock, by_file, native = _lock_and_native()
     tops: dict[str, str] = {}
     for wheel in package_wheels():
         with zipfile.ZipFile(wheel) as archive:
             names = archive.namelist()
-        if any(name.endswith(".so") for name in names):
-            native.add(by_file[wheel.name])
         for name in names:
             top = name.split("/")[0]
             if not top.endswith((".dist-info", ".data")):
@@ -638,14 +634,43 @@ def snapshot_preload(site: Iterable[str]) -> tuple[list[str], list[str]]:
     return wheels, imported
 
 
+def _lock_and_native() -> tuple[dict, dict[str, str], set[str]]:
+    """(pyodide-lock.json's packages, {wheel file name: lock name}, the lock names
+    of the vendored wheels with an extension module)."""
+    lock = json.loads((PYODIDE_DIR / "pyodide-lock.json").read_text())["packages"]
+    by_file = {entry["file_name"].rsplit("/", 1)[-1]: name for name, entry in lock.items()}
+    native = set()
+    for wheel in package_wheels():
+        with zipfile.ZipFile(wheel) as archive:
+            if any(name.endswith(".so") for name in archive.namelist()):
+                native.add(by_file[wheel.name])
+    return lock, by_file, native
+
+
+def page_written_wheels() -> list[str]:
+    """The wheels frontend/boot.mjs writes into site-packages itself (snapshots.mjs
+    `installStored`: no Python runs to unzip them) instead of Pyodide's
+    `loadPackage`: those without an extension module that no wheel with one
+    depends on (pyodide-lock.json). Pyodide installs a platform wheel together
+    with its dependencies, so one of those written by the page too would be
+    installed twice."""
+    lock, by_file, native = _lock_and_native()
+
+    def dependencies(name: str) -> set[str]:
+        return {d for dependency in lock[name]["depends"] for d in (dependency, *dependencies(dependency))}
+
+    left_to_pyodide = set(native).union(*(dependencies(name) for name in native))
+    return [wheel.name for wheel in package_wheels() if by_file[wheel.name] not in left_to_pyodide]
+
+
 def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list[str]) -> dict:
     """`vendor/boot.json`, what `frontend/boot.mjs` needs to know of this build:
     the hashed file names, the decoded size of each file it fetches (bytes, for
     its progress bar), each wheel's integrity (Pyodide fetches wheels with the
     lock's sha256 as `integrity`; boot.mjs asks for them early with the same),
     the modules a snapshot pre-imports and the wheels it takes them from
-    (`preimport`, `preload`: frontend/snapshots.mjs `prepare`), and
-    `build`, which
+    (`preimport`, `preload`: frontend/snapshots.mjs `prepare`), the wheels the
+    page writes itself (`written`: `page_written_wheels`), and `build`, which
     changes whenever a snapshot of this build would differ (so a browser's own
     snapshot of another build is never restored)."""
     packages = [wheel.name for wheel in package_wheels()]
@@ -663,6 +688,7 @@ def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list
         "sizes": sizes,
         "preimport": preimport,
         "preload": preload,
+        "written": page_written_wheels(),
     }
     _write_atomic(MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     return manifest
