@@ -596,6 +596,7 @@ function makeSnapshotLater() {
       lockFileURL: indexURL + manifest.lock,
       preimport: manifest.preimport,
       preload: manifest.preload,
+      standalone: manifest.standalone ?? [],
       limit: manifest.snapshot_memory_limit,
     });
   };

@@ -225,35 +225,155 @@ export function installStored(pyodide, wheel) {
 
 /**
  * Bring a new interpreter (`pyodide`, started with `_makeSnapshot`) to what a
- * snapshot of this build holds (vendor/boot.json's `preload` and `preimport`):
- * the files of `preload` (pure-Python wheels, file names under `indexURL`)
- * written where Pyodide installs wheels, then `preimport` (module names)
- * imported. The page installs the same wheels after a restore; their modules
- * are then already in `sys.modules`. No wheel with an extension module: one
- * loaded before a snapshot leaves indices into the wasm function table in the
- * image that a restored interpreter does not have (it traps on a call), and
- * their pure modules need the extension (pydantic_core's `core_schema` imports
- * the package). Used by snapshot-worker.mjs and by the build's own check
+ * snapshot of this build holds (vendor/boot.json's `preload`, `standalone` and
+ * `preimport`): the files of `preload` (pure-Python wheels, file names under
+ * `indexURL`) written where Pyodide installs wheels; each `standalone` module
+ * ([module name, wheel file name, entry in the wheel]: a pure module of a
+ * platform wheel that needs of its package only names it can be given later,
+ * such as pydantic_core's `core_schema`) written there and imported alone,
+ * without its package (STANDALONE); then `preimport` (module names) imported.
+ * The page installs the same wheels after a restore; their modules are then
+ * already in `sys.modules`. No extension module is loaded: one loaded before a
+ * snapshot leaves indices into the wasm function table in the image that a
+ * restored interpreter does not have (it traps on a
+ * call). Used by snapshot-worker.mjs and by the build's own check
  * (tools/pyodide_build.py). Resolves to the imports that failed ("name:
  * error" strings); rejects if a wheel cannot be fetched.
  */
-export async function prepare(pyodide, indexURL, { preload = [], preimport }) {
-  for (const wheel of preload) {
-    const response = await fetch(indexURL + wheel);
-    if (!response.ok) throw new Error(`${wheel}: HTTP ${response.status}`);
-    installStored(pyodide, await response.arrayBuffer());
+export async function prepare(pyodide, indexURL, { preload = [], standalone = [], preimport }) {
+  const wheels = new Map();
+  const wheel = async (name) => {
+    if (!wheels.has(name)) {
+      const response = await fetch(indexURL + name);
+      if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
+      wheels.set(name, await response.arrayBuffer());
+    }
+    return wheels.get(name);
+  };
+  for (const name of preload) installStored(pyodide, await wheel(name));
+  const alone = [];
+  for (const [module, name, entry] of standalone) {
+    const bytes = storedEntries(await wheel(name), (file) => file === entry).get(entry);
+    if (!bytes) throw new Error(`${name}: no stored ${entry}`);
+    pyodide.FS.mkdirTree(SITE_PACKAGES + entry.slice(0, entry.lastIndexOf('/')));
+    pyodide.FS.writeFile(SITE_PACKAGES + entry, bytes);
+    alone.push([module, SITE_PACKAGES + entry]);
   }
+  pyodide.globals.set('standalone', pyodide.toPy(alone));
   pyodide.globals.set('modules', pyodide.toPy(preimport));
-  const failed = pyodide.runPython(IMPORT);
+  const failed = pyodide.runPython(STANDALONE + IMPORT);
   const result = failed.toJs();
   failed.destroy();
   return result;
 }
 
+// Each standalone module executed from its file under its full name, with a
+// stand-in for its package: a name the module imports from the package (such
+// as core_schema's `PydanticUndefined`) is a `Deferred` until the package is
+// imported; an import of another module of the package fails the module. When
+// the page later imports the package, a finder binds the module as the
+// package's attribute (as importlib's _find_and_load_unlocked would have) and
+// puts the package's real objects where the module holds a `Deferred`: its
+// globals and the defaults of its functions and methods. The build checks that
+// no `Deferred` is left anywhere (tools/pyodide_build.py CHECK).
+const STANDALONE = `
+def import_alone(standalone):
+    import importlib.util, sys, types
+    children = {}
+    deferred = {}
+
+    class Deferred:
+        """Stands for the package's attribute \`name\` until the package is imported."""
+        __slots__ = ("name",)
+
+        def __init__(self, name):
+            self.name = name
+
+        def __repr__(self):
+            return f"<{self.name}: bound when its package is imported>"
+
+    def stand_in(package):
+        module = types.ModuleType(package)
+        module.__path__ = []
+
+        def deferred_attribute(name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return deferred.setdefault(name, Deferred(name))
+
+        module.__getattr__ = deferred_attribute
+        return module
+
+    def bind(module, package):
+        def real(value):
+            return getattr(package, value.name) if type(value) is Deferred else value
+
+        for key, value in list(vars(module).items()):
+            if type(value) is Deferred:
+                setattr(module, key, real(value))
+            if isinstance(value, types.FunctionType):
+                functions = [value]
+            elif isinstance(value, type) and value.__module__ == module.__name__:
+                functions = [item for item in vars(value).values() if isinstance(item, types.FunctionType)]
+            else:
+                continue
+            for function in functions:
+                if function.__defaults__:
+                    function.__defaults__ = tuple(map(real, function.__defaults__))
+                if function.__kwdefaults__:
+                    function.__kwdefaults__ = {key: real(value) for key, value in function.__kwdefaults__.items()}
+
+    class StandaloneModules:
+        """Binds the modules imported before their package to it, once it is imported."""
+
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name not in children:
+                return None
+            sys.meta_path.remove(StandaloneModules)
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.loader is None:
+                return spec
+            exec_module = spec.loader.exec_module
+
+            def exec_then_bind(package):
+                exec_module(package)
+                for child in children[name]:
+                    setattr(package, child.rpartition(".")[2], sys.modules[child])
+                    bind(sys.modules[child], package)
+                deferred.clear()  # a stand-in still referenced is then one bind() missed
+
+            spec.loader.exec_module = exec_then_bind
+            return spec
+
+    failed = []
+    for name, path in standalone:
+        package = name.rpartition(".")[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[package] = stand_in(package)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+            others = [other for other in sys.modules if other.startswith(package + ".") and other != name]
+            if others:
+                raise ImportError(f"imports {', '.join(others)} of its package")
+            children.setdefault(package, []).append(name)
+        except Exception as error:
+            del sys.modules[name]
+            failed.append(f"{name}: {error!r}")
+        finally:
+            del sys.modules[package]
+    if children:
+        sys.meta_path.insert(0, StandaloneModules)
+    return failed
+failed = import_alone(standalone)
+del standalone, import_alone
+`;
+
 const IMPORT = `
 import importlib
 importlib.invalidate_caches()
-failed = []
 for name in modules:
     try:
         importlib.import_module(name)

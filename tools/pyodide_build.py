@@ -104,6 +104,14 @@ INDEX_URL = f"{ORIGIN}/vendor/pyodide-{PYODIDE_VERSION}/"
 # mypy): never imported in a browser, left out of the browser wheel.
 LEFT_OUT = ("pydantic/v1/", "pydantic/mypy.py")
 SITE_PACKAGES = "/lib/python3.14/site-packages/"  # where Pyodide installs the wheels
+# Pure modules of a platform wheel that need of their package, when they run,
+# only names that can be given to them later: a snapshot holds them imported
+# alone (frontend/snapshots.mjs `prepare`: core_schema takes pydantic_core's
+# `PydanticUndefined`, bound when the page imports the package), though not
+# their package, whose extension module a snapshot cannot hold. pydantic_core's
+# schema types took ~110 ms of a return visit's imports. The build fails if one
+# cannot be imported so, or if the page would be left with a stand-in.
+STANDALONE = ("pydantic_core.core_schema",)
 STDLIB_MOUNT = "/lib/python314.zip/"  # where Pyodide mounts the standard library zip
 APP_ROOT = "/home/pyodide/"  # where PyScript unpacks frontend.zip (the interpreter's cwd)
 # Wheel build tag (PEP 427) of a wheel rebuilt as byte-code in a stored zip
@@ -237,11 +245,11 @@ json.dumps({'held': held, 'entries': entries, 'imports': imports, 'site': site})
 `);
 }"""
 
-SNAP = """async ([indexURL, stdLibURL, preimport, preload]) => {
+SNAP = """async ([indexURL, stdLibURL, preimport, preload, standalone]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
   const { prepare } = await import('/frontend/snapshots.mjs');
   const py = await loadPyodide({ indexURL, stdLibURL, _makeSnapshot: true });
-  const failed = await prepare(py, indexURL, { preimport, preload });
+  const failed = await prepare(py, indexURL, { preimport, preload, standalone });
   const memory = py._module.HEAP8.length;
   const snapshot = py.makeMemorySnapshot();
   await fetch('/__snapshot__', { method: 'POST', body: snapshot });
@@ -264,10 +272,17 @@ CHECK = """async ([indexURL, stdLibURL, packages, held]) => {
   const missing = py.runPython('json.dumps([name for name in held if name not in sys.modules])');
   await py.loadPackage(packages, { messageCallback: () => {} });
   const used = py.runPython(`
-import pydantic, pydantic_core
+import gc, pydantic, pydantic_core
 class Probe(pydantic.BaseModel):
     name: str
-json.dumps([Probe.model_validate_json('{"name": "x"}').name, pydantic_core.__file__ is not None])
+json.dumps([
+    Probe.model_validate_json('{"name": "x"}').name,
+    pydantic_core.__file__ is not None,
+    all(getattr(sys.modules[package], child) is sys.modules[name]
+        for name in held if '.' in name for package, _, child in [name.rpartition('.')]),
+    [repr(referrer)[:80] for stand_in in gc.get_objects() if type(stand_in).__qualname__ == 'import_alone.<locals>.Deferred'
+     for referrer in gc.get_referrers(stand_in)],
+])
 `);
   return [answer, restore, missing, used];
 }"""
@@ -634,6 +649,26 @@ def snapshot_preload(site: Iterable[str]) -> tuple[list[str], list[str]]:
     return wheels, imported
 
 
+def standalone_modules(site: Iterable[str]) -> list[list[str]]:
+    """The STANDALONE modules the page imports (`site`: the modules of the
+    installed wheels it imports), as snapshots.mjs `prepare` takes them:
+    [module name, wheel file name, the module's entry in the wheel]."""
+    site = set(site)
+    found = []
+    for name in STANDALONE:
+        if name not in site:
+            continue
+        entry = name.replace(".", "/") + ".pyc"
+        for wheel in package_wheels():
+            with zipfile.ZipFile(wheel) as archive:
+                if entry in archive.namelist():
+                    found.append([name, wheel.name, entry])
+                    break
+        else:
+            raise SystemExit(f"pyodide-build: no wheel holds {entry} (STANDALONE)")
+    return found
+
+
 def _lock_and_native() -> tuple[dict, dict[str, str], set[str]]:
     """(pyodide-lock.json's packages, {wheel file name: lock name}, the lock names
     of the vendored wheels with an extension module)."""
@@ -663,20 +698,21 @@ def page_written_wheels() -> list[str]:
     return [wheel.name for wheel in package_wheels() if by_file[wheel.name] not in left_to_pyodide]
 
 
-def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list[str]) -> dict:
+def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list[str], standalone: list[list[str]]) -> dict:
     """`vendor/boot.json`, what `frontend/boot.mjs` needs to know of this build:
     the hashed file names, the decoded size of each file it fetches (bytes, for
     its progress bar), each wheel's integrity (Pyodide fetches wheels with the
     lock's sha256 as `integrity`; boot.mjs asks for them early with the same),
     the modules a snapshot pre-imports and the wheels it takes them from
-    (`preimport`, `preload`: frontend/snapshots.mjs `prepare`), the wheels the
+    (`preimport`, `preload`, and `standalone`, the modules of a platform wheel it
+    holds without their package: frontend/snapshots.mjs `prepare`), the wheels the
     page writes itself (`written`: `page_written_wheels`), and `build`, which
     changes whenever a snapshot of this build would differ (so a browser's own
     snapshot of another build is never restored)."""
     packages = [wheel.name for wheel in package_wheels()]
     runtime = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm"]
     sizes = {name: (PYODIDE_DIR / name).stat().st_size for name in [*runtime, stdlib.name, lock.name, *packages]}
-    identity = json.dumps([PYODIDE_VERSION, stdlib.name, preimport, preload]).encode()
+    identity = json.dumps([PYODIDE_VERSION, stdlib.name, preimport, preload, standalone]).encode()
     manifest = {
         "build": hashlib.sha256(identity).hexdigest()[:16],
         "pyodide": PYODIDE_VERSION,
@@ -688,6 +724,7 @@ def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list
         "sizes": sizes,
         "preimport": preimport,
         "preload": preload,
+        "standalone": standalone,
         "written": page_written_wheels(),
     }
     _write_atomic(MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
@@ -773,25 +810,29 @@ def main(argv: list[str]) -> int:
             stdlib_url = INDEX_URL + stdlib.name
             preload, site_modules = snapshot_preload(found["site"])
             preimport = [name for name in held if name in entries] + site_modules
-            failed, memory = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport, preload])
+            standalone = standalone_modules(found["site"])
+            failed, memory = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport, preload, standalone])
             if failed:
                 print("pyodide-build: could not pre-import " + "; ".join(failed), file=sys.stderr)
+            if any(failure.split(":")[0] in STANDALONE for failure in failed):
+                raise SystemExit("pyodide-build: a STANDALONE module could not be imported alone: " + "; ".join(failed))
             data = received.get("snapshot", b"")
             if len(data) < 1_000_000:
                 raise SystemExit(f"pyodide-build: got {len(data)} bytes, expected a wasm memory image")
             check_snapshot_memory(memory)
-            answer, restore_ms, missing, used = page().evaluate(CHECK, [INDEX_URL, stdlib_url, ["pydantic"], site_modules])
+            held_too = site_modules + [name for name, *_ in standalone]
+            answer, restore_ms, missing, used = page().evaluate(CHECK, [INDEX_URL, stdlib_url, ["pydantic"], held_too])
             if json.loads(answer) != [[3, 14], 42]:
                 raise SystemExit(f"pyodide-build: restored interpreter answered {answer!r}")
             if json.loads(missing):
                 lacking = json.loads(missing)
                 raise SystemExit(f"pyodide-build: the restored interpreter lacks {lacking}, which the snapshot was to hold")
-            if json.loads(used) != ["x", True]:
+            if json.loads(used) != ["x", True, True, []]:
                 raise SystemExit(f"pyodide-build: the packages over the restored interpreter answered {used!r}")
         finally:
             browser.close()
     lock = write_lock(package_wheels())
-    write_manifest(stdlib, lock, preimport, preload)
+    write_manifest(stdlib, lock, preimport, preload, standalone)
     remove_stale({stdlib.name, lock.name})
     packer.pack(compressible())  # the lock, and any file an earlier build compiled
     packer.finish()

@@ -238,10 +238,15 @@ RESTORE_OWN_SNAPSHOT = """async () => {
 tops = ('typing_extensions', 'annotated_types', 'typing_inspection', 'pydantic', 'pydantic_core')
 json.dumps(sorted(n for n in sys.modules if n.split('.')[0] in tops))`);
   await py.loadPackage('pydantic', { messageCallback: () => {} });
-  const used = py.runPython(`import pydantic
+  const used = py.runPython(`import json, pydantic, pydantic_core
+from pydantic_core import core_schema
 class Probe(pydantic.BaseModel):
     title: str
-Probe.model_validate_json('{"title": "x"}').title`);
+    tags: list[str] = pydantic.Field(default_factory=list)
+probe = Probe.model_validate_json('{"title": "x"}')
+json.dumps([probe.title, probe.tags, pydantic_core.core_schema is sys.modules['pydantic_core.core_schema'],
+            core_schema.PydanticUndefined is pydantic_core.PydanticUndefined,
+            core_schema.with_default_schema.__kwdefaults__['default'] is pydantic_core.PydanticUndefined])`);
   const db = await new Promise((resolve) => {
     const open = indexedDB.open('coaching-boot', 1);
     open.onsuccess = () => resolve(open.result);
@@ -251,16 +256,19 @@ Probe.model_validate_json('{"title": "x"}').title`);
     get.onsuccess = () => resolve(get.result[0]);
   });
   db.close();
-  return [manifest.preload, JSON.parse(held), used, entry.data.byteLength, entry.size, image.byteLength];
+  return [manifest.preload, JSON.parse(held), JSON.parse(used), entry.data.byteLength, entry.size, image.byteLength];
 }"""
 
 
 def test_the_browsers_own_snapshot_holds_the_pure_python_packages_and_takes_pydantic_after(browser, stub):
     """The snapshot a page makes of itself holds the modules of the wheels with no
-    extension module (their import is then no part of a restore's start), none of
-    pydantic or pydantic_core (a loaded extension module would leave function-table
-    indices a restore does not have), and a restored interpreter installs pydantic
-    over it and uses it."""
+    extension module (their import is then no part of a restore's start), and of
+    pydantic and pydantic_core only `pydantic_core.core_schema`, imported without
+    its package (a loaded extension module would leave function-table indices a
+    restore does not have); a restored interpreter installs pydantic over it and
+    uses it, and core_schema then holds pydantic_core's own `PydanticUndefined`
+    (a field with a default factory would otherwise get the stand-in as its
+    default)."""
     context, page = new_page(browser)
     try:
         page.goto(stub.url + "/")
@@ -269,8 +277,8 @@ def test_the_browsers_own_snapshot_holds_the_pure_python_packages_and_takes_pyda
         assert stored < size / 2 and image == size  # kept without its zero pages, restored whole
         assert sorted(name.split("-")[0] for name in preload) == ["annotated_types", "typing_extensions", "typing_inspection"]
         assert {"typing_extensions", "annotated_types", "typing_inspection.introspection"} <= set(held)
-        assert [name for name in held if name.startswith("pydantic")] == []
-        assert used == "x"
+        assert [name for name in held if name.startswith("pydantic")] == ["pydantic_core.core_schema"]
+        assert used == ["x", [], True, True, True]
     finally:
         context.close()
 

@@ -246,6 +246,13 @@ def test_the_manifest_names_this_builds_files_with_their_sizes():
     assert set(manifest["preload"]) <= set(manifest["packages"])
     assert {name for name in manifest["preimport"] if name.split(".")[0] not in packages} <= shipped
     assert {"typing_extensions", "annotated_types"} <= set(manifest["preimport"])
+    # pydantic_core's schema types are held alone (no extension module): the module,
+    # the wheel it comes from, its byte-code there, stored (snapshots.mjs reads it).
+    [[module, wheel, entry]] = manifest["standalone"]
+    assert (module, entry) == ("pydantic_core.core_schema", "pydantic_core/core_schema.pyc")
+    assert wheel in manifest["packages"] and module not in manifest["preimport"]
+    with zipfile.ZipFile(folder / wheel) as archive:
+        assert archive.getinfo(entry).compress_type == zipfile.ZIP_STORED
     assert {"asyncio", "json", "re", "email.utils", "zipfile"} <= shipped  # the app's, the stream's, the installer's
     # The wheels boot.mjs writes itself: pure Python, and not named by pydantic_core's
     # lock entry (Pyodide installs those with it: they would be installed twice).
