@@ -27,7 +27,7 @@ vendor/.stamp.json: tools/vendor.py $(VENV)/.installed
 
 # Byte-code for the browser wheels and the Pyodide memory snapshot the page
 # boots from, made in Chromium's Pyodide (tools/pyodide_build.py).
-vendor/.pyodide-build: tools/pyodide_build.py vendor/.stamp.json | system-packages
+vendor/.pyodide-build: tools/pyodide_build.py frontend/snapshots.mjs vendor/.stamp.json | system-packages
 	$(PY) tools/pyodide_build.py
 	touch $@
 

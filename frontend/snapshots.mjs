@@ -281,9 +281,10 @@ def import_alone(standalone):
     import importlib.util, sys, types
     children = {}
     deferred = {}
+    held = {}
 
     class Deferred:
-        """Stands for the package's attribute \`name\` until the package is imported."""
+        """Stands for the package's attribute of this name until the package is imported."""
         __slots__ = ("name",)
 
         def __init__(self, name):
@@ -304,24 +305,38 @@ def import_alone(standalone):
         module.__getattr__ = deferred_attribute
         return module
 
+    def holders(module):
+        """Where the module holds a Deferred (found when the snapshot is made, so
+        that the page's bind touches only those): its globals' names, and its
+        functions and methods with one among their defaults."""
+        names, functions = [], []
+        for key, value in vars(module).items():
+            if type(value) is Deferred:
+                names.append(key)
+            if isinstance(value, types.FunctionType):
+                candidates = [value]
+            elif isinstance(value, type) and value.__module__ == module.__name__:
+                candidates = [item for item in vars(value).values() if isinstance(item, types.FunctionType)]
+            else:
+                continue
+            for function in candidates:
+                defaults = [*(function.__defaults__ or ()), *(function.__kwdefaults__ or {}).values()]
+                if any(type(value) is Deferred for value in defaults):
+                    functions.append(function)
+        return names, functions
+
     def bind(module, package):
         def real(value):
             return getattr(package, value.name) if type(value) is Deferred else value
 
-        for key, value in list(vars(module).items()):
-            if type(value) is Deferred:
-                setattr(module, key, real(value))
-            if isinstance(value, types.FunctionType):
-                functions = [value]
-            elif isinstance(value, type) and value.__module__ == module.__name__:
-                functions = [item for item in vars(value).values() if isinstance(item, types.FunctionType)]
-            else:
-                continue
-            for function in functions:
-                if function.__defaults__:
-                    function.__defaults__ = tuple(map(real, function.__defaults__))
-                if function.__kwdefaults__:
-                    function.__kwdefaults__ = {key: real(value) for key, value in function.__kwdefaults__.items()}
+        names, functions = held[module.__name__]
+        for name in names:
+            setattr(module, name, real(getattr(module, name)))
+        for function in functions:
+            if function.__defaults__:
+                function.__defaults__ = tuple(map(real, function.__defaults__))
+            if function.__kwdefaults__:
+                function.__kwdefaults__ = {key: real(value) for key, value in function.__kwdefaults__.items()}
 
     class StandaloneModules:
         """Binds the modules imported before their package to it, once it is imported."""
@@ -341,6 +356,7 @@ def import_alone(standalone):
                 for child in children[name]:
                     setattr(package, child.rpartition(".")[2], sys.modules[child])
                     bind(sys.modules[child], package)
+                    del held[child]
                 deferred.clear()  # a stand-in still referenced is then one bind() missed
 
             spec.loader.exec_module = exec_then_bind
@@ -359,6 +375,7 @@ def import_alone(standalone):
             if others:
                 raise ImportError(f"imports {', '.join(others)} of its package")
             children.setdefault(package, []).append(name)
+            held[name] = holders(module)
         except Exception as error:
             del sys.modules[name]
             failed.append(f"{name}: {error!r}")

@@ -712,7 +712,9 @@ def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list
     packages = [wheel.name for wheel in package_wheels()]
     runtime = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm"]
     sizes = {name: (PYODIDE_DIR / name).stat().st_size for name in [*runtime, stdlib.name, lock.name, *packages]}
-    identity = json.dumps([PYODIDE_VERSION, stdlib.name, preimport, preload, standalone]).encode()
+    # What a snapshot holds is made by frontend/snapshots.mjs `prepare`: a change there is a new build.
+    preparer = hashlib.sha256((ROOT / "frontend" / "snapshots.mjs").read_bytes()).hexdigest()
+    identity = json.dumps([PYODIDE_VERSION, stdlib.name, preimport, preload, standalone, preparer]).encode()
     manifest = {
         "build": hashlib.sha256(identity).hexdigest()[:16],
         "pyodide": PYODIDE_VERSION,
