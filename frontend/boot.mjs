@@ -45,6 +45,7 @@ const APP_BUNDLE = new URL('../frontend.zip', import.meta.url).href;
 const APP_ENTRY = new URL('./main.py', import.meta.url).href;
 // Where PyScript runs main.py (the interpreter's working directory).
 const APP_HOME = '/home/pyodide';
+const SITE_PACKAGES = '/lib/python3.14/site-packages/'; // where Pyodide installs wheels
 
 // pyscript.toml's `packages`, loaded by the early start; any others PyScript
 // asks for are loaded when it asks (tests/unit/test_site.py keeps the two equal).
@@ -528,33 +529,56 @@ export async function start() {
   // comes last on the link, is unpacked when it is (neither waits for the other).
   const installed = installPackages(pyodide);
   installed.catch(() => {}); // awaited below: its failure ends the start there
-  pyodide.unpackArchive(await Promise.race([app, failed]), 'zip', { extractDir: APP_HOME });
+  installApp(pyodide, await Promise.race([app, failed]));
   await Promise.race([installed, failed]);
+  // The import system's caches of site-packages and of the app's folder may date from
+  // the snapshot or from before the files were written.
+  pyodide.runPython('import importlib; importlib.invalidate_caches()');
   clearInterval(stalled);
   endBootHooks();
   return pyodide;
 }
 
-/** Install PACKAGES: the wheels the manifest says the page writes (`written`:
- * pure Python, and no platform wheel depends on them) go straight into
- * site-packages from their early responses (`snapshots.installStored`: no Python
- * runs); the others, the platform wheels and what their lock entries name, go
- * to Pyodide's `loadPackage`, which also loads their `.so`. Pyodide's installer
- * unzips each wheel in Python, which right after a restore, in a new tab whose
- * WebAssembly is not warm yet, is slow (docs/first-visit.md has the figures).
- * A wheel this reader cannot read goes to Pyodide too. */
+/** Install PACKAGES without running Python: each wheel's files are written
+ * into site-packages from its early response (`snapshots.installStored`), each
+ * extension module (`.so`) of it is then loaded as Pyodide's installer loads
+ * it (its `loadDynlib`: Emscripten's dynamic linker, which gets the module
+ * compiled early), and the package is recorded in `pyodide.loadedPackages`, as
+ * Pyodide records those it installs (a later `loadPackage` skips it). Pyodide's
+ * own installer unzips each wheel in Python, which right after a restore, in a
+ * new tab whose WebAssembly is not warm yet, is slow (docs/first-visit.md has
+ * the figures). A wheel the reader cannot read whole, or an extension module
+ * with no `loadDynlib` to load it (another Pyodide), goes to `loadPackage`. */
 async function installPackages(pyodide) {
   const lockName = (file) => file.split('-')[0].replace(/_/g, '-');
-  const writable = manifest.written ?? [];
-  const written = await Promise.all(writable.map(async (name) => {
+  const loadDynlib = pyodide._api?.loadDynlib;
+  const written = await Promise.all(manifest.packages.map(async (name) => {
     const url = indexURL + name;
     const response = early.get(url);
-    if (!response) return false;
+    if (!response) return [];
     early.delete(url);
-    return snapshots.installStored(pyodide, await (await response).arrayBuffer()) > 0;
+    return snapshots.installStored(pyodide, await (await response).arrayBuffer());
   }));
-  const rest = manifest.packages.filter((name) => !writable.includes(name) || !written[writable.indexOf(name)]);
-  await pyodide.loadPackage(rest.map(lockName), { messageCallback: () => {} });
+  const rest = [];
+  for (const [index, name] of manifest.packages.entries()) {
+    const libraries = written[index].filter((file) => file.endsWith('.so'));
+    if (!written[index].length || (libraries.length && typeof loadDynlib !== 'function')) {
+      rest.push(lockName(name));
+      continue;
+    }
+    for (const library of libraries) await loadDynlib(SITE_PACKAGES + library);
+    pyodide.loadedPackages[lockName(name)] = 'default channel';
+  }
+  if (rest.length) await pyodide.loadPackage(rest, { messageCallback: () => {} });
+}
+
+/** Write the app's package (frontend.zip, an ArrayBuffer) where PyScript runs
+ * main.py, without running Python (`snapshots.installStored`); an archive the
+ * reader cannot read whole is unpacked by Pyodide. */
+function installApp(pyodide, zip) {
+  if (!snapshots.installStored(pyodide, zip, `${APP_HOME}/`).length) {
+    pyodide.unpackArchive(zip, 'zip', { extractDir: APP_HOME });
+  }
 }
 
 const started = start();

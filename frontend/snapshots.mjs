@@ -172,13 +172,16 @@ export async function drop() {
 const SITE_PACKAGES = '/lib/python3.14/site-packages/'; // where Pyodide installs wheels
 
 /** The entries of the zip archive `zip` (ArrayBuffer) that are stored uncompressed
- * (as the build writes wheels) and whose name `wanted(name)` accepts: a Map of
- * name -> Uint8Array view of `zip`, in archive order. Empty for an archive this
- * reader does not understand. Format: PKWARE APPNOTE 4.3 (end of central
- * directory, central and local headers). */
+ * (as the build writes wheels and the app's zip) and whose name `wanted(name)`
+ * accepts: a Map of name -> Uint8Array view of `zip`, in archive order, whose
+ * `missed` property counts the entries `wanted` accepted that it could not take
+ * (compressed, or out of bounds). Empty for an archive this reader does not
+ * understand. Format: PKWARE APPNOTE 4.3 (end of central directory, central and
+ * local headers). */
 export function storedEntries(zip, wanted) {
   const view = new DataView(zip);
   const found = new Map();
+  found.missed = 0;
   let end = -1;
   for (let at = zip.byteLength - 22; at >= Math.max(0, zip.byteLength - 22 - 0xffff); at--) {
     // The end record, whose comment runs to the end (a comment may hold its signature too).
@@ -191,36 +194,42 @@ export function storedEntries(zip, wanted) {
   const count = view.getUint16(end + 10, true);
   let at = view.getUint32(end + 16, true);
   const decoder = new TextDecoder();
-  for (let n = 0; n < count && at + 46 <= zip.byteLength && view.getUint32(at, true) === 0x02014b50; n++) {
+  let n = 0;
+  for (; n < count && at + 46 <= zip.byteLength && view.getUint32(at, true) === 0x02014b50; n++) {
     const method = view.getUint16(at + 10, true);
     const size = view.getUint32(at + 20, true);
     const nameLength = view.getUint16(at + 28, true);
     const skip = nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
     const local = view.getUint32(at + 42, true);
-    const name = decoder.decode(new Uint8Array(zip, at + 46, nameLength));
-    if (method === 0 && wanted(name) && local + 30 <= zip.byteLength && view.getUint32(local, true) === 0x04034b50) {
-      const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
-      if (start + size <= zip.byteLength) found.set(name, new Uint8Array(zip, start, size));
+    const name = decoder.decode(new Uint8Array(zip, at + 46, Math.min(nameLength, zip.byteLength - at - 46)));
+    if (wanted(name)) {
+      const start = local + 30 <= zip.byteLength && view.getUint32(local, true) === 0x04034b50
+        ? local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true) : Infinity;
+      if (method === 0 && start + size <= zip.byteLength) found.set(name, new Uint8Array(zip, start, size));
+      else found.missed++;
     }
     at += 46 + skip;
   }
+  found.missed += count - n; // a central directory cut short
   return found;
 }
 
 /**
- * Write the files of `wheel` (an ArrayBuffer: a stored zip, as the build makes
- * every browser wheel) where Pyodide installs wheels, as its installer would
- * unpack them, without running Python: a pure-Python wheel needs nothing else
- * (no `.so` to load). Returns how many files were written; 0 for an archive
- * `storedEntries` cannot read (the caller then lets Pyodide install it).
+ * Write the files of the zip archive `zip` (an ArrayBuffer: stored, as the build
+ * makes every browser wheel and the app's zip) under `root` (a directory path
+ * ending in "/"; by default where Pyodide installs wheels), as an unzip would,
+ * without running Python. All or nothing: returns the names written (in archive
+ * order), or [] for an archive `storedEntries` cannot read whole (the caller then
+ * lets Pyodide unpack it).
  */
-export function installStored(pyodide, wheel) {
-  const files = storedEntries(wheel, (name) => !name.endsWith('/'));
+export function installStored(pyodide, zip, root = SITE_PACKAGES) {
+  const files = storedEntries(zip, (name) => !name.endsWith('/'));
+  if (files.missed) return [];
   for (const [name, bytes] of files) {
-    pyodide.FS.mkdirTree(SITE_PACKAGES + name.slice(0, name.lastIndexOf('/')));
-    pyodide.FS.writeFile(SITE_PACKAGES + name, bytes);
+    pyodide.FS.mkdirTree(root + name.slice(0, name.lastIndexOf('/')));
+    pyodide.FS.writeFile(root + name, bytes);
   }
-  return files.size;
+  return [...files.keys()];
 }
 
 /**

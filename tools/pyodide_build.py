@@ -682,22 +682,6 @@ def _lock_and_native() -> tuple[dict, dict[str, str], set[str]]:
     return lock, by_file, native
 
 
-def page_written_wheels() -> list[str]:
-    """The wheels frontend/boot.mjs writes into site-packages itself (snapshots.mjs
-    `installStored`: no Python runs to unzip them) instead of Pyodide's
-    `loadPackage`: those without an extension module that no wheel with one
-    depends on (pyodide-lock.json). Pyodide installs a platform wheel together
-    with its dependencies, so one of those written by the page too would be
-    installed twice."""
-    lock, by_file, native = _lock_and_native()
-
-    def dependencies(name: str) -> set[str]:
-        return {d for dependency in lock[name]["depends"] for d in (dependency, *dependencies(dependency))}
-
-    left_to_pyodide = set(native).union(*(dependencies(name) for name in native))
-    return [wheel.name for wheel in package_wheels() if by_file[wheel.name] not in left_to_pyodide]
-
-
 def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list[str], standalone: list[list[str]]) -> dict:
     """`vendor/boot.json`, what `frontend/boot.mjs` needs to know of this build:
     the hashed file names, the decoded size of each file it fetches (bytes, for
@@ -705,8 +689,7 @@ def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list
     lock's sha256 as `integrity`; boot.mjs asks for them early with the same),
     the modules a snapshot pre-imports and the wheels it takes them from
     (`preimport`, `preload`, and `standalone`, the modules of a platform wheel it
-    holds without their package: frontend/snapshots.mjs `prepare`), the wheels the
-    page writes itself (`written`: `page_written_wheels`), and `build`, which
+    holds without their package: frontend/snapshots.mjs `prepare`), and `build`, which
     changes whenever a snapshot of this build would differ (so a browser's own
     snapshot of another build is never restored)."""
     packages = [wheel.name for wheel in package_wheels()]
@@ -727,7 +710,6 @@ def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list
         "preimport": preimport,
         "preload": preload,
         "standalone": standalone,
-        "written": page_written_wheels(),
     }
     _write_atomic(MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     return manifest

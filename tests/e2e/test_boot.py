@@ -527,6 +527,37 @@ def test_the_wheel_reader_finds_exactly_the_stored_extension_modules(open_app):
     assert [[base64.b64decode(text) for text in each] for each in found] == [[so], [], []]
 
 
+def test_an_archive_is_written_whole_or_not_at_all(open_app):
+    """`installStored` (snapshots.mjs) writes every file of a stored archive under the
+    root it is given, with its exact bytes (folders made, folder entries skipped),
+    and writes nothing from an archive with one compressed member, a damaged one, or
+    something that is not a zip: the caller then hands it to Pyodide whole."""
+    alice = open_app("alice")
+    files = [("pkg/__init__.pyc", b"\x00code"), ("pkg/sub/data.bin", bytes(range(256)) * 9), ("top.txt", b"")]
+    stored = _zip([("pkg/", b"", zipfile.ZIP_STORED)] + [(name, data, zipfile.ZIP_STORED) for name, data in files])
+    mixed = _zip([(name, data, zipfile.ZIP_DEFLATED if name == "top.txt" else zipfile.ZIP_STORED) for name, data in files])
+    result = alice.page.evaluate(
+        """async (archives) => {
+          const { loadPyodide } = await import('./frontend/boot.mjs');
+          const { installStored } = await import('./frontend/snapshots.mjs');
+          const pyodide = await loadPyodide({});
+          return archives.map((text, index) => {
+            const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+            const root = `/tmp/archive-${index}/`;
+            const names = installStored(pyodide, bytes.buffer, root);
+            const exists = pyodide.FS.analyzePath(root).exists;
+            const contents = names.map((name) => btoa(String.fromCharCode(...pyodide.FS.readFile(root + name))));
+            return { names, exists, contents };
+          });
+        }""",
+        [base64.b64encode(archive).decode() for archive in (stored, mixed, stored[: len(stored) - 30], b"not a zip")],
+    )
+    whole, *refused = result
+    assert whole["names"] == [name for name, _ in files]
+    assert [base64.b64decode(text) for text in whole["contents"]] == [data for _, data in files]
+    assert refused == [{"names": [], "exists": False, "contents": []}] * 3, refused
+
+
 APP_BYTECODE = """async () => {
   const { loadPyodide } = await import('./frontend/boot.mjs');
   const pyodide = await loadPyodide({}); // the page's own interpreter, already started
@@ -566,7 +597,7 @@ def test_the_page_imports_only_byte_code_of_the_standard_library_and_no_pydantic
     alice = open_app("alice")
     alice.expect_state("Connected")
     used, plugins = alice.page.evaluate(STDLIB_MODULES)
-    assert "tarfile" in dict(used) and "encodings.utf_8_sig" in dict(used)  # the installer's and the stream decoder's
+    assert "encodings.utf_8_sig" in dict(used)  # the stream decoder's
     assert [name for name, origin in used if origin != "frozen" and not origin.startswith("/lib/python314.zip/")] == []
     assert [name for name, origin in used if origin != "frozen" and not origin.endswith(".pyc")] == []
     frozen = {name for name, origin in used if origin == "frozen"}
@@ -610,30 +641,43 @@ def test_the_shipped_byte_code_has_line_numbers_and_no_column_ranges(open_app):
 INSTALLED = """async () => {
   const { loadPyodide } = await import('./frontend/boot.mjs');
   const pyodide = await loadPyodide({}); // the page's own interpreter
-  const loaded = Object.keys(pyodide.loadedPackages).sort();
+  const loaded = pyodide.loadedPackages;
   const found = JSON.parse(pyodide.runPython(`
-import glob, json, pydantic, annotated_types, typing_inspection
+import glob, json, pydantic, pydantic_core, annotated_types, typing_inspection, typing_extensions, frontend
 def version(name):  # as importlib.metadata reads it (the page ships no email parser)
     [path] = glob.glob(f"/lib/python3.14/site-packages/{name}-*.dist-info/METADATA")
     return next(line[9:] for line in open(path).read().splitlines() if line.startswith("Version: "))
-json.dumps({name: [version(name), module.__file__]
-            for name, module in (("pydantic", pydantic), ("annotated_types", annotated_types),
-                                 ("typing_inspection", typing_inspection))})
+json.dumps({
+    "modules": {name: [version(name), module.__file__] for name, module in (
+        ("pydantic", pydantic), ("pydantic_core", pydantic_core), ("annotated_types", annotated_types),
+        ("typing_inspection", typing_inspection), ("typing_extensions", typing_extensions))},
+    "extension": pydantic_core._pydantic_core.__file__,
+    # Pyodide's installer adds these to each wheel it installs (pyodide/_package_loader.py).
+    "by_pyodide": glob.glob("/lib/python3.14/site-packages/*.dist-info/PYODIDE_SOURCE"),
+    "app": frontend.__file__,
+})
 `));
-  return { loaded, found };
+  return { loaded: Object.fromEntries(Object.entries(loaded).sort()), found, boot: window.pyodideBoot };
 }"""
 
 
-def test_the_pure_python_wheels_are_written_by_the_page_and_the_platform_one_by_pyodide(open_app):
-    """boot.mjs writes the pure-Python wheels' files itself (no Python runs to unzip
-    them) and leaves pydantic_core (a `.so` to load) and typing_extensions (its
-    dependency) to Pyodide's installer: the packages import from site-packages with
-    their metadata, and Pyodide's own record lists only the two it installed."""
+def test_the_wheels_and_the_app_are_written_by_the_page_and_the_extension_loaded_as_pyodide_would(open_app):
+    """boot.mjs writes every wheel's files and the app's itself (no Python runs to
+    unzip them), loads pydantic_core's extension module with Pyodide's dynamic
+    linker, and records each package as Pyodide would: they import from
+    site-packages with their metadata, and none went through Pyodide's installer
+    (which adds a PYODIDE_SOURCE file to each wheel's metadata)."""
     alice = open_app("alice")
     alice.expect_state("Connected")
     result = alice.page.evaluate(INSTALLED)
-    assert result["loaded"] == ["pydantic-core", "typing-extensions"], result
-    site = "/lib/python3.14/site-packages/"
-    assert result["found"]["pydantic"] == ["2.14.3", site + "pydantic/__init__.pyc"]
-    assert result["found"]["annotated_types"][1].startswith(site + "annotated_types/")
-    assert result["found"]["typing_inspection"][1].startswith(site + "typing_inspection/")
+    assert result["boot"] == "scratch"
+    assert result["loaded"] == dict.fromkeys(
+        ["annotated-types", "pydantic", "pydantic-core", "typing-extensions", "typing-inspection"], "default channel"
+    ), result
+    found, site = result["found"], "/lib/python3.14/site-packages/"
+    assert found["modules"]["pydantic"] == ["2.14.3", site + "pydantic/__init__.pyc"]
+    assert found["modules"]["pydantic_core"][1] == site + "pydantic_core/__init__.pyc"
+    assert all(path.startswith(site) for _, path in found["modules"].values()), found
+    assert found["extension"].startswith(site + "pydantic_core/_pydantic_core.") and found["extension"].endswith(".so")
+    assert found["by_pyodide"] == [], found
+    assert found["app"] == "/home/pyodide/frontend/__init__.pyc"
