@@ -527,7 +527,11 @@ export async function start() {
   // would load a 160 KB zip library to do the same, after Python is up).
   // The packages install as soon as their wheels are in; the app's zip, whichever
   // comes last on the link, is unpacked when it is (neither waits for the other).
-  const installed = installPackages(pyodide);
+  const installed = installPackages(pyodide, manifest.packages.map((name) => {
+    const response = early.get(indexURL + name) ?? null;
+    early.delete(indexURL + name);
+    return [name, response];
+  }));
   installed.catch(() => {}); // awaited below: its failure ends the start there
   installApp(pyodide, await Promise.race([app, failed]));
   await Promise.race([installed, failed]);
@@ -547,20 +551,16 @@ export async function start() {
  * Pyodide records those it installs (a later `loadPackage` skips it). Pyodide's
  * own installer unzips each wheel in Python, which right after a restore, in a
  * new tab whose WebAssembly is not warm yet, is slow (docs/first-visit.md has
- * the figures). A wheel the reader cannot read whole, or an extension module
- * with no `loadDynlib` to load it (another Pyodide), goes to `loadPackage`. */
-async function installPackages(pyodide) {
+ * the figures). A wheel the reader cannot read whole, or without a response,
+ * or an extension module with no `loadDynlib` to load it (another Pyodide),
+ * goes to `loadPackage`. `wheels`: [wheel file name, a promise of its Response
+ * or null], in the manifest's order; `loadDynlib`: Pyodide's, by default. */
+export async function installPackages(pyodide, wheels, loadDynlib = pyodide._api?.loadDynlib) {
   const lockName = (file) => file.split('-')[0].replace(/_/g, '-');
-  const loadDynlib = pyodide._api?.loadDynlib;
-  const written = await Promise.all(manifest.packages.map(async (name) => {
-    const url = indexURL + name;
-    const response = early.get(url);
-    if (!response) return [];
-    early.delete(url);
-    return snapshots.installStored(pyodide, await (await response).arrayBuffer());
-  }));
+  const written = await Promise.all(wheels.map(async ([, response]) =>
+    response ? snapshots.installStored(pyodide, await (await response).arrayBuffer()) : []));
   const rest = [];
-  for (const [index, name] of manifest.packages.entries()) {
+  for (const [index, [name]] of wheels.entries()) {
     const libraries = written[index].filter((file) => file.endsWith('.so'));
     if (!written[index].length || (libraries.length && typeof loadDynlib !== 'function')) {
       rest.push(lockName(name));

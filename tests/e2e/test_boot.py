@@ -681,3 +681,42 @@ def test_the_wheels_and_the_app_are_written_by_the_page_and_the_extension_loaded
     assert found["extension"].startswith(site + "pydantic_core/_pydantic_core.") and found["extension"].endswith(".so")
     assert found["by_pyodide"] == [], found
     assert found["app"] == "/home/pyodide/frontend/__init__.pyc"
+
+
+FALLBACKS = """async (deflated) => {
+  const boot = await import('./frontend/boot.mjs');
+  await boot.loadPyodide({}); // the page's own start is over: its hooks are off
+  const manifest = await (await fetch('./vendor/boot.json')).json();
+  const indexURL = new URL(`./vendor/pyodide-${manifest.pyodide}/`, location.href).href;
+  const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
+  const results = [];
+  for (const variant of ['no loadDynlib', 'a compressed wheel']) {
+    const py = await loadPyodide({ indexURL, stdLibURL: indexURL + manifest.stdlib, lockFileURL: indexURL + manifest.lock });
+    const wheels = manifest.packages.map((name) => [name, variant === 'a compressed wheel' && name.startsWith('annotated_types')
+      ? Promise.resolve(new Response(Uint8Array.from(atob(deflated), (c) => c.charCodeAt(0))))
+      : fetch(indexURL + name)]);
+    await boot.installPackages(py, wheels, variant === 'no loadDynlib' ? null : undefined);
+    py.runPython('import importlib; importlib.invalidate_caches()');
+    results.push(JSON.parse(py.runPython(`import glob, json, pydantic
+class Probe(pydantic.BaseModel):
+    count: int
+json.dumps([Probe(count="3").count, sorted(path.split("/")[-2].split("-")[0]
+            for path in glob.glob("/lib/python3.14/site-packages/*.dist-info/PYODIDE_SOURCE"))])`)));
+  }
+  return results;
+}"""
+
+
+def test_what_the_page_cannot_install_itself_goes_to_pyodides_installer(open_app):
+    """`installPackages` hands Pyodide's `loadPackage` a platform wheel when there is no
+    `loadDynlib` to load its `.so` (another Pyodide), and a wheel the reader cannot read
+    whole (here one re-zipped with deflate); the rest it writes itself, and pydantic
+    works either way (Pyodide's installer marks what it installed with PYODIDE_SOURCE)."""
+    alice = open_app("alice")
+    [wheel] = [name for name in MANIFEST["packages"] if name.startswith("annotated_types")]
+    with zipfile.ZipFile(ROOT / "vendor" / f"pyodide-{MANIFEST['pyodide']}" / wheel) as archive:
+        members = [(info.filename, archive.read(info), zipfile.ZIP_DEFLATED) for info in archive.infolist()]
+    deflated = base64.b64encode(_zip(members)).decode()
+    no_loader, compressed = alice.page.evaluate(FALLBACKS, deflated)
+    assert no_loader == [3, ["pydantic_core"]]
+    assert compressed == [3, ["annotated_types"]]
