@@ -573,11 +573,11 @@ export async function installPackages(pyodide, wheels, loadDynlib = pyodide._api
 }
 
 /** Write the app's package (frontend.zip, an ArrayBuffer) where PyScript runs
- * main.py, without running Python (`snapshots.installStored`); an archive the
- * reader cannot read whole is unpacked by Pyodide. */
-function installApp(pyodide, zip) {
-  if (!snapshots.installStored(pyodide, zip, `${APP_HOME}/`).length) {
-    pyodide.unpackArchive(zip, 'zip', { extractDir: APP_HOME });
+ * main.py (`home`), without running Python (`snapshots.installStored`); an
+ * archive the reader cannot read whole is unpacked by Pyodide. */
+export function installApp(pyodide, zip, home = APP_HOME) {
+  if (!snapshots.installStored(pyodide, zip, `${home}/`).length) {
+    pyodide.unpackArchive(zip, 'zip', { extractDir: home });
   }
 }
 

@@ -720,3 +720,24 @@ def test_what_the_page_cannot_install_itself_goes_to_pyodides_installer(open_app
     no_loader, compressed = alice.page.evaluate(FALLBACKS, deflated)
     assert no_loader == [3, ["pydantic_core"]]
     assert compressed == [3, ["annotated_types"]]
+
+
+def test_an_app_zip_the_page_cannot_write_itself_is_unpacked_by_pyodide(open_app):
+    """`installApp` writes a stored zip itself and hands one with a compressed member
+    to Pyodide's `unpackArchive`: the same files either way."""
+    alice = open_app("alice")
+    files = [("app/__init__.py", b"VALUE = 42\n"), ("app/data/notes.txt", b"x" * 3000)]
+    archives = [_zip([(name, data, method) for name, data in files]) for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)]
+    result = alice.page.evaluate(
+        """async (archives) => {
+          const boot = await import('./frontend/boot.mjs');
+          const pyodide = await boot.loadPyodide({});
+          return archives.map((text, index) => {
+            const home = `/tmp/app-${index}`;
+            boot.installApp(pyodide, Uint8Array.from(atob(text), (c) => c.charCodeAt(0)).buffer, home);
+            return ['app/__init__.py', 'app/data/notes.txt'].map((name) => pyodide.FS.readFile(`${home}/${name}`).length);
+          });
+        }""",
+        [base64.b64encode(archive).decode() for archive in archives],
+    )
+    assert result == [[11, 3000], [11, 3000]]
