@@ -45,7 +45,6 @@ const APP_BUNDLE = new URL('../frontend.zip', import.meta.url).href;
 const APP_ENTRY = new URL('./main.py', import.meta.url).href;
 // Where PyScript runs main.py (the interpreter's working directory).
 const APP_HOME = '/home/pyodide';
-const SITE_PACKAGES = '/lib/python3.14/site-packages/'; // where Pyodide installs wheels
 
 // pyscript.toml's `packages`, loaded by the early start; any others PyScript
 // asks for are loaded when it asks (tests/unit/test_site.py keeps the two equal).
@@ -566,7 +565,7 @@ export async function installPackages(pyodide, wheels, loadDynlib = pyodide._api
       rest.push(lockName(name));
       continue;
     }
-    for (const library of libraries) await loadDynlib(SITE_PACKAGES + library);
+    for (const library of libraries) await loadDynlib(snapshots.SITE_PACKAGES + library);
     pyodide.loadedPackages[lockName(name)] = 'default channel';
   }
   if (rest.length) await pyodide.loadPackage(rest, { messageCallback: () => {} });

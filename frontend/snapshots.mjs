@@ -169,7 +169,7 @@ export async function drop() {
 
 // -- what a snapshot holds -------------------------------------------------------------
 
-const SITE_PACKAGES = '/lib/python3.14/site-packages/'; // where Pyodide installs wheels
+export const SITE_PACKAGES = '/lib/python3.14/site-packages/'; // where Pyodide installs wheels
 
 /** The entries of the zip archive `zip` (ArrayBuffer) that are stored uncompressed
  * (as the build writes wheels and the app's zip) and whose name `wanted(name)`

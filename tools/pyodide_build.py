@@ -631,11 +631,15 @@ def snapshot_preload(site: Iterable[str]) -> tuple[list[str], list[str]]:
     `PydanticUndefined`, and an extension module loaded before a snapshot
     leaves indices into the wasm function table that a restore does not have."""
     site = list(site)
-    lock, by_file, native = _lock_and_native()
+    lock = json.loads((PYODIDE_DIR / "pyodide-lock.json").read_text())["packages"]
+    by_file = {entry["file_name"].rsplit("/", 1)[-1]: name for name, entry in lock.items()}
+    native: set[str] = set()  # lock names of the wheels with an extension module
     tops: dict[str, str] = {}
     for wheel in package_wheels():
         with zipfile.ZipFile(wheel) as archive:
             names = archive.namelist()
+        if any(name.endswith(".so") for name in names):
+            native.add(by_file[wheel.name])
         for name in names:
             top = name.split("/")[0]
             if not top.endswith((".dist-info", ".data")):
@@ -667,19 +671,6 @@ def standalone_modules(site: Iterable[str]) -> list[list[str]]:
         else:
             raise SystemExit(f"pyodide-build: no wheel holds {entry} (STANDALONE)")
     return found
-
-
-def _lock_and_native() -> tuple[dict, dict[str, str], set[str]]:
-    """(pyodide-lock.json's packages, {wheel file name: lock name}, the lock names
-    of the vendored wheels with an extension module)."""
-    lock = json.loads((PYODIDE_DIR / "pyodide-lock.json").read_text())["packages"]
-    by_file = {entry["file_name"].rsplit("/", 1)[-1]: name for name, entry in lock.items()}
-    native = set()
-    for wheel in package_wheels():
-        with zipfile.ZipFile(wheel) as archive:
-            if any(name.endswith(".so") for name in archive.namelist()):
-                native.add(by_file[wheel.name])
-    return lock, by_file, native
 
 
 def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list[str], standalone: list[list[str]]) -> dict:
