@@ -302,6 +302,10 @@ class Bench:
         urls = {label: f"{self.stub.url}/_test/burst?count={count}&{query}" for label, (count, query, *_) in shapes.items()}
         clients = [
             ("ours", "([u, c]) => window.sseBench(u, c)"),
+            # The page's path with validation cut down to pydantic-core's JSON
+            # parser and no stores: the most a client that validates with
+            # pydantic could reach here (`*_json_only_vs_best_js_ratio`).
+            ("ours_json_only", "([u, c]) => window.sseBench(u, c, 'json')"),
             ("native", NATIVE_SCRIPT),
             *((name, script) for name, script in js_clients.CLIENTS.items()),
         ]
@@ -337,6 +341,9 @@ class Bench:
                 results[f"throughput_{name}_vs_native_ratio"] = ratio
             best = [max(rates[(label, client)][rep] for client in self.JS_CLIENTS) for rep in range(repetitions)]
             results[f"throughput_{name}_vs_best_js_ratio"] = summary([a / b for a, b in zip(ours, best, strict=True)])
+            results[f"throughput_{name}_json_only_vs_best_js_ratio"] = summary(
+                [a / b for a, b in zip(rates[(label, "ours_json_only")], best, strict=True)]
+            )
             row = table.setdefault(label, {})
             for client, _ in clients:
                 row[client] = {
@@ -356,15 +363,17 @@ class Bench:
         context.close()
         return results
 
-    STAGES = ("parse", "validate", "stores")
+    STAGES = ("parse", "json", "validate", "stores")
 
     def _stages(self, page: Page, urls: dict[str, str], repetitions: int) -> dict[str, dict[str, float]]:
         """Where the page's µs per event go, per stream, without a profiler:
         `window.sseBench` stopped after parsing (the connection's batches
-        counted), after validation (the pipeline's handlers only count), and
+        counted), after pydantic-core's JSON parser alone (`from_json` in the
+        pipeline), after validation (the pipeline's handlers only count), and
         whole (into the stores); each stage's cost is its time less the
-        previous stage's in the same repetition (medians). `total` is the
-        whole path, `best_js` the fastest JS client's µs per event."""
+        previous stage's in the same repetition (medians): `parse`, `json`,
+        `validate` (validation beyond the JSON parse), `stores`. `total` is
+        the whole path."""
         times: dict[tuple[str, str], list[float]] = {(label, stage): [] for label in urls for stage in self.STAGES}
         for index in range(repetitions):
             for label, url in urls.items():
@@ -374,10 +383,11 @@ class Bench:
                     times[(label, stage)].append(elapsed_ms * 1000 / count)
         breakdown: dict[str, dict[str, float]] = {}
         for label in urls:
-            parse, validate, stores = (times[(label, stage)] for stage in self.STAGES)
+            parse, json_only, validate, stores = (times[(label, stage)] for stage in self.STAGES)
             breakdown[label] = {
                 "parse": statistics.median(parse),
-                "validate": statistics.median([b - a for a, b in zip(parse, validate, strict=True)]),
+                "json": statistics.median([b - a for a, b in zip(parse, json_only, strict=True)]),
+                "validate": statistics.median([b - a for a, b in zip(json_only, validate, strict=True)]),
                 "stores": statistics.median([b - a for a, b in zip(validate, stores, strict=True)]),
                 "total": statistics.median(stores),
             }

@@ -15,8 +15,9 @@ slice, handed on in slices, yielding to the browser as the page does), with
 the handlers of `use_sse_system_events` and `use_sse_cache_invalidation`. `make bench`
 runs the browser's native `EventSource` + `JSON.parse` and three npm JS
 clients (bench/js_clients.py) on the same bytes in the same page for the
-reference. With `stage` "validate" or "parse" it stops earlier (`STAGES`),
-which splits the time per event between parsing, validation and the stores. `sseBenchProfile` is the same read under
+reference. With `stage` "validate", "json" or "parse" it stops earlier
+(`STAGES`), which splits the time per event between parsing, pydantic-core's
+JSON parser, the rest of validation and the stores. `sseBenchProfile` is the same read under
 cProfile, resolving to the pstats text of its `top` functions.
 """
 
@@ -44,10 +45,21 @@ async def _no_fetch(key: Any) -> Any:
     return ()
 
 
-STAGES = ("stores", "validate", "parse")
+STAGES = ("stores", "validate", "json", "parse")
 """How far `bench_stream` takes each event: into the stores (the page's whole
-path), through the pipeline's validation to handlers that only count them, or
-only parsed (the connection's batches counted)."""
+path), through the pipeline's validation to handlers that only count them,
+through the pipeline with each event's data only parsed as JSON by
+pydantic-core (`from_json`, no validation: what any client that validates with
+pydantic pays at the least), or only parsed (the connection's batches
+counted)."""
+
+
+def _json_only(types: list[str], datas: list[str]) -> tuple[list[Any], list[Any], frozenset[str]]:
+    """The pipeline's `validate` of the "json" stage: each event's data
+    through pydantic-core's JSON parser, nothing checked."""
+    from pydantic_core import from_json
+
+    return list(map(from_json, datas)), [], frozenset(types)
 
 
 async def bench_stream(url: str, count: int, stage: str = "stores") -> float:
@@ -90,7 +102,10 @@ async def bench_stream(url: str, count: int, stage: str = "stores") -> float:
     connection, io = create_browser_connection(
         url=lambda: url, headers=lambda: {}, store=store, config=ClientConfig(max_attempts=1)
     )
-    events = EventPipeline(defer=io.defer, clock=connection.clock)
+    if stage == "json":
+        events = EventPipeline(defer=io.defer, clock=connection.clock, validate=_json_only)
+    else:
+        events = EventPipeline(defer=io.defer, clock=connection.clock)
     events.on_invalid = invalid
     if stage == "parse":
         connection.add_batch_listener(lambda batch: taken(len(batch.data)))
@@ -144,7 +159,6 @@ _traced: dict = {}
 
 def _traced_methods() -> dict:
     """Name -> (class or module, attribute) of each step `trace_start` times."""
-    import contract.events
     import frontend.hooks.use_sse_cache_invalidation as invalidation
     import frontend.hooks.use_sse_system_events as system_events
     from frontend.reactive import Root
@@ -158,7 +172,6 @@ def _traced_methods() -> dict:
         "parser.feed_batch": (EventStreamParser, "feed_batch"),
         "pipeline._run (one task's slices)": (EventPipeline, "_run"),
         "pipeline._slice": (EventPipeline, "_slice"),
-        "events.event_outcomes (pydantic, per type)": (contract.events, "event_outcomes"),
         "apply_entity_events (cache)": (invalidation, "apply_entity_events"),
         "show_notifications (toasts)": (system_events, "show_notifications"),
         "store._notify (listeners)": (Store, "_notify"),
@@ -218,3 +231,5 @@ def install() -> None:
 
 
 install()
+
+

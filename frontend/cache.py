@@ -71,7 +71,13 @@ _EMPTY = CacheEntry()
 def _matches(key: Key, params: Mapping[str, Any]) -> bool:
     """`params` (an entity's fields, or a scope) belong to a list key if they
     have every one of the key's param values."""
-    return all(str(params.get(name)) == value for name, value in key[1])
+    # A loop, not all() over a generator: this runs per change and per list
+    # of a burst, and the params are str already (str() only if not).
+    for name, value in key[1]:
+        given = params.get(name)
+        if given != value and str(given) != value:
+            return False
+    return True
 
 
 def _upsert(items: tuple[Any, ...], entity: Any) -> tuple[Any, ...] | None:
@@ -285,13 +291,25 @@ class Cache:
         """
         by_endpoint: dict[str, list[Change]] = {}
         for change in changes:
-            by_endpoint.setdefault(change[0], []).append(change)
+            group = by_endpoint.get(change[0])
+            if group is None:
+                by_endpoint[change[0]] = [change]
+            else:
+                group.append(change)
         updates: dict[Key, CacheEntry] = {}
         for key, entry in self.store.get_state().items():
             mine = by_endpoint.get(key[0])
             if mine is None:
                 continue
-            ops = [(operation, value) for _, scope, operation, value in mine if _matches(key, scope)]
+            if len(key[1]) == 1:  # the usual list, of one scope (a session): `_matches` inlined
+                ((name, wanted),) = key[1]
+                ops = [
+                    (operation, value)
+                    for _, scope, operation, value in mine
+                    if (given := scope.get(name)) == wanted or (given.__class__ is not str and str(given) == wanted)
+                ]
+            else:
+                ops = [(operation, value) for _, scope, operation, value in mine if _matches(key, scope)]
             if not ops:
                 continue
             replay = self._replay.get(key)

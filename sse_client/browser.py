@@ -33,10 +33,16 @@ from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from sse_client.connection import SSEConnection
 from sse_client.connection_store import SSEConnectionStore
 
-__all__ = ["READ_PIECE", "BrowserIO", "JsTimers", "TaskQueue", "create_browser_connection"]
+__all__ = ["READ_BUDGET", "READ_PIECE", "BrowserIO", "JsTimers", "TaskQueue", "create_browser_connection"]
 
 READ_PIECE = 64 * 1024
-"""Bytes of a read handed to the connection at a time, one piece per task."""
+"""Bytes of a read handed to the connection at a time."""
+
+READ_BUDGET = 0.012
+"""Seconds of a large read's pieces (and the work they start) in one task
+before the rest waits for a new task: well under the 50 ms after which a
+browser reports a long task. Not one task per piece: each hop to a new task
+costs more than parsing a piece (bench/NOTES.md, "The read loop")."""
 
 
 # JS values (`js`, `pyodide.ffi`) are `Any` here: the browser's objects have
@@ -221,13 +227,16 @@ class BrowserIO:
                     break
                 chunk = result.value.to_bytes()
                 # A replay comes in reads of up to megabytes; parsed whole, one
-                # read would be one long task. In pieces, each in a task of its
-                # own, the page paints and takes input in between.
+                # read would be one long task. In pieces, with a new task
+                # whenever one has run for READ_BUDGET, the page paints and
+                # takes input in between.
+                began = time.monotonic()
                 for start in range(0, len(chunk), READ_PIECE):
-                    if start:
+                    if start and time.monotonic() - began >= READ_BUDGET:
                         await self._next_task()
                         if connection.generation != generation:
                             return
+                        began = time.monotonic()
                     connection.on_chunk(generation, chunk[start : start + READ_PIECE])
                 if connection.generation != generation:
                     return  # closed or replaced while reading: stop here

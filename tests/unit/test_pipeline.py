@@ -203,7 +203,7 @@ def test_batch_outcomes_is_event_outcome_for_each_in_order(events: list[tuple[st
     valid, errors, present = batch_outcomes([t for t, _ in events], [d for _, d in events])
     plain = [event_outcome(t, d) for t, d in events]
     assert valid == [o for o in plain if o is not None and type(o) is not EventValidationError]
-    assert sorted((e.event_type, e.reason) for e in errors) == sorted(
+    assert [(e.event_type, e.reason) for e in errors] == [
         (o.event_type, o.reason) for o in plain if type(o) is EventValidationError
-    )
+    ]
     assert present == frozenset(event["type"] for event in valid)
