@@ -231,5 +231,3 @@ def install() -> None:
 
 
 install()
-
-
