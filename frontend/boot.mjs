@@ -518,6 +518,9 @@ export async function start() {
   }
   bootPath = path;
   globalThis.pyodideBoot = path;
+  // A restored interpreter has it from its snapshot, filled with what this one
+  // compiles now (makeSnapshotLater).
+  if (path === 'scratch') pyodide.runPython(`${snapshots.COMPILE_CACHE}\ninstall_compile_cache([])\ndel install_compile_cache`);
   performance.mark('boot:restored');
   view.stage('Starting the app');
   await painted();
@@ -591,7 +594,7 @@ started.catch((error) => {
 
 /** Once the app has mounted and the page is idle, make and store this browser's
  * snapshot of this build in a worker, unless this visit restored one. */
-function makeSnapshotLater() {
+function makeSnapshotLater(pyodide) {
   const go = () => {
     const key = snapshots.key(manifest.build, navigator.userAgent);
     if (bootPath !== 'scratch' || rejected().includes(key)) return;
@@ -614,6 +617,7 @@ function makeSnapshotLater() {
     };
     worker.postMessage({
       key,
+      compiled: compiledSources(pyodide),
       indexURL,
       stdLibURL: indexURL + manifest.stdlib,
       lockFileURL: indexURL + manifest.lock,
@@ -627,6 +631,20 @@ function makeSnapshotLater() {
   setTimeout(() => idle(go, { timeout: 10_000 }), SNAPSHOT_DELAY_MS);
 }
 
+/** What this interpreter compiled through the compile cache ([mode, source]
+ * pairs, snapshots.COMPILE_CACHE), for the snapshot to hold compiled; none if
+ * it cannot say. */
+function compiledSources(pyodide) {
+  try {
+    const sources = pyodide.runPython('__import__("sys").modules["_compile_cache"].sources()');
+    const pairs = sources.toJs();
+    sources.destroy();
+    return pairs;
+  } catch {
+    return [];
+  }
+}
+
 function whenAppReady(callback) {
   if (document.body.dataset.appReady === 'true') return callback();
   const watch = new MutationObserver(() => {
@@ -638,7 +656,7 @@ function whenAppReady(callback) {
   watch.observe(document.body, { attributes: true, attributeFilter: ['data-app-ready'] });
 }
 
-started.then(() => whenAppReady(makeSnapshotLater), () => {});
+started.then((pyodide) => whenAppReady(() => makeSnapshotLater(pyodide)), () => {});
 
 // Python is up but the app never mounts (PyScript or the app failed, and said so
 // only in the console): after APP_START_MS without the app and without a byte

@@ -2,7 +2,7 @@
 // (snapshots.mjs). Started by boot.mjs once the page is live and idle, when no
 // snapshot of this build is stored. Message in: { build, indexURL, stdLibURL,
 // lockFileURL, preimport (module names), preload and standalone (see snapshots.mjs
-// `prepare`),
+// `prepare`), compiled ([mode, source] pairs: snapshots.mjs `COMPILE_CACHE`),
 // limit (bytes of wasm memory Pyodide can restore) }. Message out: { stored (bool), reason (string, when not stored),
 // bytes (image size), ms (time to make it) }.
 //
@@ -19,9 +19,9 @@ import { prepare, save } from './snapshots.mjs';
 self.onmessage = async ({ data }) => {
   const started = performance.now();
   try {
-    const { key, indexURL, stdLibURL, lockFileURL, preimport, preload, standalone, limit } = data;
+    const { key, indexURL, stdLibURL, lockFileURL, preimport, preload, standalone, compiled, limit } = data;
     const pyodide = await loadPyodide({ indexURL, stdLibURL, lockFileURL, _makeSnapshot: true });
-    await prepare(pyodide, indexURL, { preimport, preload, standalone });
+    await prepare(pyodide, indexURL, { preimport, preload, standalone, compiled });
     const memory = pyodide._module.HEAP8.length;
     if (memory > limit) {
       self.postMessage({ stored: false, reason: `memory ${memory} > ${limit}` });

@@ -249,7 +249,7 @@ export function installStored(pyodide, zip, root = SITE_PACKAGES) {
  * (tools/pyodide_build.py). Resolves to the imports that failed ("name:
  * error" strings); rejects if a wheel cannot be fetched.
  */
-export async function prepare(pyodide, indexURL, { preload = [], standalone = [], preimport }) {
+export async function prepare(pyodide, indexURL, { preload = [], standalone = [], preimport, compiled = [] }) {
   const wheels = new Map();
   const wheel = async (name) => {
     if (!wheels.has(name)) {
@@ -273,8 +273,76 @@ export async function prepare(pyodide, indexURL, { preload = [], standalone = []
   const failed = pyodide.runPython(STANDALONE + IMPORT);
   const result = failed.toJs();
   failed.destroy();
+  pyodide.globals.set('compiled', pyodide.toPy(compiled));
+  pyodide.runPython(`${COMPILE_CACHE}\ninstall_compile_cache(compiled)\ndel compiled, install_compile_cache`);
   return result;
 }
+
+/**
+ * Python source defining `install_compile_cache(sources)`: from then on the code
+ * objects of the source texts the standard library compiles while the page
+ * imports pydantic and the app are kept, keyed by (mode, source): the methods
+ * `dataclasses` writes (one `exec` per class), the `__new__` of a
+ * `collections.namedtuple` (`eval`) and each forward reference `annotationlib`
+ * evaluates (`compile`; `typing` before Python 3.14). `sources` ([mode, source]
+ * pairs) are compiled at once. A page that starts from scratch installs it with
+ * none and hands what it compiled (`_compile_cache.sources()`) to the worker
+ * that makes its snapshot, which installs it with those: a restored page then
+ * compiles none of them again (bench/NOTES.md has the figures). The code object
+ * is the one the call would have made: the same text, mode and file name, and
+ * no compiler flags (the three modules have no `__future__` imports to pass
+ * on). Any other call goes to the builtin as it is.
+ */
+export const COMPILE_CACHE = `
+def install_compile_cache(sources):
+    import builtins, collections, dataclasses, sys, types
+    try:
+        import annotationlib as forward_refs
+    except ImportError:  # before Python 3.14, typing compiles them
+        import typing as forward_refs
+    state = sys.modules.get("_compile_cache")
+    if state is None:
+        state = types.ModuleType("_compile_cache")
+        state.cache = {}
+        state.missed = 0  # sources compiled since the cache was made or restored
+        cache = state.cache
+        real_exec, real_eval, real_compile = builtins.exec, builtins.eval, builtins.compile
+
+        def code(source, mode):
+            found = cache.get((mode, source))
+            if found is None:
+                # The builtin strips these off a string it evaluates.
+                text = source.lstrip(" \\t") if mode == "eval" else source
+                found = cache[(mode, source)] = real_compile(text, "<string>", mode, dont_inherit=True)
+                state.missed += 1
+            return found
+
+        def cached_exec(source, /, *args, **kwargs):
+            return real_exec(code(source, "exec") if type(source) is str else source, *args, **kwargs)
+
+        def cached_eval(source, /, *args, **kwargs):
+            return real_eval(code(source, "eval") if type(source) is str else source, *args, **kwargs)
+
+        def cached_compile(source, filename, mode, flags=0, dont_inherit=False, optimize=-1, **kwargs):
+            if type(source) is str and filename == "<string>" and mode == "eval" and not flags and optimize == -1 and not kwargs:
+                return code(source, mode)
+            return real_compile(source, filename, mode, flags, dont_inherit, optimize, **kwargs)
+
+        def known():
+            return [[mode, source] for mode, source in cache]
+
+        state.sources = known
+        dataclasses.exec = cached_exec
+        collections.eval = cached_eval
+        forward_refs.compile = cached_compile
+        sys.modules["_compile_cache"] = state
+    for mode, source in sources:
+        if mode in ("exec", "eval") and type(source) is str and (mode, source) not in state.cache:
+            try:
+                state.cache[(mode, source)] = compile(source.lstrip(" \\t") if mode == "eval" else source, "<string>", mode, dont_inherit=True)
+            except (SyntaxError, ValueError):
+                pass
+`;
 
 // Each standalone module executed from its file under its full name, with a
 // stand-in for its package: a name the module imports from the package (such

@@ -283,6 +283,50 @@ def test_the_browsers_own_snapshot_holds_the_pure_python_packages_and_takes_pyda
         context.close()
 
 
+COMPILE_CACHE_STATE = """async () => {
+  const { loadPyodide } = await import('./frontend/boot.mjs');
+  const pyodide = await loadPyodide({}); // the page's own interpreter
+  return JSON.parse(pyodide.runPython(`
+import dataclasses, json, sys
+cache = sys.modules["_compile_cache"]
+# Each kept code object is the one the standard library's own call makes.
+same = all(
+    code.co_code == plain.co_code and code.co_flags == plain.co_flags and code.co_consts == plain.co_consts
+    for (mode, source), code in cache.cache.items()
+    for plain in [compile(source.lstrip(" \\\\t") if mode == "eval" else source, "<string>", mode)]
+)
+json.dumps({"boot": __import__("js").pyodideBoot, "cached": len(cache.cache), "missed": cache.missed, "same": same,
+            "dataclasses": dataclasses.exec.__name__, "modes": sorted({mode for mode, _ in cache.cache})})
+`));
+}"""
+
+
+def test_a_restored_page_compiles_none_of_what_its_first_visit_compiled(browser, stub):
+    """A start from scratch keeps the code of what the standard library compiles
+    while the page imports pydantic and the app (dataclasses' methods, forward
+    references, namedtuples: snapshots.mjs COMPILE_CACHE) and hands it to the
+    snapshot it makes; the page restored from that snapshot imports the same and
+    compiles none of it again. Every code object kept is the one a plain compile
+    of its text makes."""
+    context, page = new_page(browser)
+    try:
+        page.goto(stub.url + "/")
+        expect(page.get_by_test_id("login-form")).to_be_enabled()
+        page.wait_for_function("document.body.dataset.appReady === 'true'")
+        first = page.evaluate(COMPILE_CACHE_STATE)
+        assert first["boot"] == "scratch" and first["dataclasses"] == "cached_exec"
+        assert first["cached"] > 100 and first["missed"] == first["cached"] and first["same"]
+        assert first["modes"] == ["eval", "exec"]
+        wait_until(lambda: page.evaluate(SNAPSHOT_STORED), timeout=90, what="the browser's own snapshot")
+        page.reload()
+        page.wait_for_function("document.body.dataset.appReady === 'true'")
+        restored = page.evaluate(COMPILE_CACHE_STATE)
+        assert restored["boot"] == "snapshot"
+        assert restored["cached"] >= first["cached"] and restored["missed"] == 0 and restored["same"]
+    finally:
+        context.close()
+
+
 PACK_ROUND_TRIPS = """async () => {
   const { pack, unpack, PAGE } = await import('/frontend/snapshots.mjs');
   const cases = [];
