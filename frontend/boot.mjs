@@ -519,8 +519,14 @@ export async function start() {
   bootPath = path;
   globalThis.pyodideBoot = path;
   // A restored interpreter has it from its snapshot, filled with what this one
-  // compiles now (makeSnapshotLater).
-  if (path === 'scratch') pyodide.runPython(`${snapshots.COMPILE_CACHE}\ninstall_compile_cache([])\ndel install_compile_cache`);
+  // compiles now (makeSnapshotLater). Without it the page only compiles more.
+  if (path === 'scratch') {
+    try {
+      pyodide.runPython(`${snapshots.COMPILE_CACHE}\ninstall_compile_cache([])\ndel install_compile_cache`);
+    } catch (error) {
+      console.warn('No compile cache:', error);
+    }
+  }
   performance.mark('boot:restored');
   view.stage('Starting the app');
   await painted();
@@ -633,17 +639,21 @@ function makeSnapshotLater(pyodide) {
 
 /** What this interpreter compiled through the compile cache ([mode, source]
  * pairs, snapshots.COMPILE_CACHE), for the snapshot to hold compiled; none if
- * it cannot say. */
+ * it cannot say. Bounded (COMPILED_MAX texts of at most COMPILED_TEXT_MAX
+ * characters): the image must stay under what Pyodide can restore. */
 function compiledSources(pyodide) {
   try {
     const sources = pyodide.runPython('__import__("sys").modules["_compile_cache"].sources()');
     const pairs = sources.toJs();
     sources.destroy();
-    return pairs;
+    return pairs.filter(([, source]) => source.length <= COMPILED_TEXT_MAX).slice(0, COMPILED_MAX);
   } catch {
     return [];
   }
 }
+
+const COMPILED_MAX = 5000; // a start compiles ~300
+const COMPILED_TEXT_MAX = 65536; // the largest is a few KB (a dataclass's methods)
 
 function whenAppReady(callback) {
   if (document.body.dataset.appReady === 'true') return callback();
