@@ -291,25 +291,13 @@ class Cache:
         """
         by_endpoint: dict[str, list[Change]] = {}
         for change in changes:
-            group = by_endpoint.get(change[0])
-            if group is None:
-                by_endpoint[change[0]] = [change]
-            else:
-                group.append(change)
+            by_endpoint.setdefault(change[0], []).append(change)
         updates: dict[Key, CacheEntry] = {}
         for key, entry in self.store.get_state().items():
             mine = by_endpoint.get(key[0])
             if mine is None:
                 continue
-            if len(key[1]) == 1:  # the usual list, of one scope (a session): `_matches` inlined
-                ((name, wanted),) = key[1]
-                ops = [
-                    (operation, value)
-                    for _, scope, operation, value in mine
-                    if (given := scope.get(name)) == wanted or (given.__class__ is not str and str(given) == wanted)
-                ]
-            else:
-                ops = [(operation, value) for _, scope, operation, value in mine if _matches(key, scope)]
+            ops = [(operation, value) for _, scope, operation, value in mine if _matches(key, scope)]
             if not ops:
                 continue
             replay = self._replay.get(key)

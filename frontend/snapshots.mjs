@@ -300,20 +300,23 @@ def install_compile_cache(sources):
         import annotationlib as forward_refs
     except ImportError:  # before Python 3.14, typing compiles them
         import typing as forward_refs
+    real_exec, real_eval, real_compile = builtins.exec, builtins.eval, builtins.compile
+
+    def compile_text(source, mode):
+        # The builtin eval strips these off a string before compiling it.
+        return real_compile(source.lstrip(" \\t") if mode == "eval" else source, "<string>", mode, dont_inherit=True)
+
     state = sys.modules.get("_compile_cache")
     if state is None:
         state = types.ModuleType("_compile_cache")
         state.cache = {}
         state.missed = 0  # sources compiled since the cache was made or restored
         cache = state.cache
-        real_exec, real_eval, real_compile = builtins.exec, builtins.eval, builtins.compile
 
         def code(source, mode):
             found = cache.get((mode, source))
             if found is None:
-                # The builtin strips these off a string it evaluates.
-                text = source.lstrip(" \\t") if mode == "eval" else source
-                found = cache[(mode, source)] = real_compile(text, "<string>", mode, dont_inherit=True)
+                found = cache[(mode, source)] = compile_text(source, mode)
                 state.missed += 1
             return found
 
@@ -339,7 +342,7 @@ def install_compile_cache(sources):
     for mode, source in sources:
         if mode in ("exec", "eval") and type(source) is str and (mode, source) not in state.cache:
             try:
-                state.cache[(mode, source)] = compile(source.lstrip(" \\t") if mode == "eval" else source, "<string>", mode, dont_inherit=True)
+                state.cache[(mode, source)] = compile_text(source, mode)
             except (SyntaxError, ValueError):
                 pass
 `;
