@@ -20,10 +20,9 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from contract.registry import ENTITY_KINDS, EntityKind, kinds_by_endpoint
+from frontend.auth import API_VERSION, api_headers
 
 __all__ = ["API_VERSION", "ApiClient", "ApiError"]
-
-API_VERSION = "1"
 
 Send = Callable[[str, str, Mapping[str, str], str | None], Awaitable[tuple[int, str]]]
 """async send(method, url, headers, body) -> (status, text); raises OSError on network failure."""
@@ -61,12 +60,9 @@ class ApiClient:
         self.on_unauthorized = on_unauthorized
 
     def headers(self, token: str | None = None) -> dict[str, str]:
-        """Headers of every API call, computed now (fresh token unless given)."""
-        headers = {"X-Version": API_VERSION}
-        token = token or self._token()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        return headers
+        """Headers of every API call, computed now (fresh token unless given):
+        `frontend.auth.api_headers`."""
+        return api_headers(token or self._token())
 
     async def request(
         self,

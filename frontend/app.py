@@ -43,6 +43,7 @@ from frontend.contexts.app_context import (
     provide,
 )
 from frontend.contexts.sse_connection_context import use_sse_connection_store_api
+from frontend.early import stream_url
 from frontend.hooks.logout_cleanup_registry import LogoutCleanupRegistry
 from frontend.hooks.use_swr import use_swr
 from frontend.live_updates import LiveUpdates
@@ -69,6 +70,7 @@ from sse_client.browser import BrowserIO, create_browser_connection
 from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from sse_client.connection import SSEConnection
 from sse_client.connection_store import SSEConnectionStore
+from sse_client.early import state as early_stream_state
 from sse_client.tab_shell import create_shared_connection
 
 __all__ = ["App", "main"]
@@ -151,7 +153,7 @@ class App:
     def _browser_connection(self, store: SSEConnectionStore) -> tuple[SSEConnection, BrowserIO]:
         """One browser connection writing to `store`."""
         connection, io = create_browser_connection(
-            url=lambda: self.base_url + "/sse",
+            url=lambda: stream_url(self.base_url),
             headers=self.api.headers,
             store=store,
             config=self.client_config,
@@ -233,6 +235,7 @@ class App:
                 "live_updates": self.live.enabled,
                 "outbox_writes": len(outbox) if outbox is not None else 0,
                 "outbox_in_flight": sum(1 for w in outbox.writes if w.state.value == "in_flight") if outbox is not None else 0,
+                "early_stream": early_stream_state(),
             }
         )
 

@@ -23,7 +23,10 @@ from typing import Any
 
 from sse_client.store import Store
 
-__all__ = ["SIGNED_OUT_KEY", "STORAGE_KEY", "AuthStore"]
+__all__ = ["API_VERSION", "SIGNED_OUT_KEY", "STORAGE_KEY", "AuthStore", "api_headers"]
+
+API_VERSION = "1"
+"""The API version every call sends as `X-Version` (docs/api.md)."""
 
 STORAGE_KEY = "coaching.auth"
 """The login: JSON `{"token", "user"}`; absent when logged out."""
@@ -31,6 +34,15 @@ SIGNED_OUT_KEY = "coaching.auth.signed_out"
 """Why the latest logout happened (the login form's message, "" for a
 normal logout), written before the login is removed so that the other tabs
 can say it too."""
+
+
+def api_headers(token: str | None) -> dict[str, str]:
+    """The headers of every API call, the stream's included: `X-Version`, and
+    `Authorization: Bearer <token>` when there is a token."""
+    headers = {"X-Version": API_VERSION}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
 
 
 class AuthStore(Store[str]):

@@ -38,10 +38,6 @@ class UnshippedStdlib:
 
 sys.meta_path.append(UnshippedStdlib)
 
-from frontend.app import main  # noqa: E402
-from frontend.platform import query_param  # noqa: E402
-from frontend.ui.tasks import spawn  # noqa: E402
-
 BENCH_HOOKS = "bench/page_hooks.py"
 """The benchmark hooks: their path on the site (beside index.html) and in the
 interpreter's file system (beside the app's package, so `bench.page_hooks`)."""
@@ -63,8 +59,30 @@ async def load_bench_hooks():
     importlib.import_module(BENCH_HOOKS.removesuffix(".py").replace("/", "."))
 
 
-js.performance.mark("app:imported")
-main()
-js.performance.mark("app:started")
-if query_param("bench") == "1":
-    spawn(load_bench_hooks(), "bench hooks")
+def start():
+    """Import the app (pydantic and all: a few hundred ms in a new tab) and mount it."""
+    from frontend.app import main
+    from frontend.platform import query_param
+    from frontend.ui.tasks import spawn
+
+    js.performance.mark("app:imported")
+    main()
+    js.performance.mark("app:started")
+    if query_param("bench") == "1":
+        spawn(load_bench_hooks(), "bench hooks")
+
+
+# A signed-in tab's stream lock and request go out before the app's imports, and
+# the app takes them over (frontend/early.py). The lock's answer comes in a task of
+# its own, which the imports would hold back: they wait for it (a few ms).
+early = None
+try:
+    from frontend.early import start_early_stream
+
+    early = start_early_stream()
+except Exception as error:  # only a head start: the app connects as usual without it
+    js.console.warn(f"[app] no early stream: {type(error).__name__}")
+if early is None:
+    start()
+else:
+    early.when_decided(start)

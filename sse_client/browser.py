@@ -27,11 +27,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import js
-from pyodide.ffi import create_once_callable, create_proxy, jsnull, to_js
+from pyodide.ffi import create_once_callable, create_proxy, jsnull
 
 from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from sse_client.connection import SSEConnection
 from sse_client.connection_store import SSEConnectionStore
+from sse_client.early import stream_headers, stream_request_init, take_response
 
 __all__ = ["READ_BUDGET", "READ_PIECE", "BrowserIO", "JsTimers", "TaskQueue", "create_browser_connection"]
 
@@ -49,10 +50,6 @@ costs more than parsing a piece (bench/NOTES.md, "The read loop")."""
 # no Python types.
 def _optional(value: Any) -> Any:
     return None if value is None or value is jsnull else value
-
-
-def _js_object(value: Mapping[str, Any]) -> Any:
-    return to_js(value, dict_converter=js.Object.fromEntries)
 
 
 class JsTimers:
@@ -145,13 +142,13 @@ class BrowserIO:
     # -- ConnectionIO ------------------------------------------------------------
 
     def start(self, generation: int, last_event_id: str) -> None:
-        controller = js.AbortController.new()
+        url = self._url()
+        headers = stream_headers(self._headers(), last_event_id)
+        early = take_response(url, headers)  # the request the page sent before the app was imported
+        controller, response = early if early is not None else (js.AbortController.new(), None)
         self._controllers[generation] = controller
-        headers = {"Accept": "text/event-stream", **self._headers()}
-        if last_event_id:
-            headers["Last-Event-ID"] = last_event_id
         self.requests_started += 1
-        request = asyncio.ensure_future(self._run(generation, controller, headers))
+        request = asyncio.ensure_future(self._run(generation, controller, url, headers, response))
         self._requests.add(request)
         request.add_done_callback(self._requests.discard)
 
@@ -186,20 +183,11 @@ class BrowserIO:
 
     # -- the request -------------------------------------------------------------
 
-    async def _run(self, generation: int, controller: Any, headers: Mapping[str, str]) -> None:
+    async def _run(self, generation: int, controller: Any, url: str, headers: Mapping[str, str], early: Any = None) -> None:
         connection = self.connection
         assert connection is not None
-        options = _js_object(
-            {
-                "method": "GET",
-                "headers": _js_object(headers),
-                "signal": controller.signal,
-                "cache": "no-store",
-                "credentials": "omit",
-            }
-        )
         try:
-            response = await js.fetch(self._url(), options)
+            response = await (early if early is not None else js.fetch(url, stream_request_init(headers, controller.signal)))
         except Exception:  # TypeError "Failed to fetch", AbortError
             self._controllers.pop(generation, None)
             connection.on_network_error(generation, "network error")

@@ -33,6 +33,7 @@ from sse_client.browser import BrowserIO, JsTimers
 from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from sse_client.connection import SSEConnection
 from sse_client.connection_store import SSEConnectionStore
+from sse_client.early import take_lock
 from sse_client.tab_leader import SharedConnection, channel_name, use_shared
 
 __all__ = ["TabShell", "create_shared_connection", "sharing_supported"]
@@ -118,20 +119,44 @@ class TabShell:
         self._request += 1
         number = self._request
         self._lock = "queued"
+        if not options.get("steal"):
+
+            def held(release: Callable[[], None]) -> None:
+                if number != self._request:
+                    release()  # released or replaced meanwhile: give it back
+                    return
+                self._abort = None
+                self._held(release)
+
+            def refused() -> None:
+                if number == self._request:
+                    self._ask(options)  # another tab leads: queue as usual
+
+            early = take_lock(self.name, held, refused)  # sse_client/early.py
+            if early is not None:
+                self._watch(early, number)
+                return
 
         def granted(lock: Any) -> Any:
             def executor(resolve: Any, reject: Any) -> None:
                 if number != self._request:
                     resolve()  # released or replaced before the grant: give it back
                     return
-                self._lock = "held"
                 self._abort = None
-                self._release = resolve
-                if self.shared is not None:
-                    js.queueMicrotask(create_once_callable(self.shared.on_lock_acquired))
+                self._held(resolve)
 
             return js.Promise.new(create_once_callable(executor))
 
+        self._watch(js.navigator.locks.request(self.name, _js_object(options), create_once_callable(granted)), number)
+
+    def _held(self, release: Callable[[], None]) -> None:
+        self._lock = "held"
+        self._release = release
+        if self.shared is not None:
+            js.queueMicrotask(create_once_callable(self.shared.on_lock_acquired))
+
+    def _watch(self, request: Any, number: int) -> None:
+        """Follow the lock request `request` (a promise) of number `number` to its end."""
         callbacks: list[Any] = []
 
         def settled(*args: Any) -> None:
@@ -149,7 +174,6 @@ class TabShell:
                     self.shared.on_lock_lost()
 
         callbacks.extend((create_proxy(settled), create_proxy(failed)))
-        request = js.navigator.locks.request(self.name, _js_object(options), create_once_callable(granted))
         request.then(callbacks[0], callbacks[1])
 
     def _cancel_queued(self) -> None:

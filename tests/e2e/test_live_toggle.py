@@ -4,6 +4,7 @@ what was added meanwhile, once; the choice survives a reload."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
@@ -65,6 +66,7 @@ def test_live_toggle_off_pauses_the_stream_and_on_resumes_it_by_id(open_apps, st
     expect(toggle).not_to_be_checked()
     expect(status).to_have_attribute("data-mode", "paused")
     assert len(alices_streams(stub, before)) == attempts + 1
+    assert json.loads(page.evaluate("window.sseDebug()"))["early_stream"] is None  # frontend/early.py
     toggle.click()
     alice.expect_state("Connected")
     assert len(alices_streams(stub, before)) == attempts + 2

@@ -162,6 +162,37 @@ def test_without_sharing_each_tab_opens_its_own_stream_and_rest_stalls(profiles,
     assert "no answer" in answers
 
 
+def test_a_tab_that_leads_at_once_takes_over_the_stream_it_asked_for_before_the_app_was_imported(profiles, stub):
+    profile, (first,) = alice_tabs(profiles, 1)
+    assert debug(first)["early_stream"] is None  # signed out when it started
+    wait_until(lambda: first.page.evaluate(SNAPSHOT_SETTLED), timeout=90, what="the profile's snapshot")
+    before = {c["id"] for c in stub.connections()}
+    first.page.close()  # the next tab is alone: its lock is free
+    (tab,) = profile.open(1)
+    tab.expect_state("Connected")
+    state = debug(tab)
+    # frontend/main.py asked for the lock and sent the request before importing the
+    # app; the app's connection took both over (sse_client/early.py) ...
+    assert state["early_stream"] == {"state": "held", "lock_taken": True, "response_taken": True}
+    assert state["tab_role"] == "leader"
+    assert state["requests_started"] == 1
+    # ... so the tab's stream is that one request, and it is live.
+    streams = [c for c in stub.connections() if c["id"] not in before and c["username"] == "alice"]
+    assert len(streams) == 1, streams
+    body = f"Early stream {uuid.uuid4().hex[:8]}"
+    add_actions(stub, stub.login("bob"), [body])
+    expect(action_items(tab, body)).to_have_count(1)
+    assert len(open_streams(stub, "alice")) == 1
+
+
+def test_a_tab_opened_while_another_leads_asks_for_no_stream_early(profiles, stub):
+    _, (_first, second) = alice_tabs(profiles, 2)
+    assert debug(second)["early_stream"] == {"state": "unavailable", "lock_taken": False, "response_taken": False}
+    assert debug(second)["tab_role"] == "follower"
+    assert debug(second)["requests_started"] == 0
+    assert len(open_streams(stub, "alice")) == 1
+
+
 def test_when_the_leader_closes_another_tab_resumes_and_no_event_is_lost_or_doubled(profiles, stub):
     _, tabs = alice_tabs(profiles, 4)
     bob = stub.login("bob")

@@ -263,7 +263,12 @@ def test_the_sse_client_package_imports_only_the_standard_library_and_itself() -
     `pyodide` only in its browser transport."""
     allowed = {"sse_client"} | set(sys.stdlib_module_names)
     browser = {"js", "pyodide"}
-    optional = {"sse_client/httpx_transport.py": {"httpx"}, "sse_client/browser.py": browser, "sse_client/tab_shell.py": browser}
+    optional = {
+        "sse_client/httpx_transport.py": {"httpx"},
+        "sse_client/browser.py": browser,
+        "sse_client/early.py": browser,
+        "sse_client/tab_shell.py": browser,
+    }
     imports = top_level_imports("sse_client")
     assert "sse_client/parser.py" in imports
     extra = {path: names - allowed - optional.get(path, set()) for path, names in imports.items()}

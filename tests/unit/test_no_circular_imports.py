@@ -23,12 +23,14 @@ PACKAGES = (REPO / "frontend", REPO / "contract", REPO / "sse_client")
 
 BROWSER_ONLY = {
     "frontend.app",
+    "frontend.early",
     "frontend.main",
     "frontend.outbox_shell",
     "frontend.platform",
     "frontend.polling_shell",
     "frontend.shared_login",
     "sse_client.browser",
+    "sse_client.early",
     "sse_client.tab_shell",
 }
 BROWSER_ONLY_PACKAGES = ("frontend.ui",)
