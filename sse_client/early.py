@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import js
-from pyodide.ffi import create_once_callable, jsnull, to_js
+from pyodide.ffi import create_once_callable, create_proxy, jsnull, to_js
 
 __all__ = [
     "DECIDE_WITHIN",
@@ -100,7 +100,19 @@ class EarlyStream:
         try:
             options = to_js({"ifAvailable": True}, dict_converter=js.Object.fromEntries)
             self.request = js.navigator.locks.request(name, options, create_once_callable(self._granted))
-            self.request.then(js.Function.new(""), create_once_callable(self._lost))
+            callbacks: list[Any] = []
+
+            def settled(*args: Any) -> None:
+                for proxy in callbacks:
+                    proxy.destroy()
+                callbacks.clear()
+
+            def failed(error: Any) -> None:
+                settled()
+                self._lost()
+
+            callbacks.extend((create_proxy(settled), create_proxy(failed)))
+            self.request.then(callbacks[0], callbacks[1])
             js.setTimeout(create_once_callable(self._give_up), hold * 1000)
         except Exception:  # no Web Locks: the app connects as it would have
             self.state = "failed"
@@ -124,6 +136,8 @@ class EarlyStream:
         hold = None
         if lock is None or lock is jsnull:
             self.state = "unavailable"  # another tab leads
+        elif self.state == "dropped":
+            pass  # granted after `_give_up`, and nobody took it: given back at once
         else:
             self.state = "held"
             self.controller = js.AbortController.new()
@@ -147,13 +161,16 @@ class EarlyStream:
         self._decided.clear()
         return hold
 
-    def _lost(self, *args: Any) -> None:
+    def _lost(self) -> None:
         # Rejected while held: another tab stole the lock. The taker, if any, hears it too.
         if self.state == "held":
             self.state = "lost"
             self._cancel_request()
 
     def _give_up(self) -> None:
+        if self.state == "asking" and not self.lock_taken:
+            self.state = "dropped"  # no answer yet: a grant that comes later is given back
+            return
         if self.state != "held":
             return
         if not self.lock_taken:

@@ -193,6 +193,78 @@ def test_a_tab_opened_while_another_leads_asks_for_no_stream_early(profiles, stu
     assert len(open_streams(stub, "alice")) == 1
 
 
+EARLY_STREAM_SHELL = """async (url) => {
+  const { loadPyodide } = await import('./frontend/boot.mjs');
+  const pyodide = await loadPyodide({}); // the page's own interpreter
+  const other = 'test-early-held-' + crypto.randomUUID();
+  navigator.locks.request(other, () => new Promise(() => {})); // held by "another tab" for good
+  await navigator.locks.query(); // the request is in
+  pyodide.globals.set('url', url);
+  pyodide.globals.set('other', other);
+  return JSON.parse(await pyodide.runPythonAsync(`
+import asyncio, json, uuid
+import js
+from sse_client.early import EarlyStream
+
+def future():
+    return asyncio.get_running_loop().create_future()
+
+def free(name):
+    return not any(lock.name == name for lock in held_now)
+
+async def settled(awaitable):  # a failure here times out, not hangs
+    return await asyncio.wait_for(asyncio.ensure_future(awaitable), 10)
+
+headers = {"Accept": "text/event-stream", "X-Version": "1"}
+out = {}
+
+# Taken while the lock's answer is on its way; then a request that differs.
+taken, name = future(), "test-early-" + uuid.uuid4().hex
+early = EarlyStream(name, url, headers, hold=30)
+early.take_lock(name, taken.set_result, lambda: taken.set_result("refused"))
+out["asking"] = early.state
+release = await settled(taken)
+out["taken"] = [early.state, early.lock_taken, callable(release)]
+out["differs"] = [early.take_response(url, {**headers, "Last-Event-ID": "7"}), bool(early.controller.signal.aborted)]
+release()
+await settled(early.request)
+held_now = (await js.navigator.locks.query()).held
+out["released"] = free(name)
+
+# Not taken within its hold: the lock given back, the request cancelled.
+name = "test-early-" + uuid.uuid4().hex
+early = EarlyStream(name, url, headers, hold=0.2)
+await settled(early.request)  # when the lock is given back
+held_now = (await js.navigator.locks.query()).held
+out["dropped"] = [early.state, bool(early.controller.signal.aborted), free(name)]
+
+# Another tab holds the lock: nothing is sent, and a taker hears it is refused.
+refused = future()
+early = EarlyStream(other, url, headers, hold=30)
+early.take_lock(other, refused.set_result, lambda: refused.set_result("refused"))
+out["refused"] = [await settled(refused), early.state, early.response is None]
+json.dumps(out)
+`));
+}"""
+
+
+def test_an_early_stream_not_taken_over_gives_up_its_lock_and_request(profiles, stub):
+    """The browser shell of sse_client/early.py on its own, in the page's
+    interpreter: taken while the lock's answer is on its way; a request that
+    differs from the early one cancels it; not taken within its hold, the lock
+    is given back and the request cancelled; a lock another tab holds is
+    refused and nothing is sent."""
+    profile = profiles()
+    (tab,) = profile.open(1)
+    out = tab.page.evaluate(EARLY_STREAM_SHELL, stub.url + "/sse")
+    assert out["asking"] == "asking"
+    assert out["taken"] == ["held", True, True]
+    assert out["differs"] == [None, True]
+    assert out["released"] is True
+    assert out["dropped"] == ["dropped", True, True]
+    assert out["refused"] == ["refused", "unavailable", True]
+
+
 def test_when_the_leader_closes_another_tab_resumes_and_no_event_is_lost_or_doubled(profiles, stub):
     _, tabs = alice_tabs(profiles, 4)
     bob = stub.login("bob")
