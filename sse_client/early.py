@@ -118,8 +118,10 @@ class EarlyStream:
             self.state = "failed"
 
     def when_decided(self, callback: Callable[[], None], timeout: float = DECIDE_WITHIN) -> None:
-        """Call `callback()` in a task of its own once the lock is held (and
-        the request sent) or refused, or after `timeout` s at the latest."""
+        """Call `callback()` once the lock is held (and the request sent) or
+        refused, right after the task that learnt it; or after `timeout` s at
+        the latest. A microtask, not a timer: a tab opened in the background
+        has its timers held back to once a second."""
         once = [callback]
 
         def run() -> None:
@@ -127,7 +129,7 @@ class EarlyStream:
                 once.pop()()
 
         if self.state != "asking":
-            js.setTimeout(create_once_callable(run), 0)
+            js.queueMicrotask(create_once_callable(run))
             return
         self._decided.append(run)
         js.setTimeout(create_once_callable(run), timeout * 1000)
@@ -156,8 +158,8 @@ class EarlyStream:
                 taker[0](self._release)
             else:
                 taker[1]()
-        for run in self._decided:
-            js.setTimeout(create_once_callable(run), 0)
+        for run in self._decided:  # after this callback has returned the lock's promise
+            js.queueMicrotask(create_once_callable(run))
         self._decided.clear()
         return hold
 

@@ -84,6 +84,10 @@ def test_a_reload_stays_logged_in_and_live(app, stub):
     app.wait_ready()
     app.wait_state("Connected")
     assert app.logged_in()
+    # Its stream's lock and request went out before the app was imported, and the
+    # app took both over (frontend/early.py): in every engine, not a 10 s give-up.
+    early = app.engine.evaluate("JSON.parse(window.sseDebug()).early_stream")
+    assert early == {"state": "held", "lock_taken": True, "response_taken": True}, early
     text = unique(f"smoke after reload {app.engine.name}")
     create_action(stub, text)
     app.wait_action(text)
