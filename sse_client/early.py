@@ -43,6 +43,7 @@ __all__ = [
     "stream_request_init",
     "take_lock",
     "take_response",
+    "when_rejected",
 ]
 
 HOLD = 10.0
@@ -80,6 +81,24 @@ def stream_request_init(headers: Mapping[str, str], signal: Any) -> Any:
     )
 
 
+def when_rejected(promise: Any, callback: Callable[[], None]) -> None:
+    """Call `callback()` if `promise` (a JS promise) rejects; the proxies it
+    made are destroyed when it settles either way."""
+    callbacks: list[Any] = []
+
+    def settled(*args: Any) -> None:
+        for proxy in callbacks:
+            proxy.destroy()
+        callbacks.clear()
+
+    def failed(error: Any) -> None:
+        settled()
+        callback()
+
+    callbacks.extend((create_proxy(settled), create_proxy(failed)))
+    promise.then(callbacks[0], callbacks[1])
+
+
 class EarlyStream:
     """The lock `name` and a request of `url` with `headers`, started at once
     (see the module docstring). `hold` in s."""
@@ -100,19 +119,7 @@ class EarlyStream:
         try:
             options = to_js({"ifAvailable": True}, dict_converter=js.Object.fromEntries)
             self.request = js.navigator.locks.request(name, options, create_once_callable(self._granted))
-            callbacks: list[Any] = []
-
-            def settled(*args: Any) -> None:
-                for proxy in callbacks:
-                    proxy.destroy()
-                callbacks.clear()
-
-            def failed(error: Any) -> None:
-                settled()
-                self._lost()
-
-            callbacks.extend((create_proxy(settled), create_proxy(failed)))
-            self.request.then(callbacks[0], callbacks[1])
+            when_rejected(self.request, self._lost)
             js.setTimeout(create_once_callable(self._give_up), hold * 1000)
         except Exception:  # no Web Locks: the app connects as it would have
             self.state = "failed"

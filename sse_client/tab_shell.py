@@ -33,7 +33,7 @@ from sse_client.browser import BrowserIO, JsTimers
 from sse_client.config import DEFAULT_CLIENT_CONFIG, ClientConfig
 from sse_client.connection import SSEConnection
 from sse_client.connection_store import SSEConnectionStore
-from sse_client.early import take_lock
+from sse_client.early import take_lock, when_rejected
 from sse_client.tab_leader import SharedConnection, channel_name, use_shared
 
 __all__ = ["TabShell", "create_shared_connection", "sharing_supported"]
@@ -157,15 +157,8 @@ class TabShell:
 
     def _watch(self, request: Any, number: int) -> None:
         """Follow the lock request `request` (a promise) of number `number` to its end."""
-        callbacks: list[Any] = []
 
-        def settled(*args: Any) -> None:
-            for proxy in callbacks:
-                proxy.destroy()
-            callbacks.clear()
-
-        def failed(error: Any) -> None:
-            settled()
+        def failed() -> None:
             # Rejected while held and not released by us: another tab stole it.
             if number == self._request and self._lock == "held":
                 self._lock = "idle"
@@ -173,8 +166,7 @@ class TabShell:
                 if self.shared is not None:
                     self.shared.on_lock_lost()
 
-        callbacks.extend((create_proxy(settled), create_proxy(failed)))
-        request.then(callbacks[0], callbacks[1])
+        when_rejected(request, failed)
 
     def _cancel_queued(self) -> None:
         if self._lock == "queued" and self._abort is not None:
