@@ -292,10 +292,19 @@ export async function prepare(pyodide, indexURL, { preload = [], standalone = []
  * is the one the call would have made: the same text, mode and file name, and
  * no compiler flags (the three modules have no `__future__` imports to pass
  * on). Any other call goes to the builtin as it is.
+ *
+ * The build records the same texts (tools/pyodide_build.py `--frontend`, which
+ * imports pydantic and the app in the browser's Python) and ships their code
+ * objects in `frontend.zip` (`compile-cache.bin`: `_compile_cache.dump()`); a
+ * start from scratch loads them (`_compile_cache.seed(path)`) before it imports
+ * the app, so a first visit compiles almost none of them either. A file of
+ * another Python's byte-code (its first bytes are not this interpreter's
+ * `importlib.util.MAGIC_NUMBER`), a missing or unreadable one seeds nothing.
  */
 export const COMPILE_CACHE = `
 def install_compile_cache(sources):
-    import builtins, collections, dataclasses, sys, types
+    import builtins, collections, dataclasses, marshal, sys, types
+    from importlib.util import MAGIC_NUMBER as magic
     try:
         import annotationlib as forward_refs
     except ImportError:  # before Python 3.14, typing compiles them
@@ -334,7 +343,30 @@ def install_compile_cache(sources):
         def known():
             return [[mode, source] for mode, source in cache]
 
+        def dump():
+            # Sorted: the same texts give the same file.
+            return magic + marshal.dumps(sorted((mode, source, found) for (mode, source), found in cache.items()))
+
+        def seed(path):
+            found = {}
+            try:
+                with open(path, "rb") as file:
+                    data = file.read()
+                if data.startswith(magic):
+                    for mode, source, code in marshal.loads(data[len(magic):]):
+                        if mode in ("exec", "eval") and type(source) is str and type(code) is types.CodeType:
+                            found[(mode, source)] = code
+            except (OSError, EOFError, ValueError, TypeError):
+                return 0  # all or nothing
+            added = {key: code for key, code in found.items() if key not in cache}
+            cache.update(added)
+            state.seeded += len(added)
+            return len(added)
+
         state.sources = known
+        state.dump = dump
+        state.seed = seed
+        state.seeded = 0  # code objects loaded from the build's file (seed)
         dataclasses.exec = cached_exec
         collections.eval = cached_eval
         forward_refs.compile = cached_compile

@@ -13,8 +13,9 @@ module's current source (tools/pyodide_build.py --frontend, recorded by
 sha256 in `APP_BYTECODE/sources.json`), placed where the source would be
 (`frontend/app.pyc`: a sourceless import); a module edited since ships as its
 source and is compiled in the page, so a stale build costs time, never
-correctness. Then the byte-code of PyScript's own `pyscript` package, beside
-the sources PyScript writes there before it runs `main.py`.
+correctness. Then `COMPILE_CACHE_FILE`, and the byte-code of PyScript's own
+`pyscript` package, beside the sources PyScript writes there before it runs
+`main.py`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ ENTRY = "frontend/main.py"
 """The page's entry script: index.html loads it itself, the bundle leaves it out."""
 NOT_IN_BROWSER = ("sse_client/httpx_transport.py",)
 """Modules of `PACKAGES` the page never imports (the SSE client's CPython transport)."""
+COMPILE_CACHE_FILE = "compile-cache.bin"
+"""The code objects of what the standard library compiles while the page imports
+the app (dataclasses' methods, namedtuples, forward references), made by `make
+setup` in `APP_BYTECODE` (tools/pyodide_build.py --frontend) and carried at the
+bundle's top: a page that starts from scratch loads them rather than compiling
+(frontend/snapshots.mjs `COMPILE_CACHE`)."""
 PYSCRIPT_BYTECODE = "vendor/pyscript-bytecode"
 """Where `make setup` puts the byte-code of PyScript's own `pyscript` package."""
 ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
@@ -80,6 +87,10 @@ def bundle_files(site_root: Path) -> list[tuple[Path, str]]:
             files.append((pyc, name + "c"))
         else:
             files.append((source, name))
+    # Keyed by the compiled texts: one made from older sources only finds fewer.
+    cache = site_root / APP_BYTECODE / COMPILE_CACHE_FILE
+    if cache.is_file():
+        files.append((cache, COMPILE_CACHE_FILE))
     pyscript = site_root / PYSCRIPT_BYTECODE
     for pyc in sorted(pyscript.glob(f"pyscript/**/__pycache__/*.{BROWSER_PYC_TAG}.pyc")):
         files.append((pyc, pyc.relative_to(pyscript).as_posix()))

@@ -71,6 +71,7 @@ import json
 import mimetypes
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import time
@@ -84,7 +85,7 @@ from playwright.sync_api import Route, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tools.bundle import APP_BYTECODE, PACKAGES, PYSCRIPT_BYTECODE, bundle_sources  # noqa: E402
+from tools.bundle import APP_BYTECODE, COMPILE_CACHE_FILE, PACKAGES, PYSCRIPT_BYTECODE, bundle_sources  # noqa: E402
 from tools.bundle import BROWSER_PYC_TAG as PYC_TAG  # noqa: E402
 from tools.vendor import (  # noqa: E402
     BROWSER_WHEELS,
@@ -178,6 +179,16 @@ later ones reuse it (each start is ~4 s of setup)."""
 # The app's whole import graph in a normal Pyodide with the full standard
 # library: which modules it holds afterwards, which imports failed, and the
 # import statements (module- and function-level) of every stdlib module.
+# What the page imports as it starts, as far as a page without PyScript can run
+# it: the app and what its first connection makes.
+APP_IMPORTS = """
+sys.path.insert(0, '/home/pyodide')
+import frontend.app
+from sse_client.parser import EventStreamParser
+EventStreamParser().feed(b"data: x" + bytes([10, 10]))  # its UTF-8 decoder, made at the first connection
+import html  # PyScript's own package (pyscript.display)
+"""
+
 DISCOVER = """async ([indexURL, files]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
   const py = await loadPyodide({ indexURL, packages: ['pydantic'] });
@@ -187,11 +198,7 @@ DISCOVER = """async ([indexURL, files]) => {
   }
   return py.runPython(`
 import dis, json, marshal, sys, zipfile
-sys.path.insert(0, '/home/pyodide')
-import frontend.app
-from sse_client.parser import EventStreamParser
-EventStreamParser().feed(b"data: x" + bytes([10, 10]))  # its UTF-8 decoder, made at the first connection
-import html  # PyScript's own package (pyscript.display)
+%APP_IMPORTS%
 held = sorted(
     name for name, module in list(sys.modules.items())
     if (getattr(module, '__file__', None) or '').startswith('/lib/python')
@@ -243,7 +250,28 @@ site = sorted(
 )
 json.dumps({'held': held, 'entries': entries, 'imports': imports, 'site': site})
 `);
-}"""
+}""".replace("%APP_IMPORTS%", APP_IMPORTS.strip())
+
+RECORD_COMPILES = """async ([indexURL, files, compileCache]) => {
+  const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
+  const py = await loadPyodide({ indexURL, packages: ['pydantic'], env: { HOME: '/home/pyodide' } });
+  for (const [path, text] of Object.entries(files)) {
+    py.FS.mkdirTree(path.slice(0, path.lastIndexOf('/')));
+    py.FS.writeFile(path, text);
+  }
+  py.runPython(compileCache + '\\ninstall_compile_cache([])');
+  return py.runPython(`
+import base64, sys
+%APP_IMPORTS%
+base64.b64encode(sys.modules['_compile_cache'].dump()).decode()
+`);
+}""".replace("%APP_IMPORTS%", APP_IMPORTS.strip())
+"""The code objects of what the standard library compiles while the app is
+imported (`compile-cache.bin`, base64: frontend/snapshots.mjs `COMPILE_CACHE`,
+its `dump()`), recorded in a Pyodide with pydantic and the app's current
+sources: each the code object the page's own compile of the text makes
+(column ranges and all, unlike the shipped byte-code: the same object whether
+seeded, restored or compiled)."""
 
 SNAP = """async ([indexURL, stdLibURL, preimport, preload, standalone]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
@@ -591,6 +619,18 @@ def write_app_bytecode(sources: dict[str, str], compiled: dict[str, bytes]) -> i
     return len(compiled)
 
 
+def compile_cache_source() -> str:
+    """The Python source of frontend/snapshots.mjs `COMPILE_CACHE`, which defines
+    `install_compile_cache(sources)` (a template literal without interpolation,
+    whose only escapes are doubled backslashes). Raises ValueError if it is not
+    there as such."""
+    text = (ROOT / "frontend" / "snapshots.mjs").read_text(encoding="utf-8")
+    match = re.search(r"export const COMPILE_CACHE = `(.*?)`;", text, re.S)
+    if not match or "${" in match.group(1):
+        raise ValueError("frontend/snapshots.mjs: no COMPILE_CACHE template without interpolation")
+    return match.group(1).replace("\\\\", "\\")
+
+
 def write_pyscript_bytecode(compiled: dict[str, bytes]) -> int:
     """Write `compiled` ({"pyscript/__pycache__/ffi.cpython-314.pyc": bytes}) under
     PYSCRIPT_BYTECODE, replacing what was there; `frontend.zip` carries it."""
@@ -754,6 +794,10 @@ def main(argv: list[str]) -> int:
                 compiled = json.loads(tab.evaluate(COMPILE, [INDEX_URL, app, APP_ROOT, False, []]))
                 count = write_app_bytecode(app, {name: base64.b64decode(data) for name, data in compiled.items()})
                 print(f"pyodide-build: {', '.join(f'{name}/' for name in PACKAGES)}: {count} modules compiled to byte-code")
+                files = {APP_ROOT + name: text for name, text in app.items()}
+                cache = base64.b64decode(page().evaluate(RECORD_COMPILES, [INDEX_URL, files, compile_cache_source()]))
+                _write_atomic(ROOT / APP_BYTECODE / COMPILE_CACHE_FILE, cache)
+                print(f"pyodide-build: {COMPILE_CACHE_FILE}: what importing the app compiles, {len(cache) / 1e3:.0f} KB")
                 pyscript = tab.evaluate(PYSCRIPT_SOURCES, pyscript_package_literal())
                 compiled = json.loads(tab.evaluate(COMPILE, [INDEX_URL, pyscript, APP_ROOT, True, None]))
                 count = write_pyscript_bytecode({cache_path(name): base64.b64decode(data) for name, data in compiled.items()})

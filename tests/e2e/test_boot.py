@@ -295,7 +295,8 @@ same = all(
     for (mode, source), code in cache.cache.items()
     for plain in [compile(source.lstrip(" \\\\t") if mode == "eval" else source, "<string>", mode)]
 )
-json.dumps({"boot": __import__("js").pyodideBoot, "cached": len(cache.cache), "missed": cache.missed, "same": same,
+json.dumps({"boot": __import__("js").pyodideBoot, "cached": len(cache.cache), "missed": cache.missed,
+            "seeded": cache.seeded, "same": same,
             "dataclasses": dataclasses.exec.__name__, "modes": sorted({mode for mode, _ in cache.cache})})
 `));
 }"""
@@ -306,8 +307,10 @@ def test_a_restored_page_compiles_none_of_what_its_first_visit_compiled(browser,
     while the page imports pydantic and the app (dataclasses' methods, forward
     references, namedtuples: snapshots.mjs COMPILE_CACHE) and hands it to the
     snapshot it makes; the page restored from that snapshot imports the same and
-    compiles none of it again. Every code object kept is the one a plain compile
-    of its text makes."""
+    compiles none of it again. The first visit itself compiles almost none: the
+    build recorded them (`compile-cache.bin` in frontend.zip) and the page loads
+    their code before it imports the app. Every code object kept is the one a
+    plain compile of its text makes."""
     context, page = new_page(browser)
     try:
         page.goto(stub.url + "/")
@@ -315,7 +318,9 @@ def test_a_restored_page_compiles_none_of_what_its_first_visit_compiled(browser,
         page.wait_for_function("document.body.dataset.appReady === 'true'")
         first = page.evaluate(COMPILE_CACHE_STATE)
         assert first["boot"] == "scratch" and first["dataclasses"] == "cached_exec"
-        assert first["cached"] > 100 and first["missed"] == first["cached"] and first["same"]
+        assert first["cached"] > 100 and first["same"]
+        # What PyScript's own start compiles the build does not run: a few at most.
+        assert first["seeded"] + first["missed"] == first["cached"] and first["missed"] <= 5
         assert first["modes"] == ["eval", "exec"]
         wait_until(lambda: page.evaluate(SNAPSHOT_STORED), timeout=90, what="the browser's own snapshot")
         page.reload()

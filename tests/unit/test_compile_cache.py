@@ -7,20 +7,15 @@ The page proves the same in the browser (tests/e2e/test_boot.py)."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import textwrap
 
-from tests.support.stub import ROOT
-
 
 def _python_source() -> str:
-    text = (ROOT / "frontend" / "snapshots.mjs").read_text()
-    match = re.search(r"export const COMPILE_CACHE = `(.*?)`;", text, re.S)
-    assert match, "COMPILE_CACHE not found in snapshots.mjs"
-    assert "${" not in match.group(1)  # no interpolation: the text is the Python source
-    return match.group(1).replace("\\\\", "\\")  # the template literal's only escapes
+    from tools.pyodide_build import compile_cache_source
+
+    return compile_cache_source()
 
 
 DEFINE = """
@@ -126,3 +121,73 @@ def test_other_calls_go_to_the_builtins_untouched() -> None:
         """
     )
     assert result == {"x": 1, "file": "elsewhere", "values": [2, 3, 4], "cached": 0, "eval": 5}
+
+
+def test_a_file_of_the_code_objects_seeds_another_process_which_then_compiles_none_of_them(tmp_path) -> None:
+    """As a first visit: the build dumps what importing the app compiled
+    (`dump()`, tools/pyodide_build.py), the page seeds its cache with it before
+    its own imports and compiles none of those texts itself; the classes behave as
+    compiled plainly."""
+    cache = tmp_path / "compile-cache.bin"
+    made = _run(
+        f"""
+        import json, sys
+        install_compile_cache([])
+        exec({DEFINE!r})
+        state = sys.modules["_compile_cache"]
+        open({str(cache)!r}, "wb").write(state.dump())
+        print(json.dumps({{"cached": len(state.cache)}}))
+        """
+    )
+    result = _run(
+        f"""
+        import json, sys
+        install_compile_cache([])
+        state = sys.modules["_compile_cache"]
+        seeded = state.seed({str(cache)!r})
+        again = state.seed({str(cache)!r})  # nothing new
+        exec({DEFINE!r})
+        print(json.dumps({{"seeded": seeded, "again": again, "total": state.seeded, "missed": state.missed,
+                          "checks": checks}}))
+        """
+    )
+    assert made["cached"] > 0
+    assert result == {"seeded": made["cached"], "again": 0, "total": made["cached"], "missed": 0,
+                      "checks": [True, True, "Point(x=1, label='a', tags=[])", True, 2, True]}
+
+
+def test_a_missing_or_foreign_or_damaged_file_seeds_nothing(tmp_path) -> None:
+    """Another Python's byte-code (its magic number differs), a cut file, one
+    that is not a list of (mode, text, code) at all, or no file: nothing is
+    seeded, nothing raised, and the page compiles as without it."""
+    good = tmp_path / "good.bin"
+    _run(
+        f"""
+        import json, sys
+        install_compile_cache([])
+        exec({DEFINE!r})
+        open({str(good)!r}, "wb").write(sys.modules["_compile_cache"].dump())
+        print("{{}}")
+        """
+    )
+    data = good.read_bytes()
+    cases = {
+        "foreign": bytes([data[0] ^ 1]) + data[1:],
+        "cut": data[: len(data) // 2],
+        "shape": data[:4] + __import__("marshal").dumps([("exec", "x = 1", "not code")]),
+    }
+    for name, body in cases.items():
+        (tmp_path / name).write_bytes(body)
+    paths = [str(tmp_path / name) for name in [*cases, "absent"]]
+    result = _run(
+        f"""
+        import json, sys
+        install_compile_cache([])
+        state = sys.modules["_compile_cache"]
+        counts = [state.seed(path) for path in {paths!r}]
+        exec({DEFINE!r})
+        print(json.dumps({{"counts": counts, "seeded": state.seeded, "compiled": state.missed > 0, "checks": checks}}))
+        """
+    )
+    assert result["counts"] == [0, 0, 0, 0] and result["seeded"] == 0
+    assert result["compiled"] and result["checks"][1] is True

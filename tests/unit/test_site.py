@@ -37,7 +37,10 @@ def test_the_bundle_holds_every_frontend_and_contract_module_as_byte_code():
         assert pyscript <= names
         # `make setup` compiled every module from its current source: each travels as
         # its byte-code only, where the source would be (a sourceless import).
-        assert {name for name in names if not name.startswith("pyscript/")} == {name + "c" for name in on_disk}
+        # and the code objects of what importing the app compiles (frontend/snapshots.mjs COMPILE_CACHE)
+        assert archive.read("compile-cache.bin")[:4] == MAGIC_314
+        modules = {name for name in names if not name.startswith("pyscript/")} - {"compile-cache.bin"}
+        assert modules == {name + "c" for name in on_disk}
         for module in ("frontend/app.pyc", "contract/events.pyc"):
             header = archive.read(module)[:16]
             assert header[:4] == MAGIC_314 and int.from_bytes(header[4:8], "little") == 0b01  # unchecked hash
@@ -87,6 +90,7 @@ def test_the_bundle_carries_byte_code_only_of_a_modules_current_source(tmp_path)
     digests = {name: hashlib.sha256(f"# {name}\n".encode()).hexdigest() for name in names}
     digests["frontend/api.py"] = hashlib.sha256(b"# before an edit\n").hexdigest()
     (compiled / "sources.json").write_text(json_module.dumps(digests))
+    (compiled / "compile-cache.bin").write_bytes(b"code")
     pyscript = tmp_path / "vendor" / "pyscript-bytecode" / "pyscript" / "__pycache__"
     pyscript.mkdir(parents=True)
     (pyscript / "__init__.cpython-314.pyc").write_bytes(b"pyc")
@@ -95,6 +99,7 @@ def test_the_bundle_carries_byte_code_only_of_a_modules_current_source(tmp_path)
         "frontend/__init__.pyc",
         "frontend/api.py",  # edited since it was compiled: its source, compiled in the page
         "frontend/app.pyc",
+        "compile-cache.bin",  # keyed by the texts it compiled: kept whatever the sources
         "pyscript/__pycache__/__init__.cpython-314.pyc",
     ]
 
