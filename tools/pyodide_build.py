@@ -55,7 +55,11 @@ source only while the source is unchanged (tools/bundle.py), so a stale
 build costs time, never correctness. It also compiles PyScript's own
 `pyscript` package (checked-hash `.pyc`, PEP 552), whose sources PyScript's
 core chunk writes into the interpreter's working directory before it runs
-`main.py`.
+`main.py`. And it records the code objects of the small texts the standard
+library compiles while the app is imported (dataclasses' methods,
+namedtuples, forward references) in `vendor/app-bytecode/compile-cache.bin`,
+which `frontend.zip` carries for a start from scratch (frontend/snapshots.mjs
+`COMPILE_CACHE`).
 
 **Compressed siblings.** Every large file gets `<name>.br` and `<name>.gz`,
 which the stub (and `deploy/nginx.conf`) send to clients that accept them.
@@ -176,9 +180,6 @@ function): ~15 % of the standard library's byte-code, read by nothing the
 page runs; `null` keeps them all. The page's first call starts Pyodide, the
 later ones reuse it (each start is ~4 s of setup)."""
 
-# The app's whole import graph in a normal Pyodide with the full standard
-# library: which modules it holds afterwards, which imports failed, and the
-# import statements (module- and function-level) of every stdlib module.
 # What the page imports as it starts, as far as a page without PyScript can run
 # it: the app and what its first connection makes.
 APP_IMPORTS = """
@@ -189,6 +190,9 @@ EventStreamParser().feed(b"data: x" + bytes([10, 10]))  # its UTF-8 decoder, mad
 import html  # PyScript's own package (pyscript.display)
 """
 
+# The app's whole import graph in a normal Pyodide with the full standard
+# library: which modules it holds afterwards, which imports failed, and the
+# import statements (module- and function-level) of every stdlib module.
 DISCOVER = """async ([indexURL, files]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
   const py = await loadPyodide({ indexURL, packages: ['pydantic'] });
