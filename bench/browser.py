@@ -158,7 +158,7 @@ IDBFactory.prototype.open = function (name, ...rest) {
 # The first load of a browser made its own snapshot (or failed to).
 SNAPSHOT_SETTLED = (
     "window.pyodideLocalSnapshot === 'stored' || String(window.pyodideLocalSnapshot).startsWith('failed')"
-    " || window.pyodideBoot === 'snapshot'"
+    " || window.pyodideLocalSnapshot === 'made by another tab' || window.pyodideBoot === 'snapshot'"
 )
 
 

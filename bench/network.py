@@ -85,7 +85,10 @@ def _settled(page: Page, timeout: float) -> str:
     it makes one). Returns `window.pyodideBoot`."""
     boot = _wait(page, "window.pyodideBoot", timeout)
     if boot == "scratch":
-        done = "window.pyodideLocalSnapshot === 'stored' || String(window.pyodideLocalSnapshot).startsWith('failed')"
+        done = (
+            "window.pyodideLocalSnapshot === 'stored' || String(window.pyodideLocalSnapshot).startsWith('failed')"
+            " || window.pyodideLocalSnapshot === 'made by another tab'"
+        )
         _wait(page, done, timeout)
     return boot
 

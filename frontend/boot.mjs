@@ -57,6 +57,8 @@ const STALL_MS = 30_000;
 const APP_START_MS = 60_000;
 // After the app mounted, wait this long (and for an idle moment) before making a snapshot.
 const SNAPSHOT_DELAY_MS = 2_000;
+// Held by the tab making this browser's snapshot (makeSnapshotLater).
+const SNAPSHOT_LOCK = 'coaching-boot-snapshot';
 const REJECTED_KEY = 'coaching.boot.rejected';
 // The packages and the app are requested when this many bytes (on the wire) of
 // the runtime and the standard library are still to come: about a round trip.
@@ -613,27 +615,49 @@ started.catch((error) => {
 // -- this browser's own snapshot, for the next visit ------------------------------
 
 /** Once the app has mounted and the page is idle, make and store this browser's
- * snapshot of this build in a worker, unless this visit restored one. */
+ * snapshot of this build in a worker, unless this visit restored one, or
+ * another tab of this browser has made it or is making it: tabs opened together
+ * all start from scratch, and each would spend seconds of a core on the same
+ * image while the others take live events (`SNAPSHOT_LOCK`, a Web Lock: the
+ * tab holding it makes the image; one that finds it held, or the image
+ * stored, makes none). */
 function makeSnapshotLater(pyodide) {
   const go = () => {
     const key = snapshots.key(manifest.build, navigator.userAgent);
     if (bootPath !== 'scratch' || rejected().includes(key)) return;
     if (typeof Worker !== 'function' || typeof indexedDB !== 'object') return;
+    if (typeof navigator.locks?.request !== 'function') {
+      make(key);
+      return;
+    }
+    navigator.locks.request(SNAPSHOT_LOCK, { ifAvailable: true }, async (lock) => {
+      if (!lock || (await snapshots.has(key))) {
+        globalThis.pyodideLocalSnapshot = 'made by another tab';
+        return;
+      }
+      await make(key);
+    }).catch(() => {}); // a lock manager that refuses: no snapshot this visit
+  };
+  /** Make and store the snapshot under `key`; resolves when the worker is done. */
+  const make = (key) => new Promise((resolve) => {
     globalThis.pyodideLocalSnapshot = 'making';
     let worker;
     try {
       worker = new Worker(WORKER_URL, { type: 'module' });
     } catch {
       globalThis.pyodideLocalSnapshot = 'failed: no module worker';
+      resolve();
       return;
     }
     worker.onmessage = ({ data }) => {
       globalThis.pyodideLocalSnapshot = data.stored ? 'stored' : `failed: ${data.reason}`;
       worker.terminate();
+      resolve();
     };
     worker.onerror = (event) => {
       globalThis.pyodideLocalSnapshot = `failed: ${event.message || 'worker error'}`;
       worker.terminate();
+      resolve();
     };
     worker.postMessage({
       key,
@@ -646,7 +670,7 @@ function makeSnapshotLater(pyodide) {
       standalone: manifest.standalone ?? [],
       limit: manifest.snapshot_memory_limit,
     });
-  };
+  });
   const idle = globalThis.requestIdleCallback ?? ((callback) => setTimeout(callback, 1));
   setTimeout(() => idle(go, { timeout: 10_000 }), SNAPSHOT_DELAY_MS);
 }

@@ -265,6 +265,27 @@ def test_an_early_stream_not_taken_over_gives_up_its_lock_and_request(profiles, 
     assert out["refused"] == ["refused", "unavailable", True]
 
 
+def test_tabs_opened_together_make_one_snapshot_between_them(profiles):
+    """Tabs of one profile opened at once all start from scratch; one of them
+    makes the browser's snapshot and the others make none (frontend/boot.mjs
+    `makeSnapshotLater`: a Web Lock, then the stored image looked for), since
+    each would spend seconds of a core on the same 31 MB image while the tabs
+    take live events."""
+    profile = profiles()
+    tabs = profile.open(2)
+    assert [tab.page.evaluate("window.pyodideBoot") for tab in tabs] == ["scratch", "scratch"]
+
+    def states() -> list[str]:
+        return [str(tab.page.evaluate("window.pyodideLocalSnapshot")) for tab in tabs]
+
+    wait_until(
+        lambda: all(state in ("stored", "made by another tab") or state.startswith("failed") for state in states()),
+        timeout=90,
+        what="each tab's snapshot settled",
+    )
+    assert sorted(states()) == ["made by another tab", "stored"]
+
+
 def test_when_the_leader_closes_another_tab_resumes_and_no_event_is_lost_or_doubled(profiles, stub):
     _, tabs = alice_tabs(profiles, 4)
     bob = stub.login("bob")

@@ -5,7 +5,7 @@
 - `OUTSIDE`: every URL that would leave 127.0.0.1 (the tests abort and
   record such requests; the benchmarks count them as a failure).
 - `SNAPSHOT_SETTLED`: a page's start is done: the browser's own snapshot of
-  the build is stored, or could not be.
+  the build is stored, or could not be, or another tab of the profile made it.
 """
 
 from __future__ import annotations
@@ -33,4 +33,5 @@ CHROMIUM_FLAGS = [
 # This browser's own snapshot of the build is stored (or could not be).
 SNAPSHOT_SETTLED = (
     "window.pyodideLocalSnapshot === 'stored' || String(window.pyodideLocalSnapshot).startsWith('failed')"
+    " || window.pyodideLocalSnapshot === 'made by another tab'"
 )
