@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, Page, Request, sync_playwright
 from bench import js_clients, network, streams
 from bench.stats import summary
 from tests.support.browser import CHROMIUM_FLAGS, OUTSIDE
+from tests.support.browser import SNAPSHOT_SETTLED as OWN_SNAPSHOT_SETTLED
 from tests.support.stub import StubProcess, start_stub, stop_stub
 from tools.vendor import BENCH_JS_DIR
 
@@ -156,10 +157,7 @@ IDBFactory.prototype.open = function (name, ...rest) {
 """
 
 # The first load of a browser made its own snapshot (or failed to).
-SNAPSHOT_SETTLED = (
-    "window.pyodideLocalSnapshot === 'stored' || String(window.pyodideLocalSnapshot).startsWith('failed')"
-    " || window.pyodideLocalSnapshot === 'made by another tab' || window.pyodideBoot === 'snapshot'"
-)
+SNAPSHOT_SETTLED = f"{OWN_SNAPSHOT_SETTLED} || window.pyodideBoot === 'snapshot'"
 
 
 WASM_TRANSFERRED = "performance.getEntriesByType('resource').find((e) => e.name.endsWith('/pyodide.asm.wasm')).transferSize"

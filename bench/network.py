@@ -30,7 +30,7 @@ from playwright.sync_api import BrowserContext, Page, Playwright, Request
 
 from bench.stats import summary
 from bench.throttle import DESKTOP, MOBILE, Profile, ThrottledLink
-from tests.support.browser import OUTSIDE
+from tests.support.browser import OUTSIDE, SNAPSHOT_SETTLED
 
 VISIT_SCRIPT = """
 (() => {
@@ -85,11 +85,7 @@ def _settled(page: Page, timeout: float) -> str:
     it makes one). Returns `window.pyodideBoot`."""
     boot = _wait(page, "window.pyodideBoot", timeout)
     if boot == "scratch":
-        done = (
-            "window.pyodideLocalSnapshot === 'stored' || String(window.pyodideLocalSnapshot).startsWith('failed')"
-            " || window.pyodideLocalSnapshot === 'made by another tab'"
-        )
-        _wait(page, done, timeout)
+        _wait(page, SNAPSHOT_SETTLED, timeout)
     return boot
 
 

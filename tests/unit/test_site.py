@@ -15,7 +15,7 @@ def test_the_bundle_holds_every_frontend_and_contract_module_as_byte_code():
     import io
     import zipfile
 
-    from tools.bundle import frontend_bundle
+    from tools.bundle import COMPILE_CACHE_FILE, frontend_bundle
 
     config = tomllib.loads((ROOT / "pyscript.toml").read_text())
     assert "files" not in config  # frontend/boot.mjs unpacks the bundle itself, while Python starts
@@ -39,6 +39,7 @@ def test_the_bundle_holds_every_frontend_and_contract_module_as_byte_code():
         # its byte-code only, where the source would be (a sourceless import).
         # and the code objects of what importing the app compiles (frontend/snapshots.mjs COMPILE_CACHE)
         assert archive.read("compile-cache.bin")[:4] == MAGIC_314
+        assert f"const COMPILE_CACHE_FILE = '{COMPILE_CACHE_FILE}';" in (ROOT / "frontend" / "boot.mjs").read_text()
         modules = {name for name in names if not name.startswith("pyscript/")} - {"compile-cache.bin"}
         assert modules == {name + "c" for name in on_disk}
         for module in ("frontend/app.pyc", "contract/events.pyc"):
