@@ -84,7 +84,7 @@ def _settled(page: Page, timeout: float) -> str:
     """Wait until the page's start is done: its own snapshot stored or failed (when
     it makes one). Returns `window.pyodideBoot`."""
     boot = _wait(page, "window.pyodideBoot", timeout)
-    if boot == "scratch":
+    if boot != "snapshot":
         _wait(page, SNAPSHOT_SETTLED, timeout)
     return boot
 

@@ -14,8 +14,13 @@
 // - 'snapshot': a memory snapshot this browser made of this build on an
 //   earlier visit, kept in IndexedDB (snapshots.mjs), is restored instead of
 //   starting the interpreter: nothing to download.
-// - 'scratch': otherwise Python starts normally, and once the page is live and
-//   idle a worker makes this browser's own snapshot for the next visit.
+// - 'site': on a first visit over a fast link, the build's own snapshot of the
+//   same start (`site_snapshot`, ~4 MB on the wire) is downloaded and restored:
+//   when, at the rate the runtime came in, it arrives in less time than a start
+//   from scratch would take longer (`siteSnapshotPays`). A page on a slower link
+//   never asks for it.
+// - 'scratch': otherwise Python starts normally. After either, once the page is
+//   live and idle, a worker makes this browser's own snapshot for the next visit.
 // A snapshot the engine rejects is dropped and remembered (localStorage), and
 // the start goes on from scratch. After a restore `random` is re-seeded: every
 // page would otherwise draw the same retry jitter, the very herd the jitter
@@ -24,7 +29,8 @@
 // While it works, the page shows a determinate progress bar (bytes received
 // of the total) and the stage in an `aria-live` region; if Python cannot start
 // (a missing file, no WebAssembly, no memory) it says so, with a Reload button.
-// `window.pyodideBoot` says which start ran ('snapshot' or 'scratch');
+// `window.pyodideBoot` says which start ran ('snapshot', 'site' or 'scratch';
+// `?boot=scratch` or `?boot=site` in the page's address chooses one of the two);
 // `window.pyodideLocalSnapshot` what became of this visit's own snapshot;
 // `window.pyodidePrecompiled` how many extension modules Pyodide instantiated
 // from a compile made while Python started (below, `precompile`);
@@ -57,6 +63,13 @@ const STALL_MS = 30_000;
 const APP_START_MS = 60_000;
 // After the app mounted, wait this long (and for an idle moment) before making a snapshot.
 const SNAPSHOT_DELAY_MS = 2_000;
+// What a start from the site's snapshot saves over one from scratch, from the
+// runtime's arrival to live: ~0.9-1.0 s in Chromium on the bench's machine
+// (bench/NOTES.md), rounded down, as a slower machine only saves more.
+const SITE_SNAPSHOT_SAVES_MS = 800;
+// The start a test or a person asks for (`?boot=scratch`, `?boot=site`), or null: the page chooses.
+const CHOSEN_PATH = ['scratch', 'site'].includes(new URLSearchParams(location.search).get('boot'))
+  ? new URLSearchParams(location.search).get('boot') : null;
 // Held by the tab making this browser's snapshot (makeSnapshotLater).
 const SNAPSHOT_LOCK = 'coaching-boot-snapshot';
 const REJECTED_KEY = 'coaching.boot.rejected';
@@ -433,6 +446,100 @@ function describe(error) {
   return `Python could not start: ${text.slice(0, 200)}`;
 }
 
+// -- the site's snapshot, on a fast link ------------------------------------------------
+
+/**
+ * Whether a first visit starts from the site's snapshot rather than from
+ * scratch, judged once the runtime (`pyodide.asm.wasm`) is in, from how it came:
+ * 'download' when the snapshot would arrive, at the rate the runtime came over
+ * the link (its request to its last byte), in less than `saves` ms (what a start
+ * from scratch takes longer: SITE_SNAPSHOT_SAVES_MS); 'cached' when the runtime
+ * came from the HTTP cache (no link to judge: a snapshot in the cache too is
+ * used, none is downloaded); null otherwise, or when it cannot say.
+ * `runtime`: the runtime's PerformanceResourceTiming, or its numbers (`{
+ * requestStart, responseEnd, encodedBodySize, transferSize }`, ms and bytes),
+ * or null; `runtimeBrotli`, `imageBrotli`: the bytes of the two files' brotli
+ * siblings (vendor/boot.json `brotli_sizes`), by which the runtime's bytes on
+ * the wire, however the server encoded them, are scaled to the snapshot's.
+ */
+export function siteSnapshotPays(runtime, runtimeBrotli, imageBrotli, saves = SITE_SNAPSHOT_SAVES_MS) {
+  if (!runtime || !(runtimeBrotli > 0) || !(imageBrotli > 0)) return null;
+  // A transfer size of 0 is the HTTP cache's (or an engine that does not say): no link to judge.
+  if (runtime.transferSize === 0) return 'cached';
+  const wire = runtime.encodedBodySize;
+  const took = runtime.responseEnd - runtime.requestStart;
+  if (!(wire > 0) || !(took > 0)) return null;
+  return ((wire * imageBrotli) / runtimeBrotli) * (took / wire) < saves ? 'download' : null;
+}
+
+/** The PerformanceResourceTiming of `url`'s completed response, or null if the
+ * engine has none within 200 ms (it adds it as the last byte arrives). Its
+ * times, not the page's own reads: a response the page takes over from a
+ * `<link rel=preload>` has come partly before the page asked for it. */
+function timingOf(url) {
+  const find = () => performance.getEntriesByName(url, 'resource').find((entry) => entry.responseEnd > 0) ?? null;
+  const found = find();
+  if (found || typeof PerformanceObserver !== 'function') return Promise.resolve(found);
+  return new Promise((resolve) => {
+    const observer = new PerformanceObserver(() => {
+      const entry = find();
+      if (entry) finish(entry);
+    });
+    const timer = setTimeout(() => finish(find()), 200);
+    const finish = (entry) => {
+      clearTimeout(timer);
+      observer.disconnect();
+      resolve(entry);
+    };
+    observer.observe({ type: 'resource' });
+  });
+}
+
+/** Whether this engine can restore the site's snapshot (vendor/boot.json
+ * `site_snapshot`): one like the build's engine. The image holds the memory of
+ * a started interpreter, and Pyodide's start differs with JSPI
+ * (`WebAssembly.Suspending`) and without it; the engine that differs on it here,
+ * WebKitGTK 2.50, also lays out the function table otherwise, and traps on the
+ * image Chromium made, where Firefox restores it (docs/first-visit.md). */
+export function siteSnapshotFits(manifest) {
+  return Boolean(manifest.site_snapshot) && ('Suspending' in WebAssembly) === manifest.site_snapshot_jspi;
+}
+
+/** `{ image }`, a promise of the site's snapshot image (Uint8Array), when a start
+ * from it pays (`siteSnapshotPays`, or `?boot=site`), else null: a start from scratch.
+ * Waits for the runtime `wasm` (URL) to arrive whole, meanwhile loading
+ * Pyodide's JavaScript, which is then no later for it. A snapshot that
+ * cannot be fetched or read rejects with UNREADABLE (the start goes on from scratch). */
+async function siteSnapshot(wasm) {
+  import(indexURL + 'pyodide.asm.mjs').catch(() => {}); // Pyodide's own import gets the loaded module
+  await Promise.race([downloads.done(wasm), failed]);
+  const name = manifest.site_snapshot;
+  const sizes = manifest.brotli_sizes ?? {};
+  const choice = CHOSEN_PATH === 'site' ? 'download' : siteSnapshotPays(await timingOf(wasm), sizes['pyodide.asm.wasm'], sizes[name]);
+  if (!choice) return null;
+  const url = indexURL + name;
+  let response;
+  if (choice === 'cached') {
+    response = await nativeFetch(url, { cache: 'only-if-cached', mode: 'same-origin' }).catch(() => null);
+    if (!response?.ok) return null;
+  } else {
+    response = nativeFetch(url);
+  }
+  downloads.expect(url, manifest.sizes[name]);
+  const image = Promise.resolve(response)
+    .then((answer) => {
+      if (!answer.ok) throw UNREADABLE;
+      downloads.count(url, answer);
+      return answer.arrayBuffer();
+    })
+    .then((file) => {
+      performance.mark('boot:image');
+      return snapshots.unpackFile(file);
+    })
+    .catch(() => Promise.reject(UNREADABLE));
+  return { image };
+}
+
 // -- the start -----------------------------------------------------------------------
 
 let manifest = null;
@@ -495,15 +602,26 @@ export async function start() {
 
   const options = { indexURL, stdLibURL, lockFileURL };
   const key = snapshots.key(manifest.build, navigator.userAgent);
-  let path = !rejected().includes(key) && (await snapshots.has(key)) ? 'snapshot' : 'scratch';
-  if (path === 'snapshot') next();
-  let pyodide;
-  try {
+  const siteKey = snapshots.key(manifest.site_snapshot, navigator.userAgent);
+  let path = !CHOSEN_PATH && !rejected().includes(key) && (await snapshots.has(key)) ? 'snapshot' : 'scratch';
+  let image = null;
+  if (path === 'snapshot') {
+    next();
     // The image is read while Pyodide loads its JS; it awaits it only to size the memory.
-    const image = path === 'snapshot' ? snapshots.load(key).then((bytes) => {
+    image = snapshots.load(key).then((bytes) => {
       performance.mark('boot:image');
       return bytes ?? Promise.reject(UNREADABLE);
-    }) : null;
+    });
+  } else if (siteSnapshotFits(manifest) && CHOSEN_PATH !== 'scratch' && !rejected().includes(siteKey)) {
+    const site = await siteSnapshot(wasm);
+    if (site) {
+      path = 'site';
+      image = site.image;
+      next();
+    }
+  }
+  let pyodide;
+  try {
     pyodide = await Promise.race([startPyodide(image ? { ...options, _loadSnapshot: image } : options), failed]);
     if (image) {
       delete pyodide._api.config._loadSnapshot; // Pyodide keeps its options for the page's life
@@ -513,8 +631,8 @@ export async function start() {
     if (path === 'scratch' || error instanceof BootError) throw error;
     if (error !== UNREADABLE) {
       console.warn('Pyodide rejected the snapshot; starting from scratch:', error);
-      remember(key);
-      snapshots.drop();
+      remember(path === 'site' ? siteKey : key);
+      if (path === 'snapshot') snapshots.drop();
     }
     path = 'scratch';
     pyodide = await Promise.race([startPyodide(options), failed]);
@@ -545,7 +663,7 @@ export async function start() {
   }));
   installed.catch(() => {}); // awaited below: its failure ends the start there
   installApp(pyodide, await Promise.race([app, failed]));
-  if (path === 'scratch') seedCompileCache(pyodide);
+  if (path !== 'snapshot') seedCompileCache(pyodide); // the site's snapshot holds none of the app's
   await Promise.race([installed, failed]);
   // The import system's caches of site-packages and of the app's folder may date from
   // the snapshot or from before the files were written.
@@ -624,7 +742,7 @@ started.catch((error) => {
 function makeSnapshotLater(pyodide) {
   const go = () => {
     const key = snapshots.key(manifest.build, navigator.userAgent);
-    if (bootPath !== 'scratch' || rejected().includes(key)) return;
+    if (bootPath === 'snapshot' || rejected().includes(key)) return;
     if (typeof Worker !== 'function' || typeof indexedDB !== 'object') return;
     if (typeof navigator.locks?.request !== 'function') {
       make(key);

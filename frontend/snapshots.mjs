@@ -154,6 +154,22 @@ export function unpack({ data, runs, size }) {
   return image;
 }
 
+/** The magic number of a site's snapshot file (tools/pyodide_build.py `pack_snapshot`). */
+const FILE_MAGIC = 0x504e5350; // "PSNP", little-endian
+
+/** The image (Uint8Array) in a site's snapshot file (ArrayBuffer, as
+ * tools/pyodide_build.py `pack_snapshot` writes it: "PSNP", the image's length
+ * and the count of runs as u32 LE, the runs, the kept pages). Throws RangeError
+ * for a file of another shape (cut short, another format). */
+export function unpackFile(file) {
+  if (file.byteLength < 12) throw new RangeError(`snapshot file: ${file.byteLength} bytes`);
+  const [magic, size, count] = new Uint32Array(file, 0, 3);
+  if (magic !== FILE_MAGIC) throw new RangeError('snapshot file: not a packed snapshot');
+  const data = 12 + count * 8;
+  if (data > file.byteLength) throw new RangeError(`snapshot file: ${count} runs, ${file.byteLength} bytes`);
+  return unpack({ data: new Uint8Array(file, data), runs: new Uint32Array(file, 12, count * 2), size });
+}
+
 /** Forget every stored snapshot (one a restore rejected). */
 export async function drop() {
   const db = await open();

@@ -37,9 +37,11 @@ the end-to-end tests, which compare the log with the full list.
 **A memory snapshot, checked.** Pyodide can restore a snapshot of its wasm
 memory taken right after the interpreter started and imported that standard
 library (`loadPyodide({_makeSnapshot: true})`, `pyodide.makeMemorySnapshot()`,
-`loadPyodide({_loadSnapshot})`). The page does not download one (31 MB, 5 MB
-compressed, for about the time a start from this byte-code takes: measured in
-docs/first-visit.md); each browser makes its own after its first visit
+`loadPyodide({_loadSnapshot})`). The build keeps the one it makes
+(`snapshot-<hash>.bin`, 31 MB of memory written without its zero pages:
+13.6 MB, 3.9 MB brotli), which a first visit downloads only over a link fast
+enough for it to beat a start from this byte-code (frontend/boot.mjs
+`siteSnapshotPays`, docs/first-visit.md); each browser makes its own after its first visit
 (frontend/snapshot-worker.mjs), holding also the modules of the pure-Python
 wheels the page imports (pydantic's and pydantic_core's cannot be in one:
 frontend/snapshots.mjs `prepare`). The build makes one the same way, restores
@@ -77,6 +79,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import struct
 import sys
 import time
 import zipfile
@@ -136,6 +139,13 @@ KEEP_DOCSTRINGS = ["_pyodide/", "pyodide/"]
 # Brotli of the siblings: the best ratio (q11, 16 MiB window), ~1 min of setup.
 BROTLI_QUALITY = 11
 BROTLI_WINDOW = 24
+# The site's snapshot is made again by every build that changes the runtime: q11
+# would take ~45 s of it (3.37 MB), q9 ~3 s (3.94 MB).
+SITE_SNAPSHOT_BROTLI_QUALITY = 9
+# The site's snapshot file (`pack_snapshot`): this, the image's length, the count
+# of runs of kept pages (u32 little-endian each), the runs, the kept pages.
+SNAPSHOT_FILE_MAGIC = b"PSNP"
+SNAPSHOT_PAGE = 4096  # frontend/snapshots.mjs PAGE
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 
 COMPILE = """async ([indexURL, sources, root, checked, keepDocs]) => {
@@ -285,7 +295,8 @@ SNAP = """async ([indexURL, stdLibURL, preimport, preload, standalone]) => {
   const memory = py._module.HEAP8.length;
   const snapshot = py.makeMemorySnapshot();
   await fetch('/__snapshot__', { method: 'POST', body: snapshot });
-  return [failed, memory];
+  // Pyodide's start takes a path of its own where the engine has JSPI, which the image keeps.
+  return [failed, memory, 'Suspending' in WebAssembly];
 }"""
 
 # A restore, then an import the snapshot does not hold (read from the zip the
@@ -429,6 +440,40 @@ def select_stdlib(held: Iterable[str], entries: dict[str, list], imports: dict[s
     return sorted(chosen)
 
 
+def pack_snapshot(image: bytes) -> bytes:
+    """The site's snapshot file of a memory snapshot `image`: without its pages
+    (SNAPSHOT_PAGE bytes) of only zeros, ~55 % of a Pyodide image, which the
+    browser would otherwise decode and hand over: `SNAPSHOT_FILE_MAGIC`, then
+    the image's length and the count of runs (u32 little-endian), the runs
+    ([start, length] byte pairs, u32 LE) and the kept pages in order.
+    frontend/snapshots.mjs `unpackFile` gives `image` back, byte for byte."""
+    zero = bytes(SNAPSHOT_PAGE)
+    runs: list[int] = []
+    kept = []
+    for start in range(0, len(image), SNAPSHOT_PAGE):
+        page = image[start : start + SNAPSHOT_PAGE]
+        if page == zero[: len(page)]:
+            continue
+        if runs and runs[-2] + runs[-1] == start:
+            runs[-1] += len(page)
+        else:
+            runs += [start, len(page)]
+        kept.append(page)
+    header = SNAPSHOT_FILE_MAGIC + struct.pack(f"<II{len(runs)}I", len(image), len(runs) // 2, *runs)
+    return header + b"".join(kept)
+
+
+def write_site_snapshot(image: bytes) -> Path:
+    """`snapshot-<hash>.bin` beside the runtime (`pack_snapshot` of `image`): the
+    snapshot a first visit over a fast link starts from (frontend/boot.mjs
+    `siteSnapshotPays`). Hashed: the site serves it immutable."""
+    data = pack_snapshot(image)
+    path = PYODIDE_DIR / f"snapshot-{hashlib.sha256(data).hexdigest()[:12]}.bin"
+    if not path.exists():
+        _write_atomic(path, data)
+    return path
+
+
 def check_snapshot_memory(memory: int) -> None:
     """Raise SystemExit, saying why, if a snapshot of `memory` bytes of wasm memory
     is more than Pyodide can restore (SNAPSHOT_MEMORY_LIMIT)."""
@@ -477,7 +522,8 @@ def _compress(job: tuple[str, str]) -> str:
     if kind == "br":
         import brotli
 
-        packed = brotli.compress(data, quality=BROTLI_QUALITY, lgwin=BROTLI_WINDOW)
+        quality = SITE_SNAPSHOT_BROTLI_QUALITY if Path(path).name.startswith("snapshot-") else BROTLI_QUALITY
+        packed = brotli.compress(data, quality=quality, lgwin=BROTLI_WINDOW)
     else:
         packed = gzip.compress(data, compresslevel=9, mtime=0)
     _write_atomic(Path(f"{path}.{kind}"), packed)
@@ -531,6 +577,7 @@ def compressible() -> list[Path]:
     manifest = json.loads(MANIFEST.read_text())
     files += [PYODIDE_DIR / manifest["stdlib"], PYODIDE_DIR / manifest["lock"]]
     files += [PYODIDE_DIR / name for name in manifest["packages"]]
+    files += [PYODIDE_DIR / manifest["site_snapshot"]]
     return files
 
 
@@ -717,7 +764,26 @@ def standalone_modules(site: Iterable[str]) -> list[list[str]]:
     return found
 
 
-def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list[str], standalone: list[list[str]]) -> dict:
+def add_brotli_sizes() -> None:
+    """`brotli_sizes` in `vendor/boot.json`: the bytes of the `.br` siblings of the
+    runtime and of the site's snapshot, by which the page scales the runtime's
+    bytes on the wire to say what the snapshot's would be (frontend/boot.mjs
+    `siteSnapshotPays`)."""
+    manifest = json.loads(MANIFEST.read_text())
+    names = ["pyodide.asm.wasm", manifest["site_snapshot"]]
+    manifest["brotli_sizes"] = {name: (PYODIDE_DIR / f"{name}.br").stat().st_size for name in names}
+    _write_atomic(MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+
+
+def write_manifest(
+    stdlib: Path,
+    lock: Path,
+    preimport: list[str],
+    preload: list[str],
+    standalone: list[list[str]],
+    site_snapshot: Path,
+    site_snapshot_jspi: bool,
+) -> dict:
     """`vendor/boot.json`, what `frontend/boot.mjs` needs to know of this build:
     the hashed file names, the decoded size of each file it fetches (bytes, for
     its progress bar), each wheel's integrity (Pyodide fetches wheels with the
@@ -726,10 +792,16 @@ def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list
     (`preimport`, `preload`, and `standalone`, the modules of a platform wheel it
     holds without their package: frontend/snapshots.mjs `prepare`), and `build`, which
     changes whenever a snapshot of this build would differ (so a browser's own
-    snapshot of another build is never restored)."""
+    snapshot of another build is never restored); `site_snapshot`, the build's
+    own snapshot (`write_site_snapshot`), whether the engine that made it had
+    JSPI (`site_snapshot_jspi`: Pyodide's start differs with it; the page
+    restores the image only in an engine alike, frontend/boot.mjs
+    `siteSnapshotFits`), and, once the siblings are written,
+    the brotli sizes of it and of the runtime (`add_brotli_sizes`)."""
     packages = [wheel.name for wheel in package_wheels()]
     runtime = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm"]
-    sizes = {name: (PYODIDE_DIR / name).stat().st_size for name in [*runtime, stdlib.name, lock.name, *packages]}
+    names = [*runtime, stdlib.name, lock.name, *packages, site_snapshot.name]
+    sizes = {name: (PYODIDE_DIR / name).stat().st_size for name in names}
     # What a snapshot holds is made by frontend/snapshots.mjs `prepare`: a change there is a new build.
     preparer = hashlib.sha256((ROOT / "frontend" / "snapshots.mjs").read_bytes()).hexdigest()
     identity = json.dumps([PYODIDE_VERSION, stdlib.name, preimport, preload, standalone, preparer]).encode()
@@ -739,6 +811,8 @@ def write_manifest(stdlib: Path, lock: Path, preimport: list[str], preload: list
         "stdlib": stdlib.name,
         "lock": lock.name,
         "snapshot_memory_limit": SNAPSHOT_MEMORY_LIMIT,
+        "site_snapshot": site_snapshot.name,
+        "site_snapshot_jspi": site_snapshot_jspi,
         "packages": packages,
         "integrity": {name: _integrity(PYODIDE_DIR / name) for name in packages},
         "sizes": sizes,
@@ -834,7 +908,7 @@ def main(argv: list[str]) -> int:
             preload, site_modules = snapshot_preload(found["site"])
             preimport = [name for name in held if name in entries] + site_modules
             standalone = standalone_modules(found["site"])
-            failed, memory = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport, preload, standalone])
+            failed, memory, jspi = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport, preload, standalone])
             if failed:
                 print("pyodide-build: could not pre-import " + "; ".join(failed), file=sys.stderr)
             if any(failure.split(":")[0] in STANDALONE for failure in failed):
@@ -852,17 +926,20 @@ def main(argv: list[str]) -> int:
                 raise SystemExit(f"pyodide-build: the restored interpreter lacks {lacking}, which the snapshot was to hold")
             if json.loads(used) != ["x", True, True, []]:
                 raise SystemExit(f"pyodide-build: the packages over the restored interpreter answered {used!r}")
+            site_snapshot = write_site_snapshot(data)
         finally:
             browser.close()
     lock = write_lock(package_wheels())
-    write_manifest(stdlib, lock, preimport, preload, standalone)
-    remove_stale({stdlib.name, lock.name})
-    packer.pack(compressible())  # the lock, and any file an earlier build compiled
+    write_manifest(stdlib, lock, preimport, preload, standalone, site_snapshot, jspi)
+    remove_stale({stdlib.name, lock.name, site_snapshot.name})
+    packer.pack(compressible())  # the lock, the site's snapshot, and any file an earlier build compiled
     packer.finish()
+    add_brotli_sizes()
     print(
         f"pyodide-build: a snapshot of this start ({len(data) / 1e6:.1f} MB, {len(preimport)} modules pre-imported "
         f"({len(site_modules)} of packages), "
-        f"{memory / 2**20:.1f} MiB of memory) restores in {restore_ms:.0f} ms; made in {time.monotonic() - started:.0f} s"
+        f"{memory / 2**20:.1f} MiB of memory) restores in {restore_ms:.0f} ms; {site_snapshot.name}: "
+        f"{site_snapshot.stat().st_size / 1e6:.1f} MB without its zero pages; made in {time.monotonic() - started:.0f} s"
     )
     return 0
 

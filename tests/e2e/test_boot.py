@@ -3,8 +3,9 @@
 A person can type and submit before Python is up and is signed in exactly once;
 a signed-in person sees the session's skeleton; the start shows its progress
 and says in words when it cannot start; the first visit starts Python from
-scratch and the browser then makes its own snapshot, so a return visit restores
-it and downloads no runtime file; a snapshot the engine rejects is dropped and
+scratch on a slow link, or from the site's snapshot on a fast one, and the
+browser then makes its own snapshot, so a return visit restores it and
+downloads no runtime file; a snapshot the engine rejects is dropped and
 not made again; each restore draws its own randomness (docs/client.md: jitter
 spreads the herd).
 """
@@ -302,28 +303,30 @@ json.dumps({"boot": __import__("js").pyodideBoot, "cached": len(cache.cache), "m
 }"""
 
 
-def test_a_restored_page_compiles_none_of_what_its_first_visit_compiled(browser, stub):
-    """A start from scratch keeps the code of what the standard library compiles
-    while the page imports pydantic and the app (dataclasses' methods, forward
-    references, namedtuples: snapshots.mjs COMPILE_CACHE) and hands it to the
-    snapshot it makes; the page restored from that snapshot imports the same and
-    compiles none of it again. The first visit itself compiles almost none: the
-    build recorded them (`compile-cache.bin` in frontend.zip) and the page loads
-    their code before it imports the app. Every code object kept is the one a
-    plain compile of its text makes."""
+@pytest.mark.parametrize("boot", ["scratch", "site"])
+def test_a_restored_page_compiles_none_of_what_its_first_visit_compiled(browser, stub, boot):
+    """A first visit (from scratch, or from the site's snapshot, which the build made
+    before the app's code existed for it) keeps the code of what the standard
+    library compiles while the page imports pydantic and the app (dataclasses'
+    methods, forward references, namedtuples: snapshots.mjs COMPILE_CACHE) and
+    hands it to the snapshot it makes; the page restored from that snapshot imports
+    the same and compiles none of it again. The first visit itself compiles almost
+    none: the build recorded them (`compile-cache.bin` in frontend.zip) and the
+    page loads their code before it imports the app. Every code object kept is the
+    one a plain compile of its text makes."""
     context, page = new_page(browser)
     try:
-        page.goto(stub.url + "/")
+        page.goto(stub.url + f"/?boot={boot}")
         expect(page.get_by_test_id("login-form")).to_be_enabled()
         page.wait_for_function("document.body.dataset.appReady === 'true'")
         first = page.evaluate(COMPILE_CACHE_STATE)
-        assert first["boot"] == "scratch" and first["dataclasses"] == "cached_exec"
+        assert first["boot"] == boot and first["dataclasses"] == "cached_exec"
         assert first["cached"] > 100 and first["same"]
         # What PyScript's own start compiles the build does not run: a few at most.
         assert first["seeded"] + first["missed"] == first["cached"] and first["missed"] <= 5
         assert first["modes"] == ["eval", "exec"]
         wait_until(lambda: page.evaluate(SNAPSHOT_STORED), timeout=90, what="the browser's own snapshot")
-        page.reload()
+        page.goto(stub.url + "/")
         page.wait_for_function("document.body.dataset.appReady === 'true'")
         restored = page.evaluate(COMPILE_CACHE_STATE)
         assert restored["boot"] == "snapshot"
@@ -366,6 +369,80 @@ def test_the_stored_image_leaves_out_its_zero_pages_and_comes_back_byte_for_byte
             assert kept == sum(min(4096, size - page * 4096) for page in pages), (size, marks, offset, kept)
     finally:
         context.close()
+
+
+SITE_FILES = """async ([packed, image]) => {
+  const { unpackFile } = await import('/frontend/snapshots.mjs');
+  const bytes = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  const file = bytes(packed);
+  const back = unpackFile(file.buffer.slice(0));
+  const want = bytes(image);
+  const same = back.length === want.length && back.every((byte, i) => byte === want[i]);
+  const error = (buffer) => {
+    try {
+      unpackFile(buffer);
+      return null;
+    } catch (e) {
+      return e.name;
+    }
+  };
+  const foreign = file.slice(0);
+  foreign[0] ^= 1;
+  return [same, error(file.buffer.slice(0, file.length - 1)), error(foreign.buffer), error(new ArrayBuffer(8))];
+}"""
+
+
+def test_the_sites_snapshot_file_comes_back_byte_for_byte_and_a_damaged_one_is_refused(browser, stub):
+    """The build writes the site's snapshot without its zero pages
+    (tools/pyodide_build.py `pack_snapshot`); the page's `unpackFile` gives the
+    image back exactly, and throws RangeError for a file cut short, of another
+    format or too short to say (the start then goes on from scratch)."""
+    from tools.pyodide_build import pack_snapshot
+
+    image = bytearray(3 * 4096 + 100)
+    image[5] = 1
+    image[2 * 4096 + 4095] = 7  # the last byte of a page
+    image[-1] = 9  # a partial last page
+    packed = pack_snapshot(bytes(image))
+    assert len(packed) < len(image)
+    context, page = new_page(browser)
+    try:
+        page.goto(stub.url + "/vendor/boot.json")  # a document of the origin: no need to start Python
+        encoded = [base64.b64encode(data).decode() for data in (packed, bytes(image))]
+        assert page.evaluate(SITE_FILES, encoded) == [True, "RangeError", "RangeError", "RangeError"]
+    finally:
+        context.close()
+
+
+# How the runtime came: (ms from its request to its last byte, bytes on the wire, transfer size).
+RUNTIME = 2_772_116  # pyodide.asm.wasm's brotli sibling
+IMAGE = 3_886_362  # the site's snapshot's
+PAYS = """async ([arrivals, runtimeBrotli, imageBrotli]) => {
+  const { siteSnapshotPays } = await import('./frontend/boot.mjs');
+  return arrivals.map(([took, encodedBodySize, transferSize]) => siteSnapshotPays(
+    { requestStart: 100, responseEnd: 100 + took, encodedBodySize, transferSize }, runtimeBrotli, imageBrotli));
+}"""
+
+
+def test_the_sites_snapshot_is_asked_for_only_where_it_arrives_sooner_than_a_start_from_scratch_ends(open_app):
+    """`siteSnapshotPays`: at the rate the runtime came in (its request to its last
+    byte), the snapshot (~4 MB) must arrive in less than what a start from scratch
+    takes longer (0.8 s): localhost's ~6-9 MB/s yes; 10 Mbit/s, a phone's link or
+    a busy moment's 4.6 MB/s no; gzip on the wire scales the image's bytes alike;
+    a runtime from the HTTP cache (transfer size 0) says nothing of the link
+    ('cached': only a snapshot in the cache too is used); without the sizes, no snapshot."""
+    alice = open_app("alice")
+    arrivals = [
+        [400, RUNTIME, RUNTIME + 300],  # localhost: ~7 MB/s, the image in ~0.56 s
+        [600, RUNTIME, RUNTIME + 300],  # ~4.6 MB/s: ~0.84 s
+        [2_300, RUNTIME, RUNTIME + 300],  # 10 Mbit/s
+        [14_000, RUNTIME, RUNTIME + 300],  # 1.6 Mbit/s
+        [450, 3_536_788, 3_536_788 + 300],  # gzip at ~7.9 MB/s: the image ~5 MB on the wire, 0.63 s
+        [30, RUNTIME, 0],  # the HTTP cache
+        [0, 0, 0],  # an engine that says nothing: as the cache, nothing downloaded
+    ]
+    assert alice.page.evaluate(PAYS, [arrivals, RUNTIME, IMAGE]) == ["download", None, None, None, "download", "cached", "cached"]
+    assert alice.page.evaluate(PAYS, [arrivals[:1], 0, IMAGE]) == [None]  # a manifest without the sizes
 
 
 KEEP_WHOLE = """async () => {
@@ -418,13 +495,15 @@ IDBFactory.prototype.open = function (name, ...rest) {
 """
 
 
-def test_where_the_browser_refuses_storage_the_page_starts_from_scratch_every_time(browser, stub):
+def test_where_the_browser_refuses_storage_the_page_never_restores_its_own_snapshot(browser, stub):
+    """Every visit starts anew (from scratch, or from the site's snapshot on this fast
+    link), without an error."""
     context, page = new_page(browser, NO_STORAGE)
     try:
         for _ in range(2):
             page.goto(stub.url + "/")
             wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=60, what="the app")
-            assert page.evaluate("window.pyodideBoot") == "scratch"
+            assert page.evaluate("window.pyodideBoot") in ("scratch", "site")
         expect(page.get_by_test_id("boot-error")).to_be_hidden()
     finally:
         context.close()
@@ -432,8 +511,9 @@ def test_where_the_browser_refuses_storage_the_page_starts_from_scratch_every_ti
 
 def test_on_a_slow_link_the_browser_makes_its_own_snapshot_and_a_return_visit_downloads_no_runtime_file(playwright, stub):
     """Through a throttled link (every byte counted where it crosses): the first visit
-    boots from scratch and, once live, makes this browser's snapshot in a worker; a new
-    tab of the same profile restores it and asks the network for nothing of the runtime."""
+    boots from scratch (the site's snapshot would take seconds here: never asked for)
+    and, once live, makes this browser's snapshot in a worker; a new tab of the same
+    profile restores it and asks the network for nothing of the runtime."""
     port = int(stub.url.rsplit(":", 1)[1])
     # No route here (a route turns the HTTP cache off): anything not for 127.0.0.1 goes
     # to a proxy that is not there, and is recorded.
@@ -447,6 +527,7 @@ def test_on_a_slow_link_the_browser_makes_its_own_snapshot_and_a_return_visit_do
             page.goto(link.url + "/")
             wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=90, what="the app")
             assert page.evaluate("window.pyodideBoot") == "scratch"
+            assert not [line for line in link.requests if "/snapshot-" in line]
             assert link.bytes_down < 6.5e6
             # What Python needs to start comes first, alone; the packages are asked for
             # as its last bytes arrive (the link busy through the round trip), not after.
@@ -536,7 +617,8 @@ def test_the_webassembly_is_compiled_while_python_starts_from_scratch_or_a_snaps
     again afterwards."""
     alice = open_app("alice")
     alice.expect_state("Connected")
-    assert alice.page.evaluate(PRECOMPILED) == ["scratch", 1, True, True, True]
+    first = alice.page.evaluate(PRECOMPILED)
+    assert first[0] in ("scratch", "site") and first[1:] == [1, True, True, True]
     wait_until(lambda: alice.page.evaluate(SNAPSHOT_STORED), timeout=90, what="the browser's own snapshot")
     alice.page.reload()
     alice.expect_state("Connected")
@@ -719,7 +801,7 @@ def test_the_wheels_and_the_app_are_written_by_the_page_and_the_extension_loaded
     alice = open_app("alice")
     alice.expect_state("Connected")
     result = alice.page.evaluate(INSTALLED)
-    assert result["boot"] == "scratch"
+    assert result["boot"] in ("scratch", "site")
     assert result["loaded"] == dict.fromkeys(
         ["annotated-types", "pydantic", "pydantic-core", "typing-extensions", "typing-inspection"], "default channel"
     ), result

@@ -266,14 +266,15 @@ def test_an_early_stream_not_taken_over_gives_up_its_lock_and_request(profiles, 
 
 
 def test_tabs_opened_together_make_one_snapshot_between_them(profiles):
-    """Tabs of one profile opened at once all start from scratch; one of them
+    """Tabs of one profile opened at once all start anew; one of them
     makes the browser's snapshot and the others make none (frontend/boot.mjs
     `makeSnapshotLater`: a Web Lock, then the stored image looked for), since
     each would spend seconds of a core on the same 31 MB image while the tabs
     take live events."""
     profile = profiles()
     tabs = profile.open(2)
-    assert [tab.page.evaluate("window.pyodideBoot") for tab in tabs] == ["scratch", "scratch"]
+    # From scratch, or from the site's snapshot on this fast link: neither restores one of its own.
+    assert all(tab.page.evaluate("window.pyodideBoot") in ("scratch", "site") for tab in tabs)
 
     def states() -> list[str]:
         return [str(tab.page.evaluate("window.pyodideLocalSnapshot")) for tab in tabs]

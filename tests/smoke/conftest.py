@@ -27,7 +27,7 @@ SELECTED = [name for name in os.environ.get("SMOKE_ENGINES", ",".join(ENGINES)).
 
 # Navigation start (performance.timeOrigin) to the app's mount: `app:started` is
 # marked right after `data-app-ready` is set (frontend/main.py, frontend/app.py).
-# A snapshot is never downloaded (each browser makes its own: docs/first-visit.md):
+# A snapshot is downloaded only on a start from the site's (docs/first-visit.md):
 # any resource named like one, fetched at all, is reported.
 BOOT_FIGURES = """document.body.dataset.appReady === 'true' && {
   boot: window.pyodideBoot ?? null,
@@ -74,10 +74,10 @@ class App:
         REPORT[self.engine.name]["boots"].append(figures)
         return figures
 
-    def open_fresh(self) -> dict[str, Any]:
-        """A fresh profile on the app's page, booted."""
+    def open_fresh(self, query: str = "") -> dict[str, Any]:
+        """A fresh profile on the app's page (with `query`: "?boot=site"), booted."""
         self.engine.new_profile()
-        self.engine.open(self.stub.url + "/")
+        self.engine.open(self.stub.url + "/" + query)
         self.opened = True
         return self.wait_ready()
 

@@ -25,11 +25,11 @@ def unique(label: str) -> str:
 
 
 def test_the_page_boots_and_the_browser_makes_its_own_snapshot_for_the_next_load(app):
-    """A fresh profile starts Python from scratch, downloads no snapshot, and once the
-    app is up makes its own (in a worker, kept in IndexedDB); the next load restores it.
-    Both starts instantiate pydantic_core and the interpreter from the compiles made
-    while Python started."""
-    figures = app.open_fresh()
+    """A fresh profile started from scratch (as over a slow link: `?boot=scratch`)
+    downloads no snapshot, and once the app is up makes its own (in a worker, kept in
+    IndexedDB); the next load restores it. Both starts instantiate pydantic_core and
+    the interpreter from the compiles made while Python started."""
+    figures = app.open_fresh("?boot=scratch")
     assert figures["boot"] == "scratch" and not figures["snapshot_downloaded"], figures
     assert figures["precompiled"] == 1, figures
     assert figures["runtime_precompiled"] is True, figures
@@ -37,11 +37,27 @@ def test_the_page_boots_and_the_browser_makes_its_own_snapshot_for_the_next_load
     app.engine.wait_for(SNAPSHOT_SETTLED, timeout=90, what=f"{app.engine.name}: its own snapshot")
     own = REPORT[app.engine.name]["own_snapshot"] = app.engine.evaluate("window.pyodideLocalSnapshot")
     assert own == "stored", own
-    app.engine.reload()
+    app.engine.open(app.stub.url + "/")
     figures = app.wait_ready()
     assert figures["boot"] == "snapshot" and not figures["snapshot_downloaded"], figures
     assert figures["precompiled"] == 1, figures
     assert figures["runtime_precompiled"] is True, figures
+
+
+def test_a_fresh_profile_starts_from_the_sites_snapshot_made_by_the_build(app):
+    """The snapshot the build made (in Chromium), as a first visit over a fast link
+    downloads it (`?boot=site`), restores in this engine too, and the app comes up;
+    an engine without JSPI, whose Pyodide starts otherwise (WebKitGTK), never asks
+    for it and starts from scratch."""
+    figures = app.open_fresh("?boot=site")
+    if app.engine.evaluate("'Suspending' in WebAssembly"):
+        assert figures["boot"] == "site" and figures["snapshot_downloaded"], figures
+    else:
+        assert figures["boot"] == "scratch" and not figures["snapshot_downloaded"], figures
+    assert figures["precompiled"] == 1, figures
+    assert figures["runtime_precompiled"] is True, figures
+    app.login("alice", "demo")
+    app.wait_state("Connected")
 
 
 def test_login_as_alice_connects_the_stream(app):
