@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.engines [--reps 3] [--engines chromium,firefox,webkit]
 
-Per engine, per repetition: a fresh profile opens the page (from scratch, no
-snapshot), the page makes its own snapshot once it is up, then a reload
-(restores it). Reported per engine and kind: navigation start to the
+Per engine, per repetition: a fresh profile opens the page (from scratch, or
+from the site's snapshot where the runtime came fast enough and the engine is
+like the build's: frontend/boot.mjs), the page makes its own snapshot once it
+is up, then a reload (restores it). Reported per engine and kind: navigation start to the
 `app:started` mark (right after `data-app-ready`), which start ran
 (`window.pyodideBoot`), whether any snapshot file was downloaded, and the
 phases (`boot:start`, `boot:restored`: Python up, `boot:ready`: packages in,
