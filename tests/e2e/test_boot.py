@@ -3,8 +3,8 @@
 A person can type and submit before Python is up and is signed in exactly once;
 a signed-in person sees the session's skeleton; the start shows its progress
 and says in words when it cannot start; the first visit starts Python from
-scratch on a slow link, or from the site's snapshot on a fast one, and the
-browser then makes its own snapshot, so a return visit restores it and
+scratch on a slow link, or from the site's snapshot on a fast one (a runtime
+from the HTTP cache: only a cached one), and the browser then makes its own snapshot, so a return visit restores it and
 downloads no runtime file; a snapshot the engine rejects is dropped and
 not made again; each restore draws its own randomness (docs/client.md: jitter
 spreads the herd).
@@ -507,6 +507,39 @@ def test_where_the_browser_refuses_storage_the_page_never_restores_its_own_snaps
         expect(page.get_by_test_id("boot-error")).to_be_hidden()
     finally:
         context.close()
+
+
+def test_a_runtime_from_the_http_cache_restores_the_sites_snapshot_only_from_the_cache(playwright, stub):
+    """A visit whose runtime comes from the HTTP cache says nothing of the link, and a
+    browser that keeps no snapshot of its own (storage refused) starts anew on every
+    visit: it restores the site's snapshot if the cache holds it too, and never
+    downloads it otherwise (`siteSnapshotPays` 'cached', `only-if-cached`). Every
+    request crosses a counting proxy (no throttle), on a persistent profile (an
+    incognito context's memory cache drops files this large)."""
+    port = int(stub.url.rsplit(":", 1)[1])
+    flags = [*CHROMIUM_FLAGS, "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1"]
+    with ThrottledLink(port, Profile("unthrottled", 1e10, 1e10, 0.0)) as link, tempfile.TemporaryDirectory() as profile:
+        context = playwright.chromium.launch_persistent_context(profile, executable_path=_chromium(), args=flags)
+        context.add_init_script(NO_STORAGE)
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+
+            def visit(query: str) -> tuple[str, list[str]]:
+                link.reset_counts()
+                page.goto(link.url + "/" + query)
+                wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=90, what="the app")
+                return page.evaluate("window.pyodideBoot"), [line for line in link.requests if "/vendor/" in line]
+
+            boot, fetched = visit("?boot=scratch")
+            assert boot == "scratch" and any("/pyodide.asm.wasm" in line for line in fetched)
+            boot, fetched = visit("")  # the runtime cached, the site's snapshot not
+            assert boot == "scratch" and not [line for line in fetched if "/snapshot-" in line or "/pyodide.asm.wasm" in line]
+            boot, fetched = visit("?boot=site")  # asked for: downloaded
+            assert boot == "site" and [line for line in fetched if "/snapshot-" in line]
+            boot, fetched = visit("")  # both cached now: restored, nothing of the runtime downloaded
+            assert boot == "site" and not [line for line in fetched if "/snapshot-" in line or "/pyodide.asm.wasm" in line]
+        finally:
+            context.close()
 
 
 def test_on_a_slow_link_the_browser_makes_its_own_snapshot_and_a_return_visit_downloads_no_runtime_file(playwright, stub):
