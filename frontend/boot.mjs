@@ -68,8 +68,8 @@ const SNAPSHOT_DELAY_MS = 2_000;
 // (bench/NOTES.md), rounded down, as a slower machine only saves more.
 const SITE_SNAPSHOT_SAVES_MS = 800;
 // The start a test or a person asks for (`?boot=scratch`, `?boot=site`), or null: the page chooses.
-const CHOSEN_PATH = ['scratch', 'site'].includes(new URLSearchParams(location.search).get('boot'))
-  ? new URLSearchParams(location.search).get('boot') : null;
+const CHOSEN_PATH = ((asked) => (['scratch', 'site'].includes(asked) ? asked : null))(
+  new URLSearchParams(location.search).get('boot'));
 // Held by the tab making this browser's snapshot (makeSnapshotLater).
 const SNAPSHOT_LOCK = 'coaching-boot-snapshot';
 const REJECTED_KEY = 'coaching.boot.rejected';

@@ -154,13 +154,24 @@ export function unpack({ data, runs, size }) {
   return image;
 }
 
-/** The magic number of a site's snapshot file (tools/pyodide_build.py `pack_snapshot`). */
+/** The magic number of a site's snapshot file (`packFile`). */
 const FILE_MAGIC = 0x504e5350; // "PSNP", little-endian
 
-/** The image (Uint8Array) in a site's snapshot file (ArrayBuffer, as
- * tools/pyodide_build.py `pack_snapshot` writes it: "PSNP", the image's length
- * and the count of runs as u32 LE, the runs, the kept pages). Throws RangeError
- * for a file of another shape (cut short, another format). */
+/** A site's snapshot file (Uint8Array) of `image` (Uint8Array): `pack`'s
+ * three parts in one buffer, "PSNP", the image's length and the count of runs
+ * as u32 LE, the runs, the kept pages. The build writes it
+ * (tools/pyodide_build.py); `unpackFile` reads it. */
+export function packFile(image) {
+  const { data, runs, size } = pack(image);
+  const file = new Uint8Array(12 + runs.byteLength + data.byteLength);
+  new Uint32Array(file.buffer, 0, 3).set([FILE_MAGIC, size, runs.length / 2]);
+  file.set(new Uint8Array(runs.buffer, runs.byteOffset, runs.byteLength), 12);
+  file.set(data, 12 + runs.byteLength);
+  return file;
+}
+
+/** The image (Uint8Array) in a site's snapshot file (ArrayBuffer, `packFile`'s).
+ * Throws RangeError for a file of another shape (cut short, another format). */
 export function unpackFile(file) {
   if (file.byteLength < 12) throw new RangeError(`snapshot file: ${file.byteLength} bytes`);
   const [magic, size, count] = new Uint32Array(file, 0, 3);

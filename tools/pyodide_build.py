@@ -79,7 +79,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import struct
 import sys
 import time
 import zipfile
@@ -142,10 +141,6 @@ BROTLI_WINDOW = 24
 # The site's snapshot is made again by every build that changes the runtime: q11
 # would take ~45 s of it (3.37 MB), q9 ~3 s (3.94 MB).
 SITE_SNAPSHOT_BROTLI_QUALITY = 9
-# The site's snapshot file (`pack_snapshot`): this, the image's length, the count
-# of runs of kept pages (u32 little-endian each), the runs, the kept pages.
-SNAPSHOT_FILE_MAGIC = b"PSNP"
-SNAPSHOT_PAGE = 4096  # frontend/snapshots.mjs PAGE
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 
 COMPILE = """async ([indexURL, sources, root, checked, keepDocs]) => {
@@ -289,14 +284,15 @@ seeded, restored or compiled)."""
 
 SNAP = """async ([indexURL, stdLibURL, preimport, preload, standalone]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
-  const { prepare } = await import('/frontend/snapshots.mjs');
+  const { packFile, prepare } = await import('/frontend/snapshots.mjs');
   const py = await loadPyodide({ indexURL, stdLibURL, _makeSnapshot: true });
   const failed = await prepare(py, indexURL, { preimport, preload, standalone });
   const memory = py._module.HEAP8.length;
   const snapshot = py.makeMemorySnapshot();
-  await fetch('/__snapshot__', { method: 'POST', body: snapshot });
+  // Written as the site serves it (without its zero pages); CHECK restores that file.
+  await fetch('/__snapshot__', { method: 'POST', body: packFile(snapshot) });
   // Pyodide's start takes a path of its own where the engine has JSPI, which the image keeps.
-  return [failed, memory, 'Suspending' in WebAssembly];
+  return [failed, memory, snapshot.length, 'Suspending' in WebAssembly];
 }"""
 
 # A restore, then an import the snapshot does not hold (read from the zip the
@@ -305,7 +301,8 @@ SNAP = """async ([indexURL, stdLibURL, preimport, preload, standalone]) => {
 # used (a snapshot holding an extension module's table indices traps here).
 CHECK = """async ([indexURL, stdLibURL, packages, held]) => {
   const { loadPyodide } = await import(indexURL + 'pyodide.mjs');
-  const snapshot = new Uint8Array(await (await fetch('/__snapshot__')).arrayBuffer());
+  const { unpackFile } = await import('/frontend/snapshots.mjs');
+  const snapshot = unpackFile(await (await fetch('/__snapshot__')).arrayBuffer());
   const start = performance.now();
   const py = await loadPyodide({ indexURL, stdLibURL, _loadSnapshot: snapshot });
   const answer = py.runPython('import sys, json; json.dumps([sys.version_info[:2], 6 * 7])');
@@ -440,34 +437,12 @@ def select_stdlib(held: Iterable[str], entries: dict[str, list], imports: dict[s
     return sorted(chosen)
 
 
-def pack_snapshot(image: bytes) -> bytes:
-    """The site's snapshot file of a memory snapshot `image`: without its pages
-    (SNAPSHOT_PAGE bytes) of only zeros, ~55 % of a Pyodide image, which the
-    browser would otherwise decode and hand over: `SNAPSHOT_FILE_MAGIC`, then
-    the image's length and the count of runs (u32 little-endian), the runs
-    ([start, length] byte pairs, u32 LE) and the kept pages in order.
-    frontend/snapshots.mjs `unpackFile` gives `image` back, byte for byte."""
-    zero = bytes(SNAPSHOT_PAGE)
-    runs: list[int] = []
-    kept = []
-    for start in range(0, len(image), SNAPSHOT_PAGE):
-        page = image[start : start + SNAPSHOT_PAGE]
-        if page == zero[: len(page)]:
-            continue
-        if runs and runs[-2] + runs[-1] == start:
-            runs[-1] += len(page)
-        else:
-            runs += [start, len(page)]
-        kept.append(page)
-    header = SNAPSHOT_FILE_MAGIC + struct.pack(f"<II{len(runs)}I", len(image), len(runs) // 2, *runs)
-    return header + b"".join(kept)
-
-
-def write_site_snapshot(image: bytes) -> Path:
-    """`snapshot-<hash>.bin` beside the runtime (`pack_snapshot` of `image`): the
-    snapshot a first visit over a fast link starts from (frontend/boot.mjs
-    `siteSnapshotPays`). Hashed: the site serves it immutable."""
-    data = pack_snapshot(image)
+def write_site_snapshot(data: bytes) -> Path:
+    """`snapshot-<hash>.bin` beside the runtime: `data`, the snapshot file the
+    build's page made and restored (frontend/snapshots.mjs `packFile`: the image
+    without its pages of zeros, ~55 % of it, which the browser would otherwise
+    decode and hand over), the snapshot a first visit over a fast link starts
+    from (frontend/boot.mjs `siteSnapshotPays`). Hashed: the site serves it immutable."""
     path = PYODIDE_DIR / f"snapshot-{hashlib.sha256(data).hexdigest()[:12]}.bin"
     if not path.exists():
         _write_atomic(path, data)
@@ -908,14 +883,14 @@ def main(argv: list[str]) -> int:
             preload, site_modules = snapshot_preload(found["site"])
             preimport = [name for name in held if name in entries] + site_modules
             standalone = standalone_modules(found["site"])
-            failed, memory, jspi = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport, preload, standalone])
+            failed, memory, image_bytes, jspi = page().evaluate(SNAP, [INDEX_URL, stdlib_url, preimport, preload, standalone])
             if failed:
                 print("pyodide-build: could not pre-import " + "; ".join(failed), file=sys.stderr)
             if any(failure.split(":")[0] in STANDALONE for failure in failed):
                 raise SystemExit("pyodide-build: a STANDALONE module could not be imported alone: " + "; ".join(failed))
             data = received.get("snapshot", b"")
             if len(data) < 1_000_000:
-                raise SystemExit(f"pyodide-build: got {len(data)} bytes, expected a wasm memory image")
+                raise SystemExit(f"pyodide-build: got {len(data)} bytes, expected a wasm memory image's file")
             check_snapshot_memory(memory)
             held_too = site_modules + [name for name, *_ in standalone]
             answer, restore_ms, missing, used = page().evaluate(CHECK, [INDEX_URL, stdlib_url, ["pydantic"], held_too])
@@ -936,7 +911,7 @@ def main(argv: list[str]) -> int:
     packer.finish()
     add_brotli_sizes()
     print(
-        f"pyodide-build: a snapshot of this start ({len(data) / 1e6:.1f} MB, {len(preimport)} modules pre-imported "
+        f"pyodide-build: a snapshot of this start ({image_bytes / 1e6:.1f} MB, {len(preimport)} modules pre-imported "
         f"({len(site_modules)} of packages), "
         f"{memory / 2**20:.1f} MiB of memory) restores in {restore_ms:.0f} ms; {site_snapshot.name}: "
         f"{site_snapshot.stat().st_size / 1e6:.1f} MB without its zero pages; made in {time.monotonic() - started:.0f} s"

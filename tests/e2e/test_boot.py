@@ -371,13 +371,16 @@ def test_the_stored_image_leaves_out_its_zero_pages_and_comes_back_byte_for_byte
         context.close()
 
 
-SITE_FILES = """async ([packed, image]) => {
-  const { unpackFile } = await import('/frontend/snapshots.mjs');
-  const bytes = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-  const file = bytes(packed);
+SITE_FILES = """async (marks) => {
+  const { packFile, unpackFile } = await import('/frontend/snapshots.mjs');
+  const page = 4096;
+  const image = new Uint8Array(5 * page + 10);
+  for (const [at, value] of marks) image[at] = value;
+  const file = packFile(image);
+  const [magic, size, count] = new Uint32Array(file.buffer, 0, 3);
+  const runs = [...new Uint32Array(file.buffer, 12, count * 2)];
   const back = unpackFile(file.buffer.slice(0));
-  const want = bytes(image);
-  const same = back.length === want.length && back.every((byte, i) => byte === want[i]);
+  const same = back.length === image.length && back.every((byte, i) => byte === image[i]);
   const error = (buffer) => {
     try {
       unpackFile(buffer);
@@ -388,28 +391,70 @@ SITE_FILES = """async ([packed, image]) => {
   };
   const foreign = file.slice(0);
   foreign[0] ^= 1;
-  return [same, error(file.buffer.slice(0, file.length - 1)), error(foreign.buffer), error(new ArrayBuffer(8))];
+  const zeros = packFile(new Uint8Array(3 * page));
+  return {
+    header: [magic, size, runs], length: file.length, same, zeros: [...zeros],
+    refused: [error(file.buffer.slice(0, file.length - 1)), error(foreign.buffer), error(new ArrayBuffer(8))],
+  };
 }"""
 
 
-def test_the_sites_snapshot_file_comes_back_byte_for_byte_and_a_damaged_one_is_refused(browser, stub):
-    """The build writes the site's snapshot without its zero pages
-    (tools/pyodide_build.py `pack_snapshot`); the page's `unpackFile` gives the
-    image back exactly, and throws RangeError for a file cut short, of another
-    format or too short to say (the start then goes on from scratch)."""
-    from tools.pyodide_build import pack_snapshot
-
-    image = bytearray(3 * 4096 + 100)
-    image[5] = 1
-    image[2 * 4096 + 4095] = 7  # the last byte of a page
-    image[-1] = 9  # a partial last page
-    packed = pack_snapshot(bytes(image))
-    assert len(packed) < len(image)
+def test_the_sites_snapshot_file_keeps_only_the_pages_that_are_not_all_zeros_and_a_damaged_one_is_refused(browser, stub):
+    """The build writes the site's snapshot with snapshots.mjs `packFile` (and
+    restores that file before it ships it, tools/pyodide_build.py): "PSNP", the
+    image's length and the count of runs, the runs of kept 4 KiB pages (neighbours
+    joined; a partial last page is a page), then their bytes; an image of zeros
+    keeps nothing. `unpackFile` gives the image back exactly, and throws
+    RangeError for a file cut short, of another format or too short to say (the
+    start then goes on from scratch)."""
+    page_size = 4096
+    marks = [[page_size + 3, 1], [2 * page_size, 2], [5 * page_size + 9, 3]]  # pages 1 and 2 (one run), the partial last
     context, page = new_page(browser)
     try:
         page.goto(stub.url + "/vendor/boot.json")  # a document of the origin: no need to start Python
-        encoded = [base64.b64encode(data).decode() for data in (packed, bytes(image))]
-        assert page.evaluate(SITE_FILES, encoded) == [True, "RangeError", "RangeError", "RangeError"]
+        result = page.evaluate(SITE_FILES, marks)
+        magic = int.from_bytes(b"PSNP", "little")
+        assert result["header"] == [magic, 5 * page_size + 10, [page_size, 2 * page_size, 5 * page_size, 10]]
+        assert result["length"] == 12 + 4 * 4 + 2 * page_size + 10
+        assert result["same"]
+        assert bytes(result["zeros"]) == b"PSNP" + (3 * page_size).to_bytes(4, "little") + bytes(4)
+        assert result["refused"] == ["RangeError", "RangeError", "RangeError"]
+    finally:
+        context.close()
+
+
+SITE_SNAPSHOT = re.compile(r"/vendor/pyodide-314\.0\.2/snapshot-[0-9a-f]+\.bin$")
+REJECTED = "JSON.parse(localStorage.getItem('coaching.boot.rejected') || '[]')"
+
+
+def test_a_sites_snapshot_that_cannot_be_read_or_restored_starts_from_scratch(browser, stub):
+    """`?boot=site` with the site's snapshot file damaged (cut short): the start goes on
+    from scratch and remembers nothing (the next load may get the file whole). With a
+    file that reads but is not a started interpreter (the image all zeros): Pyodide
+    rejects it, the start goes on from scratch, and the snapshot's key is remembered,
+    so a later load does not even ask for it."""
+    context, page = new_page(browser)
+    asked: list[str] = []
+    try:
+        whole = (ROOT / "vendor" / "pyodide-314.0.2" / MANIFEST["site_snapshot"]).read_bytes()
+        bodies = [whole[: len(whole) // 2], b"PSNP" + (30 * 1024 * 1024).to_bytes(4, "little") + bytes(4)]
+
+        def serve(route: Route) -> None:
+            asked.append(route.request.url)
+            route.fulfill(status=200, body=bodies[min(len(asked), 2) - 1], content_type="application/octet-stream")
+
+        context.route(SITE_SNAPSHOT, serve)
+        for expected_rejected in ([], 1, 1):
+            page.goto(stub.url + "/?boot=site")
+            wait_until(lambda: page.evaluate("document.body.dataset.appReady === 'true'"), timeout=90, what="the app")
+            assert page.evaluate("window.pyodideBoot") == "scratch"
+            expect(page.get_by_test_id("boot-error")).to_be_hidden()
+            rejected = page.evaluate(REJECTED)
+            if expected_rejected == []:
+                assert rejected == [] and len(asked) == 1
+            else:
+                assert len(rejected) == 1 and rejected[0].startswith(MANIFEST["site_snapshot"] + " ")
+        assert len(asked) == 2  # the third load did not ask for the rejected snapshot
     finally:
         context.close()
 
